@@ -1,0 +1,87 @@
+"""Arbalest: JSON objects in S3 or a folder, queryable with SQL in Redshift, PostgreSQL or DuckDB.
+
+The public names live here; everything else is private to the package.
+"""
+
+from __future__ import annotations
+
+from arbalest.errors import (
+    ArbalestError,
+    ConcurrentRunError,
+    ConfigurationError,
+    CopyError,
+    LoadError,
+    MissingDependencyError,
+    ObjectNotFoundError,
+    PipelineError,
+    SchemaError,
+    SQLStepError,
+    StoreError,
+    StoreUnavailableError,
+    TooManyRejectsError,
+    UnknownBackendError,
+    WarehouseUnavailableError,
+)
+from arbalest.schema import (
+    BigInt,
+    Boolean,
+    Char,
+    Date,
+    Decimal,
+    Double,
+    Field,
+    Integer,
+    JsonObject,
+    Nested,
+    Property,
+    Real,
+    Schema,
+    SchemaWarning,
+    SmallInt,
+    String,
+    Super,
+    Timestamp,
+    TimestampTZ,
+    metadata,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArbalestError",
+    "BigInt",
+    "Boolean",
+    "Char",
+    "ConcurrentRunError",
+    "ConfigurationError",
+    "CopyError",
+    "Date",
+    "Decimal",
+    "Double",
+    "Field",
+    "Integer",
+    "JsonObject",
+    "LoadError",
+    "MissingDependencyError",
+    "Nested",
+    "ObjectNotFoundError",
+    "PipelineError",
+    "Property",
+    "Real",
+    "SQLStepError",
+    "Schema",
+    "SchemaError",
+    "SchemaWarning",
+    "SmallInt",
+    "StoreError",
+    "StoreUnavailableError",
+    "String",
+    "Super",
+    "Timestamp",
+    "TimestampTZ",
+    "TooManyRejectsError",
+    "UnknownBackendError",
+    "WarehouseUnavailableError",
+    "__version__",
+    "metadata",
+]

@@ -1,0 +1,211 @@
+"""Every exception Arbalest raises.
+
+All of them derive from :class:`ArbalestError`, and most also derive from the builtin
+they resemble, so ``except ValueError`` keeps working for people who expect it::
+
+    ArbalestError                          retryable: ClassVar[bool] = False
+    ├── SchemaError (TypeError)            raised while a class statement runs; names the field(s)
+    ├── ConfigurationError (ValueError)    bad arguments to Pipeline/.copy()/CLI; raised at once
+    │   ├── UnknownBackendError (LookupError)
+    │   └── MissingDependencyError (ImportError)   says which extra to install
+    ├── LoadError (ValueError)             one value or record that cannot be converted
+    ├── StoreError                         listing/reading/writing objects
+    │   ├── ObjectNotFoundError (LookupError)
+    │   └── StoreUnavailableError          retryable = True
+    └── PipelineError                      a step failed; the warehouse is as it was before it
+        ├── TooManyRejectsError            .rejects: the rejected records
+        ├── CopyError                      the warehouse refused a load; .statement (redacted)
+        ├── SQLStepError                   .statement (redacted)
+        ├── ConcurrentRunError             the run lock is held; retryable = True
+        └── WarehouseUnavailableError      connection lost; retryable = True
+
+Errors carry plain data (labels, keys, redacted statements), never connections or steps, so
+that they pickle: Luigi workers and multiprocessing send them between processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+__all__ = [
+    "ArbalestError",
+    "ConcurrentRunError",
+    "ConfigurationError",
+    "CopyError",
+    "LoadError",
+    "MissingDependencyError",
+    "ObjectNotFoundError",
+    "PipelineError",
+    "SQLStepError",
+    "SchemaError",
+    "StoreError",
+    "StoreUnavailableError",
+    "TooManyRejectsError",
+    "UnknownBackendError",
+    "WarehouseUnavailableError",
+]
+
+
+class ArbalestError(Exception):
+    """The base of every error Arbalest raises."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take more than a message, so the default (calling the class with
+        # self.args) would fail; rebuild them from their attributes instead.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(
+    cls: type[ArbalestError], args: tuple[Any, ...], state: dict[str, Any]
+) -> ArbalestError:
+    obj = cls.__new__(cls)
+    Exception.__init__(obj, *args)
+    obj.__dict__.update(state)
+    return obj
+
+
+class SchemaError(ArbalestError, TypeError):
+    """A schema is wrong; raised while its ``class`` statement runs."""
+
+
+class ConfigurationError(ArbalestError, ValueError):
+    """Bad arguments to ``Pipeline``, a step or the command line; raised at once."""
+
+
+class UnknownBackendError(ConfigurationError, LookupError):
+    """No backend serves the warehouse's SQLAlchemy dialect."""
+
+    def __init__(self, dialect: str, known: Sequence[str]) -> None:
+        super().__init__(
+            f"no Arbalest backend for the SQLAlchemy dialect {dialect!r}; "
+            f"known dialects: {', '.join(sorted(known))}"
+        )
+        self.dialect = dialect
+        self.known = tuple(known)
+
+
+class MissingDependencyError(ConfigurationError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is not installed; install it with: pip install 'arbalest[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class LoadError(ArbalestError, ValueError):
+    """One value or record cannot be converted to its column's type.
+
+    Attributes:
+        column: The column name (``None`` for a record that is not valid JSON).
+        value: The raw value, as text, or ``None``.
+        reason: What is wrong with it, in Redshift's words where it has some.
+        code: Redshift's STL_LOAD_ERRORS error code (1204, 1206, 1207, ...).
+    """
+
+    def __init__(self, column: str | None, value: str | None, reason: str, code: int) -> None:
+        where = f"column {column!r}" if column else "record"
+        shown = "" if value is None else f" (value {_clip(value)!r})"
+        super().__init__(f"{where}: {reason}{shown} [code {code}]")
+        self.column = column
+        self.value = value
+        self.reason = reason
+        self.code = code
+
+
+class StoreError(ArbalestError):
+    """Listing, reading or writing objects failed."""
+
+
+class ObjectNotFoundError(StoreError, LookupError):
+    """An object or prefix does not exist."""
+
+
+class StoreUnavailableError(StoreError):
+    """The object store could not be reached, even after retries."""
+
+    retryable = True
+
+
+class PipelineError(ArbalestError):
+    """A step failed; the warehouse and the journal are as they were before it.
+
+    Attributes:
+        step: The step's label, e.g. ``"copy events (incremental)"``.
+    """
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"step {step!r} failed: {message}")
+        self.step = step
+
+
+class TooManyRejectsError(PipelineError):
+    """More records were rejected than ``max_errors`` allows; nothing was committed.
+
+    Attributes:
+        rejects: The rejected records (``Reject`` objects), in the order they were found.
+        max_errors: The limit that was exceeded.
+    """
+
+    def __init__(self, step: str, rejects: Sequence[Any], max_errors: int) -> None:
+        first = rejects[0] if rejects else None
+        detail = f"; first: {first}" if first is not None else ""
+        super().__init__(
+            step,
+            f"{len(rejects)} record(s) rejected, more than max_errors={max_errors}"
+            f"{detail}. Fix the data or raise max_errors.",
+        )
+        self.rejects = list(rejects)
+        self.max_errors = max_errors
+
+
+class CopyError(PipelineError):
+    """The warehouse refused a load.
+
+    Attributes:
+        statement: The statement that failed, with credentials redacted.
+    """
+
+    def __init__(self, step: str, message: str, statement: str | None = None) -> None:
+        super().__init__(step, message)
+        self.statement = statement
+
+
+class SQLStepError(PipelineError):
+    """A statement of a SQL step failed.
+
+    Attributes:
+        statement: The statement that failed, with credentials redacted.
+    """
+
+    def __init__(self, step: str, message: str, statement: str | None = None) -> None:
+        super().__init__(step, message)
+        self.statement = statement
+
+
+class ConcurrentRunError(PipelineError):
+    """Another run holds the lock on the target table for longer than ``lock_timeout``."""
+
+    retryable = True
+
+
+class WarehouseUnavailableError(PipelineError):
+    """The connection to the warehouse was lost."""
+
+    retryable = True
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

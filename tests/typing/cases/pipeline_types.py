@@ -1,0 +1,1 @@
+"""Placeholder for pipeline typing cases (filled by the pipeline issue)."""
