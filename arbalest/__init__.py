@@ -22,6 +22,7 @@ from arbalest.errors import (
     UnknownBackendError,
     WarehouseUnavailableError,
 )
+from arbalest.pipeline import Pipeline, Plan, PlanStep, Reject, RunResult, StepResult
 from arbalest.schema import (
     BigInt,
     Boolean,
@@ -44,6 +45,7 @@ from arbalest.schema import (
     TimestampTZ,
     metadata,
 )
+from arbalest.stores import Credentials, LocalStore
 
 __version__ = "0.1.0"
 
@@ -55,6 +57,7 @@ __all__ = [
     "ConcurrentRunError",
     "ConfigurationError",
     "CopyError",
+    "Credentials",
     "Date",
     "Decimal",
     "Double",
@@ -62,17 +65,24 @@ __all__ = [
     "Integer",
     "JsonObject",
     "LoadError",
+    "LocalStore",
     "MissingDependencyError",
     "Nested",
     "ObjectNotFoundError",
+    "Pipeline",
     "PipelineError",
+    "Plan",
+    "PlanStep",
     "Property",
     "Real",
+    "Reject",
+    "RunResult",
     "SQLStepError",
     "Schema",
     "SchemaError",
     "SchemaWarning",
     "SmallInt",
+    "StepResult",
     "StoreError",
     "StoreUnavailableError",
     "String",

@@ -77,6 +77,7 @@ NOT_NULL: Final = 1213
 BAD_RECORD: Final = 1216
 BAD_CHARACTER: Final = 1220
 INT_OVERFLOW: Final = 1222
+BAD_SUPER: Final = 1224
 
 _REASONS: Final[dict[int, str]] = {
     OUT_OF_RANGE: "Value out of range for the column's type",
@@ -89,6 +90,7 @@ _REASONS: Final[dict[int, str]] = {
     BAD_RECORD: "Invalid JSON record",
     BAD_CHARACTER: "Invalid or unsupported character",
     INT_OVERFLOW: "Integer overflow",
+    BAD_SUPER: "Not well-formed JSON for a SUPER value",
 }
 
 
@@ -937,7 +939,10 @@ class DateRule(_TemporalRule):
 
 
 class SuperRule(Rule):
-    """SUPER: the JSON value itself (JSON null is NULL). A string holding U+0000 is 1220.
+    """SUPER: the JSON value itself (JSON null is NULL).
+
+    A string holding U+0000 is 1220; a NaN or Infinity inside the value (which the JSON
+    reader accepts, but which no warehouse stores as JSON) is 1224.
 
     Takes the value as JSON text in SQL (``json_extract``) and the decoded value in Python.
     """
@@ -956,29 +961,51 @@ class SuperRule(Rule):
             return None
         if _has_nul(text):
             raise Rejected(BAD_CHARACTER)
+        if _has_non_finite(text):
+            raise Rejected(BAD_SUPER)
         return text
 
     def sql_value(self, s: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
+        text = f"CAST({s} AS VARCHAR)"
         return (
-            f"CASE WHEN {s} IS NULL OR CAST({s} AS VARCHAR) = 'null' THEN NULL "
-            f"WHEN regexp_matches(CAST({s} AS VARCHAR), {sql_literal(_RE_JSON_NUL)}) "
-            f"THEN NULL ELSE {s} END"
+            f"CASE WHEN {s} IS NULL OR {text} = 'null' THEN NULL "
+            f"WHEN regexp_matches({text}, {sql_literal(_RE_JSON_NUL)}) THEN NULL "
+            f"WHEN regexp_matches({text}, {sql_literal(_RE_NON_FINITE)}) THEN NULL "
+            f"ELSE {s} END"
         )
 
     def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
+        text = f"CAST({s} AS VARCHAR)"
         return (
-            f"CASE WHEN {s} IS NOT NULL AND {v} IS NULL AND CAST({s} AS VARCHAR) <> 'null' "
-            f"THEN {BAD_CHARACTER} END"
+            f"CASE WHEN {s} IS NOT NULL AND {v} IS NULL AND {text} <> 'null' THEN "
+            f"CASE WHEN regexp_matches({text}, {sql_literal(_RE_JSON_NUL)}) "
+            f"THEN {BAD_CHARACTER} ELSE {BAD_SUPER} END END"
         )
 
     def reason(self, code: int) -> str:
         if code == BAD_CHARACTER:
             return "JSON string contains U+0000 (NUL), which cannot be stored (type SUPER)"
+        if code == BAD_SUPER:
+            return "NaN or Infinity is not a JSON number (type SUPER)"
         return super().reason(code)
 
 
 # An escaped NUL in JSON text: \u0000 preceded by an even number of backslashes.
 _RE_JSON_NUL: Final = r"(?:^|[^\\])(?:\\\\)*\\u0000"
+
+
+# NaN or Infinity outside any string of the JSON text.
+_RE_NON_FINITE: Final = r'^(?:[^"]|"(?:[^"\\]|\\.)*")*?(?i:nan|inf)'
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    return False
 
 
 def _has_nul(value: Any) -> bool:

@@ -149,6 +149,7 @@ class PipelineError(ArbalestError):
     def __init__(self, step: str, message: str) -> None:
         super().__init__(f"step {step!r} failed: {message}")
         self.step = step
+        self.detail = message
 
 
 class TooManyRejectsError(PipelineError):

@@ -232,6 +232,9 @@ CASES = [
     Case(SUPER, ["a\\u0000"], ["a\\u0000"]),  # a backslash, then "u0000": no NUL
     Case(SUPER, {"k": "a\x00"}, Reject(1220)),
     Case(SUPER, ["x", {"y": "\x00"}], Reject(1220)),
+    Case(SUPER, {"nan": "NaN", "inf": ["Infinity"]}, {"nan": "NaN", "inf": ["Infinity"]}),
+    Case(SUPER, {"a": [1, float("nan")]}, Reject(1224)),
+    Case(SUPER, {"a": float("-inf")}, Reject(1224)),
 ]
 
 

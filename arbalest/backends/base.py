@@ -1,0 +1,270 @@
+"""The backend interface, and the load loop shared by the warehouses that Arbalest feeds.
+
+A backend loads one copy step's objects into its target, inside the transaction the runner
+opened for the step; it never commits. PostgreSQL and DuckDB read the objects through
+Arbalest (``TransformBackend``); Redshift pulls them from S3 itself with ``COPY``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Final
+
+import sqlalchemy as sa
+from sqlalchemy.schema import CreateTable, DropTable
+
+from arbalest._typing import CopyMode
+from arbalest.convert import ConvertOptions
+from arbalest.errors import TooManyRejectsError
+from arbalest.journal import Entry
+from arbalest.loading.reader import Feed
+from arbalest.loading.rejects import Reject
+from arbalest.loading.transform import Transform, batches, connect_private
+from arbalest.schema.base import Schema
+from arbalest.stores.base import ObjectInfo, ObjectStore
+from arbalest.stores.credentials import Credentials
+
+__all__ = [
+    "Backend",
+    "Capabilities",
+    "CopyJob",
+    "LoadResult",
+    "TransformBackend",
+    "quote_table",
+    "staging_table",
+    "upsert_from",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The transform converts about this many bytes of JSON per query.
+BATCH_BYTES: Final = 32 * 1024 * 1024
+POSITION_COLUMNS: Final = ("_arbalest_chunk", "_arbalest_line")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, as data (tests and the pipeline check these, not names).
+
+    Attributes:
+        reads_objects_itself: The warehouse reads the objects (Redshift's COPY from S3).
+        requires_s3: The objects must be in S3.
+        max_identifier_bytes: The longest table or column name.
+        advisory_locks: Runs are serialised with the warehouse's own locks.
+    """
+
+    reads_objects_itself: bool
+    requires_s3: bool
+    max_identifier_bytes: int
+    advisory_locks: bool
+
+
+@dataclass(frozen=True)
+class CopyJob:
+    """One copy step, resolved: what to load, from where, into what, how."""
+
+    label: str
+    schema: type[Schema]
+    mode: CopyMode
+    store: ObjectStore
+    source: str
+    options: ConvertOptions
+    compression: str | None
+    max_errors: int
+    metadata_prefix: str
+    run_id: str
+    validate: bool = False
+    on_object: Callable[[ObjectInfo], None] | None = None
+    iam_role: str | None = None
+    credentials: Credentials | None = None
+    region: str | None = None
+
+    @property
+    def table(self) -> sa.Table:
+        return self.schema.__table__
+
+
+@dataclass
+class LoadResult:
+    """What a backend loaded: one journal entry per object, and the rejects."""
+
+    entries: list[Entry]
+    rejects: list[Reject]
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(e.rows_loaded for e in self.entries)
+
+
+def quote_table(dialect: sa.Dialect, table: sa.Table) -> str:
+    """The table's name, quoted for the dialect (with its schema)."""
+    return dialect.identifier_preparer.format_table(table)
+
+
+def staging_table(table: sa.Table, run_id: str, *, with_position: bool = False) -> sa.Table:
+    """A temporary table shaped like ``table`` (no constraints), for one step."""
+    columns = [sa.Column(c.name, c.type) for c in table.columns]
+    if with_position:
+        columns += [sa.Column(name, sa.BigInteger) for name in POSITION_COLUMNS]
+    name = f"_arbalest_stage_{table.name}"[:100] + f"_{run_id[:8]}"
+    return sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"])
+
+
+def upsert_from(conn: sa.Connection, table: sa.Table, staging: sa.Table) -> None:
+    """Replace ``table``'s rows that share a primary key with ``staging``'s newest rows.
+
+    The newest row for a key is the last one loaded: of the latest object, the last line.
+    """
+    keys = [c.name for c in table.primary_key]
+    names = [c.name for c in table.columns]
+    rank = (
+        sa.func.row_number()
+        .over(
+            partition_by=[staging.c[k] for k in keys],
+            order_by=[staging.c[POSITION_COLUMNS[0]].desc(), staging.c[POSITION_COLUMNS[1]].desc()],
+        )
+        .label("_arbalest_rank")
+    )
+    ranked = sa.select(*[staging.c[n] for n in names], rank).subquery("ranked")
+    newest = sa.select(*[ranked.c[n] for n in names]).where(ranked.c._arbalest_rank == 1)
+    matching = sa.exists().where(sa.and_(*[staging.c[k] == table.c[k] for k in keys]))
+    conn.execute(sa.delete(table).where(matching))
+    conn.execute(sa.insert(table).from_select(names, newest))
+
+
+class Backend(ABC):
+    """Loads copy steps into one kind of warehouse."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @abstractmethod
+    def lock(
+        self, conn: sa.Connection, target: str, timeout: float
+    ) -> contextlib.AbstractContextManager[None]:
+        """Hold the run lock of ``target`` (the runner opens the step's transaction first).
+
+        Raises:
+            ConcurrentRunError: If another run holds it for longer than ``timeout`` seconds.
+        """
+
+    @abstractmethod
+    def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
+        """Load ``objects`` into the target by ``job.mode``, in ``conn``'s open transaction."""
+
+    def check_job(self, job: CopyJob) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Refuse a job this backend cannot run (raises ``ConfigurationError``)."""
+
+    def secrets(self) -> tuple[str, ...]:
+        """Strings to keep out of messages (credentials the backend was given)."""
+        return ()
+
+
+class TransformBackend(Backend):
+    """A warehouse fed by Arbalest: objects are read, converted by the shared transform, and
+    bulk loaded batch by batch (writing one batch while the next is converted)."""
+
+    #: The file format the transform writes each batch in for this warehouse.
+    batch_format: ClassVar[str] = "csv"
+
+    @abstractmethod
+    def write(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], path: Path
+    ) -> None:
+        """Bulk load one batch file into ``table``'s ``columns``."""
+
+    def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
+        table = job.table
+        if job.mode == "replace":
+            conn.execute(sa.delete(table))
+        if job.mode == "merge":
+            staging = staging_table(table, job.run_id, with_position=True)
+            conn.execute(CreateTable(staging))
+            result = self._load_into(conn, job, objects, staging, with_position=True)
+            upsert_from(conn, table, staging)
+            conn.execute(DropTable(staging))
+            return result
+        return self._load_into(conn, job, objects, table, with_position=False)
+
+    def _load_into(
+        self,
+        conn: sa.Connection,
+        job: CopyJob,
+        objects: Sequence[ObjectInfo],
+        table: sa.Table,
+        *,
+        with_position: bool,
+    ) -> LoadResult:
+        columns = [spec.name for spec in job.schema.__fields__]
+        if with_position:
+            columns += list(POSITION_COLUMNS)
+        rows: Counter[int] = Counter()
+        rejects: list[Reject] = []
+        con = connect_private()
+        transform = Transform(job.schema.__fields__, job.options, con)
+        workdir = Path(tempfile.mkdtemp(prefix="arbalest-load-"))
+        fmt = self.batch_format
+        try:
+            with (
+                Feed(job.store, objects, compression=job.compression, workdir=workdir) as feed,
+                ThreadPoolExecutor(1, thread_name_prefix="arbalest-write") as writer,
+            ):
+                pending: Future[None] | None = None
+                for number, chunks in enumerate(batches(iter(feed), BATCH_BYTES)):
+                    batch = transform.run(chunks)
+                    rejects += batch.rejects
+                    if len(rejects) > job.max_errors:
+                        raise TooManyRejectsError(
+                            job.label, rejects[: job.max_errors + 1], job.max_errors
+                        )
+                    for chunk in chunks:
+                        rows[chunk.obj] += batch.rows.get(chunk.seq, 0)
+                        chunk.discard()
+                        if chunk.last and job.on_object is not None:
+                            job.on_object(chunk.info)
+                    if pending is not None:
+                        pending.result()
+                        pending = None
+                    if not batch.total_rows:
+                        continue
+                    out = workdir / f"batch-{number}.{fmt}"
+                    options = "FORMAT csv, HEADER false" if fmt == "csv" else "FORMAT parquet"
+                    con.execute(
+                        f"COPY ({transform.good_rows_sql(with_position=with_position)}) "
+                        f"TO '{out}' ({options})"
+                    )
+                    pending = writer.submit(self._write_and_delete, conn, table, columns, out)
+                if pending is not None:
+                    pending.result()
+        finally:
+            transform.close()
+            con.close()
+            for path in workdir.glob("*"):
+                path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                workdir.rmdir()
+        rejected = Counter(r.key for r in rejects)
+        entries = [
+            Entry(info, rows[index], rejected.get(info.key, 0))
+            for index, info in enumerate(objects)
+        ]
+        return LoadResult(entries, rejects)
+
+    def _write_and_delete(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], path: Path
+    ) -> None:
+        try:
+            self.write(conn, table, columns, path)
+        finally:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,67 @@
+"""DuckDB: the embedded default for local work.
+
+Batches arrive as Parquet files written by the transform and are appended with
+``INSERT ... SELECT * FROM read_parquet(...)`` through the engine's own connection (a second
+DuckDB connection to the same file in one process would fail). DuckDB allows one writing
+process per file, so runs on the same target are serialised by a lock in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import sqlalchemy as sa
+
+from arbalest.backends.base import Capabilities, TransformBackend, quote_table
+from arbalest.convert import sql_literal
+from arbalest.errors import ConcurrentRunError
+
+__all__ = ["DuckDBBackend"]
+
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+class DuckDBBackend(TransformBackend):
+    """Loads into DuckDB through the engine's own connection."""
+
+    name = "duckdb"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        reads_objects_itself=False,
+        requires_s3=False,
+        max_identifier_bytes=127,
+        advisory_locks=False,
+    )
+    batch_format = "parquet"
+
+    def _database(self) -> str:
+        return str(self.engine.url.database or ":memory:")
+
+    @contextlib.contextmanager
+    def lock(self, conn: sa.Connection, target: str, timeout: float) -> Iterator[None]:
+        with _LOCKS_GUARD:
+            lock = _LOCKS.setdefault((self._database(), target), threading.Lock())
+        if not lock.acquire(timeout=max(timeout, 0)):
+            raise ConcurrentRunError(
+                f"lock {target}",
+                f"another run has been loading {target!r} for more than {timeout:g} s "
+                "(lock_timeout); try again later",
+            )
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def write(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], path: Path
+    ) -> None:
+        preparer = conn.dialect.identifier_preparer
+        names = ", ".join(preparer.quote(c) for c in columns)
+        conn.exec_driver_sql(
+            f"INSERT INTO {quote_table(conn.dialect, table)} ({names}) "
+            f"SELECT * FROM read_parquet({sql_literal(str(path))})"
+        )

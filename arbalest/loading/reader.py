@@ -1,0 +1,286 @@
+"""From objects to chunk files: streaming, decompression, and read-ahead.
+
+Each object is read as a stream (never whole in memory), decompressed by its declared
+compression or its suffix, and cut at line ends into chunk files of a bounded size that the
+vectorised transform reads. Worker threads read the next objects while the current ones are
+converted, with a bounded number of chunks waiting, so memory and disk stay bounded however
+large an object or a load is.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import logging
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Final, cast
+
+import zstandard
+
+from arbalest.convert import MAX_RECORD_BYTES
+from arbalest.errors import ConfigurationError, StoreError
+from arbalest.stores.base import ObjectInfo, ObjectStore
+from arbalest.stores.local import LocalStore
+
+__all__ = [
+    "COMPRESSIONS",
+    "Chunk",
+    "Feed",
+    "compression_of",
+    "open_decompressed",
+    "spool",
+]
+
+logger = logging.getLogger(__name__)
+
+COMPRESSIONS: Final = ("gzip", "bzip2", "zstd")
+_SUFFIXES: Final = {
+    ".gz": "gzip",
+    ".gzip": "gzip",
+    ".bz2": "bzip2",
+    ".zst": "zstd",
+    ".zstd": "zstd",
+}
+#: Chunk files are cut at the first line end after this many bytes.
+CHUNK_BYTES: Final = 8 * 1024 * 1024
+_BLOCK: Final = 1024 * 1024
+
+
+def compression_of(key: str, declared: str | None) -> str | None:
+    """The compression of an object: the declared one, else the key's suffix, else none."""
+    if declared is not None:
+        if declared not in COMPRESSIONS:
+            raise ConfigurationError(
+                f"compression {declared!r} is not one of {', '.join(COMPRESSIONS)}"
+            )
+        return declared
+    return _SUFFIXES.get(os.path.splitext(key)[1].lower())
+
+
+def open_decompressed(raw: BinaryIO, compression: str | None) -> IO[bytes]:
+    """Wrap a byte stream so that reading it gives the decompressed bytes."""
+    if compression is None:
+        return raw
+    if compression == "gzip":
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
+    if compression == "bzip2":
+        return cast(IO[bytes], bz2.BZ2File(raw, mode="rb"))
+    if compression == "zstd":
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    raise ConfigurationError(f"unknown compression {compression!r}")
+
+
+@dataclass
+class Chunk:
+    """Complete lines of one object, in a file the transform reads.
+
+    Attributes:
+        obj: The object's position in the load order.
+        info: The object.
+        first_line: The line number of the chunk's first line (1-based).
+        path: The file with the lines (a temporary file, or the object's own file).
+        nbytes: Its size.
+        temporary: Whether ``path`` is ours to delete.
+        last: Whether this is the object's last chunk.
+        oversized: Lines longer than the 4 MB record limit; blanked in the file.
+        seq: The chunk's position in the load (set when it is handed out).
+    """
+
+    obj: int
+    info: ObjectInfo
+    first_line: int
+    path: Path
+    nbytes: int
+    temporary: bool
+    last: bool
+    oversized: list[int] = field(default_factory=list)
+    seq: int = -1
+
+    def discard(self) -> None:
+        """Delete the file if it is ours."""
+        if self.temporary:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+
+def spool(
+    store: ObjectStore,
+    info: ObjectInfo,
+    obj: int,
+    compression: str | None,
+    workdir: Path,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[Chunk]:
+    """Yield the chunks of one object, reading it as a stream.
+
+    A local, uncompressed object that fits in one chunk is read where it is, without a copy.
+    """
+    if isinstance(store, LocalStore) and compression is None and info.size <= chunk_bytes:
+        yield Chunk(obj, info, 1, store.path(info.key), info.size, False, True)
+        return
+    try:
+        with store.open(info.key) as raw, open_decompressed(raw, compression) as stream:
+            yield from _cut(stream, info, obj, workdir, chunk_bytes)
+    except (OSError, EOFError, zstandard.ZstdError) as exc:
+        raise StoreError(
+            f"cannot read {info.key!r} as {compression or 'uncompressed'} data: {exc}"
+        ) from exc
+
+
+def _cut(
+    stream: IO[bytes], info: ObjectInfo, obj: int, workdir: Path, chunk_bytes: int
+) -> Iterator[Chunk]:
+    buffer = bytearray()
+    buffered_lines = 0
+    first_line = 1
+    pending = b""  # the incomplete last line
+    skipping = False  # inside a line longer than the record limit, dropping it
+    oversized: list[int] = []
+    number = 0
+
+    def emit(last: bool) -> Chunk:
+        nonlocal number, oversized
+        path = workdir / f"{obj:08d}-{number:06d}.ndjson"
+        number += 1
+        path.write_bytes(buffer)
+        end = first_line + buffered_lines
+        mine = [n for n in oversized if n < end]
+        oversized = [n for n in oversized if n >= end]  # a line still being dropped
+        return Chunk(obj, info, first_line, path, len(buffer), True, last, mine)
+
+    while block := stream.read(_BLOCK):
+        if skipping:
+            end = block.find(b"\n")
+            if end < 0:
+                continue
+            block = block[end + 1 :]
+            buffer += b"\n"  # the dropped line keeps its place, so line numbers stay right
+            buffered_lines += 1
+            skipping = False
+        data = pending + block
+        cut = data.rfind(b"\n")
+        if cut >= 0:
+            complete = data[: cut + 1]
+            buffer += complete
+            buffered_lines += complete.count(b"\n")
+            pending = data[cut + 1 :]
+        else:
+            pending = data
+        if len(pending) > MAX_RECORD_BYTES:
+            oversized.append(first_line + buffered_lines)
+            pending = b""
+            skipping = True
+        if len(buffer) >= chunk_bytes:
+            yield emit(last=False)
+            first_line += buffered_lines
+            buffer.clear()
+            buffered_lines = 0
+    if skipping:
+        buffer += b"\n"
+    elif pending:
+        buffer += pending + b"\n"
+    yield emit(last=True)
+
+
+class Feed:
+    """Chunks of many objects, in order, read ahead by worker threads.
+
+    Iterate it for the chunks; ``close()`` (or leaving a ``with`` block) stops the workers
+    and deletes the files of chunks nobody took.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        objects: Sequence[ObjectInfo],
+        *,
+        compression: str | None,
+        workdir: Path,
+        workers: int = 4,
+        depth: int = 2,
+        chunk_bytes: int = CHUNK_BYTES,
+    ) -> None:
+        self._store = store
+        self._objects = objects
+        self._compression = compression
+        self._workdir = workdir
+        self._chunk_bytes = chunk_bytes
+        self._workers = max(1, workers)
+        self._depth = max(1, depth)
+        self._cancel = threading.Event()
+        self._queues: dict[int, queue.Queue[Any]] = {}
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="arbalest-read")
+
+    def __enter__(self) -> Feed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self, index: int) -> None:
+        q: queue.Queue[Any] = queue.Queue(self._depth)
+        self._queues[index] = q
+        self._pool.submit(self._read, index, q)
+
+    def _read(self, index: int, q: queue.Queue[Any]) -> None:
+        info = self._objects[index]
+        try:
+            compression = compression_of(info.key, self._compression)
+            for chunk in spool(
+                self._store, info, index, compression, self._workdir, self._chunk_bytes
+            ):
+                if not self._put(q, chunk):
+                    chunk.discard()
+                    return
+            self._put(q, None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put(q, exc)
+
+    def _put(self, q: queue.Queue[Any], item: Any) -> bool:
+        while not self._cancel.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Chunk]:
+        seq = 0
+        started = 0
+        for index in range(len(self._objects)):
+            while started < len(self._objects) and started <= index + self._workers:
+                self._start(started)
+                started += 1
+            q = self._queues[index]
+            while True:
+                item = q.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                item.seq = seq
+                seq += 1
+                yield item
+            del self._queues[index]
+
+    def close(self) -> None:
+        """Stop reading ahead and delete chunk files that were not handed out."""
+        self._cancel.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for q in self._queues.values():
+            while True:
+                try:
+                    item = q.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, Chunk):
+                    item.discard()
+        self._queues.clear()

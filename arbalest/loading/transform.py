@@ -1,0 +1,419 @@
+"""The vectorised transform: chunk files of JSON lines in, typed rows and rejects out.
+
+One DuckDB query per batch of chunks splits the text into lines, picks every JSONPath with
+one parse per record, and applies each column's conversion rule (``arbalest.convert``) to the
+whole column at once. The few lines that are not one JSON object each go through the exact
+Python reader (``loading.records``) and then through the same SQL. Every warehouse loads the
+rows this module produces, so every warehouse gets the same rows for the same objects.
+
+The query runs in a private in-memory DuckDB, so a failure here (a malformed line makes the
+optimistic query fail, and it is run again carefully) never touches the warehouse's
+transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import duckdb
+
+from arbalest import convert
+from arbalest.convert import BAD_CHARACTER, BAD_RECORD, MAX_RECORD_BYTES, NOT_NULL, sql_literal
+from arbalest.loading.reader import Chunk
+from arbalest.loading.records import Carry, scan
+from arbalest.loading.rejects import Reject, clip
+from arbalest.schema._build import ColumnSpec
+from arbalest.schema.jsonpath import duckdb_path
+
+__all__ = ["Batch", "Transform", "connect_private"]
+
+logger = logging.getLogger(__name__)
+
+_INDEX_ERROR: Final = "Not an array or index out of range"
+
+
+def _json_error(text: str) -> str:
+    """Why ``text`` is not JSON, in the words of Python's JSON reader when it has some."""
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        return f"Invalid JSON: {exc}"
+    return "Invalid JSON"
+
+
+def connect_private(
+    threads: int | None = None, memory_limit: str = "1GB"
+) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB for the transform (UTC, bounded memory)."""
+    con = duckdb.connect(
+        ":memory:",
+        config={"threads": threads or max(1, os.cpu_count() or 1), "memory_limit": memory_limit},
+    )
+    con.execute("SET TimeZone = 'UTC'")  # how TIMESTAMPTZ values are written out
+    return con
+
+
+@dataclass
+class Batch:
+    """The outcome of one batch: rows are in the ``_arb_batch`` table until written.
+
+    Attributes:
+        rows: Good rows per chunk sequence number.
+        rejects: The rejected records, in object and line order.
+    """
+
+    chunks: list[Chunk]
+    rows: dict[int, int] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+class Transform:
+    """Converts batches of chunks for one schema under one set of COPY options.
+
+    Args:
+        specs: The schema's columns.
+        options: The COPY options that change conversions.
+        con: A private DuckDB connection (``connect_private()``).
+        extra: Also keep each row's chunk and line (``merge`` orders by them).
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[ColumnSpec],
+        options: convert.ConvertOptions,
+        con: duckdb.DuckDBPyConnection,
+    ) -> None:
+        self.specs = list(specs)
+        self.options = options
+        self.con = con
+        self._carry: dict[int, Carry] = {}
+        self._workdir = Path(tempfile.mkdtemp(prefix="arbalest-transform-"))
+
+    def close(self) -> None:
+        """Drop the batch tables and the scratch folder."""
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("DROP TABLE IF EXISTS _arb_batch; DROP TABLE IF EXISTS _arb_slow")
+        for path in self._workdir.glob("*"):
+            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self._workdir.rmdir()
+
+    # -- SQL ------------------------------------------------------------------------------
+
+    @property
+    def column_types(self) -> list[str]:
+        """The DuckDB types of the converted columns ``v1 ... vn``."""
+        return [spec.rule.sql_type for spec in self.specs]
+
+    def conversion_sql(self, source: str, slow: str) -> str:
+        """The query converting ``source`` (chunk, line, l) rows; ``slow`` flags lines to skip.
+
+        Output columns: chunk, line, slow, v1..vn (converted), err_col, err_code, err_value.
+        """
+        text_cols = [s for s in self.specs if not s.rule.takes_json]
+        json_cols = [s for s in self.specs if s.rule.takes_json]
+        parents: list[tuple[int, str, int]] = []  # (column index, parent path, array index)
+        for i, spec in enumerate(self.specs):
+            for k, step in enumerate(spec.path):
+                if isinstance(step, int):
+                    parents.append((i, duckdb_path(spec.path[:k]), step))
+
+        def path_list(specs: Sequence[ColumnSpec]) -> str:
+            return "[" + ", ".join(sql_literal(duckdb_path(s.path)) for s in specs) + "]"
+
+        level1 = ["chunk", "line", "slow"]
+        if text_cols:
+            paths = path_list(text_cols)
+            level1.append(f"CASE WHEN slow THEN NULL ELSE json_extract_string(l, {paths}) END AS x")
+        if json_cols:
+            level1.append(
+                f"CASE WHEN slow THEN NULL ELSE json_extract(l, {path_list(json_cols)}) END AS j"
+            )
+        if parents:
+            plist = "[" + ", ".join(sql_literal(p) for _, p, _ in parents) + "]"
+            level1.append(f"CASE WHEN slow THEN NULL ELSE json_extract(l, {plist}) END AS p")
+
+        level2 = ["chunk", "line", "slow"]
+        t = j = 0
+        for i, spec in enumerate(self.specs, start=1):
+            if spec.rule.takes_json:
+                j += 1
+                level2.append(f"j[{j}] AS s{i}")
+            else:
+                t += 1
+                level2.append(f"x[{t}] AS s{i}")
+        for k in range(len(parents)):
+            level2.append(f"p[{k + 1}] AS p{k + 1}")
+
+        names_s = [f"s{i}" for i in range(1, len(self.specs) + 1)]
+        names_v = [f"v{i}" for i in range(1, len(self.specs) + 1)]
+        names_p = [f"p{k}" for k in range(1, len(parents) + 1)]
+        level3 = ["chunk", "line", "slow", *names_s, *names_p]
+        level3 += [
+            f"{spec.rule.sql_value(f's{i}', self.options)} AS v{i}"
+            for i, spec in enumerate(self.specs, start=1)
+        ]
+
+        level4 = ["chunk", "line", "slow", *names_s, *names_v]
+        for i, spec in enumerate(self.specs, start=1):
+            checks = []
+            for k, (column, _, index) in enumerate(parents, start=1):
+                if column == i - 1:
+                    p = f"p{k}"
+                    checks.append(
+                        f"CASE WHEN {p} IS NOT NULL AND json_type({p}) <> 'NULL' AND "
+                        f"(json_type({p}) <> 'ARRAY' OR json_array_length({p}) <= {index}) "
+                        f"THEN {BAD_RECORD} END"
+                    )
+            checks.append(spec.rule.sql_error(f"s{i}", f"v{i}", self.options))
+            if not spec.nullable:
+                checks.append(f"CASE WHEN v{i} IS NULL THEN {NOT_NULL} END")
+            level4.append(f"coalesce({', '.join(checks)}) AS e{i}")
+
+        n = len(self.specs)
+        first_error = " ".join(f"WHEN e{i} IS NOT NULL THEN {i}" for i in range(1, n + 1))
+        level5 = [
+            "chunk",
+            "line",
+            "slow",
+            *names_s,
+            *names_v,
+            *[f"e{i}" for i in range(1, n + 1)],
+            *names_p,
+            f"CASE WHEN slow THEN NULL {first_error} END AS err_col",
+        ]
+        raw_values = []
+        for i in range(1, n + 1):
+            raw = f"CAST(s{i} AS VARCHAR)"
+            mine = [k for k, (c, _, _) in enumerate(parents, start=1) if c == i - 1]
+            if mine:  # an index that is out of range: show the array (or what is there)
+                raw = (
+                    f"CASE WHEN e{i} = {BAD_RECORD} THEN CAST(p{mine[0]} AS VARCHAR) ELSE {raw} END"
+                )
+            raw_values.append(f"WHEN {i} THEN {raw}")
+        errors = ", ".join(f"e{i}" for i in range(1, n + 1))
+        level6 = [
+            "chunk",
+            "line",
+            "slow",
+            *names_v,
+            "err_col",
+            f"CASE WHEN err_col IS NULL THEN NULL ELSE coalesce({errors}, NULL) END AS err_code",
+            f"CASE err_col {' '.join(raw_values)} END AS err_value",
+        ]
+        level4 += names_p
+        query = f"SELECT chunk, line, l, {slow} AS slow FROM ({source}) WHERE l <> ''"
+        for cols in (level1, level2, level3, level4, level5, level6):
+            query = f"SELECT {', '.join(cols)} FROM ({query})"
+        return query
+
+    @staticmethod
+    def _slow_flag(careful: bool) -> str:
+        """Lines the fast path leaves to the exact reader.
+
+        Optimistic: lines that do not start a record at their first character, and overlong
+        ones; a malformed line then makes the query fail, and it runs again carefully, where
+        every line that is not valid JSON goes to the exact reader as well.
+        """
+        flag = f"strlen(l) > {MAX_RECORD_BYTES} OR left(l, 1) NOT IN ('{{', '[')"
+        return f"({flag} OR NOT json_valid(l))" if careful else f"({flag})"
+
+    @staticmethod
+    def _source(chunks: Sequence[Chunk]) -> str:
+        values = ", ".join(f"({sql_literal(str(c.path))}, {c.seq}, {c.first_line})" for c in chunks)
+        files = "[" + ", ".join(sql_literal(str(c.path)) for c in chunks) + "]"
+        return (
+            "SELECT m.chunk, unnest(generate_series(m.first_line, m.first_line + len(t.ls) - 1)) "
+            "AS line, unnest(t.ls) AS l "
+            "FROM (SELECT filename, string_split(content, chr(10)) AS ls "
+            f"FROM read_text({files})) t "
+            f"JOIN (VALUES {values}) m(path, chunk, first_line) ON m.path = t.filename"
+        )
+
+    # -- running a batch -------------------------------------------------------------------
+
+    def run(self, chunks: Sequence[Chunk]) -> Batch:
+        """Convert ``chunks`` into the ``_arb_batch`` table and return the counts and rejects."""
+        batch = Batch(list(chunks))
+        python_rejects: list[Reject] = []
+        for chunk in chunks:
+            for line in chunk.oversized:
+                python_rejects.append(
+                    Reject(
+                        chunk.info.key, line, None, None, "Record is larger than 4 MB", BAD_RECORD
+                    )
+                )
+        self._convert(chunks, python_rejects)
+        self._slow_path(chunks, python_rejects)
+        sql_rejects = self._sql_rejects(chunks)
+        batch.rejects = sorted(
+            python_rejects + sql_rejects,
+            key=lambda r: (next(c.seq for c in chunks if c.info.key == r.key), r.line),
+        )
+        for seq, count in self.con.execute(
+            "SELECT chunk, count(*) FROM _arb_batch WHERE err_code IS NULL GROUP BY chunk"
+        ).fetchall():
+            batch.rows[int(seq)] = int(count)
+        return batch
+
+    def _convert(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> None:
+        source = self._source(chunks)
+        try:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
+                + self.conversion_sql(source, self._slow_flag(careful=False))
+            )
+            return
+        except duckdb.Error as exc:
+            logger.debug("optimistic conversion failed (%s); converting carefully", exc)
+        self._fix_utf8(chunks, rejects)
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
+            + self.conversion_sql(self._source(chunks), self._slow_flag(careful=True))
+        )
+
+    def _fix_utf8(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> None:
+        """Blank the lines that are not UTF-8 (each is rejected); line numbers stay."""
+        for chunk in chunks:
+            data = chunk.path.read_bytes()
+            try:
+                data.decode("utf-8")
+                continue
+            except UnicodeDecodeError:
+                pass
+            lines = data.split(b"\n")
+            for index, raw in enumerate(lines):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    rejects.append(
+                        Reject(
+                            chunk.info.key,
+                            chunk.first_line + index,
+                            None,
+                            clip(raw.decode("utf-8", errors="replace")),
+                            f"Invalid UTF-8 byte sequence at byte {exc.start + 1}",
+                            BAD_CHARACTER,
+                        )
+                    )
+                    lines[index] = b""
+            fixed = self._workdir / f"utf8-{chunk.seq}.ndjson"
+            fixed.write_bytes(b"\n".join(lines))
+            chunk.discard()
+            chunk.path, chunk.temporary = fixed, True
+
+    def _slow_path(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> None:
+        starts: dict[int, list[int]] = {
+            int(seq): sorted(int(n) for n in lines)
+            for seq, lines in self.con.execute(
+                "SELECT chunk, list(line) FROM _arb_batch WHERE slow GROUP BY chunk"
+            ).fetchall()
+        }
+        records: list[tuple[int, int, str]] = []
+        consumed: list[tuple[int, int]] = []
+        for chunk in chunks:
+            carry = self._carry.pop(chunk.obj, None)
+            chunk_starts = starts.get(chunk.seq, [])
+            if not chunk_starts and carry is None:
+                continue
+            text = chunk.path.read_bytes().decode("utf-8", errors="replace")
+            result = scan(
+                text.split("\n"), chunk.first_line, chunk_starts, carry=carry, last=chunk.last
+            )
+            if result.carry is not None:
+                self._carry[chunk.obj] = result.carry
+            records += [(chunk.seq, r.line, r.text) for r in result.records]
+            consumed += [(chunk.seq, n) for n in result.consumed]
+            rejects += [
+                Reject(chunk.info.key, m.line, None, m.text, m.reason, m.code)
+                for m in result.malformed
+            ]
+        if consumed:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE _arb_consumed (chunk INTEGER, line BIGINT)"
+            )
+            self.con.executemany("INSERT INTO _arb_consumed VALUES (?, ?)", consumed)
+            self.con.execute(
+                "DELETE FROM _arb_batch WHERE slow OR (chunk, line) IN "
+                "(SELECT (chunk, line) FROM _arb_consumed)"
+            )
+        else:
+            self.con.execute("DELETE FROM _arb_batch WHERE slow")
+        if not records:
+            return
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _arb_slow (chunk INTEGER, line BIGINT, l VARCHAR)"
+        )
+        self.con.executemany("INSERT INTO _arb_slow VALUES (?, ?, ?)", records)
+        self.con.execute(
+            "INSERT INTO _arb_batch "
+            + self.conversion_sql("SELECT chunk, line, l FROM _arb_slow", "NOT json_valid(l)")
+        )
+        # Records whose text is not valid JSON for the JSON reader the fast path uses.
+        keys = {c.seq: c.info.key for c in chunks}
+        texts = {(seq, line): text for seq, line, text in records}
+        for seq, line in self.con.execute(
+            "SELECT chunk, line FROM _arb_batch WHERE slow ORDER BY chunk, line"
+        ).fetchall():
+            text = texts[(seq, line)]
+            rejects.append(Reject(keys[seq], line, None, clip(text), _json_error(text), BAD_RECORD))
+        self.con.execute("DELETE FROM _arb_batch WHERE slow")
+
+    def _sql_rejects(self, chunks: Sequence[Chunk]) -> list[Reject]:
+        keys = {c.seq: c.info.key for c in chunks}
+        out = []
+        for seq, line, col, code, value in self.con.execute(
+            "SELECT chunk, line, err_col, err_code, err_value FROM _arb_batch "
+            "WHERE err_code IS NOT NULL ORDER BY chunk, line"
+        ).fetchall():
+            spec = self.specs[int(col) - 1]
+            if code == NOT_NULL:
+                reason = convert.reason_for(NOT_NULL)
+            elif code == BAD_RECORD:
+                reason = _INDEX_ERROR
+            else:
+                reason = spec.rule.reason(int(code))
+            out.append(
+                Reject(
+                    keys[seq],
+                    int(line),
+                    spec.name,
+                    None if value is None else clip(value),
+                    reason,
+                    int(code),
+                )
+            )
+        return out
+
+    def good_rows_sql(self, *, with_position: bool = False) -> str:
+        """A query over ``_arb_batch`` giving the good rows, in column order."""
+        cols = [f"v{i}" for i in range(1, len(self.specs) + 1)]
+        if with_position:
+            cols += ["chunk", "line"]
+        return f"SELECT {', '.join(cols)} FROM _arb_batch WHERE err_code IS NULL"
+
+
+def batches(chunks: Iterator[Chunk], max_bytes: int) -> Iterator[list[Chunk]]:
+    """Group chunks into batches of about ``max_bytes``."""
+    batch: list[Chunk] = []
+    size = 0
+    for chunk in chunks:
+        batch.append(chunk)
+        size += chunk.nbytes
+        if size >= max_bytes:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch

@@ -1,0 +1,9 @@
+"""Pipelines: steps over a warehouse, and what running them returns."""
+
+from __future__ import annotations
+
+from arbalest.pipeline.builder import Pipeline
+from arbalest.pipeline.result import Plan, PlanStep, Reject, RunResult, StepResult
+from arbalest.pipeline.runner import Progress
+
+__all__ = ["Pipeline", "Plan", "PlanStep", "Progress", "Reject", "RunResult", "StepResult"]

@@ -1,0 +1,260 @@
+"""``Pipeline``: an immutable, fluent builder of steps over a SQLAlchemy engine."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from typing import Any, Self
+
+import sqlalchemy as sa
+
+from arbalest.backends import Backend, backend_for
+from arbalest.errors import ConfigurationError
+from arbalest.pipeline import runner
+from arbalest.pipeline.result import Plan, RunResult
+from arbalest.pipeline.steps import CopyStep, SQLStep, Statement, copy_step, sql_step
+from arbalest.schema.base import Schema
+from arbalest.stores import ObjectStore, folder_prefix, open_store
+from arbalest.stores.credentials import Credentials, as_credentials
+
+__all__ = ["Pipeline"]
+
+Step = CopyStep | SQLStep
+
+
+def create_engine(url: str | sa.URL) -> sa.Engine:
+    """An engine that never shows bound parameters (which may hold credentials) in errors."""
+    return sa.create_engine(url, hide_parameters=True)
+
+
+def _check_options(metadata: object, iam_role: object, lock_timeout: object) -> None:
+    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float):
+        raise ConfigurationError(f"lock_timeout= is a number of seconds, not {lock_timeout!r}")
+    if lock_timeout < 0:
+        raise ConfigurationError(f"lock_timeout= cannot be negative ({lock_timeout!r})")
+    if not isinstance(metadata, str) or not metadata.strip("/"):
+        raise ConfigurationError("metadata= is a folder in the store, such as '_arbalest/'")
+    if iam_role is not None and not isinstance(iam_role, str):
+        raise ConfigurationError("iam_role= is a role ARN (a str)")
+
+
+class Pipeline:
+    """Copy steps and SQL steps, run in order against one warehouse.
+
+    Every method returns a new ``Pipeline``; a pipeline is never changed in place, so a
+    partly built one can be shared and extended. Each step is checked when it is added.
+
+    Example::
+
+        result = (
+            Pipeline("duckdb:///warehouse.duckdb", store="./lake")
+            .copy(Event, source="events/", mode="incremental", max_errors=10)
+            .sql("DELETE FROM daily WHERE day >= :since",
+                 "INSERT INTO daily SELECT ... FROM events WHERE created_at >= :since",
+                 since=day)
+            .run()
+        )
+        print(result)
+
+    Args:
+        warehouse: A SQLAlchemy ``Engine`` or URL (``duckdb:///file.duckdb``,
+            ``postgresql+psycopg2://...``, ``redshift+psycopg2://...``).
+        store: A folder, an ``s3://bucket/prefix`` URL, or a store object.
+        metadata: The pipeline's own location in the store (manifests, JSONPaths files);
+            never loaded as data.
+        name: A name for logs and the command line.
+        iam_role: The IAM role Redshift's COPY assumes to read S3 (preferred to keys).
+        credentials: AWS access keys (``arbalest.Credentials`` or a mapping of boto3 names),
+            for S3 and for Redshift's COPY when no role is given.
+        region: The S3 bucket's region.
+        lock_timeout: Seconds a run waits for another run on the same target.
+
+    Raises:
+        ConfigurationError: For an unsupported warehouse or bad arguments.
+    """
+
+    def __init__(
+        self,
+        warehouse: sa.Engine | str | sa.URL,
+        store: str | os.PathLike[str] | ObjectStore | None = None,
+        *,
+        metadata: str = "_arbalest/",
+        name: str | None = None,
+        iam_role: str | None = None,
+        credentials: Credentials | dict[str, str] | None = None,
+        region: str | None = None,
+        lock_timeout: float = 60,
+    ) -> None:
+        if isinstance(warehouse, sa.Engine):
+            engine = warehouse
+        elif isinstance(warehouse, str | sa.URL):
+            try:
+                engine = create_engine(warehouse)
+            except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+                raise ConfigurationError(f"cannot use the warehouse URL: {exc}") from None
+        else:
+            raise ConfigurationError(
+                f"warehouse= is a SQLAlchemy Engine or URL, not {type(warehouse).__name__}"
+            )
+        _check_options(metadata, iam_role, lock_timeout)
+        self._credentials = as_credentials(credentials)
+        self._engine = engine
+        self._backend: Backend = backend_for(engine)
+        self._store = (
+            None
+            if store is None
+            else open_store(store, credentials=self._credentials, region=region)
+        )
+        self._metadata = folder_prefix(metadata)
+        self._name = name
+        self._iam_role = iam_role
+        self._region = region
+        self._lock_timeout = float(lock_timeout)
+        self._steps: tuple[Step, ...] = ()
+
+    # -- read-only properties --------------------------------------------------------------
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The warehouse's engine."""
+        return self._engine
+
+    @property
+    def backend(self) -> Backend:
+        """The backend serving the engine's dialect."""
+        return self._backend
+
+    @property
+    def store(self) -> ObjectStore | None:
+        """The object store, if one was given."""
+        return self._store
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The steps, in order."""
+        return self._steps
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @property
+    def metadata(self) -> str:
+        """The pipeline's own folder in the store."""
+        return self._metadata
+
+    @property
+    def iam_role(self) -> str | None:
+        return self._iam_role
+
+    @property
+    def credentials(self) -> Credentials | None:
+        return self._credentials
+
+    @property
+    def region(self) -> str | None:
+        return self._region
+
+    @property
+    def lock_timeout(self) -> float:
+        return self._lock_timeout
+
+    def __repr__(self) -> str:
+        url = self._engine.url.render_as_string(hide_password=True)
+        store = self._store.url if self._store is not None else None
+        return f"Pipeline({url!r}, store={store!r}, steps={len(self._steps)})"
+
+    def _with(self, step: Step) -> Self:
+        new = copy.copy(self)
+        new._steps = (*self._steps, step)
+        return new
+
+    # -- building ------------------------------------------------------------------------
+
+    def copy(
+        self,
+        schema: type[Schema],
+        source: str,
+        *,
+        mode: str = "incremental",
+        max_errors: int = 0,
+        truncate_columns: bool = False,
+        compression: str | None = None,
+        time_format: str = "auto",
+    ) -> Self:
+        """Add a step that loads the JSON objects under ``source`` into ``schema``'s table.
+
+        Args:
+            schema: A ``Schema`` class.
+            source: A prefix in the store, read as a folder (``"events"`` is ``"events/"``
+                and never matches ``events_old/``; ``""`` is the whole store).
+            mode: ``"incremental"`` (new objects only, journaled), ``"replace"`` (everything,
+                swapped in atomically) or ``"merge"`` (new and changed objects, upserted on
+                the primary key).
+            max_errors: How many records may be rejected before the step fails.
+            truncate_columns: Cut overlong strings instead of rejecting them.
+            compression: ``"gzip"``, ``"bzip2"`` or ``"zstd"``; default: by each object's
+                suffix (``.gz``, ``.bz2``, ``.zst``).
+            time_format: ``"auto"``, ``"epochsecs"``, ``"epochmillisecs"`` or a format such
+                as ``"YYYY-MM-DD HH:MI:SS"``.
+
+        Raises:
+            ConfigurationError: For any bad argument, at once.
+        """
+        step = copy_step(
+            schema,
+            source,
+            mode=mode,
+            max_errors=max_errors,
+            truncate_columns=truncate_columns,
+            compression=compression,
+            time_format=time_format,
+        )
+        if self._store is None:
+            raise ConfigurationError("copy() needs a store: Pipeline(warehouse, store=...)")
+        if step.source.startswith(self._metadata):
+            raise ConfigurationError(
+                f"source={source!r} is inside the pipeline's metadata folder {self._metadata!r}"
+            )
+        if self._backend.capabilities.requires_s3 and not self._store.url.startswith("s3://"):
+            raise ConfigurationError(
+                f"the {self._backend.name} warehouse loads from S3 only; give an s3:// store"
+            )
+        return self._with(step)
+
+    def bulk_copy(self, schema: type[Schema], source: str, **kw: Any) -> Self:
+        """The original Arbalest's name for ``copy(..., mode="replace")``."""
+        return self.copy(schema, source, mode="replace", **kw)
+
+    def manifest_copy(self, schema: type[Schema], source: str, **kw: Any) -> Self:
+        """The original Arbalest's name for ``copy(..., mode="incremental")``."""
+        return self.copy(schema, source, mode="incremental", **kw)
+
+    def sql(self, *statements: Statement, **params: Any) -> Self:
+        """Add a step: ``statements`` run in one transaction, with ``params`` bound.
+
+        A statement is a string (``:name`` placeholders), a ``(string, parameters)`` pair
+        (a mapping, or values for ``%s`` placeholders), or a SQLAlchemy executable. Values
+        are always bound, never pasted into the SQL text.
+        """
+        return self._with(sql_step(statements, params))
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self, *, progress: Callable[..., None] | None = None) -> RunResult:
+        """Run every step; each commits on its own.
+
+        Raises:
+            PipelineError: A step failed; the warehouse and the journal are as they were
+                before it (earlier steps stay committed).
+        """
+        return runner.execute(self, validate=False, progress=progress)
+
+    def validate(self, *, progress: Callable[..., None] | None = None) -> RunResult:
+        """Run every step in one transaction that is rolled back: a dry run."""
+        return runner.execute(self, validate=True, progress=progress)
+
+    def plan(self) -> Plan:
+        """What ``run()`` would do: DDL, objects to load, SQL; nothing is changed."""
+        return runner.plan(self)

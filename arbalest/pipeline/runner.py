@@ -1,0 +1,275 @@
+"""run, validate and plan: one step loop; only the transactions' outcome differs.
+
+``run`` commits each step on its own; ``validate`` runs every step inside one transaction
+that is rolled back at the end (so SQL steps see the tables the copies would create);
+``plan`` opens no transaction that writes.
+
+A copy step, inside its transaction: take the target's run lock, create the journal and the
+target if missing, list the source, subtract the journal, load, write the journal, commit.
+The lock is taken before the journal is read, so two runs never pick the same objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.schema import CreateTable
+
+from arbalest import journal
+from arbalest.backends.base import CopyJob, LoadResult
+from arbalest.errors import (
+    ArbalestError,
+    ConcurrentRunError,
+    CopyError,
+    PipelineError,
+    SQLStepError,
+    WarehouseUnavailableError,
+)
+from arbalest.pipeline.result import Plan, PlanStep, RunResult, StepResult
+from arbalest.pipeline.steps import CopyStep, SQLStep
+from arbalest.stores.base import ObjectInfo
+
+if TYPE_CHECKING:
+    from arbalest.pipeline.builder import Pipeline
+
+__all__ = ["Progress", "execute", "plan", "redact", "select_objects"]
+
+logger = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """Receives progress events (the command line draws a bar with them)."""
+
+    def step_started(self, label: str, objects: int, nbytes: int) -> None: ...
+
+    def object_loaded(self, label: str, info: ObjectInfo) -> None: ...
+
+    def step_finished(self, result: StepResult) -> None: ...
+
+
+class _Silent:
+    def step_started(self, label: str, objects: int, nbytes: int) -> None:
+        pass
+
+    def object_loaded(self, label: str, info: ObjectInfo) -> None:
+        pass
+
+    def step_finished(self, result: StepResult) -> None:
+        pass
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret replaced by ``***``."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _secrets(pipeline: Pipeline) -> list[str]:
+    found = list(pipeline.backend.secrets())
+    if pipeline.credentials is not None:
+        found += pipeline.credentials.secrets()
+    password = pipeline.engine.url.password
+    if password:
+        found.append(str(password))
+    return found
+
+
+def select_objects(
+    listing: Sequence[ObjectInfo], loaded: dict[str, str], mode: str
+) -> tuple[list[ObjectInfo], list[str]]:
+    """Which listed objects a step loads, and which loaded ones changed since.
+
+    ``replace``: all. ``incremental``: those not in the journal, in key order; changed ones
+    are reported, not loaded. ``merge``: new and changed ones, oldest first (by last
+    modification, then key), so that the newest record for a key wins.
+    """
+    if mode == "replace":
+        return sorted(listing, key=lambda o: o.key), []
+    new = [o for o in listing if o.key not in loaded]
+    changed = [o for o in listing if o.key in loaded and loaded[o.key] != o.etag]
+    if mode == "merge":
+        return sorted(new + changed, key=lambda o: (o.last_modified, o.key)), []
+    return sorted(new, key=lambda o: o.key), [o.key for o in changed]
+
+
+def execute(pipeline: Pipeline, *, validate: bool, progress: Any = None) -> RunResult:
+    """Run (or validate) every step of ``pipeline``; see the module docstring."""
+    listener: Progress = progress if progress is not None else _Silent()
+    secrets = _secrets(pipeline)
+    run_id = journal.new_run_id()
+    results: list[StepResult] = []
+    with pipeline.engine.connect() as conn, contextlib.ExitStack() as held:
+        outer = conn.begin() if validate else None
+        try:
+            for step in pipeline.steps:
+                started = time.monotonic()
+                with _step_errors(step, secrets):
+                    if isinstance(step, CopyStep):
+                        loaded, changed = _copy(
+                            pipeline, conn, step, run_id, validate, held, listener
+                        )
+                        result = StepResult(
+                            step.label,
+                            step.target,
+                            len(loaded.entries),
+                            loaded.rows_loaded,
+                            len(loaded.rejects),
+                            loaded.rejects,
+                            time.monotonic() - started,
+                            changed,
+                        )
+                    else:
+                        _sql(conn, step, validate)
+                        result = StepResult(
+                            step.label, None, 0, 0, 0, [], time.monotonic() - started
+                        )
+                logger.info(
+                    "%s: %d object(s), %d row(s), %d rejected, %.2f s",
+                    result.label,
+                    result.objects_loaded,
+                    result.rows_loaded,
+                    result.rows_rejected,
+                    result.seconds,
+                )
+                listener.step_finished(result)
+                results.append(result)
+        finally:
+            if outer is not None:
+                outer.rollback()
+    return RunResult(results, validated=validate)
+
+
+@contextlib.contextmanager
+def _step_errors(step: CopyStep | SQLStep, secrets: Sequence[str]) -> Iterator[None]:
+    """Turn whatever a step raises into a ``PipelineError`` labelled with the step."""
+    try:
+        yield
+    except ConcurrentRunError as exc:
+        raise ConcurrentRunError(step.label, redact(exc.detail, secrets)) from None
+    except PipelineError:
+        raise
+    except ArbalestError as exc:
+        raise PipelineError(step.label, redact(str(exc), secrets)) from exc
+    except sa.exc.DBAPIError as exc:
+        message = redact(str(exc.orig).strip(), secrets)
+        statement = redact(str(exc.statement or ""), secrets) or None
+        if exc.connection_invalidated:
+            raise WarehouseUnavailableError(
+                step.label, f"the connection to the warehouse was lost: {message}"
+            ) from None
+        if isinstance(step, CopyStep):
+            raise CopyError(step.label, message, statement) from None
+        raise SQLStepError(step.label, message, statement) from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise PipelineError(step.label, redact(str(exc), secrets)) from None
+
+
+def _copy(
+    pipeline: Pipeline,
+    conn: sa.Connection,
+    step: CopyStep,
+    run_id: str,
+    validate: bool,
+    held: contextlib.ExitStack,
+    listener: Progress,
+) -> tuple[LoadResult, list[str]]:
+    store = pipeline.store
+    assert store is not None  # checked when the step was added
+    job = CopyJob(
+        label=step.label,
+        schema=step.schema,
+        mode=step.mode,
+        store=store,
+        source=step.source,
+        options=step.options,
+        compression=step.compression,
+        max_errors=step.max_errors,
+        metadata_prefix=pipeline.metadata,
+        run_id=run_id,
+        validate=validate,
+        on_object=lambda info: listener.object_loaded(step.label, info),
+        iam_role=pipeline.iam_role,
+        credentials=pipeline.credentials,
+        region=pipeline.region,
+    )
+    pipeline.backend.check_job(job)
+    with contextlib.ExitStack() as stack:
+        if not validate:
+            stack.enter_context(conn.begin())
+        lock = pipeline.backend.lock(conn, step.target, pipeline.lock_timeout)
+        (held if validate else stack).enter_context(lock)
+        journal.ensure(conn)
+        if not journal.table_exists(conn, step.table):
+            conn.execute(CreateTable(step.table, if_not_exists=True))
+        listing = list(store.list(step.source, exclude=pipeline.metadata))
+        loaded = journal.loaded(conn, step.target, step.source)
+        objects, changed = select_objects(listing, loaded, step.mode)
+        for key in changed:
+            logger.warning(
+                "%s: %s changed since it was loaded (new ETag); incremental copies load an "
+                "object once: use mode='merge' or 'replace' to load changes",
+                step.label,
+                key,
+            )
+        listener.step_started(step.label, len(objects), sum(o.size for o in objects))
+        result = pipeline.backend.load(conn, job, objects)
+        journal.record(
+            conn,
+            target=step.target,
+            entries=result.entries,
+            mode=step.mode,
+            store=store.url,
+            run_id=run_id,
+            replace_prefix=step.source if step.mode == "replace" else None,
+        )
+    return result, changed
+
+
+def _sql(conn: sa.Connection, step: SQLStep, validate: bool) -> None:
+    with contextlib.ExitStack() as stack:
+        if not validate:
+            stack.enter_context(conn.begin())
+        for statement, params in step.statements:
+            conn.execute(statement, params)
+
+
+def plan(pipeline: Pipeline) -> Plan:
+    """What ``run()`` would do, read from the store and the journal; nothing is written."""
+    steps: list[PlanStep] = []
+    dialect = pipeline.engine.dialect
+    with pipeline.engine.connect() as conn:
+        for step in pipeline.steps:
+            if isinstance(step, SQLStep):
+                steps.append(
+                    PlanStep(
+                        step.label,
+                        None,
+                        sql=[str(s.compile(dialect=dialect)) for s, _ in step.statements],  # type: ignore[attr-defined]  # every statement is a ClauseElement
+                    )
+                )
+                continue
+            store = pipeline.store
+            assert store is not None
+            ddl = []
+            if not journal.table_exists(conn, step.table):
+                ddl.append(str(CreateTable(step.table).compile(dialect=dialect)).strip())
+            listing = list(store.list(step.source, exclude=pipeline.metadata))
+            loaded = journal.loaded(conn, step.target, step.source)
+            objects, changed = select_objects(listing, loaded, step.mode)
+            steps.append(
+                PlanStep(
+                    step.label,
+                    step.target,
+                    ddl=ddl,
+                    keys=[o.key for o in objects],
+                    objects_changed=changed,
+                )
+            )
+        conn.rollback()
+    return Plan(steps)

@@ -1,0 +1,173 @@
+"""The steps of a pipeline: frozen descriptions, checked when they are built."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, cast, get_args
+
+import sqlalchemy as sa
+
+from arbalest._typing import CopyMode
+from arbalest.convert import ConvertOptions
+from arbalest.errors import ConfigurationError
+from arbalest.loading.reader import COMPRESSIONS
+from arbalest.schema.base import Schema
+from arbalest.stores.base import folder_prefix
+
+__all__ = ["MODES", "CopyStep", "SQLStep", "Statement", "copy_step", "sql_step"]
+
+MODES: Final[tuple[str, ...]] = get_args(CopyMode)
+
+Statement = str | tuple[str, Any] | sa.Executable
+
+
+@dataclass(frozen=True)
+class CopyStep:
+    """Load the objects under ``source`` into ``schema``'s table by ``mode``."""
+
+    schema: type[Schema]
+    source: str
+    mode: CopyMode
+    max_errors: int = 0
+    truncate_columns: bool = False
+    compression: str | None = None
+    time_format: str = "auto"
+
+    @property
+    def table(self) -> sa.Table:
+        return self.schema.__table__
+
+    @property
+    def target(self) -> str:
+        """The target table's name (with its schema, if any)."""
+        table = self.table
+        return f"{table.schema}.{table.name}" if table.schema else table.name
+
+    @property
+    def label(self) -> str:
+        return f"copy {self.target} ({self.mode})"
+
+    @property
+    def options(self) -> ConvertOptions:
+        return ConvertOptions(self.truncate_columns, self.time_format)
+
+
+@dataclass(frozen=True)
+class SQLStep:
+    """Statements run in one transaction, with bound parameters."""
+
+    statements: tuple[tuple[sa.Executable, Mapping[str, Any]], ...]
+    label: str = field(default="sql")
+
+    @property
+    def target(self) -> None:
+        return None
+
+
+def copy_step(
+    schema: object,
+    source: object,
+    *,
+    mode: object = "incremental",
+    max_errors: object = 0,
+    truncate_columns: object = False,
+    compression: object = None,
+    time_format: object = "auto",
+) -> CopyStep:
+    """Build a copy step, checking every argument now (``ConfigurationError``)."""
+    if not (isinstance(schema, type) and issubclass(schema, Schema)):
+        raise ConfigurationError(f"copy() takes a Schema class, not {schema!r}")
+    if "__table__" not in schema.__dict__:
+        raise ConfigurationError(f"{schema.__qualname__} is abstract: it has no table to load")
+    if not isinstance(source, str):
+        raise ConfigurationError(f"source= is a prefix in the store (a str), not {source!r}")
+    if mode not in MODES:
+        raise ConfigurationError(f"mode={mode!r} is not one of {', '.join(MODES)}")
+    if isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0:
+        raise ConfigurationError(
+            f"max_errors= is a count of records (0 or more), not {max_errors!r}"
+        )
+    if not isinstance(truncate_columns, bool):
+        raise ConfigurationError(f"truncate_columns= is True or False, not {truncate_columns!r}")
+    if compression is not None and compression not in COMPRESSIONS:
+        raise ConfigurationError(
+            f"compression={compression!r} is not one of {', '.join(COMPRESSIONS)} "
+            "(None: by each object's suffix)"
+        )
+    if not isinstance(time_format, str):
+        raise ConfigurationError(f"time_format= is a string, not {time_format!r}")
+    ConvertOptions(truncate_columns, time_format)  # an unsupported format fails here
+    if mode == "merge" and not schema.__table__.primary_key.columns:
+        raise ConfigurationError(
+            f"mode='merge' upserts on the primary key, and {schema.__qualname__} has none; "
+            "mark its key fields primary_key=True"
+        )
+    return CopyStep(
+        schema,
+        folder_prefix(source),
+        cast(CopyMode, mode),  # checked against MODES above
+        max_errors,
+        truncate_columns,
+        compression,  # checked against COMPRESSIONS above
+        time_format,
+    )
+
+
+_POSITIONAL: Final = re.compile(r"%s")
+
+
+def _positional(text: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """``("... %s ... %s", (a, b))`` -> ``("... :p0 ... :p1", {"p0": a, "p1": b})``."""
+    parts = _POSITIONAL.split(text.replace("%%", "\x00"))
+    if len(parts) - 1 != len(values):
+        raise ConfigurationError(
+            f"the statement has {len(parts) - 1} %s placeholder(s) but {len(values)} value(s) "
+            f"were given: {text!r}"
+        )
+    out = parts[0]
+    for index, part in enumerate(parts[1:]):
+        out += f":p{index}" + part
+    return out.replace("\x00", "%"), {f"p{i}": v for i, v in enumerate(values)}
+
+
+def _statement(item: object, params: Mapping[str, Any]) -> tuple[sa.Executable, dict[str, Any]]:
+    if isinstance(item, str):
+        return _bound(sa.text(item), params)
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+        text, values = item
+        if isinstance(values, Mapping):
+            return _bound(sa.text(text), {**params, **values})
+        sequence = values if isinstance(values, list | tuple) else (values,)
+        converted, named = _positional(text, sequence)
+        return _bound(sa.text(converted), {**params, **named})
+    if isinstance(item, sa.Executable):
+        return item, dict(params)
+    raise ConfigurationError(
+        f"a SQL statement is a string, a (string, parameters) pair or a SQLAlchemy "
+        f"executable, not {item!r}"
+    )
+
+
+def _bound(
+    clause: sa.TextClause, params: Mapping[str, Any]
+) -> tuple[sa.Executable, dict[str, Any]]:
+    names = set(clause._bindparams)
+    missing = names - set(params)
+    if missing:
+        raise ConfigurationError(
+            f"no value for parameter(s) {', '.join(sorted(missing))} of {str(clause)!r}; "
+            "pass them as keyword arguments to sql()"
+        )
+    return clause, {k: v for k, v in params.items() if k in names}
+
+
+def sql_step(statements: Sequence[object], params: Mapping[str, Any]) -> SQLStep:
+    """Build a SQL step, checking every statement and parameter now."""
+    if not statements:
+        raise ConfigurationError("sql() needs at least one statement")
+    resolved = tuple(_statement(item, params) for item in statements)
+    first = " ".join(str(resolved[0][0]).split())
+    label = "sql: " + (first if len(first) <= 60 else first[:57] + "...")
+    return SQLStep(resolved, label)
