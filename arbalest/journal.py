@@ -129,7 +129,7 @@ def loaded(conn: sa.Connection, target: str, prefix: str = "") -> dict[str, str]
     query = sa.select(JOURNAL.c.key, JOURNAL.c.etag).where(
         JOURNAL.c.target == target, _prefix_clause(prefix)
     )
-    return dict(conn.execute(query).tuples().all())
+    return {str(key): str(etag) for key, etag in conn.execute(query)}
 
 
 def record(

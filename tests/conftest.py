@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 import arbalest
 
+pytest_plugins = ["tests.fixtures.servers"]
+
 _FOLDER_MARKERS = {
     "integration": ("integration",),
     "conformance": ("integration",),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
 from typing import Any, Self
 
 import sqlalchemy as sa
@@ -242,7 +241,7 @@ class Pipeline:
 
     # -- running -------------------------------------------------------------------------
 
-    def run(self, *, progress: Callable[..., None] | None = None) -> RunResult:
+    def run(self, *, progress: runner.Progress | None = None) -> RunResult:
         """Run every step; each commits on its own.
 
         Raises:
@@ -251,7 +250,7 @@ class Pipeline:
         """
         return runner.execute(self, validate=False, progress=progress)
 
-    def validate(self, *, progress: Callable[..., None] | None = None) -> RunResult:
+    def validate(self, *, progress: runner.Progress | None = None) -> RunResult:
         """Run every step in one transaction that is rolled back: a dry run."""
         return runner.execute(self, validate=True, progress=progress)
 

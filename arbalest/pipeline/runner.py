@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
@@ -98,7 +98,7 @@ def select_objects(
     return sorted(new, key=lambda o: o.key), [o.key for o in changed]
 
 
-def execute(pipeline: Pipeline, *, validate: bool, progress: Any = None) -> RunResult:
+def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = None) -> RunResult:
     """Run (or validate) every step of ``pipeline``; see the module docstring."""
     listener: Progress = progress if progress is not None else _Silent()
     secrets = _secrets(pipeline)
@@ -250,7 +250,7 @@ def plan(pipeline: Pipeline) -> Plan:
                     PlanStep(
                         step.label,
                         None,
-                        sql=[str(s.compile(dialect=dialect)) for s, _ in step.statements],  # type: ignore[attr-defined]  # every statement is a ClauseElement
+                        sql=[str(statement) for statement, _ in step.statements],
                     )
                 )
                 continue

@@ -142,6 +142,8 @@ def _statement(item: object, params: Mapping[str, Any]) -> tuple[sa.Executable, 
         sequence = values if isinstance(values, list | tuple) else (values,)
         converted, named = _positional(text, sequence)
         return _bound(sa.text(converted), {**params, **named})
+    if isinstance(item, sa.TextClause):
+        return _bound(item, params)
     if isinstance(item, sa.Executable):
         return item, dict(params)
     raise ConfigurationError(
@@ -169,5 +171,5 @@ def sql_step(statements: Sequence[object], params: Mapping[str, Any]) -> SQLStep
         raise ConfigurationError("sql() needs at least one statement")
     resolved = tuple(_statement(item, params) for item in statements)
     first = " ".join(str(resolved[0][0]).split())
-    label = "sql: " + (first if len(first) <= 60 else first[:57] + "...")
+    label = "sql: " + (first if len(first) <= 40 else first[:37] + "...")
     return SQLStep(resolved, label)

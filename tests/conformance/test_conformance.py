@@ -1,0 +1,85 @@
+"""The conformance table runs on every warehouse Arbalest feeds, with identical results."""
+
+from __future__ import annotations
+
+import bz2
+import datetime as dt
+import gzip
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import zstandard
+
+from arbalest import Pipeline, PipelineError, TooManyRejectsError, journal
+from tests.conformance.cases import CASES, COLUMNS, Case, Row
+
+
+def write_objects(root: Path, objects: dict[str, str | bytes]) -> None:
+    for key, content in objects.items():
+        data = content.encode() if isinstance(content, str) else content
+        if key.endswith(".gz"):
+            data = gzip.compress(data)
+        elif key.endswith(".bz2"):
+            data = bz2.compress(data)
+        elif key.endswith(".zst"):
+            data = zstandard.ZstdCompressor().compress(data)
+        path = root / "in" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def normalise(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column == "r":  # REAL: compare as 32-bit floats
+        return struct.unpack("f", struct.pack("f", value))[0]
+    if column == "tz":
+        return value.astimezone(dt.UTC)
+    return value
+
+
+def expected_rows(case: Case) -> list[dict[str, Any]]:
+    rows = []
+    for row in case.rows:
+        unknown = set(row) - set(COLUMNS)
+        assert not unknown, f"the case names unknown columns {unknown}"
+        rows.append({c: normalise(c, row.get(c)) for c in COLUMNS})
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def table_rows(engine: sa.Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        result = conn.execute(sa.select(Row.__table__).order_by(Row.__table__.c.id))
+        return [{c: normalise(c, v) for c, v in row._mapping.items()} for row in result]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_case(case: Case, warehouse: sa.Engine, tmp_path: Path) -> None:
+    write_objects(tmp_path, case.objects)
+    pipeline = Pipeline(warehouse, store=tmp_path).copy(Row, source="in", **case.options)
+    if case.fails:
+        with pytest.raises(TooManyRejectsError) as info:
+            pipeline.run()
+        rejects = info.value.rejects
+        with warehouse.connect() as conn:  # the step created the table; it was rolled back
+            assert not journal.table_exists(conn, Row.__table__)
+    else:
+        result = pipeline.run()
+        rejects = result.steps[0].rejects
+        assert table_rows(warehouse) == expected_rows(case)
+        assert result.rows_loaded == len(case.rows)
+        assert result.rows_rejected == len(case.rejects)
+    got = [(r.key.removeprefix("in/"), r.line, r.column, r.code) for r in rejects]
+    assert got == case.rejects
+    for reject in rejects:
+        assert reject.reason
+
+
+def test_a_failed_step_is_a_pipeline_error(warehouse: sa.Engine, tmp_path: Path) -> None:
+    write_objects(tmp_path, {"a.json": '{"i32": 1}\n'})
+    with pytest.raises(PipelineError) as info:
+        Pipeline(warehouse, store=tmp_path).copy(Row, source="in").run()
+    assert info.value.step == "copy conformance (incremental)"

@@ -1,0 +1,53 @@
+"""Run by the crash tests in a subprocess: load every folder of a lake, one step each.
+
+    python load_lake.py WAREHOUSE_URL LAKE_DIR MODE FOLDER...
+
+Prints one line per object loaded ("loaded <key>") and per step finished ("step <label>"),
+flushed, so that the parent can kill it at a chosen point.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import sqlalchemy as sa
+
+from arbalest import Integer, Pipeline, Schema, String
+from arbalest.pipeline.result import StepResult
+from arbalest.stores.base import ObjectInfo
+
+
+class Base(Schema):
+    __abstract__ = True
+    metadata = sa.MetaData()
+
+
+class Record(Base):
+    __tablename__ = "records"
+    id = String(40, primary_key=True)
+    n = Integer()
+
+
+class Printer:
+    def step_started(self, label: str, objects: int, nbytes: int) -> None:
+        print(f"start {label} {objects}", flush=True)
+
+    def object_loaded(self, label: str, info: ObjectInfo) -> None:
+        print(f"loaded {info.key}", flush=True)
+
+    def step_finished(self, result: StepResult) -> None:
+        print(f"step {result.label}", flush=True)
+
+
+def main() -> None:
+    url, lake, mode, *folders = sys.argv[1:]
+    pipeline = Pipeline(url, store=lake)
+    for folder in folders:
+        pipeline = pipeline.copy(Record, folder, mode=mode)
+    print("running", flush=True)
+    pipeline.run(progress=Printer())
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""The Pipeline builder: immutable, and every step checked when it is added."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from arbalest import (
+    ConfigurationError,
+    Credentials,
+    Integer,
+    Pipeline,
+    Schema,
+    String,
+    UnknownBackendError,
+)
+from arbalest.pipeline.steps import CopyStep, SQLStep
+
+
+@pytest.fixture
+def event(base: type[Schema]) -> Any:
+    class Event(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "events"
+        id = String(36, primary_key=True)
+        n = Integer()
+
+    return Event
+
+
+@pytest.fixture
+def keyless(base: type[Schema]) -> Any:
+    class Keyless(base):  # type: ignore[misc, valid-type]
+        n = Integer()
+
+    return Keyless
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Pipeline:
+    return Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=tmp_path)
+
+
+def test_each_method_returns_a_new_pipeline(pipeline: Pipeline, event: Any) -> None:
+    one = pipeline.copy(event, source="events")
+    two = one.sql("SELECT 1")
+    assert pipeline.steps == ()
+    assert len(one.steps) == 1
+    assert len(two.steps) == 2
+    assert isinstance(two.steps[0], CopyStep)
+    assert isinstance(two.steps[1], SQLStep)
+    # a shared prefix can be extended twice without interference
+    three = one.copy(event, source="other", mode="replace")
+    assert [s.label for s in three.steps] == [
+        "copy events (incremental)",
+        "copy events (replace)",
+    ]
+
+
+def test_copy_defaults_and_labels(pipeline: Pipeline, event: Any) -> None:
+    (step,) = pipeline.copy(event, "events").steps
+    assert isinstance(step, CopyStep)
+    assert (step.mode, step.max_errors, step.truncate_columns, step.compression) == (
+        "incremental",
+        0,
+        False,
+        None,
+    )
+    assert step.time_format == "auto"
+    assert step.label == "copy events (incremental)"
+    assert step.target == "events"
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("events", "events/"), ("events/", "events/"), ("/a/b/", "a/b/"), ("", "")],
+)
+def test_source_is_a_folder(pipeline: Pipeline, event: Any, given: str, stored: str) -> None:
+    (step,) = pipeline.copy(event, given).steps
+    assert isinstance(step, CopyStep)
+    assert step.source == stored
+
+
+def test_seed_names_for_modes(pipeline: Pipeline, event: Any) -> None:
+    steps = pipeline.bulk_copy(event, "a").manifest_copy(event, "b").steps
+    assert [s.mode for s in steps if isinstance(s, CopyStep)] == ["replace", "incremental"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"mode": "upsert"}, "mode='upsert' is not one of replace, incremental, merge"),
+        ({"max_errors": -1}, "max_errors="),
+        ({"max_errors": 1.5}, "max_errors="),
+        ({"max_errors": True}, "max_errors="),
+        ({"truncate_columns": "yes"}, "truncate_columns="),
+        ({"compression": "lzop"}, "compression='lzop'"),
+        ({"time_format": "MON DD"}, "time_format"),
+        ({"time_format": 3}, "time_format="),
+    ],
+)
+def test_bad_copy_options_fail_at_once(
+    pipeline: Pipeline, event: Any, kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        pipeline.copy(event, "events", **kwargs)
+
+
+def test_a_schema_class_is_required(pipeline: Pipeline, base: type[Schema], event: Any) -> None:
+    with pytest.raises(ConfigurationError, match="takes a Schema class"):
+        pipeline.copy(event(), "events")
+    with pytest.raises(ConfigurationError, match="takes a Schema class"):
+        pipeline.copy("events", "events")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="abstract"):
+        pipeline.copy(base, "events")
+    with pytest.raises(ConfigurationError, match="source="):
+        pipeline.copy(event, 3)  # type: ignore[arg-type]
+
+
+def test_merge_needs_a_primary_key(pipeline: Pipeline, keyless: Any, event: Any) -> None:
+    with pytest.raises(ConfigurationError, match="primary key"):
+        pipeline.copy(keyless, "k", mode="merge")
+    assert pipeline.copy(event, "e", mode="merge").steps
+
+
+def test_copy_needs_a_store(tmp_path: Path, event: Any) -> None:
+    with pytest.raises(ConfigurationError, match="needs a store"):
+        Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}").copy(event, "events")
+
+
+def test_source_inside_the_metadata_folder_is_refused(pipeline: Pipeline, event: Any) -> None:
+    with pytest.raises(ConfigurationError, match="metadata folder"):
+        pipeline.copy(event, "_arbalest/manifests")
+
+
+def test_missing_store_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=tmp_path / "nope")
+
+
+def test_unknown_warehouse_dialect() -> None:
+    with pytest.raises(UnknownBackendError, match="sqlite") as info:
+        Pipeline("sqlite://")
+    assert {"duckdb", "postgresql", "redshift"} <= set(info.value.known)
+
+
+def test_bad_constructor_arguments(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    with pytest.raises(ConfigurationError, match="lock_timeout"):
+        Pipeline(url, lock_timeout=-1)
+    with pytest.raises(ConfigurationError, match="metadata="):
+        Pipeline(url, metadata="/")
+    with pytest.raises(ConfigurationError, match="warehouse="):
+        Pipeline(42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="credentials="):
+        Pipeline(url, credentials={"aws_access_key_id": "A"})
+    with pytest.raises(ConfigurationError, match="URL"):
+        Pipeline("not a url")
+
+
+def test_an_engine_or_a_url(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    assert Pipeline(engine).engine is engine
+    assert Pipeline(f"duckdb:///{tmp_path / 'x.duckdb'}").backend.name == "duckdb"
+    assert Pipeline("postgresql+psycopg2://u:secret@localhost/db").backend.name == "postgresql"
+
+
+def test_repr_hides_passwords_and_credentials(tmp_path: Path) -> None:
+    pipeline = Pipeline(
+        "postgresql+psycopg2://user:hunter2@localhost/db",
+        credentials=Credentials("AKIAEXAMPLE", "s3cr3tkey", "tok3n"),
+    )
+    text = repr(pipeline) + repr(pipeline.credentials) + str(pipeline.credentials)
+    for secret in ("hunter2", "s3cr3tkey", "tok3n"):
+        assert secret not in text
+
+
+def test_sql_statements_and_parameters(pipeline: Pipeline) -> None:
+    (step,) = pipeline.sql(
+        "DELETE FROM daily WHERE day >= :since",
+        ("INSERT INTO t VALUES (%s, %s)", (1, "x")),
+        ("UPDATE t SET a = :a", {"a": 2}),
+        sa.text("SELECT 1"),
+        since="2020-01-01",
+    ).steps
+    assert isinstance(step, SQLStep)
+    params = [p for _, p in step.statements]
+    assert params == [{"since": "2020-01-01"}, {"p0": 1, "p1": "x"}, {"a": 2}, {}]
+    assert str(step.statements[1][0]) == "INSERT INTO t VALUES (:p0, :p1)"
+    assert step.label == "sql: DELETE FROM daily WHERE day >= :since"
+
+
+def test_sql_step_checks(pipeline: Pipeline) -> None:
+    with pytest.raises(ConfigurationError, match="at least one"):
+        pipeline.sql()
+    with pytest.raises(ConfigurationError, match="no value for parameter"):
+        pipeline.sql("SELECT :missing")
+    with pytest.raises(ConfigurationError, match="placeholder"):
+        pipeline.sql(("SELECT %s, %s", (1,)))
+    with pytest.raises(ConfigurationError, match="SQL statement is"):
+        pipeline.sql(42)  # type: ignore[arg-type]
+
+
+def test_a_single_positional_value_and_escaped_percent(pipeline: Pipeline) -> None:
+    (step,) = pipeline.sql(("SELECT %s || '%%'", 1)).steps
+    assert isinstance(step, SQLStep)
+    statement, params = step.statements[0]
+    assert str(statement) == "SELECT :p0 || '%'"
+    assert params == {"p0": 1}
