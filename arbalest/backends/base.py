@@ -25,9 +25,10 @@ from arbalest._typing import CopyMode
 from arbalest.convert import ConvertOptions
 from arbalest.errors import TooManyRejectsError
 from arbalest.journal import Entry
+from arbalest.loading import reader
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
-from arbalest.loading.transform import Transform, batches, connect_private
+from arbalest.loading.transform import Converter, batches
 from arbalest.schema.base import Schema
 from arbalest.stores.base import ObjectInfo, ObjectStore
 from arbalest.stores.credentials import Credentials
@@ -211,24 +212,33 @@ class TransformBackend(Backend):
             columns += list(POSITION_COLUMNS)
         rows: Counter[int] = Counter()
         rejects: list[Reject] = []
-        con = connect_private()
-        transform = Transform(job.schema.__fields__, job.options, con)
+        converter = Converter(job.schema.__fields__, job.options)
         workdir = Path(tempfile.mkdtemp(prefix="arbalest-load-"))
-        fmt = self.batch_format
         try:
             with (
-                Feed(job.store, objects, compression=job.compression, workdir=workdir) as feed,
+                Feed(
+                    job.store,
+                    objects,
+                    compression=job.compression,
+                    workdir=workdir,
+                    chunk_bytes=reader.CHUNK_BYTES,
+                ) as feed,
                 ThreadPoolExecutor(1, thread_name_prefix="arbalest-write") as writer,
             ):
                 pending: Future[None] | None = None
-                for number, chunks in enumerate(batches(iter(feed), BATCH_BYTES)):
-                    batch = transform.run(chunks)
+                converted = converter.run(
+                    batches(iter(feed), BATCH_BYTES),
+                    workdir,
+                    self.batch_format,
+                    with_position=with_position,
+                )
+                for batch in converted:
                     rejects += batch.rejects
                     if len(rejects) > job.max_errors:
                         raise TooManyRejectsError(
                             job.label, rejects[: job.max_errors + 1], job.max_errors
                         )
-                    for chunk in chunks:
+                    for chunk in batch.chunks:
                         rows[chunk.obj] += batch.rows.get(chunk.seq, 0)
                         chunk.discard()
                         if chunk.last and job.on_object is not None:
@@ -236,20 +246,14 @@ class TransformBackend(Backend):
                     if pending is not None:
                         pending.result()
                         pending = None
-                    if not batch.total_rows:
-                        continue
-                    out = workdir / f"batch-{number}.{fmt}"
-                    options = "FORMAT csv, HEADER false" if fmt == "csv" else "FORMAT parquet"
-                    con.execute(
-                        f"COPY ({transform.good_rows_sql(with_position=with_position)}) "
-                        f"TO '{out}' ({options})"
-                    )
-                    pending = writer.submit(self._write_and_delete, conn, table, columns, out)
+                    if batch.path is not None:
+                        pending = writer.submit(
+                            self._write_and_delete, conn, table, columns, batch.path
+                        )
                 if pending is not None:
                     pending.result()
         finally:
-            transform.close()
-            con.close()
+            converter.close()
             for path in workdir.glob("*"):
                 path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):

@@ -137,56 +137,57 @@ def spool(
 def _cut(
     stream: IO[bytes], info: ObjectInfo, obj: int, workdir: Path, chunk_bytes: int
 ) -> Iterator[Chunk]:
-    buffer = bytearray()
-    buffered_lines = 0
-    first_line = 1
+    """Cut a stream into chunk files of complete lines, each about ``chunk_bytes``."""
+    buffer = bytearray()  # complete lines not yet written
+    first_line = 1  # the line number of buffer's first line
     pending = b""  # the incomplete last line
     skipping = False  # inside a line longer than the record limit, dropping it
     oversized: list[int] = []
     number = 0
 
-    def emit(last: bool) -> Chunk:
-        nonlocal number, oversized
+    def emit(data: bytes | bytearray, last: bool) -> Chunk:
+        nonlocal number, first_line, oversized
         path = workdir / f"{obj:08d}-{number:06d}.ndjson"
         number += 1
-        path.write_bytes(buffer)
-        end = first_line + buffered_lines
+        path.write_bytes(data)
+        lines = data.count(b"\n")
+        end = first_line + lines
         mine = [n for n in oversized if n < end]
         oversized = [n for n in oversized if n >= end]  # a line still being dropped
-        return Chunk(obj, info, first_line, path, len(buffer), True, last, mine)
+        chunk = Chunk(obj, info, first_line, path, len(data), True, last, mine)
+        first_line = end
+        return chunk
 
-    while block := stream.read(_BLOCK):
+    while block := stream.read(min(_BLOCK, chunk_bytes)):
         if skipping:
             end = block.find(b"\n")
             if end < 0:
                 continue
             block = block[end + 1 :]
             buffer += b"\n"  # the dropped line keeps its place, so line numbers stay right
-            buffered_lines += 1
             skipping = False
         data = pending + block
         cut = data.rfind(b"\n")
         if cut >= 0:
-            complete = data[: cut + 1]
-            buffer += complete
-            buffered_lines += complete.count(b"\n")
+            buffer += data[: cut + 1]
             pending = data[cut + 1 :]
         else:
             pending = data
         if len(pending) > MAX_RECORD_BYTES:
-            oversized.append(first_line + buffered_lines)
+            oversized.append(first_line + buffer.count(b"\n"))
             pending = b""
             skipping = True
-        if len(buffer) >= chunk_bytes:
-            yield emit(last=False)
-            first_line += buffered_lines
-            buffer.clear()
-            buffered_lines = 0
+        while len(buffer) >= chunk_bytes:
+            end = buffer.find(b"\n", chunk_bytes - 1)
+            if end < 0:
+                break
+            yield emit(buffer[: end + 1], last=False)
+            del buffer[: end + 1]
     if skipping:
         buffer += b"\n"
     elif pending:
         buffer += pending + b"\n"
-    yield emit(last=True)
+    yield emit(buffer, last=True)
 
 
 class Feed:

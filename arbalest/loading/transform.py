@@ -18,7 +18,9 @@ import json
 import logging
 import os
 import tempfile
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -33,7 +35,7 @@ from arbalest.loading.rejects import Reject, clip
 from arbalest.schema._build import ColumnSpec
 from arbalest.schema.jsonpath import duckdb_path
 
-__all__ = ["Batch", "Transform", "connect_private"]
+__all__ = ["Batch", "Converter", "Transform", "batches", "connect_private"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,15 @@ class Batch:
     chunks: list[Chunk]
     rows: dict[int, int] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
+    path: Path | None = None  # the good rows, exported for the warehouse (None: no rows)
+    finished: bool = False
+    carries: dict[int, Carry] = field(default_factory=dict)  # records open at its end
+
+    @property
+    def independent(self) -> bool:
+        """No record can continue into this batch from an earlier one: its first chunk is
+        the start of an object."""
+        return self.chunks[0].first_line == 1
 
     @property
     def total_rows(self) -> int:
@@ -98,7 +109,6 @@ class Transform:
         self.specs = list(specs)
         self.options = options
         self.con = con
-        self._carry: dict[int, Carry] = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="arbalest-transform-"))
 
     def close(self) -> None:
@@ -244,29 +254,50 @@ class Transform:
 
     # -- running a batch -------------------------------------------------------------------
 
-    def run(self, chunks: Sequence[Chunk]) -> Batch:
-        """Convert ``chunks`` into the ``_arb_batch`` table and return the counts and rejects."""
+    def convert(self, chunks: Sequence[Chunk]) -> Batch:
+        """Convert ``chunks`` into this connection's ``_arb_batch`` table (the fast path).
+
+        Runs in a worker thread; DuckDB releases the GIL while it works.
+        """
         batch = Batch(list(chunks))
-        python_rejects: list[Reject] = []
         for chunk in chunks:
             for line in chunk.oversized:
-                python_rejects.append(
+                batch.rejects.append(
                     Reject(
                         chunk.info.key, line, None, None, "Record is larger than 4 MB", BAD_RECORD
                     )
                 )
-        self._convert(chunks, python_rejects)
-        self._slow_path(chunks, python_rejects)
-        sql_rejects = self._sql_rejects(chunks)
+        self._convert(chunks, batch.rejects)
+        return batch
+
+    def finish(self, batch: Batch, carries: dict[int, Carry]) -> None:
+        """Take the lines the fast path left, count the rows and collect the rejects.
+
+        Batches are finished one at a time, in order: ``carries`` holds the records still
+        open at the end of each object's last chunk so far.
+        """
+        chunks = batch.chunks
+        self._slow_path(chunks, batch.rejects, carries)
+        batch.finished = True
+        order = {c.info.key: c.seq for c in chunks}
         batch.rejects = sorted(
-            python_rejects + sql_rejects,
-            key=lambda r: (next(c.seq for c in chunks if c.info.key == r.key), r.line),
+            batch.rejects + self._sql_rejects(chunks), key=lambda r: (order[r.key], r.line)
         )
         for seq, count in self.con.execute(
             "SELECT chunk, count(*) FROM _arb_batch WHERE err_code IS NULL GROUP BY chunk"
         ).fetchall():
             batch.rows[int(seq)] = int(count)
-        return batch
+
+    def export(self, batch: Batch, path: Path, fmt: str, *, with_position: bool) -> None:
+        """Write the batch's good rows to ``path`` as CSV or Parquet (nothing if none)."""
+        if not batch.total_rows:
+            return
+        options = "FORMAT csv, HEADER false" if fmt == "csv" else "FORMAT parquet"
+        self.con.execute(
+            f"COPY ({self.good_rows_sql(with_position=with_position)}) "
+            f"TO {sql_literal(str(path))} ({options})"
+        )
+        batch.path = path
 
     def _convert(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> None:
         source = self._source(chunks)
@@ -314,7 +345,9 @@ class Transform:
             chunk.discard()
             chunk.path, chunk.temporary = fixed, True
 
-    def _slow_path(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> None:
+    def _slow_path(
+        self, chunks: Sequence[Chunk], rejects: list[Reject], carries: dict[int, Carry]
+    ) -> None:
         starts: dict[int, list[int]] = {
             int(seq): sorted(int(n) for n in lines)
             for seq, lines in self.con.execute(
@@ -324,16 +357,17 @@ class Transform:
         records: list[tuple[int, int, str]] = []
         consumed: list[tuple[int, int]] = []
         for chunk in chunks:
-            carry = self._carry.pop(chunk.obj, None)
+            carry = carries.pop(chunk.obj, None)
             chunk_starts = starts.get(chunk.seq, [])
             if not chunk_starts and carry is None:
                 continue
             text = chunk.path.read_bytes().decode("utf-8", errors="replace")
-            result = scan(
-                text.split("\n"), chunk.first_line, chunk_starts, carry=carry, last=chunk.last
-            )
+            lines = text.split("\n")
+            if text.endswith("\n"):
+                lines.pop()  # the end of the last line, not a line of its own
+            result = scan(lines, chunk.first_line, chunk_starts, carry=carry, last=chunk.last)
             if result.carry is not None:
-                self._carry[chunk.obj] = result.carry
+                carries[chunk.obj] = result.carry
             records += [(chunk.seq, r.line, r.text) for r in result.records]
             consumed += [(chunk.seq, n) for n in result.consumed]
             rejects += [
@@ -403,6 +437,103 @@ class Transform:
         if with_position:
             cols += ["chunk", "line"]
         return f"SELECT {', '.join(cols)} FROM _arb_batch WHERE err_code IS NULL"
+
+
+class Converter:
+    """Converts batches with several private DuckDB connections at once, in order.
+
+    Each worker converts a batch in its own thread. A batch that starts with the start of an
+    object is also finished (slow path, counts, rejects) and exported by its worker; one that
+    continues an object from the previous batch is finished here, in order, since a record
+    may continue from one chunk into the next.
+
+    Args:
+        specs: The schema's columns.
+        options: The COPY options.
+        workers: Connections converting at once (default: the number of CPUs, at most 4).
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[ColumnSpec],
+        options: convert.ConvertOptions,
+        *,
+        workers: int | None = None,
+    ) -> None:
+        count = workers or min(4, max(1, os.cpu_count() or 1))
+        self._transforms = [
+            Transform(specs, options, connect_private(threads=1)) for _ in range(count)
+        ]
+        self._carries: dict[int, Carry] = {}
+
+    def close(self) -> None:
+        """Drop the workers' tables and close their connections."""
+        for transform in self._transforms:
+            transform.close()
+            transform.con.close()
+
+    def run(
+        self,
+        batches: Iterator[list[Chunk]],
+        workdir: Path,
+        fmt: str,
+        *,
+        with_position: bool = False,
+    ) -> Iterator[Batch]:
+        """Yield finished, exported batches in order (``Batch.path`` holds the rows)."""
+        free = list(self._transforms)
+        pending: deque[tuple[Future[Batch], Transform]] = deque()
+        with ThreadPoolExecutor(len(free), thread_name_prefix="arbalest-convert") as pool:
+            try:
+                for chunks in batches:
+                    if not free:
+                        yield self._complete(pending.popleft(), free, workdir, fmt, with_position)
+                    transform = free.pop()
+                    work = pool.submit(self._work, transform, chunks, workdir, fmt, with_position)
+                    pending.append((work, transform))
+                while pending:
+                    yield self._complete(pending.popleft(), free, workdir, fmt, with_position)
+            finally:
+                for future, _ in pending:
+                    future.cancel()
+
+    def _complete(
+        self,
+        item: tuple[Future[Batch], Transform],
+        free: list[Transform],
+        workdir: Path,
+        fmt: str,
+        with_position: bool,
+    ) -> Batch:
+        future, transform = item
+        try:
+            batch = future.result()
+            if batch.finished:
+                # its first chunk starts an object, so no record was open before it
+                self._carries = batch.carries
+            else:
+                transform.finish(batch, self._carries)
+                self._export(transform, batch, workdir, fmt, with_position)
+        finally:
+            free.append(transform)
+        return batch
+
+    @staticmethod
+    def _work(
+        transform: Transform, chunks: list[Chunk], workdir: Path, fmt: str, with_position: bool
+    ) -> Batch:
+        batch = transform.convert(chunks)
+        if batch.independent:
+            transform.finish(batch, batch.carries)
+            Converter._export(transform, batch, workdir, fmt, with_position)
+        return batch
+
+    @staticmethod
+    def _export(
+        transform: Transform, batch: Batch, workdir: Path, fmt: str, with_position: bool
+    ) -> None:
+        path = workdir / f"batch-{batch.chunks[0].seq}.{fmt}"
+        transform.export(batch, path, fmt, with_position=with_position)
 
 
 def batches(chunks: Iterator[Chunk], max_bytes: int) -> Iterator[list[Chunk]]:

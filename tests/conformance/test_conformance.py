@@ -14,6 +14,8 @@ import sqlalchemy as sa
 import zstandard
 
 from arbalest import Pipeline, PipelineError, TooManyRejectsError, journal
+from arbalest.backends import base as backends_base
+from arbalest.loading import reader
 from tests.conformance.cases import CASES, COLUMNS, Case, Row
 
 
@@ -56,8 +58,18 @@ def table_rows(engine: sa.Engine) -> list[dict[str, Any]]:
         return [{c: normalise(c, v) for c, v in row._mapping.items()} for row in result]
 
 
+@pytest.fixture(params=["whole", "small chunks"])
+def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Objects read whole, and cut into chunks of 64 bytes converted in batches of 128:
+    records then span chunk and batch boundaries, and the results must not change."""
+    if request.param == "small chunks":
+        monkeypatch.setattr(reader, "CHUNK_BYTES", 64)
+        monkeypatch.setattr(backends_base, "BATCH_BYTES", 128)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_case(case: Case, warehouse: sa.Engine, tmp_path: Path) -> None:
+def test_case(case: Case, warehouse: sa.Engine, tmp_path: Path, chunking: str) -> None:
     write_objects(tmp_path, case.objects)
     pipeline = Pipeline(warehouse, store=tmp_path).copy(Row, source="in", **case.options)
     if case.fails:
