@@ -136,8 +136,9 @@ def upsert_from(conn: sa.Connection, table: sa.Table, staging: sa.Table) -> None
     )
     ranked = sa.select(*[staging.c[n] for n in names], rank).subquery("ranked")
     newest = sa.select(*[ranked.c[n] for n in names]).where(ranked.c._arbalest_rank == 1)
-    matching = sa.exists().where(sa.and_(*[staging.c[k] == table.c[k] for k in keys]))
-    conn.execute(sa.delete(table).where(matching))
+    # DELETE ... USING: the form every warehouse here accepts (Redshift refuses many
+    # correlated subqueries)
+    conn.execute(sa.delete(table).where(*[table.c[k] == staging.c[k] for k in keys]))
     conn.execute(sa.insert(table).from_select(names, newest))
 
 

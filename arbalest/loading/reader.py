@@ -158,7 +158,10 @@ def _cut(
         first_line = end
         return chunk
 
-    while block := stream.read(min(_BLOCK, chunk_bytes)):
+    # A read is never longer than the record limit, so that a line over the limit always
+    # spans reads and is seen here, as the unfinished line or when it finishes.
+    size = max(1, min(_BLOCK, chunk_bytes, MAX_RECORD_BYTES))
+    while block := stream.read(size):
         if skipping:
             end = block.find(b"\n")
             if end < 0:
@@ -166,6 +169,12 @@ def _cut(
             block = block[end + 1 :]
             buffer += b"\n"  # the dropped line keeps its place, so line numbers stay right
             skipping = False
+        elif pending:
+            end = block.find(b"\n")
+            if end >= 0 and len(pending) + end > MAX_RECORD_BYTES:  # it finishes too long
+                oversized.append(first_line + buffer.count(b"\n"))
+                pending = b""
+                block = block[end:]  # its line end stays: the line is blanked
         data = pending + block
         cut = data.rfind(b"\n")
         if cut >= 0:

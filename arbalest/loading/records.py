@@ -201,10 +201,11 @@ class _Scanner:
                 depth += 1 if char in "{[" else -1
                 if depth == 0:
                     return (j, pos)
-            size += len(line) + 1
+            size += len(line) + 1 - (col if j == i else 0)  # from where the record starts
             if (
                 size > MAX_RECORD_BYTES
-                and len("\n".join(self.lines[i : j + 1]).encode()) > MAX_RECORD_BYTES
+                and len("\n".join([self.lines[i][col:], *self.lines[i + 1 : j + 1]]).encode())
+                > MAX_RECORD_BYTES
             ):
                 return self.malformed((i, col), j, "Record is larger than 4 MB")
             if j + 1 >= len(self.lines):

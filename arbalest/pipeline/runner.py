@@ -202,11 +202,11 @@ def _copy(
     with contextlib.ExitStack() as stack:
         if not validate:
             stack.enter_context(conn.begin())
-        lock = pipeline.backend.lock(conn, step.target, pipeline.lock_timeout)
-        (held if validate else stack).enter_context(lock)
         journal.ensure(conn)
         if not journal.table_exists(conn, step.table):
             conn.execute(CreateTable(step.table, if_not_exists=True))
+        lock = pipeline.backend.lock(conn, step.target, pipeline.lock_timeout)
+        (held if validate else stack).enter_context(lock)
         listing = list(store.list(step.source, exclude=pipeline.metadata))
         loaded = journal.loaded(conn, step.target, step.source)
         objects, changed = select_objects(listing, loaded, step.mode)

@@ -6,6 +6,8 @@ import bz2
 import datetime as dt
 import gzip
 import struct
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +21,57 @@ from arbalest.loading import reader
 from tests.conformance.cases import CASES, COLUMNS, Case, Row
 
 
+def encoded(key: str, content: str | bytes) -> bytes:
+    data = content.encode() if isinstance(content, str) else content
+    if key.endswith(".gz"):
+        return gzip.compress(data)
+    if key.endswith(".bz2"):
+        return bz2.compress(data)
+    if key.endswith(".zst"):
+        return zstandard.ZstdCompressor().compress(data)
+    return data
+
+
 def write_objects(root: Path, objects: dict[str, str | bytes]) -> None:
     for key, content in objects.items():
-        data = content.encode() if isinstance(content, str) else content
-        if key.endswith(".gz"):
-            data = gzip.compress(data)
-        elif key.endswith(".bz2"):
-            data = bz2.compress(data)
-        elif key.endswith(".zst"):
-            data = zstandard.ZstdCompressor().compress(data)
         path = root / "in" / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        path.write_bytes(encoded(key, content))
+
+
+@dataclass
+class Destination:
+    """A warehouse and the store it loads from."""
+
+    engine: sa.Engine
+    store: str | Path
+    put: Callable[[dict[str, str | bytes]], None]
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("duckdb", marks=pytest.mark.duckdb),
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("redshift", marks=[pytest.mark.postgres, pytest.mark.s3]),
+    ]
+)
+def destination(request: pytest.FixtureRequest, tmp_path: Path) -> Destination:
+    """DuckDB and PostgreSQL loading from a folder; Redshift (its statements on PostgreSQL,
+    COPY by the stand-in) loading from moto's S3."""
+    if request.param == "redshift":
+        import boto3
+
+        standin = request.getfixturevalue("redshift_standin")
+        bucket = request.getfixturevalue("s3_bucket")
+
+        def put_s3(objects: dict[str, str | bytes]) -> None:
+            client = boto3.client("s3")
+            for key, content in objects.items():
+                client.put_object(Bucket=bucket, Key=f"lake/in/{key}", Body=encoded(key, content))
+
+        return Destination(standin.engine, f"s3://{bucket}/lake", put_s3)
+    engine = request.getfixturevalue("warehouse_" + str(request.param))
+    return Destination(engine, tmp_path, lambda objects: write_objects(tmp_path, objects))
 
 
 def normalise(column: str, value: Any) -> Any:
@@ -69,9 +110,10 @@ def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_case(case: Case, warehouse: sa.Engine, tmp_path: Path, chunking: str) -> None:
-    write_objects(tmp_path, case.objects)
-    pipeline = Pipeline(warehouse, store=tmp_path).copy(Row, source="in", **case.options)
+def test_case(case: Case, destination: Destination, chunking: str) -> None:
+    warehouse = destination.engine
+    destination.put(case.objects)
+    pipeline = Pipeline(warehouse, store=destination.store).copy(Row, source="in", **case.options)
     if case.fails:
         with pytest.raises(TooManyRejectsError) as info:
             pipeline.run()

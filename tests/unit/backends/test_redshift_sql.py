@@ -1,0 +1,173 @@
+"""The Redshift COPY, compiled with sqlalchemy-redshift's dialect for every option, checked as
+text and parsed back with a SQL parser that knows Redshift."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import sqlglot
+from sqlalchemy_redshift.dialect import RedshiftDialect_psycopg2
+
+from arbalest import ConfigurationError, Credentials
+from arbalest.backends.redshift import build_copy, manifest_document
+
+DIALECT = RedshiftDialect_psycopg2()
+TABLE = sa.Table(
+    "events", sa.MetaData(), sa.Column("id", sa.String), sa.Column("some_number", sa.Integer)
+)
+ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
+KEYS = Credentials(
+    "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "FwoGZXIvYXdzEXAMPLEtoken"
+)
+MANIFEST = "s3://lake/_arbalest/manifests/events/run-0000.json"
+JSONPATHS = "s3://lake/_arbalest/jsonpaths/events.json"
+
+
+def compiled(**kw: Any) -> tuple[str, str]:
+    """The statement with bound parameters, and with literal values (what Redshift runs)."""
+    statement = build_copy(
+        TABLE, ["id", "some_number"], manifest_url=MANIFEST, jsonpaths_url=JSONPATHS, **kw
+    )
+    bound = str(statement.compile(dialect=DIALECT))
+    literal = str(statement.compile(dialect=DIALECT, compile_kwargs={"literal_binds": True}))
+    return bound, " ".join(literal.split())
+
+
+def parsed_words(sql: str) -> tuple[Any, list[str]]:
+    expression = sqlglot.parse_one(sql, read="redshift")
+    assert isinstance(expression, sqlglot.exp.Copy)
+    words = []
+    for node in expression.walk():
+        if isinstance(node, sqlglot.exp.Var | sqlglot.exp.Literal):
+            words.append(str(node.this))
+    return expression, words
+
+
+AUTH: dict[str, dict[str, Any]] = {
+    "role": {"iam_role": ROLE},
+    "keys": {"credentials": KEYS},
+    "default": {},
+}
+COMPRESSION = {None: None, "gzip": "GZIP", "bzip2": "BZIP2", "zstd": "ZSTD"}
+
+
+@pytest.mark.parametrize(
+    ("auth", "compression", "time_format", "truncate", "no_load", "region", "max_error"),
+    [
+        (a, c, t, tr, nl, r, m)
+        for (a, c), (t, tr), (nl, r, m) in itertools.product(
+            itertools.product(AUTH, COMPRESSION),
+            [
+                ("auto", False),
+                ("epochsecs", True),
+                ("epochmillisecs", False),
+                ("YYYY-MM-DD HH:MI:SS", True),
+            ],
+            [(False, None, 0), (True, "eu-west-1", 10)],
+        )
+    ],
+)
+def test_every_option_combination(
+    auth: str,
+    compression: str | None,
+    time_format: str,
+    truncate: bool,
+    no_load: bool,
+    region: str | None,
+    max_error: int,
+) -> None:
+    bound, literal = compiled(
+        **AUTH[auth],
+        compression=compression,
+        time_format=time_format,
+        truncate_columns=truncate,
+        no_load=no_load,
+        region=region,
+        max_error=max_error,
+    )
+    # values are bound parameters in the statement text, never pasted in
+    for secret in (KEYS.secret_access_key, str(KEYS.session_token), ROLE, MANIFEST):
+        assert secret not in bound
+    assert literal.startswith(f"COPY events (id, some_number) FROM '{MANIFEST}' ")
+    assert f"FORMAT AS JSON AS '{JSONPATHS}'" in literal
+    assert " MANIFEST" in literal
+    assert f"TIMEFORMAT AS '{time_format}'" in literal
+    assert f"MAXERROR AS {max_error}" in literal
+    assert ("TRUNCATECOLUMNS" in literal) is truncate
+    assert ("NOLOAD" in literal) is no_load
+    assert (f"REGION '{region}'" in literal) is (region is not None)
+    for name, word in COMPRESSION.items():
+        if word:
+            assert (f" {word}" in literal) is (name == compression)
+    if auth == "role":
+        assert f"WITH CREDENTIALS AS 'aws_iam_role={ROLE}'" in literal
+    elif auth == "keys":
+        assert (
+            "WITH CREDENTIALS AS 'aws_access_key_id=AKIAIOSFODNN7EXAMPLE;"
+            f"aws_secret_access_key={KEYS.secret_access_key};token={KEYS.session_token}'"
+        ) in literal
+    else:
+        assert "IAM_ROLE default" in literal
+        assert "CREDENTIALS" not in literal
+
+    expression, words = parsed_words(literal)
+    assert expression.this.this.name == "events"
+    assert [c.name for c in expression.this.expressions] == ["id", "some_number"]
+    assert [f.this for f in expression.args["files"]] == [MANIFEST]
+    assert JSONPATHS in words
+    assert "MANIFEST" in words
+    assert time_format in words
+    if compression:
+        assert COMPRESSION[compression] in words
+    if no_load:
+        assert "NOLOAD" in words
+    if region:
+        assert region in words
+    if auth == "default":
+        assert expression.args["credentials"].args["iam_role"].this == "default"
+
+
+def test_an_iam_role_is_preferred_to_keys() -> None:
+    _, literal = compiled(iam_role=ROLE, credentials=KEYS)
+    assert ROLE in literal
+    assert KEYS.access_key_id not in literal
+
+
+def test_keys_without_session_token() -> None:
+    _, literal = compiled(credentials=Credentials(KEYS.access_key_id, KEYS.secret_access_key))
+    assert "token=" not in literal
+    assert f"aws_secret_access_key={KEYS.secret_access_key}'" in literal
+
+
+def test_bad_credentials_are_refused_without_echoing_them() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        compiled(credentials=Credentials("not-a-key", "tooshort-secret-value"))
+    assert "tooshort-secret-value" not in str(info.value)
+    with pytest.raises(ConfigurationError):
+        compiled(iam_role="not an arn")
+
+
+def test_manifest_document() -> None:
+    document = manifest_document([("s3://b/a.json", 10), ("s3://b/b.json.gz", 0)])
+    assert document == {
+        "entries": [
+            {"url": "s3://b/a.json", "mandatory": True, "meta": {"content_length": 10}},
+            {"url": "s3://b/b.json.gz", "mandatory": True, "meta": {"content_length": 0}},
+        ]
+    }
+    json.dumps(document)
+
+
+def test_quoted_table_and_column_names() -> None:
+    table = sa.Table(
+        "select", sa.MetaData(), sa.Column("user", sa.Integer), sa.Column('we"ird', sa.Integer)
+    )
+    statement = build_copy(
+        table, ["user", 'we"ird'], manifest_url=MANIFEST, jsonpaths_url=JSONPATHS
+    )
+    text = str(statement.compile(dialect=DIALECT))
+    assert text.startswith('COPY "select" ("user", "we""ird") FROM')
