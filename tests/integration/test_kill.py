@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,26 +23,64 @@ from arbalest import journal
 SCRIPT = Path(__file__).parent / "scripts" / "load_lake.py"
 FOLDERS = ["a", "b", "c", "d"]
 OBJECTS_PER_FOLDER = 10
-RECORDS_PER_OBJECT = 2000
+RECORDS_PER_OBJECT = 1000
 
 
-def make_lake(root: Path) -> dict[str, set[str]]:
+@dataclass
+class Target:
+    """Where the child process loads: its arguments, the parent's engine, and a writer."""
+
+    args: list[str]
+    engine: sa.Engine
+    put: Callable[[str, bytes], None]
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("duckdb", marks=pytest.mark.duckdb),
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("redshift", marks=[pytest.mark.postgres, pytest.mark.s3]),
+    ]
+)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    lake = tmp_path / "lake"
+    if request.param == "redshift":
+        import boto3
+
+        standin = request.getfixturevalue("redshift_standin")
+        bucket = request.getfixturevalue("s3_bucket")
+        url = standin.engine.url.render_as_string(hide_password=False)
+        side = standin.side.url.render_as_string(hide_password=False)
+
+        def put_s3(key: str, data: bytes) -> None:
+            boto3.client("s3").put_object(Bucket=bucket, Key=f"lake/{key}", Body=data)
+
+        return Target(["--redshift", side, url, f"s3://{bucket}/lake"], standin.engine, put_s3)
+    engine = request.getfixturevalue(f"warehouse_{request.param}")
+
+    def put_file(key: str, data: bytes) -> None:
+        path = lake / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    return Target([engine.url.render_as_string(hide_password=False), str(lake)], engine, put_file)
+
+
+def make_lake(put: Callable[[str, bytes], None]) -> dict[str, set[str]]:
     """Objects of records with unique ids; returns the ids of each object's key."""
     ids: dict[str, set[str]] = {}
     for folder in FOLDERS:
         for number in range(OBJECTS_PER_FOLDER):
             key = f"{folder}/{number:03d}.json"
             records = [{"id": f"{folder}-{number}-{i}", "n": i} for i in range(RECORDS_PER_OBJECT)]
-            path = root / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(json.dumps(r) + "\n" for r in records))
+            put(key, "".join(json.dumps(r) + "\n" for r in records).encode())
             ids[key] = {str(r["id"]) for r in records}
     return ids
 
 
-def start(url: str, lake: Path, mode: str = "incremental") -> subprocess.Popen[str]:
+def start(args: list[str], mode: str = "incremental") -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(SCRIPT), url, str(lake), mode, *FOLDERS],
+        [sys.executable, str(SCRIPT), *args, mode, *FOLDERS],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -92,9 +132,9 @@ def reset(engine: sa.Engine) -> None:
     engine.dispose()
 
 
-def run_to_the_end(url: str, lake: Path) -> float:
+def run_to_the_end(args: list[str]) -> float:
     started = time.monotonic()
-    with start(url, lake) as process:
+    with start(args) as process:
         out, _ = process.communicate(timeout=300)
     assert process.returncode == 0, out
     assert out.rstrip().endswith("done")
@@ -102,25 +142,24 @@ def run_to_the_end(url: str, lake: Path) -> float:
 
 
 @pytest.mark.slow
-def test_killed_loads_leave_data_and_journal_agreeing(warehouse: sa.Engine, tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    ids = make_lake(lake)
-    url = warehouse.url.render_as_string(hide_password=False)
+def test_killed_loads_leave_data_and_journal_agreeing(target: Target) -> None:
+    ids = make_lake(target.put)
+    warehouse = target.engine
     warehouse.dispose()
-    whole = run_to_the_end(url, lake)  # how long a whole load takes, to spread the kills
+    whole = run_to_the_end(target.args)  # how long a whole load takes, to spread the kills
     reset(warehouse)
     rng = random.Random(20261125)
     # (objects reported loaded, then seconds) before the kill: right at the start, after
     # each step's objects are converted (before and around its commit), and at random times
     points = [(0, 0.0), (10, 0.0), (20, 0.0), (30, 0.0), (40, 0.0)]
-    points += [(0, rng.random() * whole) for _ in range(7)]
+    points += [(0, rng.random() * whole) for _ in range(4)]
     outcomes = []
     for events, delay in points:
-        with start(url, lake) as process:
+        with start(target.args) as process:
             outcomes.append(kill_after(process, events, delay))
             process.communicate()
         done = check_agreement(warehouse, ids)
-        run_to_the_end(url, lake)
+        run_to_the_end(target.args)
         assert check_agreement(warehouse, ids) == set(ids), (events, delay)
         with warehouse.connect() as conn:
             (count,) = conn.execute(sa.text("SELECT count(*) FROM records")).one()
