@@ -22,6 +22,7 @@ from arbalest.errors import (
     UnknownBackendError,
     WarehouseUnavailableError,
 )
+from arbalest.orchestration import SortedSources, TimeSeriesImport
 from arbalest.pipeline import Pipeline, Plan, PlanStep, Reject, RunResult, StepResult
 from arbalest.schema import (
     BigInt,
@@ -82,11 +83,13 @@ __all__ = [
     "SchemaError",
     "SchemaWarning",
     "SmallInt",
+    "SortedSources",
     "StepResult",
     "StoreError",
     "StoreUnavailableError",
     "String",
     "Super",
+    "TimeSeriesImport",
     "Timestamp",
     "TimestampTZ",
     "TooManyRejectsError",

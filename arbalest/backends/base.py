@@ -87,10 +87,12 @@ class CopyJob:
     iam_role: str | None = None
     credentials: Credentials | None = None
     region: str | None = None
+    into: sa.Table | None = None  # load here instead of the schema's table (staging)
 
     @property
     def table(self) -> sa.Table:
-        return self.schema.__table__
+        """Where the rows go: the schema's table, or the staging table ``into``."""
+        return self.into if self.into is not None else self.schema.__table__
 
 
 @dataclass
@@ -110,12 +112,14 @@ def quote_table(dialect: sa.Dialect, table: sa.Table) -> str:
     return dialect.identifier_preparer.format_table(table)
 
 
-def staging_table(table: sa.Table, run_id: str, *, with_position: bool = False) -> sa.Table:
+def staging_table(
+    table: sa.Table, run_id: str, *, with_position: bool = False, suffix: str = ""
+) -> sa.Table:
     """A temporary table shaped like ``table`` (no constraints), for one step."""
     columns = [sa.Column(c.name, c.type) for c in table.columns]
     if with_position:
         columns += [sa.Column(name, sa.BigInteger) for name in POSITION_COLUMNS]
-    name = f"_arbalest_stage_{table.name}"[:100] + f"_{run_id[:8]}"
+    name = f"_arbalest_stage_{table.name}"[:100] + f"_{run_id[:8]}{suffix}"
     return sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"])
 
 

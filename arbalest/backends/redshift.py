@@ -199,7 +199,9 @@ class RedshiftBackend(Backend):
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
         table = job.table
         columns = [spec.name for spec in job.schema.__fields__]
-        jsonpaths_key = join_key(job.metadata_prefix, "jsonpaths", f"{job.table.name}.json")
+        jsonpaths_key = join_key(
+            job.metadata_prefix, "jsonpaths", f"{job.schema.__table__.name}.json"
+        )
         if objects:
             job.store.put(jsonpaths_key, json.dumps(job.schema.__jsonpaths__, indent=2).encode())
         copier = _Copier(conn, job, columns, job.store.uri(jsonpaths_key))
@@ -277,7 +279,7 @@ class _Copier:
         key = join_key(
             job.metadata_prefix,
             "manifests",
-            job.table.name,
+            job.schema.__table__.name,
             f"{job.run_id}-{self.manifests:04d}.json",
         )
         self.manifests += 1

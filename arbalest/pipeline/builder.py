@@ -12,14 +12,23 @@ from arbalest.backends import Backend, backend_for
 from arbalest.errors import ConfigurationError
 from arbalest.pipeline import runner
 from arbalest.pipeline.result import Plan, RunResult
-from arbalest.pipeline.steps import CopyStep, SQLStep, Statement, copy_step, sql_step
+from arbalest.pipeline.steps import (
+    CopyStep,
+    PartitionSource,
+    SQLStep,
+    Statement,
+    TimeSeriesStep,
+    copy_step,
+    sql_step,
+    time_series_step,
+)
 from arbalest.schema.base import Schema
 from arbalest.stores import ObjectStore, folder_prefix, open_store
 from arbalest.stores.credentials import Credentials, as_credentials
 
 __all__ = ["Pipeline"]
 
-Step = CopyStep | SQLStep
+Step = CopyStep | SQLStep | TimeSeriesStep
 
 
 def create_engine(url: str | sa.URL) -> sa.Engine:
@@ -220,6 +229,36 @@ class Pipeline:
             raise ConfigurationError(
                 f"the {self._backend.name} warehouse loads from S3 only; give an s3:// store"
             )
+        return self._with(step)
+
+    def time_series(
+        self,
+        schema: type[Schema],
+        sources: PartitionSource,
+        *,
+        series_column: str,
+        since: Any = None,
+        **options: Any,
+    ) -> Self:
+        """Add a step that imports new partitions of a time series (the original's
+        ``SqlTimeSeriesImport``).
+
+        The partitions after ``sources``' cursor are each loaded into a staging table; then,
+        in one transaction, the target's rows from the first new partition on (or from
+        ``since``) are deleted, the staged rows inserted (``UNION ALL``: nothing is silently
+        de-duplicated), the staging tables dropped, and the cursor moved to the last partition
+        loaded. With no new partition, nothing runs.
+
+        Args:
+            schema: A ``Schema`` class.
+            sources: The partitions, e.g. ``SortedSources(store, "events", start=...)``.
+            series_column: The column the series is ordered by.
+            since: Delete from this value instead of the first new partition's.
+            **options: ``max_errors``, ``truncate_columns``, ``compression``, ``time_format``.
+        """
+        step = time_series_step(
+            schema, sources, series_column=series_column, since=since, **options
+        )
         return self._with(step)
 
     def bulk_copy(self, schema: type[Schema], source: str, **kw: Any) -> Self:

@@ -18,10 +18,10 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.schema import CreateTable, DropTable
 
 from arbalest import journal
-from arbalest.backends.base import CopyJob, LoadResult
+from arbalest.backends.base import CopyJob, LoadResult, staging_table
 from arbalest.errors import (
     ArbalestError,
     ConcurrentRunError,
@@ -30,9 +30,9 @@ from arbalest.errors import (
     SQLStepError,
     WarehouseUnavailableError,
 )
-from arbalest.pipeline.result import Plan, PlanStep, RunResult, StepResult
-from arbalest.pipeline.steps import CopyStep, SQLStep
-from arbalest.stores.base import ObjectInfo
+from arbalest.pipeline.result import Plan, PlanStep, Reject, RunResult, StepResult
+from arbalest.pipeline.steps import CopyStep, SQLStep, TimeSeriesStep
+from arbalest.stores.base import ObjectInfo, ObjectStore, folder_prefix
 
 if TYPE_CHECKING:
     from arbalest.pipeline.builder import Pipeline
@@ -110,9 +110,16 @@ def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = N
             for step in pipeline.steps:
                 started = time.monotonic()
                 with _step_errors(step, secrets):
-                    if isinstance(step, CopyStep):
-                        loaded, changed = _copy(
-                            pipeline, conn, step, run_id, validate, held, listener
+                    if isinstance(step, CopyStep | TimeSeriesStep):
+                        run_step = _copy if isinstance(step, CopyStep) else _time_series
+                        loaded, changed = run_step(
+                            pipeline,
+                            conn,
+                            step,  # type: ignore[arg-type]  # matched to its function
+                            run_id,
+                            validate,
+                            held,
+                            listener,
                         )
                         result = StepResult(
                             step.label,
@@ -146,7 +153,9 @@ def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = N
 
 
 @contextlib.contextmanager
-def _step_errors(step: CopyStep | SQLStep, secrets: Sequence[str]) -> Iterator[None]:
+def _step_errors(
+    step: CopyStep | SQLStep | TimeSeriesStep, secrets: Sequence[str]
+) -> Iterator[None]:
     """Turn whatever a step raises into a ``PipelineError`` labelled with the step."""
     try:
         yield
@@ -163,11 +172,69 @@ def _step_errors(step: CopyStep | SQLStep, secrets: Sequence[str]) -> Iterator[N
             raise WarehouseUnavailableError(
                 step.label, f"the connection to the warehouse was lost: {message}"
             ) from None
-        if isinstance(step, CopyStep):
+        if not isinstance(step, SQLStep):
             raise CopyError(step.label, message, statement) from None
         raise SQLStepError(step.label, message, statement) from None
     except sa.exc.SQLAlchemyError as exc:
         raise PipelineError(step.label, redact(str(exc), secrets)) from None
+
+
+def _job(
+    pipeline: Pipeline,
+    step: CopyStep,
+    store: ObjectStore,
+    run_id: str,
+    validate: bool,
+    listener: Progress,
+    *,
+    label: str | None = None,
+    source: str | None = None,
+    into: sa.Table | None = None,
+    max_errors: int | None = None,
+) -> CopyJob:
+    label = label or step.label
+    job = CopyJob(
+        label=label,
+        schema=step.schema,
+        mode=step.mode,
+        store=store,
+        source=step.source if source is None else source,
+        options=step.options,
+        compression=step.compression,
+        max_errors=step.max_errors if max_errors is None else max_errors,
+        metadata_prefix=pipeline.metadata,
+        run_id=run_id,
+        validate=validate,
+        on_object=lambda info: listener.object_loaded(label, info),
+        iam_role=pipeline.iam_role,
+        credentials=pipeline.credentials,
+        region=pipeline.region,
+        into=into,
+    )
+    pipeline.backend.check_job(job)
+    return job
+
+
+@contextlib.contextmanager
+def _step_transaction(
+    pipeline: Pipeline,
+    conn: sa.Connection,
+    table: sa.Table,
+    target: str,
+    validate: bool,
+    held: contextlib.ExitStack,
+) -> Iterator[None]:
+    """The step's transaction (none of its own when validating), with the journal and the
+    target created if missing, and the target's run lock held."""
+    with contextlib.ExitStack() as stack:
+        if not validate:
+            stack.enter_context(conn.begin())
+        journal.ensure(conn)
+        if not journal.table_exists(conn, table):
+            conn.execute(CreateTable(table, if_not_exists=True))
+        lock = pipeline.backend.lock(conn, target, pipeline.lock_timeout)
+        (held if validate else stack).enter_context(lock)
+        yield
 
 
 def _copy(
@@ -181,32 +248,8 @@ def _copy(
 ) -> tuple[LoadResult, list[str]]:
     store = pipeline.store
     assert store is not None  # checked when the step was added
-    job = CopyJob(
-        label=step.label,
-        schema=step.schema,
-        mode=step.mode,
-        store=store,
-        source=step.source,
-        options=step.options,
-        compression=step.compression,
-        max_errors=step.max_errors,
-        metadata_prefix=pipeline.metadata,
-        run_id=run_id,
-        validate=validate,
-        on_object=lambda info: listener.object_loaded(step.label, info),
-        iam_role=pipeline.iam_role,
-        credentials=pipeline.credentials,
-        region=pipeline.region,
-    )
-    pipeline.backend.check_job(job)
-    with contextlib.ExitStack() as stack:
-        if not validate:
-            stack.enter_context(conn.begin())
-        journal.ensure(conn)
-        if not journal.table_exists(conn, step.table):
-            conn.execute(CreateTable(step.table, if_not_exists=True))
-        lock = pipeline.backend.lock(conn, step.target, pipeline.lock_timeout)
-        (held if validate else stack).enter_context(lock)
+    job = _job(pipeline, step, store, run_id, validate, listener)
+    with _step_transaction(pipeline, conn, step.table, step.target, validate, held):
         listing = list(store.list(step.source, exclude=pipeline.metadata))
         loaded = journal.loaded(conn, step.target, step.source)
         objects, changed = select_objects(listing, loaded, step.mode)
@@ -229,6 +272,76 @@ def _copy(
             replace_prefix=step.source if step.mode == "replace" else None,
         )
     return result, changed
+
+
+def _new_partitions(conn: sa.Connection, step: TimeSeriesStep) -> list[str]:
+    committed, _ = journal.cursor_point(conn, step.sources.cursor)
+    partitions = step.sources.partitions()
+    if committed is None:
+        return partitions
+    after = step.sources.sort_key(committed)
+    return [p for p in partitions if step.sources.sort_key(p) > after]
+
+
+def _time_series(
+    pipeline: Pipeline,
+    conn: sa.Connection,
+    step: TimeSeriesStep,
+    run_id: str,
+    validate: bool,
+    held: contextlib.ExitStack,
+    listener: Progress,
+) -> tuple[LoadResult, list[str]]:
+    store = step.sources.store
+    table = step.table
+    entries: list[journal.Entry] = []
+    rejects: list[Reject] = []
+    with _step_transaction(pipeline, conn, table, step.target, validate, held):
+        new = _new_partitions(conn, step)
+        if not new:
+            return LoadResult([], []), []
+        stagings = []
+        listings = [list(store.list(p, exclude=pipeline.metadata)) for p in new]
+        listener.step_started(
+            step.label, sum(map(len, listings)), sum(o.size for ls in listings for o in ls)
+        )
+        for number, (partition, objects) in enumerate(zip(new, listings, strict=True)):
+            staging = staging_table(table, run_id, suffix=f"_{number}")
+            conn.execute(CreateTable(staging))
+            stagings.append(staging)
+            job = _job(
+                pipeline,
+                step.copy,
+                store,
+                run_id,
+                validate,
+                listener,
+                label=step.label,
+                source=folder_prefix(partition),
+                into=staging,
+                max_errors=step.copy.max_errors - len(rejects),
+            )
+            loaded = pipeline.backend.load(conn, job, objects)
+            rejects += loaded.rejects
+            entries += loaded.entries
+            journal.record(
+                conn,
+                target=step.target,
+                entries=loaded.entries,
+                mode="time_series",
+                store=store.url,
+                run_id=run_id,
+                replace_prefix=folder_prefix(partition),
+            )
+        start = step.since if step.since is not None else step.sources.value_of(new[0])
+        conn.execute(sa.delete(table).where(table.c[step.series_column] >= start))
+        names = table.c.keys()
+        union = sa.union_all(*(sa.select(*(s.c[n] for n in names)) for s in stagings))
+        conn.execute(sa.insert(table).from_select(names, union))
+        for staging in stagings:
+            conn.execute(DropTable(staging))
+        journal.cursor_commit(conn, step.sources.cursor, new[-1])
+    return LoadResult(entries, rejects), []
 
 
 def _sql(conn: sa.Connection, step: SQLStep, validate: bool) -> None:
@@ -254,11 +367,21 @@ def plan(pipeline: Pipeline) -> Plan:
                     )
                 )
                 continue
-            store = pipeline.store
-            assert store is not None
             ddl = []
             if not journal.table_exists(conn, step.table):
                 ddl.append(str(CreateTable(step.table).compile(dialect=dialect)).strip())
+            if isinstance(step, TimeSeriesStep):
+                objects = [
+                    info
+                    for partition in _new_partitions(conn, step)
+                    for info in step.sources.store.list(partition, exclude=pipeline.metadata)
+                ]
+                steps.append(
+                    PlanStep(step.label, step.target, ddl=ddl, keys=[o.key for o in objects])
+                )
+                continue
+            store = pipeline.store
+            assert store is not None
             listing = list(store.list(step.source, exclude=pipeline.metadata))
             loaded = journal.loaded(conn, step.target, step.source)
             objects, changed = select_objects(listing, loaded, step.mode)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, cast, get_args
+from typing import Any, Final, Protocol, cast, get_args, runtime_checkable
 
 import sqlalchemy as sa
 
@@ -14,9 +14,19 @@ from arbalest.convert import ConvertOptions
 from arbalest.errors import ConfigurationError
 from arbalest.loading.reader import COMPRESSIONS
 from arbalest.schema.base import Schema
-from arbalest.stores.base import folder_prefix
+from arbalest.stores.base import ObjectStore, folder_prefix
 
-__all__ = ["MODES", "CopyStep", "SQLStep", "Statement", "copy_step", "sql_step"]
+__all__ = [
+    "MODES",
+    "CopyStep",
+    "PartitionSource",
+    "SQLStep",
+    "Statement",
+    "TimeSeriesStep",
+    "copy_step",
+    "sql_step",
+    "time_series_step",
+]
 
 MODES: Final[tuple[str, ...]] = get_args(CopyMode)
 
@@ -64,6 +74,78 @@ class SQLStep:
     @property
     def target(self) -> None:
         return None
+
+
+@runtime_checkable
+class PartitionSource(Protocol):
+    """Partitions of a time series, in their natural order, with a cursor of progress.
+
+    ``arbalest.SortedSources`` is one.
+    """
+
+    @property
+    def store(self) -> ObjectStore: ...
+
+    @property
+    def cursor(self) -> str:
+        """The name of the cursor that keeps the last partition loaded."""
+        ...
+
+    def partitions(self) -> list[str]:
+        """The partitions (prefixes in the store), in order."""
+        ...
+
+    def sort_key(self, partition: str) -> Any:
+        """A key that orders partitions naturally."""
+        ...
+
+    def value_of(self, partition: str) -> Any:
+        """Where the partition starts in the series (a date, a datetime or a number)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TimeSeriesStep:
+    """Load new partitions into staging, then replace the target's rows from the first one."""
+
+    copy: CopyStep  # the schema and COPY options; its source is unused
+    sources: PartitionSource
+    series_column: str
+    since: Any = None
+
+    @property
+    def table(self) -> sa.Table:
+        return self.copy.table
+
+    @property
+    def target(self) -> str:
+        return self.copy.target
+
+    @property
+    def label(self) -> str:
+        return f"time series {self.target}"
+
+
+def time_series_step(
+    schema: object,
+    sources: object,
+    *,
+    series_column: object,
+    since: object = None,
+    **options: Any,
+) -> TimeSeriesStep:
+    """Build a time-series step, checking every argument now (``ConfigurationError``)."""
+    copy = copy_step(schema, "", mode="incremental", **options)
+    if not isinstance(sources, PartitionSource):
+        raise ConfigurationError(
+            f"sources= is a SortedSources (partitions with a cursor), not {sources!r}"
+        )
+    if not isinstance(series_column, str) or series_column not in copy.table.c:
+        raise ConfigurationError(
+            f"series_column={series_column!r} is not a column of {copy.target}; "
+            f"its columns: {', '.join(copy.table.c.keys())}"
+        )
+    return TimeSeriesStep(copy, sources, series_column, since)
 
 
 def copy_step(

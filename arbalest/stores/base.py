@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ class ObjectStore(Protocol):
         ``"events"`` and ``"events/"`` are the same and never match ``events_old/``; ``""`` is
         the whole store. Objects under ``exclude`` (a folder prefix) are left out.
         """
+        ...
+
+    def children(self, prefix: str = "") -> builtins.list[str]:
+        """The names of the folders directly under ``prefix`` (S3: common prefixes), sorted."""
         ...
 
     def open(self, key: str) -> BinaryIO:

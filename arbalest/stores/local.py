@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import os
 from collections.abc import Iterator
@@ -75,6 +76,12 @@ class LocalStore:
                 etag=f"{st.st_size}-{st.st_mtime_ns}",
                 last_modified=dt.datetime.fromtimestamp(st.st_mtime, dt.UTC),
             )
+
+    def children(self, prefix: str = "") -> builtins.list[str]:
+        folder = self.root / folder_prefix(prefix) if prefix.strip("/") else self.root
+        if not folder.is_dir():
+            return []
+        return sorted(entry.name for entry in folder.iterdir() if entry.is_dir())
 
     def open(self, key: str) -> BinaryIO:
         try:

@@ -8,6 +8,7 @@ object's ETag). botocore retries transient faults (throttling, 5xx, timeouts) wi
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import io
 import logging
@@ -148,6 +149,16 @@ class S3Store:
                         etag=str(item["ETag"]).strip('"'),
                         last_modified=_utc(item["LastModified"]),
                     )
+
+    def children(self, prefix: str = "") -> builtins.list[str]:
+        full = folder_prefix(self.root) + folder_prefix(prefix)
+        names: builtins.list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        with self._errors(f"list {full or '/'}"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full, Delimiter="/"):
+                for item in page.get("CommonPrefixes", ()):
+                    names.append(str(item["Prefix"])[len(full) :].rstrip("/"))
+        return sorted(names)
 
     def open(self, key: str) -> BinaryIO:
         with self._errors(f"read {key}", key=key):

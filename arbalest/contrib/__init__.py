@@ -1,0 +1,1 @@
+"""Integrations with other tools; each needs its extra (``pip install 'arbalest[luigi]'``)."""
