@@ -173,6 +173,42 @@ class Pipeline:
         store = self._store.url if self._store is not None else None
         return f"Pipeline({url!r}, store={store!r}, steps={len(self._steps)})"
 
+    def using(
+        self,
+        *,
+        warehouse: sa.Engine | str | sa.URL | None = None,
+        store: str | os.PathLike[str] | ObjectStore | None = None,
+    ) -> Self:
+        """A copy of this pipeline with another warehouse or store, and the same steps.
+
+        Raises:
+            ConfigurationError: If the steps cannot run there (e.g. Redshift without S3).
+        """
+        new = type(self)(
+            self._engine if warehouse is None else warehouse,
+            self._store if store is None else store,
+            metadata=self._metadata,
+            name=self._name,
+            iam_role=self._iam_role,
+            credentials=self._credentials,
+            region=self._region,
+            lock_timeout=self._lock_timeout,
+        )
+        for step in self._steps:
+            if isinstance(step, CopyStep):
+                new = new.copy(
+                    step.schema,
+                    step.source,
+                    mode=step.mode,
+                    max_errors=step.max_errors,
+                    truncate_columns=step.truncate_columns,
+                    compression=step.compression,
+                    time_format=step.time_format,
+                )
+            else:
+                new = new._with(step)
+        return new
+
     def _with(self, step: Step) -> Self:
         new = copy.copy(self)
         new._steps = (*self._steps, step)

@@ -1,0 +1,230 @@
+"""The ``arbalest`` command.
+
+::
+
+    arbalest run jobs.py[:NAME]         run a pipeline (NAME: a Pipeline, or a function
+    arbalest plan jobs.py[:NAME]        returning one; default: `pipeline`, else the only one)
+    arbalest validate jobs.py[:NAME]
+    arbalest status jobs.py[:NAME]
+    arbalest ddl jobs.py:Event --dialect redshift|postgresql|duckdb
+    arbalest jsonpaths jobs.py:Event
+
+Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise); results
+(the DDL, the JSON, the plan, the status) to stdout. Exit codes: 0 done, 1 a step failed,
+2 bad usage. Options can also come from ``ARBALEST_*`` environment variables
+(``ARBALEST_WAREHOUSE``, ``ARBALEST_STORE``, ``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``,
+``ARBALEST_DIALECT``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import click
+import sqlalchemy as sa
+from rich.console import Console
+from sqlalchemy.schema import CreateTable
+
+from arbalest import journal
+from arbalest.cli.commands import resolve_pipeline, resolve_schema
+from arbalest.cli.output import (
+    BarProgress,
+    LineProgress,
+    configure_logging,
+    result_table,
+    status_table,
+)
+from arbalest.errors import ArbalestError, ConfigurationError, PipelineError, TooManyRejectsError
+from arbalest.pipeline import Pipeline, RunResult
+
+__all__ = ["cli", "main"]
+
+DONE: Final = 0
+FAILED: Final = 1
+USAGE: Final = 2
+DIALECTS: Final = ("redshift", "postgresql", "duckdb")
+
+
+class _State:
+    verbose = False
+    quiet = False
+    err = Console(stderr=True)
+    out = Console(soft_wrap=True, highlight=False)
+
+
+_state = _State()
+
+
+def _pipeline(target: str, warehouse: str | None, store: str | None) -> Pipeline:
+    pipeline = resolve_pipeline(target)
+    if warehouse or store:
+        pipeline = pipeline.using(warehouse=warehouse, store=store)
+    return pipeline
+
+
+_TARGET = click.argument("target", metavar="FILE[:NAME]")
+_WAREHOUSE = click.option(
+    "--warehouse", envvar="ARBALEST_WAREHOUSE", help="Use this warehouse URL instead."
+)
+_STORE = click.option(
+    "--store", envvar="ARBALEST_STORE", help="Use this folder or s3:// URL instead."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="arbalest")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    envvar="ARBALEST_VERBOSE",
+    help="Log every step; show tracebacks.",
+)
+@click.option("-q", "--quiet", is_flag=True, envvar="ARBALEST_QUIET", help="Only errors on stderr.")
+def cli(verbose: bool, quiet: bool) -> None:
+    """Load JSON objects from S3 or a folder into Redshift, PostgreSQL or DuckDB."""
+    if verbose and quiet:
+        raise ConfigurationError("--verbose and --quiet cannot be used together")
+    _state.verbose, _state.quiet = verbose, quiet
+    configure_logging(_state.err, verbose=verbose, quiet=quiet)
+
+
+def _execute(run: Callable[..., RunResult]) -> RunResult:
+    if _state.quiet:
+        return run()
+    if _state.err.is_terminal:
+        with BarProgress.create(_state.err) as bar:
+            result = run(progress=BarProgress(bar))
+        _state.err.print(result_table(result))
+        return result
+    result = run(progress=LineProgress(_state.err))
+    _state.err.print(str(result), highlight=False, soft_wrap=True)
+    return result
+
+
+def _show_rejects(result: RunResult) -> None:
+    if _state.quiet:
+        return
+    for step in result.steps:
+        for reject in step.rejects[:20]:
+            _state.err.print(f"rejected: {reject}", highlight=False, soft_wrap=True)
+        if len(step.rejects) > 20:
+            _state.err.print(f"... and {len(step.rejects) - 20} more rejected", highlight=False)
+
+
+@cli.command()
+@_TARGET
+@_WAREHOUSE
+@_STORE
+def run(target: str, warehouse: str | None, store: str | None) -> None:
+    """Run a pipeline: every step, each committed on its own."""
+    result = _execute(_pipeline(target, warehouse, store).run)
+    _show_rejects(result)
+
+
+@cli.command()
+@_TARGET
+@_WAREHOUSE
+@_STORE
+def validate(target: str, warehouse: str | None, store: str | None) -> None:
+    """Dry run: every step in a transaction that is rolled back."""
+    result = _execute(_pipeline(target, warehouse, store).validate)
+    _show_rejects(result)
+
+
+@cli.command()
+@_TARGET
+@_WAREHOUSE
+@_STORE
+def plan(target: str, warehouse: str | None, store: str | None) -> None:
+    """Print what a run would do: DDL, objects to load, SQL."""
+    _state.out.print(str(_pipeline(target, warehouse, store).plan()), markup=False)
+
+
+@cli.command()
+@_TARGET
+@_WAREHOUSE
+@_STORE
+def status(target: str, warehouse: str | None, store: str | None) -> None:
+    """Print the journal of each target: objects and rows loaded, last load."""
+    pipeline = _pipeline(target, warehouse, store)
+    targets = list(dict.fromkeys(s.target for s in pipeline.steps if s.target is not None))
+    with pipeline.engine.connect() as conn:
+        statuses = journal.status(conn, targets)
+    rows = status_table(statuses, targets)
+    headers = ["target", "objects", "rows", "rejected", "last loaded"]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    for line in [headers, *rows]:
+        cells = [
+            c.ljust(w) if i in (0, 4) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        _state.out.print("  ".join(cells).rstrip(), markup=False)
+
+
+@cli.command()
+@click.argument("target", metavar="MODULE_OR_FILE:SCHEMA")
+@click.option(
+    "--dialect",
+    type=click.Choice(DIALECTS),
+    default="redshift",
+    show_default=True,
+    envvar="ARBALEST_DIALECT",
+    help="The warehouse to write the DDL for.",
+)
+def ddl(target: str, dialect: str) -> None:
+    """Print a schema's CREATE TABLE statement."""
+    schema = resolve_schema(target)
+    engine = sa.create_mock_engine(f"{dialect}://", executor=lambda *a, **k: None)
+    text = str(CreateTable(schema.__table__).compile(dialect=engine.dialect)).strip()
+    _state.out.print(text + ";", markup=False)
+
+
+@cli.command()
+@click.argument("target", metavar="MODULE_OR_FILE:SCHEMA")
+def jsonpaths(target: str) -> None:
+    """Print a schema's JSONPaths file."""
+    _state.out.print(json.dumps(resolve_schema(target).__jsonpaths__, indent=2), markup=False)
+
+
+def _fail(message: str, *, code: int, exc: BaseException | None = None) -> int:
+    _state.err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    if _state.verbose and exc is not None:
+        _state.err.print("".join(traceback.format_exception(exc)), highlight=False, markup=False)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 done, 1 a step failed, 2 bad usage)."""
+    _state.verbose = _state.quiet = False
+    _state.err = Console(stderr=True)
+    _state.out = Console(soft_wrap=True, highlight=False)
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show(file=sys.stderr)
+        return USAGE
+    except click.Abort:
+        return _fail("aborted", code=FAILED)
+    except TooManyRejectsError as exc:
+        for reject in exc.rejects[:20]:
+            _state.err.print(f"rejected: {reject}", highlight=False, soft_wrap=True)
+        return _fail(str(exc), code=FAILED, exc=exc)
+    except PipelineError as exc:
+        hint = " (retryable: try again)" if exc.retryable else ""
+        return _fail(f"{exc}{hint}", code=FAILED, exc=exc)
+    except ConfigurationError as exc:
+        return _fail(str(exc), code=USAGE, exc=exc)
+    except ArbalestError as exc:
+        return _fail(str(exc), code=FAILED, exc=exc)
+    except (ImportError, SyntaxError) as exc:
+        return _fail(f"cannot load the pipeline's code: {exc}", code=USAGE, exc=exc)
+    return DONE

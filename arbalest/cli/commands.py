@@ -1,0 +1,84 @@
+"""Finding what a command works on: a pipeline or a schema in a file or a module."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from arbalest.errors import ConfigurationError
+from arbalest.pipeline import Pipeline
+from arbalest.schema.base import Schema
+
+__all__ = ["load_module", "resolve_pipeline", "resolve_schema", "split_target"]
+
+
+def split_target(target: str) -> tuple[str, str | None]:
+    """``"jobs.py:daily"`` -> ``("jobs.py", "daily")``; ``"jobs.py"`` -> ``("jobs.py", None)``."""
+    where, colon, name = target.rpartition(":")
+    if not colon:
+        return target, None
+    if not name or not where:
+        raise ConfigurationError(f"{target!r}: write FILE_OR_MODULE or FILE_OR_MODULE:NAME")
+    return where, name
+
+
+def load_module(where: str) -> ModuleType:
+    """Import a Python file (``jobs.py``, ``./pipelines/jobs.py``) or a module (``pkg.jobs``)."""
+    path = Path(where)
+    if where.endswith(".py") or path.exists():
+        if not path.is_file():
+            raise ConfigurationError(f"no Python file {where!r}")
+        name = f"arbalest_cli_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ConfigurationError(f"cannot import {where!r}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        directory = str(path.resolve().parent)
+        if directory not in sys.path:
+            sys.path.insert(0, directory)  # its own imports of sibling modules work
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(where)
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(f"no Python file or module {where!r} ({exc})") from None
+
+
+def resolve_pipeline(target: str) -> Pipeline:
+    """The pipeline a target names: ``NAME`` (a ``Pipeline`` or a function returning one),
+    else the variable ``pipeline``, else the module's only ``Pipeline``."""
+    where, name = split_target(target)
+    module = load_module(where)
+    if name is None:
+        if isinstance(getattr(module, "pipeline", None), Pipeline):
+            return module.pipeline  # type: ignore[no-any-return]
+        found = {k: v for k, v in vars(module).items() if isinstance(v, Pipeline)}
+        if len(found) != 1:
+            names = ", ".join(sorted(found)) or "none"
+            raise ConfigurationError(
+                f"{where}: say which pipeline to use as {where}:NAME (pipelines found: {names})"
+            )
+        return next(iter(found.values()))
+    value = getattr(module, name, None)
+    if value is None:
+        raise ConfigurationError(f"{where} has no {name!r}")
+    if callable(value) and not isinstance(value, Pipeline):
+        value = value()
+    if not isinstance(value, Pipeline):
+        raise ConfigurationError(f"{where}:{name} is not a Pipeline (it is {type(value).__name__})")
+    return value
+
+
+def resolve_schema(target: str) -> type[Schema]:
+    """The schema class a target ``MODULE_OR_FILE:SCHEMA`` names."""
+    where, name = split_target(target)
+    if name is None:
+        raise ConfigurationError(f"{target!r}: write MODULE_OR_FILE:SCHEMA")
+    value = getattr(load_module(where), name, None)
+    if not (isinstance(value, type) and issubclass(value, Schema) and "__table__" in vars(value)):
+        raise ConfigurationError(f"{where}:{name} is not a schema class")
+    return value
