@@ -34,7 +34,14 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 from arbalest import journal
 from arbalest.pipeline import Pipeline
 
-__all__ = ["PipelineTask"]
+__all__ = ["PipelineParameter", "PipelineTask"]
+
+
+class PipelineParameter(luigi.Parameter[Any]):
+    """A ``Pipeline``, or a function returning one; not part of the task's identity."""
+
+    def serialize(self, x: Any) -> str:
+        return repr(x)
 
 
 class PipelineTask(luigi.Task):
@@ -44,7 +51,7 @@ class PipelineTask(luigi.Task):
     one) when the task is made, as the original Arbalest's ``PipelineTask`` took it.
     """
 
-    pipeline_factory: Any = luigi.Parameter(default=None, significant=False)
+    pipeline_factory: Any = PipelineParameter(default=None, significant=False)
 
     def pipeline(self) -> Pipeline:
         """The pipeline this task runs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import bz2
 import datetime as dt
 import gzip
@@ -106,6 +107,9 @@ class MemoryStore:
     def list(self, prefix: str = "", *, exclude: str | None = None) -> Iterator[ObjectInfo]:
         for key in sorted(self.objects):
             yield self.info(key)
+
+    def children(self, prefix: str = "") -> builtins.list[str]:
+        return []
 
     def open(self, key: str) -> BinaryIO:
         self.opened.append(key)
