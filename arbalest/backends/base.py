@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable, DropTable
@@ -28,7 +28,7 @@ from arbalest.journal import Entry
 from arbalest.loading import reader
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
-from arbalest.loading.transform import Converter, batches
+from arbalest.loading.transform import Batch, Converter, batches
 from arbalest.schema.base import Schema
 from arbalest.stores.base import ObjectInfo, ObjectStore
 from arbalest.stores.credentials import Credentials
@@ -181,14 +181,15 @@ class TransformBackend(Backend):
     """A warehouse fed by Arbalest: objects are read, converted by the shared transform, and
     bulk loaded batch by batch (writing one batch while the next is converted)."""
 
-    #: The file format the transform writes each batch in for this warehouse.
+    #: The form the transform hands each batch over in for this warehouse: a ``csv`` or
+    #: ``parquet`` file, or an in-memory ``arrow`` table.
     batch_format: ClassVar[str] = "csv"
 
     @abstractmethod
     def write(
-        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], path: Path
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any
     ) -> None:
-        """Bulk load one batch file into ``table``'s ``columns``."""
+        """Bulk load one batch (a file path, or an Arrow table) into ``table``'s ``columns``."""
 
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
         table = job.table
@@ -251,10 +252,8 @@ class TransformBackend(Backend):
                     if pending is not None:
                         pending.result()
                         pending = None
-                    if batch.path is not None:
-                        pending = writer.submit(
-                            self._write_and_delete, conn, table, columns, batch.path
-                        )
+                    if batch.path is not None or batch.table is not None:
+                        pending = writer.submit(self._write_batch, conn, table, columns, batch)
                 if pending is not None:
                     pending.result()
         finally:
@@ -270,10 +269,12 @@ class TransformBackend(Backend):
         ]
         return LoadResult(entries, rejects)
 
-    def _write_and_delete(
-        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], path: Path
+    def _write_batch(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], batch: Batch
     ) -> None:
         try:
-            self.write(conn, table, columns, path)
+            self.write(conn, table, columns, batch.table if batch.path is None else batch.path)
         finally:
-            path.unlink(missing_ok=True)
+            batch.table = None
+            if batch.path is not None:
+                batch.path.unlink(missing_ok=True)

@@ -11,13 +11,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
 from arbalest.backends.base import Capabilities, TransformBackend, quote_table
-from arbalest.convert import sql_literal
 from arbalest.errors import ConcurrentRunError
 
 __all__ = ["DuckDBBackend"]
@@ -36,7 +34,7 @@ class DuckDBBackend(TransformBackend):
         max_identifier_bytes=127,
         advisory_locks=False,
     )
-    batch_format = "parquet"
+    batch_format = "arrow"
 
     def _database(self) -> str:
         return str(self.engine.url.database or ":memory:")
@@ -57,11 +55,18 @@ class DuckDBBackend(TransformBackend):
             lock.release()
 
     def write(
-        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], path: Path
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any
     ) -> None:
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in columns)
-        conn.exec_driver_sql(
-            f"INSERT INTO {quote_table(conn.dialect, table)} ({names}) "
-            f"SELECT * FROM read_parquet({sql_literal(str(path))})"
-        )
+        # The Arrow table is scanned in place by the warehouse's own DuckDB connection (no
+        # file, no copy); the view name is private to this connection and dropped at once.
+        raw: Any = conn.connection.driver_connection
+        view = f"_arbalest_batch_{threading.get_ident()}"
+        raw.register(view, data)
+        try:
+            conn.exec_driver_sql(
+                f"INSERT INTO {quote_table(conn.dialect, table)} ({names}) SELECT * FROM {view}"
+            )
+        finally:
+            raw.unregister(view)

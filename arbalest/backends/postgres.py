@@ -56,8 +56,9 @@ class PostgresBackend(TransformBackend):
         yield
 
     def write(
-        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], path: Path
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any
     ) -> None:
+        path = Path(data)
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in columns)
         statement = (

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import duckdb
 
@@ -75,7 +75,8 @@ class Batch:
     chunks: list[Chunk]
     rows: dict[int, int] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
-    path: Path | None = None  # the good rows, exported for the warehouse (None: no rows)
+    path: Path | None = None  # the good rows as a CSV or Parquet file (None: no rows)
+    table: Any = None  # or as an Arrow table
     finished: bool = False
     carries: dict[int, Carry] = field(default_factory=dict)  # records open at its end
 
@@ -289,8 +290,14 @@ class Transform:
             batch.rows[int(seq)] = int(count)
 
     def export(self, batch: Batch, path: Path, fmt: str, *, with_position: bool) -> None:
-        """Write the batch's good rows to ``path`` as CSV or Parquet (nothing if none)."""
+        """The batch's good rows as an Arrow table (``fmt="arrow"``), or written to ``path``
+        as CSV or Parquet; nothing if there are none."""
         if not batch.total_rows:
+            return
+        if fmt == "arrow":
+            batch.table = self.con.sql(
+                self.good_rows_sql(with_position=with_position)
+            ).to_arrow_table()
             return
         options = "FORMAT csv, HEADER false" if fmt == "csv" else "FORMAT parquet"
         self.con.execute(
@@ -480,7 +487,8 @@ class Converter:
         *,
         with_position: bool = False,
     ) -> Iterator[Batch]:
-        """Yield finished, exported batches in order (``Batch.path`` holds the rows)."""
+        """Yield finished, exported batches in order (``Batch.path`` or ``Batch.table`` holds
+        the rows)."""
         free = list(self._transforms)
         pending: deque[tuple[Future[Batch], Transform]] = deque()
         with ThreadPoolExecutor(len(free), thread_name_prefix="arbalest-convert") as pool:
