@@ -272,8 +272,23 @@ class TransformBackend(Backend):
     def _write_batch(
         self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], batch: Batch
     ) -> None:
+        dbapi = conn.dialect.loaded_dbapi
         try:
             self.write(conn, table, columns, batch.table if batch.path is None else batch.path)
+        except dbapi.Error as exc:
+            # The bulk load talks to the driver directly; its errors get the same shape as
+            # SQLAlchemy's, so a refused row is a CopyError and a lost connection is noticed.
+            lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+            if lost:
+                conn.invalidate(exc)
+            raise sa.exc.DBAPIError.instance(
+                f"bulk load into {table.name}",
+                None,
+                exc,
+                dbapi.Error,
+                connection_invalidated=lost,
+                dialect=conn.dialect,
+            ) from exc
         finally:
             batch.table = None
             if batch.path is not None:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
+import duckdb
 import sqlalchemy as sa
 
 from arbalest.backends.base import Capabilities, TransformBackend, quote_table
@@ -69,4 +70,7 @@ class DuckDBBackend(TransformBackend):
                 f"INSERT INTO {quote_table(conn.dialect, table)} ({names}) SELECT * FROM {view}"
             )
         finally:
-            raw.unregister(view)
+            # After a failed INSERT the transaction is aborted and DuckDB refuses even this;
+            # the INSERT's own error is the one to report.
+            with contextlib.suppress(duckdb.Error):
+                raw.unregister(view)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from arbalest import (
     ConcurrentRunError,
+    CopyError,
     Integer,
     Pipeline,
     PipelineError,
@@ -299,3 +300,17 @@ def test_loading_from_s3(warehouse: sa.Engine, s3_bucket: str, event: Any) -> No
     assert pipeline.run().rows_loaded == 150
     assert pipeline.run().rows_loaded == 0
     assert len(rows(warehouse)) == 150
+
+
+def test_duplicate_primary_key_fails_the_step_and_commits_nothing(
+    warehouse: sa.Engine, lake: Path, event: Any
+) -> None:
+    put(lake, "events/a.json", [{"id": "a1", "n": 1}])
+    pipeline = Pipeline(warehouse, store=lake).copy(event, "events")
+    pipeline.run()
+    put(lake, "events/b.json", [{"id": "b1", "n": 2}, {"id": "a1", "n": 3}])
+    with pytest.raises(CopyError, match="events") as caught:
+        pipeline.run()
+    assert "a1" in str(caught.value) or "primary key" in str(caught.value).lower()
+    assert rows(warehouse) == [("a1", 1, None)]
+    assert journal_keys(warehouse) == {"events/a.json": 1}
