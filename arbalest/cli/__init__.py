@@ -38,7 +38,7 @@ from arbalest.cli.output import (
     result_table,
     status_table,
 )
-from arbalest.errors import ArbalestError, ConfigurationError, PipelineError, TooManyRejectsError
+from arbalest.errors import ArbalestError, ConfigurationError, TooManyRejectsError
 from arbalest.pipeline import Pipeline, RunResult
 
 __all__ = ["cli", "main"]
@@ -218,13 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for reject in exc.rejects[:20]:
             _state.err.print(f"rejected: {reject}", highlight=False, soft_wrap=True)
         return _fail(str(exc), code=FAILED, exc=exc)
-    except PipelineError as exc:
-        hint = " (retryable: try again)" if exc.retryable else ""
-        return _fail(f"{exc}{hint}", code=FAILED, exc=exc)
     except ConfigurationError as exc:
         return _fail(str(exc), code=USAGE, exc=exc)
     except ArbalestError as exc:
-        return _fail(str(exc), code=FAILED, exc=exc)
+        # a step's failure or not (a store outage while planning): say when trying again helps
+        hint = " (retryable: try again)" if exc.retryable else ""
+        return _fail(f"{exc}{hint}", code=FAILED, exc=exc)
     except (ImportError, SyntaxError) as exc:
         return _fail(f"cannot load the pipeline's code: {exc}", code=USAGE, exc=exc)
     return DONE

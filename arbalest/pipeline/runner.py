@@ -28,6 +28,7 @@ from arbalest.errors import (
     CopyError,
     PipelineError,
     SQLStepError,
+    StoreUnavailableError,
     WarehouseUnavailableError,
 )
 from arbalest.pipeline.result import Plan, PlanStep, Reject, RunResult, StepResult
@@ -37,9 +38,19 @@ from arbalest.stores.base import ObjectInfo, ObjectStore, folder_prefix
 if TYPE_CHECKING:
     from arbalest.pipeline.builder import Pipeline
 
-__all__ = ["Progress", "execute", "plan", "redact", "select_objects"]
+__all__ = ["Progress", "StoreUnavailableStepError", "execute", "plan", "redact", "select_objects"]
 
 logger = logging.getLogger(__name__)
+
+
+class StoreUnavailableStepError(PipelineError, StoreUnavailableError):
+    """A step failed because the object store could not be reached.
+
+    Both a ``PipelineError`` (``.step`` names the step; the warehouse is as it was before
+    it) and a ``StoreUnavailableError``, so it stays ``retryable``.
+    """
+
+    retryable = True
 
 
 class Progress(Protocol):
@@ -163,6 +174,9 @@ def _step_errors(
         raise ConcurrentRunError(step.label, redact(exc.detail, secrets)) from None
     except PipelineError:
         raise
+    except StoreUnavailableError as exc:
+        # an outage is worth retrying: keep the class (and so ``retryable``), add the step
+        raise StoreUnavailableStepError(step.label, redact(str(exc), secrets)) from exc
     except ArbalestError as exc:
         raise PipelineError(step.label, redact(str(exc), secrets)) from exc
     except sa.exc.DBAPIError as exc:

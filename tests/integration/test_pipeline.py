@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,12 @@ from arbalest import (
     PipelineError,
     Schema,
     SQLStepError,
+    StoreUnavailableError,
     String,
     journal,
 )
+from arbalest.stores.base import ObjectInfo
+from arbalest.stores.local import LocalStore
 
 
 @pytest.fixture
@@ -271,6 +276,30 @@ def test_step_errors_name_the_step_and_keep_the_warehouse(
     assert "events/z.json:2" in str(info.value)
     assert rows(warehouse) == [("ok", None, None)]
     assert set(journal_keys(warehouse)) == {"events/ok.json"}
+
+
+class Unreachable(LocalStore):
+    """A store whose listing fails as S3 does when it does not answer."""
+
+    def list(self, prefix: str = "", *, exclude: str | None = None) -> Iterator[ObjectInfo]:
+        raise StoreUnavailableError(f"cannot list {prefix}: S3 did not answer")
+
+
+def test_a_store_outage_in_a_step_stays_retryable(
+    warehouse: sa.Engine, lake: Path, event: Any
+) -> None:
+    pipeline = Pipeline(warehouse, store=Unreachable(lake)).copy(event, "events")
+    with pytest.raises(PipelineError) as info:
+        pipeline.run()
+    assert isinstance(info.value, StoreUnavailableError)
+    assert info.value.retryable
+    assert info.value.step == "copy events (incremental)"
+    assert str(info.value) == (
+        "step 'copy events (incremental)' failed: cannot list events/: S3 did not answer"
+    )
+    assert isinstance(info.value.__cause__, StoreUnavailableError)
+    copy = pickle.loads(pickle.dumps(info.value))  # Luigi workers send errors between processes
+    assert (type(copy), copy.step, copy.retryable) == (type(info.value), info.value.step, True)
 
 
 def test_status_from_the_journal(warehouse: sa.Engine, lake: Path, event: Any) -> None:

@@ -1,0 +1,109 @@
+"""What the command says about a pipeline beyond its results: retry hints and its name."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import textwrap
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from arbalest.cli import main
+
+HEAD = """\
+import sqlalchemy as sa
+
+from arbalest import Integer, Pipeline, Schema, String
+from arbalest.errors import StoreUnavailableError
+from arbalest.stores.local import LocalStore
+
+
+class Base(Schema):
+    __abstract__ = True
+    metadata = sa.MetaData()
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id = String(36, primary_key=True)
+    n = Integer()
+
+
+class Unreachable(LocalStore):
+    def list(self, prefix="", *, exclude=None):
+        raise StoreUnavailableError(f"cannot list {{prefix}}: S3 did not answer")
+        yield
+
+
+WAREHOUSE = {warehouse!r}
+STORE = {store!r}
+"""
+
+
+@pytest.fixture(autouse=True)
+def clean_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """sys.path, sys.modules and the "arbalest" logger as they were (the command imports
+    pipeline files and configures logging); no ARBALEST_* variable from outside."""
+    for name in ("ARBALEST_WAREHOUSE", "ARBALEST_STORE", "ARBALEST_VERBOSE", "ARBALEST_QUIET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "argv", ["arbalest"])
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    logger = logging.getLogger("arbalest")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    for name in [m for m in sys.modules if m.startswith("arbalest_cli_")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def jobs(tmp_path: Path) -> Path:
+    """A module with the header above; tests append their pipeline to it."""
+    (tmp_path / "lake" / "events").mkdir(parents=True)
+    (tmp_path / "lake" / "events" / "a.json").write_text('{"id": "a", "n": 1}\n')
+    path = tmp_path / "jobs.py"
+    path.write_text(
+        HEAD.format(warehouse=f"duckdb:///{tmp_path / 'w.duckdb'}", store=str(tmp_path / "lake"))
+    )
+    return path
+
+
+def write(path: Path, body: str) -> Path:
+    path.write_text(path.read_text() + "\n" + textwrap.dedent(body))
+    return path
+
+
+def invoke(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- retry hints --------------------------------------------------------------------------
+
+
+def test_a_store_outage_in_a_step_says_retryable(
+    capsys: pytest.CaptureFixture[str], jobs: Path
+) -> None:
+    write(jobs, 'pipeline = Pipeline(WAREHOUSE, store=Unreachable(STORE)).copy(Event, "events")\n')
+    assert invoke(capsys, "run", str(jobs)) == (
+        1,
+        "",
+        "error: step 'copy events (incremental)' failed: cannot list events/: "
+        "S3 did not answer (retryable: try again)\n",
+    )
+
+
+def test_a_store_outage_outside_a_step_says_retryable(
+    capsys: pytest.CaptureFixture[str], jobs: Path
+) -> None:
+    write(jobs, 'pipeline = Pipeline(WAREHOUSE, store=Unreachable(STORE)).copy(Event, "events")\n')
+    assert invoke(capsys, "plan", str(jobs)) == (
+        1,
+        "",
+        "error: cannot list events/: S3 did not answer (retryable: try again)\n",
+    )
