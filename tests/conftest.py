@@ -15,6 +15,7 @@ _FOLDER_MARKERS = {
     "integration": ("integration",),
     "conformance": ("integration",),
     "examples": ("integration",),
+    "benchmarks": ("integration",),
 }
 
 

@@ -1,0 +1,210 @@
+"""The benchmark data set: newline-delimited JSON events, their Arbalest schema and checksums.
+
+Each event has 11 top-level keys and 13 leaf values: a UUID string, integers, a two-decimal
+amount, an ISO 8601 UTC timestamp with milliseconds, a short text (about 2% with commas,
+quotes, backslashes, tabs, newlines, non-ASCII letters or emoji), booleans, a category, a
+double, a nested ``child.depth.level`` and an ``optionalCode`` absent from about 20%.
+
+The data is deterministic for a given (N, files, seed). ``manifest.json`` beside the parts
+holds aggregates that every load is checked against; a data set made elsewhere in the same
+layout (``part-*.ndjson`` plus a ``manifest.json`` with an ``expected`` block) can be reused
+with ``--data``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+import arbalest
+from arbalest import BigInt, Boolean, Decimal, Double, Integer, Nested, String, TimestampTZ
+
+SEED = 20261125
+FILES = 100
+
+_WORDS = [
+    "amber",
+    "birch",
+    "cedar",
+    "dune",
+    "ember",
+    "fjord",
+    "grove",
+    "heath",
+    "inlet",
+    "jade",
+    "kelp",
+    "larch",
+    "moss",
+    "nook",
+    "oak",
+    "pine",
+    "quartz",
+    "reed",
+    "sage",
+    "thorn",
+    "umber",
+    "vale",
+    "willow",
+    "yarrow",
+    "zinc",
+    "order",
+    "refund",
+    "invoice",
+    "account",
+    "update",
+]
+_AWKWARD = [
+    "a, comma",
+    'with "quotes"',
+    "back\\slash",
+    "a\ttab",
+    "two\nlines",
+    "naïve façade",
+    "東京の天気",
+    "rocket \U0001f680",
+]
+_CATEGORIES = ["books", "electronics", "garden", "grocery", "toys", "sports", "health", "auto"]
+_NAMES = ["root", "leaf", "node", "branch", "stem", "bud", "twig", "trunk"]
+_START = datetime(2026, 1, 1, tzinfo=UTC)
+_YEAR_MS = 365 * 86_400_000
+
+
+class _Base(arbalest.Schema):
+    __abstract__ = True
+    metadata = sa.MetaData()
+
+
+class Event(_Base):
+    """The events table: every conversion rule of its 13 columns applies on every load."""
+
+    __tablename__ = "events"
+
+    id = String(36)
+    some_number = BigInt(key="someNumber")
+    amount = Decimal(12, 2)
+    created_at = TimestampTZ(key="createdAt")
+    description = String(65535)
+    active = Boolean()
+    category = String(256)
+    user_id = BigInt(key="userId")
+    score = Double()
+    optional_code = String(256, key="optionalCode")
+
+    class child(Nested):
+        some_boolean = Boolean(key="someBoolean")
+        name = String(256)
+
+        class depth(Nested):
+            level = Integer()
+
+
+#: (column, PostgreSQL type, DuckDB type): the floors' tables, the same as Arbalest creates.
+COLUMNS: list[tuple[str, str, str]] = [
+    ("id", "varchar(36)", "VARCHAR"),
+    ("some_number", "bigint", "BIGINT"),
+    ("amount", "numeric(12,2)", "DECIMAL(12,2)"),
+    ("created_at", "timestamptz", "TIMESTAMPTZ"),
+    ("description", "varchar(65535)", "VARCHAR"),
+    ("active", "boolean", "BOOLEAN"),
+    ("category", "varchar(256)", "VARCHAR"),
+    ("user_id", "bigint", "BIGINT"),
+    ("score", "double precision", "DOUBLE"),
+    ("optional_code", "varchar(256)", "VARCHAR"),
+    ("child_some_boolean", "boolean", "BOOLEAN"),
+    ("child_name", "varchar(256)", "VARCHAR"),
+    ("child_depth_level", "integer", "INTEGER"),
+]
+
+
+def _event(rng: random.Random, stats: dict[str, int]) -> dict[str, Any]:
+    words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 8)))
+    if rng.random() < 0.02:
+        words += " " + rng.choice(_AWKWARD)
+    ms = rng.randrange(_YEAR_MS)
+    created = _START + timedelta(milliseconds=ms)
+    event: dict[str, Any] = {
+        "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "someNumber": rng.randrange(-1_000_000, 1_000_000_000),
+        "amount": rng.randrange(10_000_000) / 100,
+        "createdAt": created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z",
+        "description": words,
+        "active": rng.random() < 0.5,
+        "category": rng.choice(_CATEGORIES),
+        "userId": rng.randrange(1, 5_000_000),
+        "score": rng.random() * 100,
+        "child": {
+            "someBoolean": rng.random() < 0.3,
+            "name": rng.choice(_NAMES),
+            "depth": {"level": rng.randrange(10)},
+        },
+    }
+    if rng.random() < 0.8:
+        event["optionalCode"] = f"C-{rng.randrange(100_000):05d}"
+    stats["rows"] += 1
+    stats["optional_code_present"] += "optionalCode" in event
+    stats["sum_some_number"] += event["someNumber"]
+    stats["sum_child_depth_level"] += event["child"]["depth"]["level"]
+    stats["active_true"] += event["active"]
+    stats["child_some_boolean_true"] += event["child"]["someBoolean"]
+    stats["sum_amount_cents"] += round(event["amount"] * 100)
+    stats["sum_description_chars"] += len(words)
+    stats["sum_created_at_epoch_ms"] += int(_START.timestamp()) * 1000 + ms
+    return event
+
+
+def generate(folder: Path, n: int, files: int = FILES, seed: int = SEED) -> Path:
+    """Write ``n`` events in ``files`` parts under ``folder`` (reused when already there)."""
+    manifest_path = folder / "manifest.json"
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        if (manifest.get("n"), manifest.get("files"), manifest.get("seed")) == (n, files, seed):
+            return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("part-*"):
+        old.unlink()
+    stats = dict.fromkeys(
+        [
+            "rows",
+            "optional_code_present",
+            "sum_some_number",
+            "sum_child_depth_level",
+            "active_true",
+            "child_some_boolean_true",
+            "sum_amount_cents",
+            "sum_description_chars",
+            "sum_created_at_epoch_ms",
+        ],
+        0,
+    )
+    per_file, extra = divmod(n, files)
+    size = 0
+    for index in range(files):
+        rng = random.Random(seed * 1_000_003 + index)
+        count = per_file + (index < extra)
+        lines = [
+            json.dumps(_event(rng, stats), ensure_ascii=False, separators=(",", ":"))
+            for _ in range(count)
+        ]
+        data = "".join(line + "\n" for line in lines).encode()
+        (folder / f"part-{index:05d}.ndjson").write_bytes(data)
+        size += len(data)
+    manifest = {"n": n, "files": files, "seed": seed, "bytes": size, "expected": stats}
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+    return folder
+
+
+def parts(folder: Path) -> list[Path]:
+    """The data set's part files, in order."""
+    return sorted(folder.glob("part-*.ndjson"))
+
+
+def expected(folder: Path) -> dict[str, int]:
+    """The aggregates every load of the data set must reproduce."""
+    return dict(json.loads((folder / "manifest.json").read_text())["expected"])

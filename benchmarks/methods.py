@@ -1,0 +1,510 @@
+"""The measured methods. Each runs in a fresh child process (``python -m benchmarks.run
+--child``) so that its peak memory is its own; setup and checks stay outside the clock.
+
+Every method returns one or more measurements: rows, seconds, peak resident memory (the
+process's high-water mark, reset before each timed part) and whether the loaded rows were
+checked against the data set's aggregates.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import datetime as dt
+import io
+import os
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+
+from benchmarks.events import COLUMNS, Event, expected, parts
+
+
+@dataclass
+class Measurement:
+    """One timed part of a method."""
+
+    method: str
+    rows: int
+    seconds: float
+    peak_rss_mb: float
+    verified: bool | None = None  # None: nothing to check against
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the parent hands a child: the data, the servers and where to work."""
+
+    data: str
+    workdir: str
+    postgres_url: str
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lake(self) -> Path:
+        """A folder store whose ``events/`` holds the parts (and nothing else)."""
+        return Path(self.workdir) / "lake"
+
+    @property
+    def s3_url(self) -> str:
+        return f"s3://{self.s3_bucket}/lake"
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+def reset_peak_rss() -> None:
+    """Start a new high-water mark for this process (Linux: ``/proc/self/clear_refs``)."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
+def peak_rss_mb() -> float:
+    """This process's resident-memory high-water mark since the last reset, in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[dict[str, float]]:
+    """Time the block and record its peak memory into the yielded dict."""
+    reset_peak_rss()
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    yield out
+    out["seconds"] = time.perf_counter() - start
+    out["peak_rss_mb"] = peak_rss_mb()
+
+
+# -- warehouses --------------------------------------------------------------------------------
+
+BENCH_SCHEMA = "arbalest_bench"
+
+
+def fresh_postgres(spec: Spec) -> sa.Engine:
+    """A PostgreSQL engine whose search_path is an empty benchmark schema."""
+    admin = sa.create_engine(spec.postgres_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
+        conn.exec_driver_sql(f"CREATE SCHEMA {BENCH_SCHEMA}")
+    admin.dispose()
+    url = sa.make_url(spec.postgres_url).update_query_dict(
+        {"options": f"-csearch_path={BENCH_SCHEMA}"}
+    )
+    return sa.create_engine(url)
+
+
+def fresh_duckdb(spec: Spec, name: str) -> sa.Engine:
+    path = Path(spec.workdir) / f"{name}.duckdb"
+    for old in (path, Path(f"{path}.wal")):
+        old.unlink(missing_ok=True)
+    return sa.create_engine(f"duckdb:///{path}")
+
+
+def fresh_warehouse(spec: Spec, warehouse: str, name: str) -> sa.Engine:
+    return fresh_postgres(spec) if warehouse == "postgresql" else fresh_duckdb(spec, name)
+
+
+def fingerprint(engine: sa.Engine, table: str = "events") -> dict[str, Any]:
+    """Aggregates over every column, the same SQL on PostgreSQL and DuckDB: two loads of the
+    same objects agree on all of them, and the first nine must equal the manifest's."""
+    epoch_ms = (
+        "epoch_ms(created_at)"
+        if engine.dialect.name == "duckdb"
+        else "CAST(floor(extract(epoch FROM created_at) * 1000) AS BIGINT)"
+    )
+    sql = f"""
+        SELECT count(*), count(optional_code), sum(some_number), sum(child_depth_level),
+               sum(CASE WHEN active THEN 1 ELSE 0 END),
+               sum(CASE WHEN child_some_boolean THEN 1 ELSE 0 END),
+               CAST(sum(amount) * 100 AS BIGINT), sum(length(description)), sum({epoch_ms}),
+               sum(user_id), round(CAST(sum(score) AS NUMERIC), 3), count(DISTINCT id),
+               sum(length(category)), sum(length(child_name)), sum(length(optional_code))
+        FROM {table}
+    """
+    names = [
+        "rows",
+        "optional_code_present",
+        "sum_some_number",
+        "sum_child_depth_level",
+        "active_true",
+        "child_some_boolean_true",
+        "sum_amount_cents",
+        "sum_description_chars",
+        "sum_created_at_epoch_ms",
+        "sum_user_id",
+        "sum_score",
+        "distinct_ids",
+        "sum_category_chars",
+        "sum_child_name_chars",
+        "sum_optional_code_chars",
+    ]
+    with engine.connect() as conn:
+        values = conn.exec_driver_sql(sql).one()
+    return {
+        name: (str(value) if name == "sum_score" else int(value or 0))
+        for name, value in zip(names, values, strict=True)
+    }
+
+
+def verified(spec: Spec, engine: sa.Engine) -> tuple[bool, dict[str, Any]]:
+    """Whether the loaded table reproduces the data set's aggregates, and its fingerprint."""
+    got = fingerprint(engine)
+    want = expected(Path(spec.data))
+    return all(got[name] == value for name, value in want.items()), got
+
+
+# -- Arbalest ----------------------------------------------------------------------------------
+
+
+def arbalest(spec: Spec, warehouse: str, store: str) -> list[Measurement]:
+    """Arbalest's ``incremental`` load into an empty warehouse, then ``replace`` over it,
+    then an incremental rerun that finds nothing to load (planning cost alone)."""
+    from arbalest import Pipeline
+
+    engine = fresh_warehouse(spec, warehouse, f"arbalest-{store}")
+    location = spec.s3_url if store == "s3" else str(spec.lake)
+    label = f"arbalest {warehouse} {store}"
+    out: list[Measurement] = []
+    for mode in ("incremental", "replace", "rerun"):
+        pipeline = Pipeline(engine, store=location).copy(
+            Event, source="events", mode="replace" if mode == "replace" else "incremental"
+        )
+        with timed() as clock:
+            result = pipeline.run()
+        rows = result.rows_loaded
+        ok, got = verified(spec, engine)
+        rejects = sum(len(step.rejects) for step in result.steps)
+        out.append(
+            Measurement(
+                f"{label} {mode}",
+                rows,
+                clock["seconds"],
+                clock["peak_rss_mb"],
+                ok and rejects == 0 and rows == (0 if mode == "rerun" else got["rows"]),
+                {"fingerprint": got, "rejects": rejects},
+            )
+        )
+    engine.dispose()
+    return out
+
+
+# -- floors ------------------------------------------------------------------------------------
+
+
+def _read_json_columns() -> str:
+    """DuckDB ``read_json`` ``columns=`` for the events, nested objects as STRUCTs."""
+    return (
+        "{id: 'VARCHAR', someNumber: 'BIGINT', amount: 'DECIMAL(12,2)', "
+        "createdAt: 'TIMESTAMPTZ', description: 'VARCHAR', active: 'BOOLEAN', "
+        "category: 'VARCHAR', userId: 'BIGINT', score: 'DOUBLE', optionalCode: 'VARCHAR', "
+        "child: 'STRUCT(someBoolean BOOLEAN, name VARCHAR, depth STRUCT(level INTEGER))'}"
+    )
+
+
+_FLAT_SELECT = (
+    "id, someNumber, amount, createdAt, description, active, category, userId, score, "
+    "optionalCode, child.someBoolean, child.name, child.depth.level"
+)
+
+
+def _create_table_sql(dialect: str) -> str:
+    column = 1 if dialect == "postgresql" else 2
+    return "CREATE TABLE events (" + ", ".join(f"{c[0]} {c[column]}" for c in COLUMNS) + ")"
+
+
+def flat_csv(spec: Spec) -> list[Path]:
+    """The parts flattened to CSV beforehand (by DuckDB), for the PostgreSQL floor."""
+    import duckdb
+
+    folder = Path(spec.workdir) / "flat-csv"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for part in parts(Path(spec.data)):
+        target = folder / f"{part.stem}.csv"
+        if not target.exists():
+            con.execute(
+                f"COPY (SELECT {_FLAT_SELECT} FROM read_json('{part}', "
+                f"format='newline_delimited', columns={_read_json_columns()})) "
+                f"TO '{target}' (FORMAT csv, HEADER false)"
+            )
+        paths.append(target)
+    con.close()
+    return paths
+
+
+def postgres_floor(spec: Spec) -> list[Measurement]:
+    """``COPY FROM STDIN`` of CSV flattened in advance: PostgreSQL's own ingest speed."""
+    files = flat_csv(spec)
+    engine = fresh_postgres(spec)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_create_table_sql("postgresql"))
+    names = ", ".join(c[0] for c in COLUMNS)
+    raw: Any = engine.raw_connection().dbapi_connection  # psycopg2's own connection
+    try:
+        with timed() as clock:
+            with raw.cursor() as cursor:
+                for path in files:
+                    with path.open("rb") as data:
+                        cursor.copy_expert(
+                            f"COPY events ({names}) FROM STDIN WITH (FORMAT csv)", data, 1 << 20
+                        )
+            raw.commit()
+    finally:
+        raw.close()
+    ok, got = verified(spec, engine)
+    engine.dispose()
+    return [
+        Measurement(
+            "floor postgresql COPY csv",
+            got["rows"],
+            clock["seconds"],
+            clock["peak_rss_mb"],
+            ok,
+            {"fingerprint": got},
+        )
+    ]
+
+
+def duckdb_floor(spec: Spec) -> list[Measurement]:
+    """DuckDB's ``read_json`` with explicit column types: DuckDB's own JSON ingest speed."""
+    import duckdb
+
+    path = Path(spec.workdir) / "floor.duckdb"
+    for old in (path, Path(f"{path}.wal")):
+        old.unlink(missing_ok=True)
+    glob = str(Path(spec.data) / "part-*.ndjson")
+    with timed() as clock:
+        con = duckdb.connect(str(path))
+        con.execute(_create_table_sql("duckdb"))
+        con.execute(
+            f"INSERT INTO events SELECT {_FLAT_SELECT} FROM read_json('{glob}', "
+            f"format='newline_delimited', columns={_read_json_columns()})"
+        )
+        con.close()
+    engine = sa.create_engine(f"duckdb:///{path}")
+    ok, got = verified(spec, engine)
+    engine.dispose()
+    return [
+        Measurement(
+            "floor duckdb read_json",
+            got["rows"],
+            clock["seconds"],
+            clock["peak_rss_mb"],
+            ok,
+            {"fingerprint": got},
+        )
+    ]
+
+
+# -- dlt ---------------------------------------------------------------------------------------
+
+
+def dlt(spec: Spec, warehouse: str) -> list[Measurement]:
+    """dlt on the same objects: parsed by orjson one file at a time and handed over as lists
+    (dlt's fastest input), with its fastest loader format for the warehouse."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    import dlt as dlt_module
+    import orjson
+
+    files = parts(Path(spec.data))
+    limit = int(spec.options.get("dlt_max_files", len(files)))
+    files = files[:limit]
+
+    @dlt_module.resource(name="events", write_disposition="append")
+    def events() -> Iterator[list[Any]]:
+        for path in files:
+            yield [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+
+    dataset = "dlt_bench"
+    if warehouse == "postgresql":
+        fresh_postgres(spec).dispose()
+        url = sa.make_url(spec.postgres_url)
+        destination: Any = dlt_module.destinations.postgres(
+            credentials=url.set(
+                drivername="postgresql", password=url.password or "unused"
+            ).render_as_string(hide_password=False)
+        )
+        file_format = None  # insert_values, dlt's default and fastest for PostgreSQL here
+        with sa.create_engine(spec.postgres_url).begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {dataset} CASCADE")
+    else:
+        path = Path(spec.workdir) / "dlt.duckdb"
+        path.unlink(missing_ok=True)
+        destination = dlt_module.destinations.duckdb(credentials=str(path))
+        file_format = "parquet"  # 5x dlt's default for DuckDB, at a tenth of the memory
+    pipeline = dlt_module.pipeline(
+        pipeline_name=f"bench_{warehouse}",
+        pipelines_dir=str(Path(spec.workdir) / "dlt-pipelines"),
+        destination=destination,
+        dataset_name=dataset,
+    )
+    kwargs: dict[str, Any] = {"loader_file_format": file_format} if file_format else {}
+    with timed() as clock:
+        info = pipeline.run(events(), **kwargs)
+    info.raise_on_failed_jobs()
+    with pipeline.sql_client() as client:
+        counted: Any = client.execute_sql("SELECT count(*) FROM events")
+        rows = int(counted[0][0])
+    want = sum(1 for path in files for line in path.read_bytes().splitlines() if line)
+    return [
+        Measurement(
+            f"dlt {warehouse}",
+            rows,
+            clock["seconds"],
+            clock["peak_rss_mb"],
+            rows == want,
+            {"dlt": dlt_module.__version__, "loader_file_format": file_format or "insert_values"},
+        )
+    ]
+
+
+# -- planning and listing ----------------------------------------------------------------------
+
+
+class SyntheticStore:
+    """A store that lists many objects without holding them (keys made on the fly): planning
+    is measured against the journal, not against a file system's directory walk."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.url = "synthetic://events"
+        self.modified = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+    def list(self, prefix: str = "", *, exclude: str | None = None) -> Iterator[Any]:
+        from arbalest.stores.base import ObjectInfo
+
+        for index in range(self.count):
+            yield ObjectInfo(f"events/{index:09d}.json", 1000, f"etag-{index}", self.modified)
+
+    def children(self, prefix: str = "") -> builtins.list[str]:
+        return ["events"]
+
+    def open(self, key: str) -> BinaryIO:
+        return io.BytesIO(b"")
+
+    def get(self, key: str) -> bytes:
+        return b""
+
+    def put(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def uri(self, key: str) -> str:
+        return f"{self.url}/{key}"
+
+
+def _fill_journal(engine: sa.Engine, keys: int) -> None:
+    """``keys`` journal entries for the events target, written by the database itself."""
+    from arbalest import journal
+
+    with engine.begin() as conn:
+        journal.ensure(conn)
+        conn.exec_driver_sql(_create_table_sql(engine.dialect.name))
+        series = (
+            f"generate_series(0, {keys - 1}) AS s(i)"
+            if engine.dialect.name == "postgresql"
+            else f"range({keys}) AS s(i)"
+        )
+        pad = "lpad(CAST(i AS VARCHAR), 9, '0')"
+        conn.exec_driver_sql(
+            "INSERT INTO _arbalest_journal (target, key, etag, size, last_modified, "
+            "rows_loaded, rows_rejected, mode, store, run_id, loaded_at) "
+            f"SELECT 'events', 'events/' || {pad} || '.json', 'etag-' || CAST(i AS VARCHAR), "
+            "1000, CURRENT_TIMESTAMP, 10, 0, 'incremental', 'synthetic://events', "
+            f"'00000000-0000-0000-0000-000000000000', CURRENT_TIMESTAMP FROM {series}"
+        )
+
+
+def planning(spec: Spec, warehouse: str) -> list[Measurement]:
+    """``plan()`` of an incremental copy against a journal of 1,000,000 keys, with 10,000 new
+    objects in the listing."""
+    from arbalest import Pipeline
+
+    journal_keys = int(spec.options.get("journal_keys", 1_000_000))
+    new = int(spec.options.get("new_objects", 10_000))
+    engine = fresh_warehouse(spec, warehouse, "planning")
+    _fill_journal(engine, journal_keys)
+    store: Any = SyntheticStore(journal_keys + new)
+    pipeline = Pipeline(engine, store=store).copy(Event, source="events")
+    with timed() as clock:
+        plan = pipeline.plan()
+    keys = plan.steps[0].keys
+    engine.dispose()
+    return [
+        Measurement(
+            f"plan {warehouse} journal={journal_keys:,} new={new:,}",
+            0,
+            clock["seconds"],
+            clock["peak_rss_mb"],
+            len(keys) == new and keys[0] == f"events/{journal_keys:09d}.json",
+            {"new_objects_found": len(keys)},
+        )
+    ]
+
+
+def s3_listing(spec: Spec) -> list[Measurement]:
+    """Listing an S3 prefix of many objects (moto's server): time, and the Python heap's peak
+    while streaming the listing compared with one page of results and with the whole."""
+    from arbalest.stores.s3 import S3Store
+
+    store = S3Store(f"s3://{spec.s3_bucket}/many")
+    with timed() as clock:
+        count = sum(1 for _ in store.list())
+    tracemalloc.start()
+    streamed = sum(1 for _ in store.list())
+    _, stream_peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    before, _ = tracemalloc.get_traced_memory()
+    kept = list(store.list())
+    held, kept_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    want = int(spec.options.get("listing_objects", 100_000))
+    return [
+        Measurement(
+            f"s3 listing {want:,} objects",
+            0,
+            clock["seconds"],
+            clock["peak_rss_mb"],
+            count == streamed == len(kept) == want,
+            {
+                "streaming_peak_heap_mb": round(stream_peak / 2**20, 2),
+                "listing_held_mb": round((held - before) / 2**20, 2),
+                "holding_peak_heap_mb": round((kept_peak - before) / 2**20, 2),
+            },
+        )
+    ]
+
+
+METHODS: dict[str, Callable[[Spec], list[Measurement]]] = {
+    "floor-postgresql": postgres_floor,
+    "floor-duckdb": duckdb_floor,
+    "arbalest-postgresql-folder": lambda spec: arbalest(spec, "postgresql", "folder"),
+    "arbalest-duckdb-folder": lambda spec: arbalest(spec, "duckdb", "folder"),
+    "arbalest-postgresql-s3": lambda spec: arbalest(spec, "postgresql", "s3"),
+    "arbalest-duckdb-s3": lambda spec: arbalest(spec, "duckdb", "s3"),
+    "dlt-postgresql": lambda spec: dlt(spec, "postgresql"),
+    "dlt-duckdb": lambda spec: dlt(spec, "duckdb"),
+    "plan-postgresql": lambda spec: planning(spec, "postgresql"),
+    "plan-duckdb": lambda spec: planning(spec, "duckdb"),
+    "s3-listing": s3_listing,
+}
