@@ -47,8 +47,10 @@ class PipelineParameter(luigi.Parameter[Any]):
 class PipelineTask(luigi.Task):
     """A Luigi task that runs a pipeline.
 
-    Override ``pipeline()``, or pass ``pipeline=`` (a ``Pipeline``, or a function returning
-    one) when the task is made, as the original Arbalest's ``PipelineTask`` took it.
+    Override ``pipeline()``, or pass ``pipeline_factory=`` (a ``Pipeline``, or a function
+    returning one) when the task is made. The original Arbalest's ``PipelineTask`` took a
+    ``pipeline`` parameter; here ``pipeline`` is the method to override, so the parameter
+    has another name.
     """
 
     pipeline_factory: Any = PipelineParameter(default=None, significant=False)

@@ -107,3 +107,11 @@ def test_a_pipeline_given_as_a_parameter(tmp_path: Path) -> None:
         PipelineTask().pipeline()
     with pytest.raises(TypeError, match="not a Pipeline"):
         PipelineTask(pipeline_factory=lambda: 42).pipeline()
+
+
+def test_the_docstring_names_the_parameter_luigi_knows() -> None:
+    doc = PipelineTask.__doc__ or ""
+    names = [name for name, _ in PipelineTask.get_params()]
+    assert names == ["pipeline_factory"]
+    assert "``pipeline_factory=``" in doc
+    assert "``pipeline=``" not in doc  # pipeline is the method to override, not a parameter
