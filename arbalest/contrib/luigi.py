@@ -22,6 +22,9 @@ parameters (recorded in the journal's cursors, so that SQL-only tasks are skippe
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import json
 from typing import Any
 
 try:
@@ -32,16 +35,136 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise MissingDependencyError("luigi", "luigi") from exc
 
 from arbalest import journal
+from arbalest.errors import ConfigurationError
 from arbalest.pipeline import Pipeline
+from arbalest.pipeline.steps import CopyStep, SQLStep
 
-__all__ = ["PipelineParameter", "PipelineTask"]
+__all__ = ["PipelineParameter", "PipelineTask", "pipeline_identity"]
+
+_SIMPLE = (str, int, float, bool, type(None))
+
+
+def _import_path(factory: object) -> str | None:
+    """``module:qualname`` if importing it gives ``factory`` back, else ``None``."""
+    module = getattr(factory, "__module__", None)
+    qualname = getattr(factory, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return None
+    try:
+        found = _resolve(f"{module}:{qualname}")
+    except ConfigurationError:
+        return None
+    return f"{module}:{qualname}" if found is factory else None
+
+
+def _resolve(path: str) -> object:
+    """The object an import path ``module:qualname`` names."""
+    module_name, colon, qualname = path.partition(":")
+    if not colon or not module_name or not qualname:
+        raise ConfigurationError(
+            f"pipeline_factory={path!r} is not an import path; write module:name"
+        )
+    try:
+        found: object = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(
+            f"pipeline_factory={path!r}: cannot import it ({exc}); write module:name, "
+            "the import path of a Pipeline or of a function returning one"
+        ) from None
+    return found
+
+
+def _describe(pipeline: Pipeline) -> dict[str, Any]:
+    """What makes a pipeline what it is, in plain data (no passwords, no object ids)."""
+    steps: list[dict[str, Any]] = []
+    for step in pipeline.steps:
+        if isinstance(step, CopyStep):
+            steps.append(
+                {
+                    "label": step.label,
+                    "source": step.source,
+                    "options": [
+                        step.max_errors,
+                        step.truncate_columns,
+                        step.compression,
+                        step.time_format,
+                    ],
+                }
+            )
+        elif isinstance(step, SQLStep):
+            steps.append(
+                {
+                    "label": step.label,
+                    "sql": [str(statement) for statement, _ in step.statements],
+                    "params": [
+                        {
+                            k: repr(v) if isinstance(v, _SIMPLE) else type(v).__name__
+                            for k, v in sorted(params.items())
+                        }
+                        for _, params in step.statements
+                    ],
+                }
+            )
+        else:
+            steps.append(
+                {
+                    "label": step.label,
+                    "cursor": step.sources.cursor,
+                    "series_column": step.series_column,
+                }
+            )
+    store = pipeline.store
+    return {
+        "name": pipeline.name,
+        "warehouse": pipeline.engine.url.render_as_string(hide_password=True),
+        "store": store.url if store is not None else None,
+        "metadata": pipeline.metadata,
+        "steps": steps,
+    }
+
+
+def pipeline_identity(factory: object) -> str:
+    """A string that tells pipelines apart, the same in every process.
+
+    An importable function is its import path, ``module:name``; a string is taken as such
+    a path (of a function or of a ``Pipeline`` variable). Anything else (a ``Pipeline`` made on
+    the spot, a lambda, a nested function) is the pipeline's name, if it has one, and a
+    digest of what it does (warehouse, store, steps): ``name@digest``. ``None`` (a subclass
+    that overrides ``pipeline()``) is the empty string.
+    """
+    if factory is None:
+        return ""
+    if isinstance(factory, str):
+        return factory
+    path = _import_path(factory)
+    if path is not None:
+        return path
+    built = factory() if callable(factory) and not isinstance(factory, Pipeline) else factory
+    if not isinstance(built, Pipeline):
+        # pipeline() says what is wrong; an identity still has to exist
+        return f"{getattr(factory, '__module__', '')}:{getattr(factory, '__qualname__', '')}"
+    text = json.dumps(_describe(built), sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"{built.name or ''}@{digest}"
 
 
 class PipelineParameter(luigi.Parameter[Any]):
-    """A ``Pipeline``, or a function returning one; not part of the task's identity."""
+    """A ``Pipeline``, a function returning one, or the import path of either
+    (``"module:name"``).
+
+    Part of the task's identity: it is serialised by :func:`pipeline_identity`, so two
+    tasks with different pipelines have different task ids (and completion markers), and a
+    task has the same id in every process. An import path given on Luigi's command line
+    (``--pipeline-factory jobs:nightly``) is imported when the pipeline is needed.
+    """
 
     def serialize(self, x: Any) -> str:
-        return repr(x)
+        return pipeline_identity(x)
+
+    def parse(self, x: str) -> Any:
+        return x
 
 
 class PipelineTask(luigi.Task):
@@ -51,9 +174,13 @@ class PipelineTask(luigi.Task):
     returning one) when the task is made. The original Arbalest's ``PipelineTask`` took a
     ``pipeline`` parameter; here ``pipeline`` is the method to override, so the parameter
     has another name.
+
+    ``pipeline_factory`` is part of the task's identity (see :func:`pipeline_identity`):
+    tasks made from this class with different pipelines have different task ids, and so
+    different completion markers, and a task's id is the same in every process.
     """
 
-    pipeline_factory: Any = PipelineParameter(default=None, significant=False)
+    pipeline_factory: Any = PipelineParameter(default=None)
 
     def pipeline(self) -> Pipeline:
         """The pipeline this task runs."""
@@ -62,6 +189,8 @@ class PipelineTask(luigi.Task):
             raise NotImplementedError(
                 f"{type(self).__name__}: override pipeline() or pass pipeline_factory="
             )
+        if isinstance(factory, str):
+            factory = _resolve(factory)
         built = factory() if callable(factory) and not isinstance(factory, Pipeline) else factory
         if not isinstance(built, Pipeline):
             raise TypeError(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import luigi
 import pytest
 import sqlalchemy as sa
 
-from arbalest import Integer, Pipeline, Schema, String
+from arbalest import ConfigurationError, Integer, Pipeline, Schema, String
 from arbalest.contrib.luigi import PipelineTask
 
 
@@ -51,6 +53,18 @@ class Summarise(PipelineTask):
 
     def complete(self) -> bool:
         return bool(self.requires().complete()) and super().complete()
+
+
+def nightly() -> Pipeline:
+    """An importable factory: its task is identified by its import path."""
+    return Pipeline("duckdb:///:memory:").sql("SELECT 1")
+
+
+def hourly() -> Pipeline:
+    return Pipeline("duckdb:///:memory:").sql("SELECT 2")
+
+
+HERE = __name__
 
 
 @pytest.fixture
@@ -115,3 +129,77 @@ def test_the_docstring_names_the_parameter_luigi_knows() -> None:
     assert names == ["pipeline_factory"]
     assert "``pipeline_factory=``" in doc
     assert "``pipeline=``" not in doc  # pipeline is the method to override, not a parameter
+
+
+def test_distinct_factories_are_distinct_tasks() -> None:
+    one, two = PipelineTask(pipeline_factory=nightly), PipelineTask(pipeline_factory=hourly)
+    assert one.task_id != two.task_id
+    assert PipelineTask(pipeline_factory=nightly).task_id == one.task_id
+    assert one.to_str_params(only_significant=True) == {"pipeline_factory": f"{HERE}:nightly"}
+
+
+def test_distinct_pipelines_and_lambdas_are_distinct_tasks(tmp_path: Path) -> None:
+    (tmp_path / "lake").mkdir()
+
+    def build(source: str) -> Pipeline:
+        return Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=tmp_path / "lake").copy(
+            Visit, source
+        )
+
+    ids = {
+        PipelineTask(pipeline_factory=build("a")).task_id,
+        PipelineTask(pipeline_factory=build("b")).task_id,
+        PipelineTask(pipeline_factory=lambda: build("c")).task_id,
+        PipelineTask(pipeline_factory=lambda: build("d")).task_id,
+    }
+    assert len(ids) == 4
+    # the same pipeline, built again, is the same task
+    assert PipelineTask(pipeline_factory=build("a")).task_id in ids
+    assert PipelineTask(pipeline_factory=lambda: build("a")).task_id in ids
+
+
+def test_each_task_has_its_own_completion_marker(tmp_path: Path) -> None:
+    put(tmp_path / "lake", "a.json", [{"id": "a", "n": 1}])
+    warehouse = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    loads = PipelineTask(
+        pipeline_factory=Pipeline(warehouse, store=tmp_path / "lake").copy(Visit, "visits")
+    )
+    totals = PipelineTask(
+        pipeline_factory=Pipeline(warehouse).sql("CREATE TABLE total AS SELECT 1 AS n")
+    )
+    assert luigi.build([loads], local_scheduler=True)
+    assert loads.complete()
+    assert not totals.complete()
+
+
+IDENTITY = """
+import sys
+sys.path.insert(0, {root!r})
+from arbalest import Pipeline
+from arbalest.contrib.luigi import PipelineTask
+from {module} import nightly
+print(PipelineTask(pipeline_factory=nightly).task_id)
+named = Pipeline("duckdb:///:memory:", name="n").sql("SELECT 1")
+print(PipelineTask(pipeline_factory=named).task_id)
+"""
+
+
+def test_task_ids_are_the_same_in_another_process() -> None:
+    root = str(Path(__file__).resolve().parents[2])
+    script = IDENTITY.format(root=root, module=HERE)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=root
+    ).stdout.split()
+    here = Pipeline("duckdb:///:memory:", name="n").sql("SELECT 1")
+    assert out == [
+        PipelineTask(pipeline_factory=nightly).task_id,
+        PipelineTask(pipeline_factory=here).task_id,
+    ]
+
+
+def test_an_import_path_is_a_factory() -> None:
+    task = PipelineTask.from_str_params({"pipeline_factory": f"{HERE}:nightly"})
+    assert task.task_id == PipelineTask(pipeline_factory=nightly).task_id
+    assert [step.label for step in task.pipeline().steps] == ["sql: SELECT 1"]
+    with pytest.raises(ConfigurationError, match="module:name"):
+        PipelineTask(pipeline_factory="no_such_module_here:build").pipeline()
