@@ -15,9 +15,20 @@
 
     luigi.build([DailySummary()], local_scheduler=True)
 
-A task is complete when its pipeline has nothing left to load (every copy step's plan lists
-no new object, every time series no new partition) and it has run once with its current
-parameters (recorded in the journal's cursors, so that SQL-only tasks are skipped too).
+A task is complete when it has run once with its current parameters (``run()`` then sets
+its completion marker, ``luigi:<task id>``, in the journal's cursors) and, since then,
+each step of its pipeline has nothing left to do:
+
+- ``incremental``: no object under the source that the journal lacks;
+- ``merge``: no new object, and none changed (new ETag) since it was loaded;
+- ``replace``: the source holds exactly the objects its last load took (same keys and
+  ETags), since a replace reloads everything: a new, changed or removed object makes the
+  task incomplete, an unchanged source does not;
+- a time series: no partition after its cursor;
+- a SQL step: nothing once the marker is set (to rerun it when its inputs change, make
+  ``complete()`` also ask the tasks it requires).
+
+Asking connects to the warehouse and lists the store.
 """
 
 from __future__ import annotations
@@ -34,10 +45,13 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 
     raise MissingDependencyError("luigi", "luigi") from exc
 
+import sqlalchemy as sa
+
 from arbalest import journal
 from arbalest.errors import ConfigurationError
 from arbalest.pipeline import Pipeline
-from arbalest.pipeline.steps import CopyStep, SQLStep
+from arbalest.pipeline.runner import select_objects
+from arbalest.pipeline.steps import CopyStep, SQLStep, TimeSeriesStep
 
 __all__ = ["PipelineParameter", "PipelineTask", "pipeline_identity"]
 
@@ -150,6 +164,30 @@ def pipeline_identity(factory: object) -> str:
     return f"{built.name or ''}@{digest}"
 
 
+def _step_done(
+    pipeline: Pipeline, conn: sa.Connection, step: CopyStep | SQLStep | TimeSeriesStep
+) -> bool:
+    """Whether a step of a pipeline that has run has nothing left to do."""
+    if isinstance(step, SQLStep):
+        return True  # it ran with the task
+    if isinstance(step, TimeSeriesStep):
+        committed, _ = journal.cursor_point(conn, step.sources.cursor)
+        if committed is None:
+            return not step.sources.partitions()
+        after = step.sources.sort_key(committed)
+        return all(step.sources.sort_key(p) <= after for p in step.sources.partitions())
+    store = pipeline.store
+    assert store is not None  # a copy step needs one
+    listing = list(store.list(step.source, exclude=pipeline.metadata))
+    loaded = journal.loaded(conn, step.target, step.source)
+    if step.mode == "replace":
+        # a replace loads everything each time: done while the source holds exactly what
+        # the last one loaded (same keys, same ETags)
+        return {o.key: o.etag for o in listing} == loaded
+    objects, _ = select_objects(listing, loaded, step.mode)
+    return not objects
+
+
 class PipelineParameter(luigi.Parameter[Any]):
     """A ``Pipeline``, a function returning one, or the import path of either
     (``"module:name"``).
@@ -208,12 +246,18 @@ class PipelineTask(luigi.Task):
             journal.cursor_commit(conn, self._marker(), "done")
 
     def complete(self) -> bool:
+        """Whether the task has run and its pipeline has nothing left to do.
+
+        See the module docstring: the task's marker must be set, and then each step is
+        done by its own rule (nothing new for ``incremental`` and ``merge``, the source as
+        it was last loaded for ``replace``, no new partition for a time series).
+        """
         pipeline = self.pipeline()
         with pipeline.engine.connect() as conn:
             done, _ = journal.cursor_point(conn, self._marker())
-        if done is None:
-            return False
-        return all(not step.keys for step in pipeline.plan().steps)
+            return done is not None and all(
+                _step_done(pipeline, conn, step) for step in pipeline.steps
+            )
 
     def output(self) -> Any:  # Luigi asks for it; completeness comes from complete()
         return []

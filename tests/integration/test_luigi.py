@@ -12,7 +12,15 @@ import luigi
 import pytest
 import sqlalchemy as sa
 
-from arbalest import ConfigurationError, Integer, Pipeline, Schema, String
+from arbalest import (
+    ConfigurationError,
+    Integer,
+    Pipeline,
+    Schema,
+    SortedSources,
+    String,
+    Timestamp,
+)
 from arbalest.contrib.luigi import PipelineTask
 
 
@@ -203,3 +211,55 @@ def test_an_import_path_is_a_factory() -> None:
     assert [step.label for step in task.pipeline().steps] == ["sql: SELECT 1"]
     with pytest.raises(ConfigurationError, match="module:name"):
         PipelineTask(pipeline_factory="no_such_module_here:build").pipeline()
+
+
+def test_a_replace_step_is_done_while_its_source_is_as_it_loaded_it(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    put(lake, "a.json", [{"id": "a", "n": 1}])
+    put(lake, "b.json", [{"id": "b", "n": 2}])
+    warehouse = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    task = PipelineTask(
+        pipeline_factory=Pipeline(warehouse, store=lake).copy(Visit, "visits", mode="replace")
+    )
+    assert not task.complete()  # never run
+    assert luigi.build([task], local_scheduler=True)
+    assert task.complete()
+    put(lake, "c.json", [{"id": "c", "n": 3}])  # a new object
+    assert not task.complete()
+    assert luigi.build([task], local_scheduler=True)
+    assert task.complete()
+    (lake / "visits" / "c.json").unlink()  # an object gone
+    assert not task.complete()
+    assert luigi.build([task], local_scheduler=True)
+    assert task.complete()
+    put(lake, "a.json", [{"id": "a", "n": 10}, {"id": "z", "n": 0}])  # an object rewritten
+    assert not task.complete()
+
+
+class Hit(Base):
+    __tablename__ = "hits"
+    id = String(10)
+    t = Timestamp()
+
+
+def test_a_time_series_is_done_until_a_new_partition_lands(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+
+    def day(name: str, hit: str) -> None:
+        (lake / "hits" / name).mkdir(parents=True)
+        (lake / "hits" / name / "part.json").write_text(json.dumps({"id": hit, "t": name}))
+
+    day("2014-11-03", "a")
+    warehouse = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    sources = SortedSources(lake, "hits", warehouse=warehouse)
+    task = PipelineTask(
+        pipeline_factory=Pipeline(warehouse).time_series(Hit, sources, series_column="t")
+    )
+    assert not task.complete()
+    assert luigi.build([task], local_scheduler=True)
+    assert task.complete()
+    day("2014-11-04", "b")
+    assert not task.complete()
+    assert luigi.build([task], local_scheduler=True)
+    assert task.complete()
+    warehouse.dispose()
