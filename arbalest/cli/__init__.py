@@ -9,8 +9,9 @@
     arbalest ddl jobs.py:Event --dialect redshift|postgresql|duckdb
     arbalest jsonpaths jobs.py:Event
 
-Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise); results
-(the DDL, the JSON, the plan, the status) to stdout. Exit codes: 0 done, 1 a step failed,
+Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise), headed
+``pipeline NAME: COMMAND`` when the pipeline has a name (``Pipeline(..., name=...)``);
+results (the DDL, the JSON, the plan, the status) to stdout. Exit codes: 0 done, 1 a step failed,
 2 bad usage. Options can also come from ``ARBALEST_*`` environment variables
 (``ARBALEST_WAREHOUSE``, ``ARBALEST_STORE``, ``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``,
 ``ARBALEST_DIALECT``).
@@ -93,13 +94,23 @@ def cli(verbose: bool, quiet: bool) -> None:
     configure_logging(_state.err, verbose=verbose, quiet=quiet)
 
 
-def _execute(run: Callable[..., RunResult]) -> RunResult:
+def _announce(pipeline: Pipeline, command: str) -> None:
+    """The header of a named pipeline's output, on stderr: ``pipeline NAME: COMMAND``."""
+    if pipeline.name and not _state.quiet:
+        _state.err.print(
+            f"pipeline {pipeline.name}: {command}", highlight=False, markup=False, soft_wrap=True
+        )
+
+
+def _execute(pipeline: Pipeline, command: str) -> RunResult:
+    run: Callable[..., RunResult] = pipeline.validate if command == "validate" else pipeline.run
+    _announce(pipeline, command)
     if _state.quiet:
         return run()
     if _state.err.is_terminal:
         with BarProgress.create(_state.err) as bar:
             result = run(progress=BarProgress(bar))
-        _state.err.print(result_table(result))
+        _state.err.print(result_table(result, name=pipeline.name))
         return result
     result = run(progress=LineProgress(_state.err))
     _state.err.print(str(result), highlight=False, soft_wrap=True)
@@ -122,7 +133,7 @@ def _show_rejects(result: RunResult) -> None:
 @_STORE
 def run(target: str, warehouse: str | None, store: str | None) -> None:
     """Run a pipeline: every step, each committed on its own."""
-    result = _execute(_pipeline(target, warehouse, store).run)
+    result = _execute(_pipeline(target, warehouse, store), "run")
     _show_rejects(result)
 
 
@@ -132,7 +143,7 @@ def run(target: str, warehouse: str | None, store: str | None) -> None:
 @_STORE
 def validate(target: str, warehouse: str | None, store: str | None) -> None:
     """Dry run: every step in a transaction that is rolled back."""
-    result = _execute(_pipeline(target, warehouse, store).validate)
+    result = _execute(_pipeline(target, warehouse, store), "validate")
     _show_rejects(result)
 
 
@@ -142,7 +153,9 @@ def validate(target: str, warehouse: str | None, store: str | None) -> None:
 @_STORE
 def plan(target: str, warehouse: str | None, store: str | None) -> None:
     """Print what a run would do: DDL, objects to load, SQL."""
-    _state.out.print(str(_pipeline(target, warehouse, store).plan()), markup=False)
+    pipeline = _pipeline(target, warehouse, store)
+    _announce(pipeline, "plan")
+    _state.out.print(str(pipeline.plan()), markup=False)
 
 
 @cli.command()
@@ -152,6 +165,7 @@ def plan(target: str, warehouse: str | None, store: str | None) -> None:
 def status(target: str, warehouse: str | None, store: str | None) -> None:
     """Print the journal of each target: objects and rows loaded, last load."""
     pipeline = _pipeline(target, warehouse, store)
+    _announce(pipeline, "status")
     targets = list(dict.fromkeys(s.target for s in pipeline.steps if s.target is not None))
     with pipeline.engine.connect() as conn:
         statuses = journal.status(conn, targets)

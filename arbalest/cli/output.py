@@ -87,10 +87,11 @@ class BarProgress:
             self.progress.remove_task(self.tasks.pop(result.label))
 
 
-def result_table(result: RunResult) -> Table:
-    """The summary of a run: one row per step, then the totals."""
+def result_table(result: RunResult, *, name: str | None = None) -> Table:
+    """The summary of a run: one row per step, then the totals; titled with the
+    pipeline's ``name``, if it has one."""
     title = "validated (rolled back)" if result.validated else "run"
-    table = Table(title=title)
+    table = Table(title=f"{name}: {title}" if name else title)
     for name in ("step", "objects", "rows", "rejected", "seconds"):
         table.add_column(name, justify="left" if name == "step" else "right")
     for step in result.steps:

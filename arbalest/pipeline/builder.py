@@ -36,7 +36,9 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
     return sa.create_engine(url, hide_parameters=True)
 
 
-def _check_options(metadata: object, iam_role: object, lock_timeout: object) -> None:
+def _check_options(metadata: object, name: object, iam_role: object, lock_timeout: object) -> None:
+    if name is not None and not (isinstance(name, str) and name.strip()):
+        raise ConfigurationError(f"name= is a non-empty string, such as 'nightly', not {name!r}")
     if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float):
         raise ConfigurationError(f"lock_timeout= is a number of seconds, not {lock_timeout!r}")
     if lock_timeout < 0:
@@ -71,7 +73,8 @@ class Pipeline:
         store: A folder, an ``s3://bucket/prefix`` URL, or a store object.
         metadata: The pipeline's own location in the store (manifests, JSONPaths files);
             never loaded as data.
-        name: A name for logs and the command line.
+        name: A name for logs and the command line: a run's log lines and the command's
+            header and summary show it.
         iam_role: The IAM role Redshift's COPY assumes to read S3 (preferred to keys).
         credentials: AWS access keys (``arbalest.Credentials`` or a mapping of boto3 names),
             for S3 and for Redshift's COPY when no role is given.
@@ -105,7 +108,7 @@ class Pipeline:
             raise ConfigurationError(
                 f"warehouse= is a SQLAlchemy Engine or URL, not {type(warehouse).__name__}"
             )
-        _check_options(metadata, iam_role, lock_timeout)
+        _check_options(metadata, name, iam_role, lock_timeout)
         self._credentials = as_credentials(credentials)
         self._engine = engine
         self._backend: Backend = backend_for(engine)
@@ -145,6 +148,7 @@ class Pipeline:
 
     @property
     def name(self) -> str | None:
+        """The pipeline's name, for logs and the command line (``None``: unnamed)."""
         return self._name
 
     @property
@@ -171,7 +175,8 @@ class Pipeline:
     def __repr__(self) -> str:
         url = self._engine.url.render_as_string(hide_password=True)
         store = self._store.url if self._store is not None else None
-        return f"Pipeline({url!r}, store={store!r}, steps={len(self._steps)})"
+        name = f", name={self._name!r}" if self._name is not None else ""
+        return f"Pipeline({url!r}, store={store!r}{name}, steps={len(self._steps)})"
 
     def using(
         self,

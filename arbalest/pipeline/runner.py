@@ -115,6 +115,13 @@ def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = N
     secrets = _secrets(pipeline)
     run_id = journal.new_run_id()
     results: list[StepResult] = []
+    who = f"pipeline {pipeline.name}" if pipeline.name else "pipeline"
+    # step lines name the pipeline too, when it has a name: logs of several pipelines mix
+    prefix = f"{pipeline.name}: " if pipeline.name else ""
+    if validate:
+        logger.info("%s: validating %d step(s), rolled back at the end", who, len(pipeline.steps))
+    else:
+        logger.info("%s: running %d step(s)", who, len(pipeline.steps))
     with pipeline.engine.connect() as conn, contextlib.ExitStack() as held:
         outer = conn.begin() if validate else None
         try:
@@ -148,7 +155,8 @@ def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = N
                             step.label, None, 0, 0, 0, [], time.monotonic() - started
                         )
                 logger.info(
-                    "%s: %d object(s), %d row(s), %d rejected, %.2f s",
+                    "%s%s: %d object(s), %d row(s), %d rejected, %.2f s",
+                    prefix,
                     result.label,
                     result.objects_loaded,
                     result.rows_loaded,
@@ -160,7 +168,16 @@ def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = N
         finally:
             if outer is not None:
                 outer.rollback()
-    return RunResult(results, validated=validate)
+    run = RunResult(results, validated=validate)
+    logger.info(
+        "%s: %s in %.2f s: %d row(s) loaded, %d rejected",
+        who,
+        "validated" if validate else "done",
+        run.seconds,
+        run.rows_loaded,
+        run.rows_rejected,
+    )
+    return run
 
 
 @contextlib.contextmanager
@@ -269,8 +286,9 @@ def _copy(
         objects, changed = select_objects(listing, loaded, step.mode)
         for key in changed:
             logger.warning(
-                "%s: %s changed since it was loaded (new ETag); incremental copies load an "
+                "%s%s: %s changed since it was loaded (new ETag); incremental copies load an "
                 "object once: use mode='merge' or 'replace' to load changes",
+                f"{pipeline.name}: " if pipeline.name else "",
                 step.label,
                 key,
             )

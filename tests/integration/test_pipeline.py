@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +30,8 @@ from arbalest import (
 )
 from arbalest.stores.base import ObjectInfo
 from arbalest.stores.local import LocalStore
+
+SECONDS = re.compile(r"\d+\.\d\d")
 
 
 @pytest.fixture
@@ -300,6 +304,28 @@ def test_a_store_outage_in_a_step_stays_retryable(
     assert isinstance(info.value.__cause__, StoreUnavailableError)
     copy = pickle.loads(pickle.dumps(info.value))  # Luigi workers send errors between processes
     assert (type(copy), copy.step, copy.retryable) == (type(info.value), info.value.step, True)
+
+
+def test_a_run_logs_the_pipelines_name(
+    warehouse: sa.Engine, lake: Path, event: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="arbalest")
+    put(lake, "events/a.json", [{"id": "a", "n": 1}])
+    Pipeline(warehouse, store=lake, name="nightly").copy(event, "events").validate()
+    Pipeline(warehouse, store=lake, name="nightly").copy(event, "events").run()
+    Pipeline(warehouse, store=lake).copy(event, "events").run()
+    messages = [SECONDS.sub("T", r.getMessage()) for r in caplog.records]
+    assert messages == [
+        "pipeline nightly: validating 1 step(s), rolled back at the end",
+        "nightly: copy events (incremental): 1 object(s), 1 row(s), 0 rejected, T s",
+        "pipeline nightly: validated in T s: 1 row(s) loaded, 0 rejected",
+        "pipeline nightly: running 1 step(s)",
+        "nightly: copy events (incremental): 1 object(s), 1 row(s), 0 rejected, T s",
+        "pipeline nightly: done in T s: 1 row(s) loaded, 0 rejected",
+        "pipeline: running 1 step(s)",
+        "copy events (incremental): 0 object(s), 0 row(s), 0 rejected, T s",
+        "pipeline: done in T s: 0 row(s) loaded, 0 rejected",
+    ]
 
 
 def test_status_from_the_journal(warehouse: sa.Engine, lake: Path, event: Any) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from arbalest.cli import main
+from arbalest.cli.output import result_table
+from arbalest.pipeline import RunResult, StepResult
 
 HEAD = """\
 import sqlalchemy as sa
@@ -107,3 +109,37 @@ def test_a_store_outage_outside_a_step_says_retryable(
         "",
         "error: cannot list events/: S3 did not answer (retryable: try again)\n",
     )
+
+
+# -- the pipeline's name ------------------------------------------------------------------
+
+NAMED = 'pipeline = Pipeline(WAREHOUSE, store=STORE, name="nightly").copy(Event, "events")\n'
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "plan", "status"])
+def test_a_named_pipeline_is_announced_on_stderr(
+    capsys: pytest.CaptureFixture[str], jobs: Path, command: str
+) -> None:
+    write(jobs, NAMED)
+    code, out, err = invoke(capsys, command, str(jobs))
+    assert code == 0
+    assert err.splitlines()[0] == f"pipeline nightly: {command}"
+    assert "nightly" not in out  # results stay as they are
+    # --quiet: nothing on stderr
+    assert invoke(capsys, "-q", command, str(jobs))[2] == ""
+
+
+def test_an_unnamed_pipeline_has_no_header(capsys: pytest.CaptureFixture[str], jobs: Path) -> None:
+    write(jobs, 'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n')
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (0, "")
+    assert not err.startswith("pipeline")
+
+
+def test_the_summary_table_names_the_pipeline() -> None:
+    result = RunResult([StepResult("sql: SELECT 1", None, 0, 0, 0, [], 0.5)])
+    assert result_table(result, name="nightly").title == "nightly: run"
+    assert result_table(RunResult([], validated=True), name="nightly").title == (
+        "nightly: validated (rolled back)"
+    )
+    assert result_table(result).title == "run"

@@ -160,6 +160,20 @@ def test_bad_constructor_arguments(tmp_path: Path) -> None:
         Pipeline("not a url")
 
 
+@pytest.mark.parametrize("name", ["", 42, b"nightly"])
+def test_a_name_is_a_non_empty_string(tmp_path: Path, name: Any) -> None:
+    with pytest.raises(ConfigurationError, match="name="):
+        Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", name=name)
+
+
+def test_the_name_is_kept_by_every_new_pipeline(pipeline: Pipeline, tmp_path: Path) -> None:
+    named = Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=tmp_path, name="nightly")
+    assert named.name == "nightly"
+    assert named.sql("SELECT 1").using(store=tmp_path).name == "nightly"
+    assert "nightly" in repr(named)
+    assert pipeline.name is None
+
+
 def test_an_engine_or_a_url(tmp_path: Path) -> None:
     engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
     assert Pipeline(engine).engine is engine
