@@ -4,7 +4,8 @@ For each copy step, inside the step's transaction:
 
 1. ``LOCK`` the journal table (Redshift has no advisory locks, and two transactions that read
    and write the journal at once would fail Redshift's serializable isolation); waiting is
-   bounded by ``statement_timeout`` = ``lock_timeout``.
+   bounded by ``statement_timeout`` = ``lock_timeout``, and the session's own
+   ``statement_timeout`` is put back once the lock is held.
 2. Upload the schema's JSONPaths file and, per compression, a manifest listing exactly the
    objects to load (full ``s3://`` URLs, ``mandatory: true``, ``content_length``) under the
    pipeline's metadata folder. Nothing to load: no manifest, no ``COPY`` (an empty manifest
@@ -180,6 +181,9 @@ class RedshiftBackend(Backend):
     @contextlib.contextmanager
     def lock(self, conn: sa.Connection, target: str, timeout: float) -> Iterator[None]:
         milliseconds = max(int(timeout * 1000), 1)
+        # statement_timeout bounds the wait for the LOCK only: the session's own value (a
+        # user's or a cluster's setting) is put back for the COPY and whatever follows
+        previous = str(conn.exec_driver_sql("SHOW statement_timeout").scalar_one())
         conn.exec_driver_sql(f"SET statement_timeout TO {milliseconds}")
         try:
             conn.exec_driver_sql(f"LOCK {quote_table(conn.dialect, journal.JOURNAL)}")
@@ -193,7 +197,11 @@ class RedshiftBackend(Backend):
                     "(lock_timeout); try again later",
                 ) from None
             raise
-        conn.exec_driver_sql("SET statement_timeout TO 0")
+        # A failed LOCK aborts the transaction, and its rollback undoes the SET; on success
+        # the value is restored as a bound parameter, never pasted into SQL.
+        conn.execute(
+            sa.text("SELECT set_config('statement_timeout', :value, false)"), {"value": previous}
+        )
         yield
 
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:

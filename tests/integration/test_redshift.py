@@ -261,6 +261,32 @@ def test_the_journal_lock_times_out(redshift_standin: Any, s3_bucket: str, event
     assert info.value.step == "copy events (incremental)"
 
 
+def test_the_lock_keeps_the_sessions_statement_timeout(
+    redshift_standin: Any, s3_bucket: str, event: Any
+) -> None:
+    """The lock bounds its own wait with statement_timeout, then gives the session back
+    the timeout it had (a user's or a cluster's), for the COPY and after the step."""
+    from tests.fixtures.redshift import install_stand_in
+
+    url = redshift_standin.engine.url
+    options = url.query["options"] + " -cstatement_timeout=5min"
+    engine = sa.create_engine(url.update_query_dict({"options": options}), hide_parameters=True)
+    standin = install_stand_in(engine, redshift_standin.side, create=False)
+    try:
+        put(s3_bucket, "lake/events/a.json", [{"id": "a"}])
+        p = Pipeline(engine, store=f"s3://{s3_bucket}/lake", iam_role=ROLE, lock_timeout=0.3)
+        assert p.copy(event, "events").run().rows_loaded == 1
+        with engine.connect() as conn:  # the pool hands back the connection the run used
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "5min"
+            conn.rollback()
+            with conn.begin(), p.backend.lock(conn, "events", 0.3):
+                assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "5min"
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "5min"
+    finally:
+        standin.remove()
+        engine.dispose()
+
+
 def test_redshift_needs_an_s3_store(redshift_standin: Any, tmp_path: Any, event: Any) -> None:
     with pytest.raises(ConfigurationError, match="S3"):
         Pipeline(redshift_standin.engine, store=tmp_path).copy(event, "events")

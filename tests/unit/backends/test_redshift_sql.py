@@ -13,7 +13,7 @@ import sqlglot
 from sqlalchemy_redshift.dialect import RedshiftDialect_psycopg2
 
 from arbalest import ConfigurationError, Credentials
-from arbalest.backends.redshift import build_copy, manifest_document
+from arbalest.backends.redshift import RedshiftBackend, build_copy, manifest_document
 
 DIALECT = RedshiftDialect_psycopg2()
 TABLE = sa.Table(
@@ -171,3 +171,36 @@ def test_quoted_table_and_column_names() -> None:
     )
     text = str(statement.compile(dialect=DIALECT))
     assert text.startswith('COPY "select" ("user", "we""ird") FROM')
+
+
+class Recorder:
+    """A connection that records what it is asked to run; ``SHOW`` answers ``30s``."""
+
+    dialect = DIALECT
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, Any]] = []
+
+    def exec_driver_sql(self, sql: str) -> Any:
+        self.ran.append((sql, None))
+        return self
+
+    def execute(self, statement: Any, params: Any = None) -> Any:
+        self.ran.append((str(statement), params))
+        return self
+
+    def scalar_one(self) -> str:
+        return "30s"
+
+
+def test_the_lock_bounds_its_wait_then_restores_the_sessions_timeout() -> None:
+    conn = Recorder()
+    backend = RedshiftBackend(sa.create_engine("redshift+psycopg2://"))
+    with backend.lock(conn, "events", 2.5):  # type: ignore[arg-type]  # a stand-in
+        assert conn.ran == [
+            ("SHOW statement_timeout", None),
+            ("SET statement_timeout TO 2500", None),
+            ("LOCK _arbalest_journal", None),
+            # the previous value is bound, never pasted into the SQL
+            ("SELECT set_config('statement_timeout', :value, false)", {"value": "30s"}),
+        ]
