@@ -49,6 +49,31 @@ def _check_options(metadata: object, name: object, iam_role: object, lock_timeou
         raise ConfigurationError("iam_role= is a role ARN (a str)")
 
 
+def _check_names(backend: Backend, table: sa.Table) -> None:
+    """Refuse a table or column name longer than the warehouse keeps (PostgreSQL would cut
+    it to 63 bytes without a word, and two names could then become one)."""
+    limit = backend.capabilities.max_identifier_bytes
+    names = [("table", table.name, "choose a shorter __tablename__")]
+    if table.schema:
+        names.append(("schema", table.schema, "choose a shorter schema in __table_args__"))
+    names += [
+        (
+            f"column name {column.name!r} of table {table.name!r}",
+            column.name,
+            "give the field a shorter name=",
+        )
+        for column in table.columns
+    ]
+    for what, name, fix in names:
+        size = len(name.encode("utf-8"))
+        if size > limit:
+            described = what if what.startswith("column") else f"{what} name {name!r}"
+            raise ConfigurationError(
+                f"the {described} is {size} bytes; {backend.name} allows at most {limit} "
+                f"bytes in a name: {fix}"
+            )
+
+
 class Pipeline:
     """Copy steps and SQL steps, run in order against one warehouse.
 
@@ -215,6 +240,8 @@ class Pipeline:
         return new
 
     def _with(self, step: Step) -> Self:
+        if not isinstance(step, SQLStep):
+            _check_names(self._backend, step.table)
         new = copy.copy(self)
         new._steps = (*self._steps, step)
         return new
@@ -249,7 +276,9 @@ class Pipeline:
                 as ``"YYYY-MM-DD HH:MI:SS"``.
 
         Raises:
-            ConfigurationError: For any bad argument, at once.
+            ConfigurationError: For any bad argument, at once; also for a table or column
+                name longer than the warehouse allows (``Capabilities.max_identifier_bytes``:
+                63 bytes on PostgreSQL, 127 on Redshift and DuckDB).
         """
         step = copy_step(
             schema,

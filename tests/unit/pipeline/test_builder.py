@@ -223,3 +223,71 @@ def test_a_single_positional_value_and_escaped_percent(pipeline: Pipeline) -> No
     statement, params = step.statements[0]
     assert str(statement) == "SELECT :p0 || '%'"
     assert params == {"p0": 1}
+
+
+# -- identifier lengths: each warehouse's limit, checked when a step is added --------------
+
+WAREHOUSES = {
+    # dialect: (URL, store, the limit its Capabilities declare)
+    "duckdb": ("duckdb:///{tmp}/w.duckdb", "{tmp}", 127),
+    "postgresql": ("postgresql+psycopg2://postgres@127.0.0.1:5432/test", "{tmp}", 63),
+    "redshift": ("redshift+psycopg2://loader@cluster.example:5439/dev", "s3://lake/data", 127),
+}
+
+
+def warehouse_pipeline(dialect: str, tmp_path: Path) -> Pipeline:
+    url, store, _ = WAREHOUSES[dialect]
+    return Pipeline(url.format(tmp=tmp_path), store=store.format(tmp=tmp_path))
+
+
+def schema_named(base: type[Schema], table: str, column: str = "id") -> Any:
+    metaclass: Any = type(base)
+    return metaclass("Named", (base,), {"__tablename__": table, column: String(10)})
+
+
+@pytest.mark.parametrize("dialect", WAREHOUSES)
+def test_a_table_name_longer_than_the_warehouse_allows_is_refused(
+    base: type[Schema], tmp_path: Path, dialect: str
+) -> None:
+    limit = WAREHOUSES[dialect][2]
+    pipeline = warehouse_pipeline(dialect, tmp_path)
+    assert pipeline.backend.capabilities.max_identifier_bytes == limit
+    assert pipeline.copy(schema_named(base, "t" * limit), "events").steps
+    name = "t" * (limit + 1)
+    with pytest.raises(ConfigurationError) as info:
+        pipeline.copy(schema_named(base, name), "events")
+    message = str(info.value)
+    assert f"table name {name!r} is {limit + 1} bytes" in message
+    assert f"{dialect} allows at most {limit}" in message
+    assert "__tablename__" in message
+
+
+@pytest.mark.parametrize("dialect", WAREHOUSES)
+def test_a_column_name_longer_than_the_warehouse_allows_is_refused(
+    base: type[Schema], tmp_path: Path, dialect: str
+) -> None:
+    limit = WAREHOUSES[dialect][2]
+    pipeline = warehouse_pipeline(dialect, tmp_path)
+    # bytes, not characters: "é" is two bytes in UTF-8
+    fits = "é" * (limit // 2)
+    assert pipeline.copy(schema_named(base, "fits", fits), "events").steps
+    if limit >= 127:
+        return  # schemas cut column names to 127 bytes already (Redshift's limit)
+    name = "é" * (limit // 2 + 1)
+    with pytest.raises(ConfigurationError) as info:
+        pipeline.copy(schema_named(base, "events", name), "events")
+    message = str(info.value)
+    assert f"column name {name!r} of table 'events' is {len(name.encode())} bytes" in message
+    assert f"{dialect} allows at most {limit}" in message
+    assert "name=" in message
+
+
+def test_moving_steps_to_another_warehouse_checks_its_limit(
+    base: type[Schema], tmp_path: Path
+) -> None:
+    long_column = "c" * 64
+    pipeline = warehouse_pipeline("duckdb", tmp_path).copy(
+        schema_named(base, "events", long_column), "events"
+    )
+    with pytest.raises(ConfigurationError, match=f"column name '{long_column}'"):
+        pipeline.using(warehouse=WAREHOUSES["postgresql"][0])
