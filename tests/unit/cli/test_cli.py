@@ -1,0 +1,1234 @@
+"""The ``arbalest`` command, in process: what goes to stdout, to stderr, and the exit codes.
+
+Every pipeline module is written into ``tmp_path`` and every warehouse is a DuckDB file there.
+``main(argv)`` returns the exit code; stderr is not a terminal under ``capsys``, so progress
+comes as plain lines and the summary as the plain-text table of ``str(result)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import sys
+import textwrap
+import threading
+import types
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from arbalest import Pipeline
+from arbalest.cli import main
+
+# -- helpers ------------------------------------------------------------------------------
+
+HEAD = """\
+import sqlalchemy as sa
+
+from arbalest import Integer, Pipeline, Schema, String
+
+
+class Base(Schema):
+    __abstract__ = True
+    metadata = sa.MetaData()
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id = String(36, primary_key=True)
+    n = Integer()
+
+
+class Other(Base):
+    __tablename__ = "others"
+    id = String(36, primary_key=True)
+
+
+WAREHOUSE = {warehouse!r}
+STORE = {store!r}
+"""
+
+SECONDS = re.compile(r" *\b\d+\.\d\d\b")
+
+
+def timeless(text: str) -> str:
+    """``text`` with every duration (``0.01``, right-aligned or not) replaced by `` T``."""
+    return SECONDS.sub(" T", text)
+
+
+@dataclass
+class Project:
+    """A folder with a lake, a DuckDB warehouse file and pipeline modules."""
+
+    root: Path
+    lake: Path
+    warehouse: Path
+
+    @property
+    def url(self) -> str:
+        return f"duckdb:///{self.warehouse}"
+
+    def module(self, body: str, name: str = "jobs", *, folder: Path | None = None) -> Path:
+        path = (folder or self.root) / f"{name}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        head = HEAD.format(warehouse=self.url, store=str(self.lake))
+        path.write_text(head + "\n" + textwrap.dedent(body))
+        return path
+
+    def put(self, key: str, records: list[dict[str, Any]], lake: Path | None = None) -> int:
+        path = (lake or self.lake) / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return path.stat().st_size
+
+
+def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(f"duckdb:///{warehouse}")
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def tables(warehouse: Path) -> set[str]:
+    return {r[0] for r in query(warehouse, "SELECT table_name FROM information_schema.tables")}
+
+
+def invoke(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(autouse=True)
+def clean_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No ARBALEST_* variable from outside; sys.path, sys.modules and the "arbalest" logger
+    as they were (the command imports pipeline files and configures logging)."""
+    for name in (
+        "ARBALEST_WAREHOUSE",
+        "ARBALEST_STORE",
+        "ARBALEST_VERBOSE",
+        "ARBALEST_QUIET",
+        "ARBALEST_DIALECT",
+        "COLUMNS",
+        "LINES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    # as the installed script: click names the program after argv[0] ("arbalest"), not
+    # after how pytest was started ("python -m pytest")
+    monkeypatch.setattr(sys, "argv", ["arbalest"])
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    logger = logging.getLogger("arbalest")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    for name in [m for m in sys.modules if m.startswith(("arbalest_cli_", "cli_jobs_"))]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    return Project(tmp_path, lake, tmp_path / "warehouse.duckdb")
+
+
+@pytest.fixture
+def events(project: Project) -> int:
+    """One object of two good records; returns its size in bytes."""
+    return project.put("events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
+
+
+PIPELINE = 'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n'
+
+
+def run_lines(size: int, objects: int = 1, rows: int = 2, rejected: int = 0) -> str:
+    """What a one-step run of ``events`` writes on stderr (durations as `` T``)."""
+    label = "copy events (incremental)"
+    return (
+        f"{label}: {objects} object(s) to load, {size:,} bytes\n"
+        f"{label}: done, {objects} object(s), {rows:,} row(s), {rejected:,} rejected, T s\n"
+        "step                       objects  rows  rejected  seconds\n"
+        "-------------------------  -------  ----  --------  -------\n"
+        f"{label}        {objects}     {rows}         {rejected} T\n"
+        f"total                                  {rows}         {rejected} T\n"
+    )
+
+
+# -- run ----------------------------------------------------------------------------------
+
+
+def test_run_prints_plain_progress_and_the_summary_on_stderr_only(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(PIPELINE)
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (0, "")
+    assert timeless(err) == run_lines(events)
+    assert query(project.warehouse, "SELECT id, n FROM events ORDER BY id") == [
+        ("a1", 1),
+        ("a2", 2),
+    ]
+    # a second run loads nothing
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (0, "")
+    assert timeless(err) == run_lines(0, objects=0, rows=0)
+
+
+def test_run_with_a_sql_step_shows_its_line_and_row(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(
+        'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events").sql(\n'
+        '    "CREATE TABLE total AS SELECT sum(n) AS s FROM events"\n'
+        ")\n"
+    )
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (0, "")
+    sql = "sql: CREATE TABLE total AS SELECT sum(n) A..."  # the first 37 characters
+    assert timeless(err) == (
+        f"copy events (incremental): 1 object(s) to load, {events} bytes\n"
+        "copy events (incremental): done, 1 object(s), 2 row(s), 0 rejected, T s\n"
+        f"{sql}: done, T s\n"
+        "step                                           objects  rows  rejected  seconds\n"
+        "---------------------------------------------  -------  ----  --------  -------\n"
+        "copy events (incremental)                            1     2         0 T\n"
+        f"{sql} T\n"
+        "total                                                      2         0 T\n"
+    )
+    assert query(project.warehouse, "SELECT s FROM total") == [(3,)]
+
+
+def test_a_named_pipeline_heads_its_output(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(
+        'pipeline = Pipeline(WAREHOUSE, store=STORE, name="nightly").copy(Event, "events")\n'
+    )
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (0, "")
+    assert timeless(err) == "pipeline nightly: run\n" + run_lines(events)
+    code, out, err = invoke(capsys, "status", str(jobs))
+    assert (code, err) == (0, "pipeline nightly: status\n")
+    assert out.splitlines()[1].startswith("events        1     2         0  ")
+    assert invoke(capsys, "-q", "validate", str(jobs)) == (0, "", "")
+
+
+def test_quiet_prints_nothing_on_success(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(PIPELINE)
+    assert invoke(capsys, "--quiet", "run", str(jobs)) == (0, "", "")
+    assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
+    project.put("events/b.json", [{"id": "b1"}])
+    assert invoke(capsys, "-q", "validate", str(jobs)) == (0, "", "")
+
+
+def test_quiet_from_the_environment(
+    capsys: pytest.CaptureFixture[str],
+    project: Project,
+    events: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ARBALEST_QUIET", "1")
+    assert invoke(capsys, "run", str(project.module(PIPELINE))) == (0, "", "")
+    assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
+
+
+def test_rejects_within_max_errors_are_listed_on_stderr(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    size = project.put("events/b.json", [{"id": "b1", "n": 3}, {"id": "b2", "n": "x"}])
+    jobs = project.module(
+        'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events", max_errors=1)\n'
+    )
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (0, "")
+    assert timeless(err) == run_lines(size, rows=1, rejected=1) + (
+        "rejected: events/b.json:2 column n: Invalid digit (type INTEGER) value 'x' [1207]\n"
+    )
+    assert query(project.warehouse, "SELECT id, n FROM events") == [("b1", 3)]
+
+
+def test_more_than_twenty_rejects_are_counted_not_listed(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    project.put("events/c.json", [{"id": f"c{i:02}", "n": "x"} for i in range(25)])
+    jobs = project.module(
+        'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events", max_errors=30)\n'
+    )
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (0, "")
+    rejected = [line for line in err.splitlines() if line.startswith("rejected: ")]
+    assert rejected == [
+        f"rejected: events/c.json:{i} column n: Invalid digit (type INTEGER) value 'x' [1207]"
+        for i in range(1, 21)
+    ]
+    assert err.endswith("\n... and 5 more rejected\n")
+    assert query(project.warehouse, "SELECT count(*) FROM events") == [(0,)]
+
+
+def test_too_many_rejects_fail_with_exit_1_and_no_traceback(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    size = project.put("events/b.json", [{"id": "b1", "n": 3}, {"id": "b2", "n": "x"}])
+    jobs = project.module(PIPELINE)
+    code, out, err = invoke(capsys, "run", str(jobs))
+    reject = "events/b.json:2 column n: Invalid digit (type INTEGER) value 'x' [1207]"
+    assert (code, out) == (1, "")
+    assert err == (
+        f"copy events (incremental): 1 object(s) to load, {size} bytes\n"
+        f"rejected: {reject}\n"
+        "error: step 'copy events (incremental)' failed: 1 record(s) rejected, more than "
+        f"max_errors=0; first: {reject}. Fix the data or raise max_errors.\n"
+    )
+    # nothing of the step was committed: neither the table it created nor the journal
+    assert tables(project.warehouse) == set()
+
+
+def test_quiet_still_reports_a_failure(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    project.put("events/b.json", [{"id": "b2", "n": "x"}])
+    reject = "events/b.json:1 column n: Invalid digit (type INTEGER) value 'x' [1207]"
+    assert invoke(capsys, "-q", "run", str(project.module(PIPELINE))) == (
+        1,
+        "",
+        f"rejected: {reject}\n"
+        "error: step 'copy events (incremental)' failed: 1 record(s) rejected, more than "
+        f"max_errors=0; first: {reject}. Fix the data or raise max_errors.\n",
+    )
+
+
+def test_verbose_shows_the_traceback_of_a_failure(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    project.put("events/b.json", [{"id": "b2", "n": "x"}])
+    jobs = project.module(PIPELINE)
+    code, out, err = invoke(capsys, "--verbose", "run", str(jobs))
+    assert (code, out) == (1, "")
+    message = (
+        "step 'copy events (incremental)' failed: 1 record(s) rejected, more than max_errors=0"
+    )
+    assert f"\nerror: {message}" in err
+    traceback = err[err.index("\nTraceback (most recent call last):\n") :]
+    assert "\narbalest.errors.TooManyRejectsError: step 'copy events" in traceback
+    assert "in run\n" in traceback
+    # the same failure without --verbose: the message, no traceback
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (1, "")
+    assert "Traceback" not in err
+    assert "TooManyRejectsError" not in err
+    assert f"\nerror: {message}" in err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="arbalest/cli/__init__.py _fail(): the --verbose traceback is printed without "
+    "soft_wrap=True, so rich breaks its long lines (the exception's message) at 80 columns",
+)
+def test_the_verbose_traceback_ends_with_the_whole_message(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    project.put("events/b.json", [{"id": "b2", "n": "x"}])
+    code, out, err = invoke(capsys, "-v", "run", str(project.module(PIPELINE)))
+    assert (code, out) == (1, "")
+    assert err.rstrip("\n").splitlines()[-1] == (
+        "arbalest.errors.TooManyRejectsError: step 'copy events (incremental)' failed: "
+        "1 record(s) rejected, more than max_errors=0; first: events/b.json:1 column n: "
+        "Invalid digit (type INTEGER) value 'x' [1207]. Fix the data or raise max_errors."
+    )
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_verbose_logs_each_step(
+    capsys: pytest.CaptureFixture[str],
+    project: Project,
+    events: int,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    if how == "environment":
+        monkeypatch.setenv("ARBALEST_VERBOSE", "1")
+    flags = ["-v"] if how == "flag" else []
+    code, out, err = invoke(capsys, *flags, "run", str(project.module(PIPELINE)))
+    assert (code, out) == (0, "")
+    lines = timeless(err).splitlines(keepends=True)
+    assert (
+        "INFO arbalest.pipeline.runner: copy events (incremental): "
+        "1 object(s), 2 row(s), 0 rejected, T s\n"
+    ) in lines
+    # the progress lines and the summary as without --verbose, the log lines among them
+    assert [line for line in lines if not line.startswith(("INFO ", "DEBUG "))] == [
+        *run_lines(events).splitlines(keepends=True)
+    ]
+
+
+def test_a_failed_sql_step_exits_1_and_keeps_the_earlier_steps(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(
+        'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events").sql(\n'
+        '    "INSERT INTO no_such_table VALUES (1)"\n'
+        ")\n"
+    )
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (1, "")
+    assert timeless(err).startswith(
+        f"copy events (incremental): 1 object(s) to load, {events} bytes\n"
+        "copy events (incremental): done, 1 object(s), 2 row(s), 0 rejected, T s\n"
+        "error: step 'sql: INSERT INTO no_such_table VALUES (1)' failed: Catalog Error: "
+        "Table with name no_such_table does not exist!\n"
+    )
+    assert "Traceback" not in err
+    assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
+
+
+def test_a_retryable_failure_says_so(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(
+        'pipeline = Pipeline(WAREHOUSE, store=STORE, lock_timeout=0.2).copy(Event, "events")\n'
+    )
+    holder = Pipeline(project.url)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with holder.engine.connect() as conn, holder.backend.lock(conn, "events", timeout=5):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold_the_lock)
+    thread.start()
+    try:
+        assert held.wait(10)
+        code, out, err = invoke(capsys, "run", str(jobs))
+    finally:
+        release.set()
+        thread.join()
+        holder.engine.dispose()
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: step 'copy events (incremental)' failed: another run has been loading "
+        "'events' for more than 0.2 s (lock_timeout); try again later "
+        "(retryable: try again)\n"
+    )
+    # and once the lock is free, the same command does the work
+    assert invoke(capsys, "-q", "run", str(jobs)) == (0, "", "")
+    assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
+
+
+def test_a_store_outage_during_a_step_gets_the_retry_hint(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(
+        """\
+        from arbalest.errors import StoreUnavailableError
+        from arbalest.stores.local import LocalStore
+
+
+        class Flaky(LocalStore):
+            def list(self, prefix="", *, exclude=None):
+                raise StoreUnavailableError("cannot list events/: S3 did not answer")
+                yield
+
+
+        pipeline = Pipeline(WAREHOUSE, store=Flaky(STORE)).copy(Event, "events")
+        """
+    )
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: step 'copy events (incremental)' failed: cannot list events/: "
+        "S3 did not answer (retryable: try again)\n"
+    )
+
+
+# -- validate -----------------------------------------------------------------------------
+
+
+def test_validate_reports_like_run_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(PIPELINE)
+    code, out, err = invoke(capsys, "validate", str(jobs))
+    assert (code, out) == (0, "")
+    assert timeless(err) == run_lines(events) + "(validated: every step was rolled back)\n"
+    assert tables(project.warehouse) == set()
+
+
+def test_validate_fails_with_exit_1_on_too_many_rejects(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    project.put("events/b.json", [{"id": "b2", "n": "x"}])
+    code, out, err = invoke(capsys, "validate", str(project.module(PIPELINE)))
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-1] == (
+        "error: step 'copy events (incremental)' failed: 1 record(s) rejected, more than "
+        "max_errors=0; first: events/b.json:1 column n: Invalid digit (type INTEGER) "
+        "value 'x' [1207]. Fix the data or raise max_errors."
+    )
+    assert tables(project.warehouse) == set()
+
+
+# -- plan ---------------------------------------------------------------------------------
+
+
+def test_plan_prints_the_plan_on_stdout_only(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    project.put("events/b.json", [{"id": "b1"}])
+    jobs = project.module(
+        'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events").sql(\n'
+        '    "DELETE FROM events WHERE n > :limit", limit=5\n'
+        ")\n"
+    )
+    code, out, err = invoke(capsys, "plan", str(jobs))
+    assert (code, err) == (0, "")
+    assert out == (
+        "1. copy events (incremental)\n"
+        "   create: CREATE TABLE events ( id VARCHAR(36) NOT NULL, n INTEGER, PRIMARY KEY (id) )\n"
+        "   objects to load: 2\n"
+        "     events/a.json\n"
+        "     events/b.json\n"
+        "2. sql: DELETE FROM events WHERE n > :limit\n"
+        "   sql: DELETE FROM events WHERE n > :limit\n"
+    )
+    assert tables(project.warehouse) == set()
+    # after a run, nothing is left to create or load
+    assert invoke(capsys, "-q", "run", str(jobs)) == (0, "", "")
+    code, out, err = invoke(capsys, "plan", str(jobs))
+    assert (code, err) == (0, "")
+    assert out == (
+        "1. copy events (incremental)\n"
+        "   objects to load: 0\n"
+        "2. sql: DELETE FROM events WHERE n > :limit\n"
+        "   sql: DELETE FROM events WHERE n > :limit\n"
+    )
+
+
+def test_plan_of_a_pipeline_without_steps(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module("pipeline = Pipeline(WAREHOUSE, store=STORE)\n")
+    assert invoke(capsys, "plan", str(jobs)) == (0, "(no steps)\n", "")
+
+
+# -- status -------------------------------------------------------------------------------
+
+TWO_COPIES = """\
+pipeline = (
+    Pipeline(WAREHOUSE, store=STORE)
+    .copy(Event, "events", max_errors=5)
+    .sql("SELECT 1")
+    .copy(Other, "others")
+)
+"""
+
+
+def test_status_before_and_after_a_run(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    project.put("events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    project.put("events/b.json", [{"id": "b1", "n": 2}, {"id": "b2"}, {"id": "b3"}])
+    project.put("others/a.json", [{"id": "o1"}])
+    jobs = project.module(TWO_COPIES)
+    header = "target  objects  rows  rejected  last loaded\n"
+    code, out, err = invoke(capsys, "status", str(jobs))
+    assert (code, err) == (0, "")
+    assert out == (
+        header + "events        0     0         0  never\nothers        0     0         0  never\n"
+    )
+    assert tables(project.warehouse) == set()  # status creates nothing
+
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    assert invoke(capsys, "-q", "run", str(jobs)) == (0, "", "")
+    after = dt.datetime.now(dt.UTC)
+    code, out, err = invoke(capsys, "status", str(jobs))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] + "\n" == header
+    stamp = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d)"
+    events_row = re.fullmatch(r"events        2     4         1  " + stamp, lines[1])
+    others_row = re.fullmatch(r"others        1     1         0  " + stamp, lines[2])
+    assert events_row is not None, lines[1]
+    assert others_row is not None, lines[2]
+    assert len(lines) == 3
+    for row in (events_row, others_row):
+        when = dt.datetime.fromisoformat(row.group(1))
+        assert before <= when <= after
+
+
+def test_status_of_a_pipeline_without_copies_prints_the_header(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module('pipeline = Pipeline(WAREHOUSE).sql("SELECT 1")\n')
+    assert invoke(capsys, "status", str(jobs)) == (
+        0,
+        "target  objects  rows  rejected  last loaded\n",
+        "",
+    )
+
+
+# -- choosing the pipeline ----------------------------------------------------------------
+
+CHOICES = """\
+pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")
+other = Pipeline(WAREHOUSE, store=STORE).copy(Other, "others")
+
+
+def daily():
+    return Pipeline(WAREHOUSE, store=STORE).copy(Other, "others")
+"""
+
+
+@pytest.fixture
+def choices(project: Project, events: int) -> Path:
+    project.put("others/a.json", [{"id": "o1"}, {"id": "o2"}, {"id": "o3"}])
+    return project.module(CHOICES)
+
+
+def test_the_variable_pipeline_is_the_default(
+    capsys: pytest.CaptureFixture[str], project: Project, choices: Path
+) -> None:
+    assert invoke(capsys, "-q", "run", str(choices)) == (0, "", "")
+    assert tables(project.warehouse) == {"events", "_arbalest_journal", "_arbalest_cursors"}
+    assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
+
+
+def test_name_can_be_a_function_returning_a_pipeline(
+    capsys: pytest.CaptureFixture[str], project: Project, choices: Path
+) -> None:
+    assert invoke(capsys, "-q", "run", f"{choices}:daily") == (0, "", "")
+    assert tables(project.warehouse) == {"others", "_arbalest_journal", "_arbalest_cursors"}
+    assert query(project.warehouse, "SELECT id FROM others ORDER BY id") == [
+        ("o1",),
+        ("o2",),
+        ("o3",),
+    ]
+
+
+def test_name_can_be_a_pipeline_variable(
+    capsys: pytest.CaptureFixture[str], project: Project, choices: Path
+) -> None:
+    code, out, err = invoke(capsys, "status", f"{choices}:other")
+    assert (code, err) == (0, "")
+    assert (
+        out
+        == "target  objects  rows  rejected  last loaded\nothers        0     0         0  never\n"
+    )
+
+
+def test_the_only_pipeline_of_a_module_is_used(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module('nightly = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n')
+    assert invoke(capsys, "-q", "run", str(jobs)) == (0, "", "")
+    assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
+
+
+def test_a_module_name_importable_from_sys_path(
+    capsys: pytest.CaptureFixture[str],
+    project: Project,
+    events: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    package = f"cli_jobs_{uuid.uuid4().hex[:8]}"
+    site = project.root / "site"
+    (site / package).mkdir(parents=True)
+    (site / package / "__init__.py").write_text("")
+    project.module(
+        'daily = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n',
+        folder=site / package,
+    )
+    monkeypatch.syspath_prepend(str(site))
+    code, out, err = invoke(capsys, "status", f"{package}.jobs:daily")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == "events        0     0         0  never"
+    assert invoke(capsys, "-q", "run", f"{package}.jobs") == (0, "", "")
+    assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
+    code, out, err = invoke(capsys, "jsonpaths", f"{package}.jobs:Event")
+    assert (code, out, err) == (
+        0,
+        '{\n  "jsonpaths": [\n    "$[\'id\']",\n    "$[\'n\']"\n  ]\n}\n',
+        "",
+    )
+
+
+def test_a_pipeline_file_imports_its_sibling_modules(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    sibling = f"cli_jobs_{uuid.uuid4().hex[:8]}"
+    project.module("", name=sibling)
+    jobs = project.root / "main_jobs.py"
+    jobs.write_text(
+        f"from {sibling} import Event, Pipeline, STORE, WAREHOUSE\n\n"
+        'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n'
+    )
+    assert invoke(capsys, "-q", "run", str(jobs)) == (0, "", "")
+    assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
+
+
+# -- redirecting the load: flags and environment ------------------------------------------
+
+
+@pytest.fixture
+def elsewhere(project: Project) -> Path:
+    """A second lake, with other records under the same source."""
+    other = project.root / "other-lake"
+    project.put("events/z.json", [{"id": "z1", "n": 26}], lake=other)
+    return other
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_the_warehouse_can_be_redirected(
+    capsys: pytest.CaptureFixture[str],
+    project: Project,
+    events: int,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    jobs = project.module(PIPELINE)
+    other = project.root / "other.duckdb"
+    args = ["-q", "run", str(jobs)]
+    if how == "flag":
+        args += ["--warehouse", f"duckdb:///{other}"]
+    else:
+        monkeypatch.setenv("ARBALEST_WAREHOUSE", f"duckdb:///{other}")
+    assert invoke(capsys, *args) == (0, "", "")
+    assert query(other, "SELECT id, n FROM events ORDER BY id") == [("a1", 1), ("a2", 2)]
+    assert not project.warehouse.exists()  # the module's own warehouse was never opened
+    # status reads the redirected warehouse's journal
+    code, out, err = invoke(capsys, "status", *args[2:])
+    assert (code, err) == (0, "")
+    assert re.fullmatch(r"events        1     2         0  \S+", out.splitlines()[1])
+    assert not project.warehouse.exists()
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_the_store_can_be_redirected(
+    capsys: pytest.CaptureFixture[str],
+    project: Project,
+    events: int,
+    elsewhere: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    jobs = project.module(PIPELINE)
+    args = ["run", str(jobs)]
+    if how == "flag":
+        args += ["--store", str(elsewhere)]
+    else:
+        monkeypatch.setenv("ARBALEST_STORE", str(elsewhere))
+    code, out, err = invoke(capsys, "plan", *args[1:])
+    assert (code, err) == (0, "")
+    assert "     events/z.json\n" in out
+    assert "events/a.json" not in out
+    assert invoke(capsys, "-q", *args) == (0, "", "")
+    assert query(project.warehouse, "SELECT id, n FROM events") == [("z1", 26)]
+
+
+def test_flags_win_over_the_environment(
+    capsys: pytest.CaptureFixture[str],
+    project: Project,
+    events: int,
+    elsewhere: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs = project.module(PIPELINE)
+    env_db, flag_db = project.root / "env.duckdb", project.root / "flag.duckdb"
+    monkeypatch.setenv("ARBALEST_WAREHOUSE", f"duckdb:///{env_db}")
+    monkeypatch.setenv("ARBALEST_STORE", str(elsewhere))
+    argv = ["-q", "run", str(jobs), "--warehouse", f"duckdb:///{flag_db}"]
+    assert invoke(capsys, *argv, "--store", str(project.lake)) == (0, "", "")
+    assert query(flag_db, "SELECT id FROM events ORDER BY id") == [("a1",), ("a2",)]
+    assert not env_db.exists()
+    assert not project.warehouse.exists()
+
+
+def test_validate_on_a_redirected_warehouse(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    other = project.root / "other.duckdb"
+    code, out, err = invoke(
+        capsys, "validate", str(project.module(PIPELINE)), "--warehouse", f"duckdb:///{other}"
+    )
+    assert (code, out) == (0, "")
+    assert timeless(err) == run_lines(events) + "(validated: every step was rolled back)\n"
+    assert tables(other) == set()
+    assert not project.warehouse.exists()
+
+
+# -- ddl and jsonpaths --------------------------------------------------------------------
+
+TYPES = """\
+from arbalest import Boolean, Decimal, Nested, Super, Timestamp, TimestampTZ
+
+
+class Sale(Base):
+    __tablename__ = "sales"
+    __table_args__ = {"redshift_distkey": "id", "redshift_sortkey": ("created_at",)}
+    id = String(36, primary_key=True)
+    some_number = Integer(key="someNumber")
+    created_at = Timestamp(key="createdAt")
+    seen = TimestampTZ()
+    amount = Decimal(12, 2)
+    payload = Super()
+
+    class child(Nested):
+        some_boolean = Boolean(key="someBoolean")
+
+
+count = 3
+"""
+
+
+def ddl(tail: str, **types: str) -> str:
+    return (
+        "\n".join(
+            [
+                "CREATE TABLE sales (",
+                "        id VARCHAR(36) NOT NULL, ",
+                "        some_number INTEGER, ",
+                "        created_at TIMESTAMP WITHOUT TIME ZONE, ",
+                f"        seen {types['tz']}, ",
+                "        amount NUMERIC(12, 2), ",
+                f"        payload {types['super']}, ",
+                "        child_some_boolean BOOLEAN, ",
+                "        PRIMARY KEY (id)",
+                f"){tail};",
+            ]
+        )
+        + "\n"
+    )
+
+
+DDL = {
+    "redshift": ddl(" DISTKEY (id) SORTKEY (created_at)", tz="TIMESTAMPTZ", super="SUPER"),
+    "postgresql": ddl("", tz="TIMESTAMP WITH TIME ZONE", super="JSONB"),
+    "duckdb": ddl("", tz="TIMESTAMP WITH TIME ZONE", super="JSON"),
+}
+
+
+@pytest.mark.parametrize("dialect", ["redshift", "postgresql", "duckdb"])
+def test_ddl_prints_only_the_create_table(
+    capsys: pytest.CaptureFixture[str], project: Project, dialect: str
+) -> None:
+    code, out, err = invoke(capsys, "ddl", f"{project.module(TYPES)}:Sale", "--dialect", dialect)
+    assert (code, err) == (0, "")
+    assert out.expandtabs(8) == DDL[dialect]
+
+
+def test_ddl_is_for_redshift_by_default(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    code, out, err = invoke(capsys, "ddl", f"{project.module(TYPES)}:Sale")
+    assert (code, err) == (0, "")
+    assert out.expandtabs(8) == DDL["redshift"]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "duckdb"])
+def test_ddl_dialect_from_the_environment(
+    capsys: pytest.CaptureFixture[str],
+    project: Project,
+    monkeypatch: pytest.MonkeyPatch,
+    dialect: str,
+) -> None:
+    monkeypatch.setenv("ARBALEST_DIALECT", dialect)
+    target = f"{project.module(TYPES)}:Sale"
+    code, out, err = invoke(capsys, "ddl", target)
+    assert (code, err) == (0, "")
+    assert out.expandtabs(8) == DDL[dialect]
+    # the flag wins over the variable
+    code, out, err = invoke(capsys, "ddl", target, "--dialect", "redshift")
+    assert (code, err) == (0, "")
+    assert out.expandtabs(8) == DDL["redshift"]
+
+
+def test_a_bad_dialect_is_bad_usage(capsys: pytest.CaptureFixture[str], project: Project) -> None:
+    code, out, err = invoke(capsys, "ddl", f"{project.module(TYPES)}:Sale", "--dialect", "mysql")
+    assert (code, out) == (2, "")
+    assert err == (
+        "Usage: arbalest ddl [OPTIONS] MODULE_OR_FILE:SCHEMA\n"
+        "Try 'arbalest ddl --help' for help.\n"
+        "\n"
+        "Error: Invalid value for '--dialect': 'mysql' is not one of 'redshift', "
+        "'postgresql', 'duckdb'.\n"
+    )
+
+
+def test_a_bad_dialect_from_the_environment_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARBALEST_DIALECT", "oracle")
+    code, out, err = invoke(capsys, "ddl", f"{project.module(TYPES)}:Sale")
+    assert (code, out) == (2, "")
+    assert err.endswith(
+        "Error: Invalid value for '--dialect': 'oracle' is not one of 'redshift', "
+        "'postgresql', 'duckdb'.\n"
+    )
+
+
+def test_jsonpaths_prints_only_the_json(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    code, out, err = invoke(capsys, "jsonpaths", f"{project.module(TYPES)}:Sale")
+    assert (code, err) == (0, "")
+    paths = [
+        "$['id']",
+        "$['someNumber']",
+        "$['createdAt']",
+        "$['seen']",
+        "$['amount']",
+        "$['payload']",
+        "$['child']['someBoolean']",
+    ]
+    assert out == json.dumps({"jsonpaths": paths}, indent=2) + "\n"
+
+
+ODD_NAMES = """\
+class Odd(Base):
+    __tablename__ = "odd"
+    id = String(36, key="a:rocket:b")
+    n = Integer(name="c:smile:")
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="arbalest/cli/__init__.py jsonpaths(): Console.print() replaces :emoji: codes "
+    "(emoji=False is missing), so the JSON on stdout is not the schema's JSONPaths",
+)
+def test_jsonpaths_prints_keys_with_colons_as_they_are(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    code, out, err = invoke(capsys, "jsonpaths", f"{project.module(ODD_NAMES)}:Odd")
+    assert (code, err) == (0, "")
+    assert json.loads(out) == {"jsonpaths": ["$['a:rocket:b']", "$['n']"]}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="arbalest/cli/__init__.py ddl(): Console.print() replaces :emoji: codes "
+    "(emoji=False is missing), so a quoted column name is changed in the DDL",
+)
+def test_ddl_prints_quoted_names_with_colons_as_they_are(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    code, out, err = invoke(
+        capsys, "ddl", f"{project.module(ODD_NAMES)}:Odd", "--dialect", "postgresql"
+    )
+    assert (code, err) == (0, "")
+    assert out.expandtabs(8) == (
+        'CREATE TABLE odd (\n        id VARCHAR(36), \n        "c:smile:" INTEGER\n);\n'
+    )
+
+
+# -- progress lines -----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="arbalest/cli/output.py LineProgress prints without soft_wrap=True: rich wraps "
+    "plain log lines at the console width (80 columns when stderr is not a terminal)",
+)
+def test_plain_progress_lines_are_never_wrapped(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    size = project.put("events/a.json", [{"id": "a1"}])
+    table = "an_events_table_with_a_rather_long_name_for_logs"
+    jobs = project.module(
+        f"""\
+        class Long(Base):
+            __tablename__ = "{table}"
+            id = String(36)
+
+
+        pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Long, "events")
+        """
+    )
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (0, "")
+    lines = timeless(err).splitlines()
+    assert lines[:2] == [
+        f"copy {table} (incremental): 1 object(s) to load, {size} bytes",
+        f"copy {table} (incremental): done, 1 object(s), 1 row(s), 0 rejected, T s",
+    ]
+
+
+# -- bad usage: exit 2, a message, no traceback -------------------------------------------
+
+
+def test_an_unknown_command_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert invoke(capsys, "frobnicate", "jobs.py") == (
+        2,
+        "",
+        "Usage: arbalest [OPTIONS] COMMAND [ARGS]...\n"
+        "Try 'arbalest --help' for help.\n"
+        "\n"
+        "Error: No such command 'frobnicate'.\n",
+    )
+
+
+def test_a_missing_argument_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert invoke(capsys, "run") == (
+        2,
+        "",
+        "Usage: arbalest run [OPTIONS] FILE[:NAME]\n"
+        "Try 'arbalest run --help' for help.\n"
+        "\n"
+        "Error: Missing argument 'FILE[:NAME]'.\n",
+    )
+
+
+def test_verbose_with_quiet_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(PIPELINE)
+    assert invoke(capsys, "--verbose", "--quiet", "run", str(jobs)) == (
+        2,
+        "",
+        "error: --verbose and --quiet cannot be used together\n",
+    )
+    assert not project.warehouse.exists()
+
+
+def test_verbose_and_quiet_from_the_environment_are_bad_usage(
+    capsys: pytest.CaptureFixture[str],
+    project: Project,
+    events: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ARBALEST_VERBOSE", "1")
+    monkeypatch.setenv("ARBALEST_QUIET", "1")
+    assert invoke(capsys, "run", str(project.module(PIPELINE))) == (
+        2,
+        "",
+        "error: --verbose and --quiet cannot be used together\n",
+    )
+
+
+@pytest.mark.parametrize("command", ["run", "plan", "validate", "status"])
+def test_a_missing_file_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    missing = tmp_path / "missing.py"
+    assert invoke(capsys, command, f"{missing}:pipeline") == (
+        2,
+        "",
+        f"error: no Python file '{missing}'\n",
+    )
+
+
+def test_a_missing_module_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert invoke(capsys, "plan", "cli_jobs_surely_missing:pipeline") == (
+        2,
+        "",
+        "error: no Python file or module 'cli_jobs_surely_missing' "
+        "(No module named 'cli_jobs_surely_missing')\n",
+    )
+
+
+def test_a_name_that_does_not_exist_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project, choices: Path
+) -> None:
+    assert invoke(capsys, "run", f"{choices}:weekly") == (
+        2,
+        "",
+        f"error: {choices} has no 'weekly'\n",
+    )
+    assert not project.warehouse.exists()
+
+
+def test_a_name_that_is_not_a_pipeline_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module("count = 3\nnothing = None\n\n\ndef helper():\n    return 'x'\n")
+    assert invoke(capsys, "run", f"{jobs}:count") == (
+        2,
+        "",
+        f"error: {jobs}:count is not a Pipeline (it is int)\n",
+    )
+    assert invoke(capsys, "plan", f"{jobs}:helper") == (
+        2,
+        "",
+        f"error: {jobs}:helper is not a Pipeline (it is str)\n",
+    )
+    assert invoke(capsys, "status", f"{jobs}:sa") == (
+        2,
+        "",
+        f"error: {jobs}:sa is not a Pipeline (it is module)\n",
+    )
+
+
+def test_two_pipelines_and_no_name_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module(
+        'daily = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n'
+        'hourly = Pipeline(WAREHOUSE, store=STORE).copy(Other, "others")\n'
+    )
+    assert invoke(capsys, "run", str(jobs)) == (
+        2,
+        "",
+        f"error: {jobs}: say which pipeline to use as {jobs}:NAME "
+        "(pipelines found: daily, hourly)\n",
+    )
+    assert not project.warehouse.exists()
+
+
+def test_no_pipeline_at_all_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module("")
+    assert invoke(capsys, "validate", str(jobs)) == (
+        2,
+        "",
+        f"error: {jobs}: say which pipeline to use as {jobs}:NAME (pipelines found: none)\n",
+    )
+
+
+def test_a_schema_target_that_is_not_a_schema_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module(PIPELINE)
+    for command in (["ddl"], ["jsonpaths"]):
+        assert invoke(capsys, *command, f"{jobs}:pipeline") == (
+            2,
+            "",
+            f"error: {jobs}:pipeline is not a schema class\n",
+        )
+        assert invoke(capsys, *command, f"{jobs}:Missing") == (
+            2,
+            "",
+            f"error: {jobs}:Missing is not a schema class\n",
+        )
+        assert invoke(capsys, *command, f"{jobs}:Base") == (  # abstract: no table
+            2,
+            "",
+            f"error: {jobs}:Base is not a schema class\n",
+        )
+        assert invoke(capsys, *command, str(jobs)) == (
+            2,
+            "",
+            f"error: '{jobs}': write MODULE_OR_FILE:SCHEMA\n",
+        )
+
+
+def test_code_that_cannot_be_imported_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    broken = project.root / "broken.py"
+    broken.write_text("pipeline = (\n")
+    code, out, err = invoke(capsys, "run", str(broken))
+    assert (code, out) == (2, "")
+    assert err.startswith("error: cannot load the pipeline's code: ")
+    assert "'(' was never closed" in err
+    assert "Traceback" not in err
+    missing = project.module("import cli_jobs_no_such_dependency\n", name="needs")
+    assert invoke(capsys, "plan", str(missing)) == (
+        2,
+        "",
+        "error: cannot load the pipeline's code: No module named 'cli_jobs_no_such_dependency'\n",
+    )
+
+
+def test_a_bad_warehouse_url_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(PIPELINE)
+    code, out, err = invoke(capsys, "run", str(jobs), "--warehouse", "nosuch://x")
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: cannot use the warehouse URL: Can't load plugin: sqlalchemy.dialects:nosuch\n"
+    )
+
+
+def test_a_missing_store_folder_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int
+) -> None:
+    jobs = project.module(PIPELINE)
+    missing = project.root / "no-lake"
+    assert invoke(capsys, "plan", str(jobs), "--store", str(missing)) == (
+        2,
+        "",
+        f"error: the store folder '{missing}' does not exist\n",
+    )
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = invoke(capsys, "--version")
+    assert (code, err) == (0, "")
+    assert re.fullmatch(r"arbalest, version \d+\.\d+\.\d+\S*\n", out)
+    code, out, err = invoke(capsys, "--help")
+    assert (code, err) == (0, "")
+    assert out.startswith("Usage: arbalest [OPTIONS] COMMAND [ARGS]...\n")
+    for command in ("run", "plan", "validate", "status", "ddl", "jsonpaths"):
+        assert re.search(rf"^  {command} ", out, re.MULTILINE), command
+
+
+# -- errors that still print a Python traceback (bugs) ------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="arbalest/cli/__init__.py main() catches only ImportError and SyntaxError from the "
+    "pipeline's code: any other exception while importing it escapes with a traceback",
+)
+def test_an_exception_while_importing_the_module_is_reported_without_traceback(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module('import os\n\nURL = os.environ["CLI_JOBS_UNSET_VARIABLE"]\n')
+    assert invoke(capsys, "run", str(jobs)) == (
+        2,
+        "",
+        "error: cannot load the pipeline's code: 'CLI_JOBS_UNSET_VARIABLE'\n",
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="arbalest/cli/commands.py resolve_pipeline() calls NAME() unguarded: a function "
+    "that needs arguments (or raises) escapes main() with a TypeError traceback",
+)
+def test_a_function_that_needs_arguments_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module(
+        "def for_day(day):\n"
+        '    return Pipeline(WAREHOUSE, store=STORE).copy(Event, "events/" + day)\n'
+    )
+    code, out, err = invoke(capsys, "run", f"{jobs}:for_day")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: ")
+    assert "for_day" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="arbalest/cli/__init__.py: a warehouse that cannot be opened raises "
+    "sqlalchemy.exc.OperationalError out of main() (engine.connect() is outside the "
+    "step's error handling in runner.execute/plan and in the status command)",
+)
+@pytest.mark.parametrize("command", ["run", "validate", "plan", "status"])
+def test_a_warehouse_that_cannot_be_opened_is_an_error_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int, command: str
+) -> None:
+    junk = project.root / "junk.duckdb"
+    junk.write_text("this is not a DuckDB database\n")
+    jobs = project.module(PIPELINE)
+    code, out, err = invoke(capsys, command, str(jobs), "--warehouse", f"duckdb:///{junk}")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: ")
+    assert "not a valid DuckDB database file" in err
+    assert "Traceback" not in err
