@@ -64,6 +64,8 @@ def _import_path(factory: object) -> str | None:
     qualname = getattr(factory, "__qualname__", None)
     if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
         return None
+    if module == "__main__":
+        return None  # every script is __main__: its path would not tell two apart
     try:
         found = _resolve(f"{module}:{qualname}")
     except ConfigurationError:

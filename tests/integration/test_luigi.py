@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +264,20 @@ def test_a_time_series_is_done_until_a_new_partition_lands(tmp_path: Path) -> No
     assert luigi.build([task], local_scheduler=True)
     assert task.complete()
     warehouse.dispose()
+
+
+def test_a_scripts_own_factory_is_told_apart_by_its_pipeline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every script is ``__main__``: ``__main__:build`` would be the same id in two."""
+    main = types.ModuleType("__main__")
+
+    def build() -> Pipeline:
+        return Pipeline("duckdb:///:memory:").sql("SELECT 3")
+
+    build.__module__, build.__qualname__ = "__main__", "build"
+    main.build = build  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    identity = PipelineTask(pipeline_factory=build).to_str_params()["pipeline_factory"]
+    assert identity.startswith("@")
+    assert identity == PipelineTask(pipeline_factory=build()).to_str_params()["pipeline_factory"]
