@@ -8,6 +8,7 @@ Arbalest (``TransformBackend``); Redshift pulls them from S3 itself with ``COPY`
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import tempfile
 from abc import ABC, abstractmethod
@@ -119,8 +120,17 @@ def staging_table(
     columns = [sa.Column(c.name, c.type) for c in table.columns]
     if with_position:
         columns += [sa.Column(name, sa.BigInteger) for name in POSITION_COLUMNS]
-    name = f"_arbalest_stage_{table.name}"[:100] + f"_{run_id[:8]}{suffix}"
-    return sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"])
+    return sa.Table(
+        staging_name(table, run_id, suffix), sa.MetaData(), *columns, prefixes=["TEMPORARY"]
+    )
+
+
+def staging_name(table: sa.Table, run_id: str, suffix: str = "") -> str:
+    """A staging table's name: short whatever the table's (PostgreSQL keeps 63 bytes of a
+    name, and would make the staging tables of two partitions one); temporary tables are
+    the session's own, so the run and the table suffice to keep them apart."""
+    digest = hashlib.sha1(table.name.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"_arbalest_stage_{digest}_{run_id[:8]}{suffix}"
 
 
 def upsert_from(conn: sa.Connection, table: sa.Table, staging: sa.Table) -> None:
@@ -151,6 +161,10 @@ class Backend(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    #: Take the run lock before the step's transaction begins: for a warehouse whose lock
+    #: lives outside the database and whose transactions see a snapshot taken when they
+    #: begin (one begun before the lock would miss what the previous holder committed).
+    lock_before_transaction: ClassVar[bool] = False
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -168,6 +182,13 @@ class Backend(ABC):
     @abstractmethod
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
         """Load ``objects`` into the target by ``job.mode``, in ``conn``'s open transaction."""
+
+    def creation_lock(
+        self, conn: sa.Connection, timeout: float
+    ) -> contextlib.AbstractContextManager[None]:
+        """Held while a step creates the journal or its table, until the step ends, so that
+        runs starting together on a new warehouse take turns (default: none)."""
+        return contextlib.nullcontext()
 
     def check_job(self, job: CopyJob) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Refuse a job this backend cannot run (raises ``ConfigurationError``)."""

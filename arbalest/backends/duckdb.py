@@ -21,7 +21,7 @@ from arbalest.errors import ConcurrentRunError
 
 __all__ = ["DuckDBBackend"]
 
-_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -36,19 +36,23 @@ class DuckDBBackend(TransformBackend):
         advisory_locks=False,
     )
     batch_format = "arrow"
+    lock_before_transaction = True
 
     def _database(self) -> str:
         return str(self.engine.url.database or ":memory:")
 
     @contextlib.contextmanager
     def lock(self, conn: sa.Connection, target: str, timeout: float) -> Iterator[None]:
+        # One lock per database file, in this process (DuckDB lets one process write a file):
+        # steps on the same file take turns. It is taken before the step's transaction
+        # begins, since a DuckDB transaction sees the database as it was when it began.
         with _LOCKS_GUARD:
-            lock = _LOCKS.setdefault((self._database(), target), threading.Lock())
+            lock = _LOCKS.setdefault(self._database(), threading.RLock())
         if not lock.acquire(timeout=max(timeout, 0)):
             raise ConcurrentRunError(
                 f"lock {target}",
-                f"another run has been loading {target!r} for more than {timeout:g} s "
-                "(lock_timeout); try again later",
+                "another run in this process has been writing to the DuckDB file for more "
+                f"than {timeout:g} s (lock_timeout); try again later",
             )
         try:
             yield

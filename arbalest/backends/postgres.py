@@ -55,6 +55,13 @@ class PostgresBackend(TransformBackend):
         conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
         yield
 
+    def creation_lock(
+        self, conn: sa.Connection, timeout: float
+    ) -> contextlib.AbstractContextManager[None]:
+        # the same kind of lock as a target's, on a name no table can have; READ COMMITTED
+        # lets the second run see the tables once the first has committed them
+        return self.lock(conn, " creating tables", timeout)
+
     def write(
         self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any
     ) -> None:

@@ -44,6 +44,7 @@ from arbalest.backends.base import (
     CopyJob,
     LoadResult,
     quote_table,
+    staging_name,
     staging_table,
     upsert_from,
 )
@@ -245,7 +246,7 @@ class RedshiftBackend(Backend):
 def _like(conn: sa.Connection, table: sa.Table, run_id: str) -> sa.Table:
     """A temporary table ``LIKE`` the target (same distribution, sort keys, encodings)."""
     staging = sa.Table(
-        f"_arbalest_stage_{table.name}"[:100] + f"_{run_id[:8]}",
+        staging_name(table, run_id),
         sa.MetaData(),
         *(sa.Column(c.name, c.type) for c in table.columns),
     )

@@ -40,7 +40,7 @@ from arbalest.cli.output import (
     status_table,
 )
 from arbalest.errors import ArbalestError, ConfigurationError, TooManyRejectsError
-from arbalest.pipeline import Pipeline, RunResult
+from arbalest.pipeline import Pipeline, RunResult, runner
 
 __all__ = ["cli", "main"]
 
@@ -167,7 +167,7 @@ def status(target: str, warehouse: str | None, store: str | None) -> None:
     pipeline = _pipeline(target, warehouse, store)
     _announce(pipeline, "status")
     targets = list(dict.fromkeys(s.target for s in pipeline.steps if s.target is not None))
-    with pipeline.engine.connect() as conn:
+    with runner.connect(pipeline) as conn:
         statuses = journal.status(conn, targets)
     rows = status_table(statuses, targets)
     headers = ["target", "objects", "rows", "rejected", "last loaded"]

@@ -91,6 +91,23 @@ def _secrets(pipeline: Pipeline) -> list[str]:
     return found
 
 
+@contextlib.contextmanager
+def connect(pipeline: Pipeline) -> Iterator[sa.Connection]:
+    """A connection to the pipeline's warehouse; one that cannot be opened (a server down, a
+    file that is not a database, a DuckDB file another process holds) is a retryable
+    ``WarehouseUnavailableError``, not a driver's exception."""
+    try:
+        conn = pipeline.engine.connect()
+    except sa.exc.DBAPIError as exc:
+        where = pipeline.engine.url.render_as_string(hide_password=True)
+        message = redact(str(exc.orig).strip(), _secrets(pipeline))
+        raise WarehouseUnavailableError(
+            "connect", f"cannot open the warehouse {where}: {message}"
+        ) from None
+    with conn:
+        yield conn
+
+
 def select_objects(
     listing: Sequence[ObjectInfo], loaded: dict[str, str], mode: str
 ) -> tuple[list[ObjectInfo], list[str]]:
@@ -122,7 +139,10 @@ def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = N
         logger.info("%s: validating %d step(s), rolled back at the end", who, len(pipeline.steps))
     else:
         logger.info("%s: running %d step(s)", who, len(pipeline.steps))
-    with pipeline.engine.connect() as conn, contextlib.ExitStack() as held:
+    with connect(pipeline) as conn, contextlib.ExitStack() as held:
+        if validate and pipeline.backend.lock_before_transaction:
+            # one transaction for the whole validation: its lock must come before it
+            held.enter_context(pipeline.backend.lock(conn, "validate", pipeline.lock_timeout))
         outer = conn.begin() if validate else None
         try:
             for step in pipeline.steps:
@@ -257,14 +277,25 @@ def _step_transaction(
 ) -> Iterator[None]:
     """The step's transaction (none of its own when validating), with the journal and the
     target created if missing, and the target's run lock held."""
+    backend = pipeline.backend
     with contextlib.ExitStack() as stack:
+        if backend.lock_before_transaction and not validate:
+            # taken first, so that the transaction sees what the previous holder committed
+            stack.enter_context(backend.lock(conn, target, pipeline.lock_timeout))
         if not validate:
             stack.enter_context(conn.begin())
-        journal.ensure(conn)
-        if not journal.table_exists(conn, table):
-            conn.execute(CreateTable(table, if_not_exists=True))
-        lock = pipeline.backend.lock(conn, target, pipeline.lock_timeout)
-        (held if validate else stack).enter_context(lock)
+        tables = (journal.JOURNAL, journal.CURSORS, table)
+        if not all(journal.table_exists(conn, t) for t in tables):
+            # Runs starting at once on a new warehouse would race to create the same tables;
+            # the creation lock makes them take turns (held until the step ends).
+            creating = backend.creation_lock(conn, pipeline.lock_timeout)
+            (held if validate else stack).enter_context(creating)
+            journal.ensure(conn)
+            if not journal.table_exists(conn, table):
+                conn.execute(CreateTable(table, if_not_exists=True))
+        if not backend.lock_before_transaction or validate:
+            lock = backend.lock(conn, target, pipeline.lock_timeout)
+            (held if validate else stack).enter_context(lock)
         yield
 
 
@@ -388,7 +419,7 @@ def plan(pipeline: Pipeline) -> Plan:
     """What ``run()`` would do, read from the store and the journal; nothing is written."""
     steps: list[PlanStep] = []
     dialect = pipeline.engine.dialect
-    with pipeline.engine.connect() as conn:
+    with connect(pipeline) as conn:
         for step in pipeline.steps:
             if isinstance(step, SQLStep):
                 steps.append(

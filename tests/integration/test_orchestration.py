@@ -233,3 +233,16 @@ def test_a_step_error_names_the_time_series(
     with pytest.raises(PipelineError) as info:
         Pipeline(warehouse).time_series(Wrong, sources, series_column="t").run()
     assert info.value.step == "time series events"
+
+
+def test_a_time_series_into_a_table_with_a_long_name_stages_each_partition_apart(
+    lake: Path, warehouse: sa.Engine, base: type[Schema]
+) -> None:
+    class LongNamed(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "events_with_a_name_long_enough_to_fill_sixty_b"  # 47 bytes
+        id = String(10)
+        t = Timestamp()
+
+    sources = SortedSources(lake, "events", start="2014-11-05", warehouse=warehouse)
+    pipeline = Pipeline(warehouse).time_series(LongNamed, sources, series_column="t")
+    assert pipeline.run().rows_loaded == 2  # two partitions, two staging tables

@@ -158,7 +158,7 @@ def test_replace_loads_everything_into_staging_and_swaps(
     assert rows(redshift_standin.engine) == [("c", 9)]
     assert result.steps[0].objects_loaded == 1
     copy = redshift_standin.copies[-1]
-    assert copy["table"].startswith("_arbalest_stage_events_")
+    assert copy["table"].startswith("_arbalest_stage_")
     assert [e["url"] for e in copy["manifest"]["entries"]] == [
         f"s3://{s3_bucket}/lake/events/c.json"
     ]

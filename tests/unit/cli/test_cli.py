@@ -418,8 +418,8 @@ def test_a_retryable_failure_says_so(
         holder.engine.dispose()
     assert (code, out) == (1, "")
     assert err == (
-        "error: step 'copy events (incremental)' failed: another run has been loading "
-        "'events' for more than 0.2 s (lock_timeout); try again later "
+        "error: step 'copy events (incremental)' failed: another run in this process has "
+        "been writing to the DuckDB file for more than 0.2 s (lock_timeout); try again later "
         "(retryable: try again)\n"
     )
     # and once the lock is free, the same command does the work
@@ -1214,12 +1214,6 @@ def test_a_function_that_needs_arguments_is_bad_usage(
     assert "Traceback" not in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbalest/cli/__init__.py: a warehouse that cannot be opened raises "
-    "sqlalchemy.exc.OperationalError out of main() (engine.connect() is outside the "
-    "step's error handling in runner.execute/plan and in the status command)",
-)
 @pytest.mark.parametrize("command", ["run", "validate", "plan", "status"])
 def test_a_warehouse_that_cannot_be_opened_is_an_error_not_a_traceback(
     capsys: pytest.CaptureFixture[str], project: Project, events: int, command: str

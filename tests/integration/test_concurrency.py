@@ -1,0 +1,190 @@
+"""Runs at the same time: several processes (PostgreSQL) or threads (DuckDB, whose file one
+process at a time may write) running the same incremental pipeline, and readers querying the
+target while a ``replace`` swaps it. No record twice, no reader error, never a half table."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from arbalest import Integer, Pipeline, Schema, String, WarehouseUnavailableError, journal
+
+SCRIPT = Path(__file__).parent / "scripts" / "load_lake.py"
+ROOT = Path(__file__).parents[2]
+FOLDERS = ["a", "b", "c"]
+OBJECTS = 6
+RECORDS = 2000
+
+
+class Base(Schema):
+    __abstract__ = True
+    metadata = sa.MetaData()
+
+
+class Record(Base):  # the same table as scripts/load_lake.py loads
+    __tablename__ = "records"
+    id = String(40, primary_key=True)
+    n = Integer()
+
+
+def make_lake(root: Path, n: int = 0) -> set[str]:
+    ids = set()
+    for folder in FOLDERS:
+        for k in range(OBJECTS):
+            rows = [{"id": f"{folder}-{k}-{i}", "n": n} for i in range(RECORDS)]
+            path = root / folder / f"{k:03d}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            ids |= {str(r["id"]) for r in rows}
+    return ids
+
+
+def loaded(engine: sa.Engine) -> tuple[list[str], set[str]]:
+    with engine.connect() as conn:
+        ids = [str(i) for (i,) in conn.execute(sa.text("SELECT id FROM records"))]
+        keys = {str(k) for (k,) in conn.execute(sa.select(journal.JOURNAL.c.key))}
+    return ids, keys
+
+
+def assert_each_record_once(engine: sa.Engine, ids: set[str]) -> None:
+    rows, keys = loaded(engine)
+    twice = [i for i, c in Counter(rows).items() if c > 1]
+    assert not twice, f"records twice: {twice[:5]}"
+    assert set(rows) == ids
+    assert keys == {f"{f}/{k:03d}.json" for f in FOLDERS for k in range(OBJECTS)}
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_processes_running_the_same_pipeline_load_each_record_once(
+    warehouse_postgresql: sa.Engine, tmp_path: Path
+) -> None:
+    ids = make_lake(tmp_path / "lake")
+    url = warehouse_postgresql.url.render_as_string(hide_password=False)
+    command = [sys.executable, str(SCRIPT), url, str(tmp_path / "lake"), "incremental"]
+    processes = [
+        subprocess.Popen(
+            [*command, *FOLDERS],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], outputs
+    assert_each_record_once(warehouse_postgresql, ids)
+    # the work was shared out by the lock, not done three times
+    loads = [line for out in outputs for line in out.splitlines() if line.startswith("loaded")]
+    assert len(loads) == len(FOLDERS) * OBJECTS
+
+
+@pytest.mark.duckdb
+def test_threads_running_the_same_pipeline_load_each_record_once(
+    warehouse_duckdb: sa.Engine, tmp_path: Path
+) -> None:
+    ids = make_lake(tmp_path / "lake")
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            pipeline = Pipeline(warehouse_duckdb, store=tmp_path / "lake")
+            for folder in FOLDERS:
+                pipeline = pipeline.copy(Record, folder)
+            pipeline.run()
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors
+    assert_each_record_once(warehouse_duckdb, ids)
+
+
+@pytest.mark.duckdb
+def test_a_second_process_on_a_duckdb_file_gets_a_clear_retryable_error(
+    warehouse_duckdb: sa.Engine, tmp_path: Path
+) -> None:
+    make_lake(tmp_path / "lake")
+    with warehouse_duckdb.connect():  # this process holds the file
+        pipeline = Pipeline(
+            warehouse_duckdb.url.render_as_string(hide_password=False), store=tmp_path / "lake"
+        )
+        code = (
+            "import sys; from arbalest import Pipeline, PipelineError\n"
+            "from tests.integration.test_concurrency import Record\n"
+            f"p = Pipeline({pipeline.engine.url.render_as_string(False)!r}, "
+            f"store={str(tmp_path / 'lake')!r}).copy(Record, 'a')\n"
+            "try:\n    p.run()\n"
+            "except PipelineError as e:\n"
+            "    print(type(e).__name__, e.retryable, e, sep='|'); sys.exit(3)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    assert done.returncode == 3, done.stderr[-2000:]
+    name, retryable, message = done.stdout.strip().split("|", 2)
+    assert (name, retryable) == (WarehouseUnavailableError.__name__, "True")
+    assert "lock" in message
+    assert "warehouse.duckdb" in message
+
+
+def watch(engine: sa.Engine, stop: threading.Event) -> tuple[Counter[tuple[int, int]], list[Any]]:
+    """Poll the target's (row count, sum of n) until ``stop``; what was seen, and errors."""
+    seen: Counter[tuple[int, int]] = Counter()
+    errors: list[Any] = []
+    while not stop.is_set():
+        try:
+            with engine.connect() as conn:
+                count, total = conn.execute(
+                    sa.text("SELECT count(*), coalesce(sum(n), 0) FROM records")
+                ).one()
+            seen[(int(count), int(total))] += 1
+        except sa.exc.DBAPIError as exc:
+            errors.append(exc)
+        time.sleep(0.005)
+    return seen, errors
+
+
+@pytest.mark.slow
+def test_readers_see_the_old_or_the_new_table_during_a_replace(
+    warehouse: sa.Engine, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    ids = make_lake(lake / "events", n=1)
+    pipeline = Pipeline(warehouse, store=lake).copy(Record, "events", mode="replace")
+    pipeline.run()
+    stop = threading.Event()
+    result: list[tuple[Counter[tuple[int, int]], list[Any]]] = []
+    reader = threading.Thread(target=lambda: result.append(watch(warehouse, stop)))
+    reader.start()
+    try:
+        for n in (2, 3, 4):
+            make_lake(lake / "events", n=n)
+            pipeline.run()
+    finally:
+        stop.set()
+        reader.join()
+    seen, errors = result[0]
+    assert not errors
+    assert sum(seen.values()) > 10  # the reader really read during the replaces
+    # every state seen is a whole table: all rows at one n, never a partial or empty one
+    assert set(seen) <= {(len(ids), len(ids) * n) for n in (1, 2, 3, 4)}, seen
