@@ -31,7 +31,7 @@ from rich.console import Console
 from sqlalchemy.schema import CreateTable
 
 from arbalest import journal
-from arbalest.cli.commands import resolve_pipeline, resolve_schema
+from arbalest.cli.commands import CodeError, resolve_pipeline, resolve_schema
 from arbalest.cli.output import (
     BarProgress,
     LineProgress,
@@ -53,8 +53,8 @@ DIALECTS: Final = ("redshift", "postgresql", "duckdb")
 class _State:
     verbose = False
     quiet = False
-    err = Console(stderr=True)
-    out = Console(soft_wrap=True, highlight=False)
+    err = Console(stderr=True, emoji=False)
+    out = Console(soft_wrap=True, highlight=False, emoji=False)
 
 
 _state = _State()
@@ -210,15 +210,18 @@ def jsonpaths(target: str) -> None:
 def _fail(message: str, *, code: int, exc: BaseException | None = None) -> int:
     _state.err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
     if _state.verbose and exc is not None:
-        _state.err.print("".join(traceback.format_exception(exc)), highlight=False, markup=False)
+        _state.err.print(
+            "".join(traceback.format_exception(exc)), highlight=False, markup=False, soft_wrap=True
+        )
     return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 done, 1 a step failed, 2 bad usage)."""
     _state.verbose = _state.quiet = False
-    _state.err = Console(stderr=True)
-    _state.out = Console(soft_wrap=True, highlight=False)
+    # no :emoji: codes: names, keys and values are printed as they are
+    _state.err = Console(stderr=True, emoji=False)
+    _state.out = Console(soft_wrap=True, highlight=False, emoji=False)
     try:
         cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -238,6 +241,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a step's failure or not (a store outage while planning): say when trying again helps
         hint = " (retryable: try again)" if exc.retryable else ""
         return _fail(f"{exc}{hint}", code=FAILED, exc=exc)
-    except (ImportError, SyntaxError) as exc:
+    except CodeError as exc:
         return _fail(f"cannot load the pipeline's code: {exc}", code=USAGE, exc=exc)
     return DONE

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-from arbalest.errors import ConfigurationError
+from arbalest.errors import ArbalestError, ConfigurationError
 from arbalest.pipeline import Pipeline
 from arbalest.schema.base import Schema
 
@@ -23,6 +25,10 @@ def split_target(target: str) -> tuple[str, str | None]:
     if not name or not where:
         raise ConfigurationError(f"{target!r}: write FILE_OR_MODULE or FILE_OR_MODULE:NAME")
     return where, name
+
+
+class CodeError(Exception):
+    """The pipeline's own code failed while it was loaded (or while NAME() ran)."""
 
 
 def load_module(where: str) -> ModuleType:
@@ -40,12 +46,30 @@ def load_module(where: str) -> ModuleType:
         directory = str(path.resolve().parent)
         if directory not in sys.path:
             sys.path.insert(0, directory)  # its own imports of sibling modules work
-        spec.loader.exec_module(module)
+        with _its_own_errors():
+            spec.loader.exec_module(module)
         return module
     try:
-        return importlib.import_module(where)
+        with _its_own_errors(missing=where):
+            return importlib.import_module(where)
     except ModuleNotFoundError as exc:
         raise ConfigurationError(f"no Python file or module {where!r} ({exc})") from None
+
+
+@contextlib.contextmanager
+def _its_own_errors(missing: str | None = None) -> Iterator[None]:
+    """Whatever the user's code raises becomes a ``CodeError`` (Arbalest's own errors, and
+    the module itself not being found, stay as they are)."""
+    try:
+        yield
+    except ArbalestError:
+        raise
+    except ModuleNotFoundError as exc:
+        if missing is not None and exc.name == missing.split(".")[0]:
+            raise
+        raise CodeError(str(exc)) from exc
+    except Exception as exc:
+        raise CodeError(str(exc)) from exc
 
 
 def resolve_pipeline(target: str) -> Pipeline:
@@ -67,7 +91,8 @@ def resolve_pipeline(target: str) -> Pipeline:
     if value is None:
         raise ConfigurationError(f"{where} has no {name!r}")
     if callable(value) and not isinstance(value, Pipeline):
-        value = value()
+        with _its_own_errors():
+            value = value()
     if not isinstance(value, Pipeline):
         raise ConfigurationError(f"{where}:{name} is not a Pipeline (it is {type(value).__name__})")
     return value

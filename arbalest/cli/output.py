@@ -41,7 +41,10 @@ class LineProgress:
 
     def step_started(self, label: str, objects: int, nbytes: int) -> None:
         self.console.print(
-            f"{label}: {objects} object(s) to load, {nbytes:,} bytes", highlight=False
+            f"{label}: {objects} object(s) to load, {nbytes:,} bytes",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
 
     def object_loaded(self, label: str, info: ObjectInfo) -> None:
@@ -54,7 +57,12 @@ class LineProgress:
             if result.target
             else ""
         )
-        self.console.print(f"{result.label}: done, {detail}{result.seconds:.2f} s", highlight=False)
+        self.console.print(
+            f"{result.label}: done, {detail}{result.seconds:.2f} s",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 class BarProgress:

@@ -331,11 +331,6 @@ def test_verbose_shows_the_traceback_of_a_failure(
     assert f"\nerror: {message}" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbalest/cli/__init__.py _fail(): the --verbose traceback is printed without "
-    "soft_wrap=True, so rich breaks its long lines (the exception's message) at 80 columns",
-)
 def test_the_verbose_traceback_ends_with_the_whole_message(
     capsys: pytest.CaptureFixture[str], project: Project
 ) -> None:
@@ -903,11 +898,6 @@ class Odd(Base):
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbalest/cli/__init__.py jsonpaths(): Console.print() replaces :emoji: codes "
-    "(emoji=False is missing), so the JSON on stdout is not the schema's JSONPaths",
-)
 def test_jsonpaths_prints_keys_with_colons_as_they_are(
     capsys: pytest.CaptureFixture[str], project: Project
 ) -> None:
@@ -916,11 +906,6 @@ def test_jsonpaths_prints_keys_with_colons_as_they_are(
     assert json.loads(out) == {"jsonpaths": ["$['a:rocket:b']", "$['n']"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbalest/cli/__init__.py ddl(): Console.print() replaces :emoji: codes "
-    "(emoji=False is missing), so a quoted column name is changed in the DDL",
-)
 def test_ddl_prints_quoted_names_with_colons_as_they_are(
     capsys: pytest.CaptureFixture[str], project: Project
 ) -> None:
@@ -936,11 +921,6 @@ def test_ddl_prints_quoted_names_with_colons_as_they_are(
 # -- progress lines -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbalest/cli/output.py LineProgress prints without soft_wrap=True: rich wraps "
-    "plain log lines at the console width (80 columns when stderr is not a terminal)",
-)
 def test_plain_progress_lines_are_never_wrapped(
     capsys: pytest.CaptureFixture[str], project: Project
 ) -> None:
@@ -1179,11 +1159,6 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
 # -- errors that still print a Python traceback (bugs) ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbalest/cli/__init__.py main() catches only ImportError and SyntaxError from the "
-    "pipeline's code: any other exception while importing it escapes with a traceback",
-)
 def test_an_exception_while_importing_the_module_is_reported_without_traceback(
     capsys: pytest.CaptureFixture[str], project: Project
 ) -> None:
@@ -1195,11 +1170,6 @@ def test_an_exception_while_importing_the_module_is_reported_without_traceback(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbalest/cli/commands.py resolve_pipeline() calls NAME() unguarded: a function "
-    "that needs arguments (or raises) escapes main() with a TypeError traceback",
-)
 def test_a_function_that_needs_arguments_is_bad_usage(
     capsys: pytest.CaptureFixture[str], project: Project
 ) -> None:
