@@ -380,19 +380,22 @@ def dlt(spec: Spec, warehouse: str) -> list[Measurement]:
 
 
 class SyntheticStore:
-    """A store that lists many objects without holding them (keys made on the fly): planning
-    is measured against the journal, not against a file system's directory walk."""
+    """A store whose listing is already in memory: planning is measured against the journal,
+    not against a file system's directory walk or S3's pagination (measured apart)."""
 
     def __init__(self, count: int) -> None:
-        self.count = count
-        self.url = "synthetic://events"
-        self.modified = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-
-    def list(self, prefix: str = "", *, exclude: str | None = None) -> Iterator[Any]:
         from arbalest.stores.base import ObjectInfo
 
-        for index in range(self.count):
-            yield ObjectInfo(f"events/{index:09d}.json", 1000, f"etag-{index}", self.modified)
+        self.url = "synthetic://events"
+        modified = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        # made before the clock starts: what is measured is Arbalest's work, not this store's
+        self.objects = [
+            ObjectInfo(f"events/{index:09d}.json", 1000, f"etag-{index}", modified)
+            for index in range(count)
+        ]
+
+    def list(self, prefix: str = "", *, exclude: str | None = None) -> Iterator[Any]:
+        yield from self.objects
 
     def children(self, prefix: str = "") -> builtins.list[str]:
         return ["events"]
