@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -74,11 +75,20 @@ class _Silent:
         pass
 
 
+# Credentials as they appear in COPY statements, which a warehouse may quote back in an error
+# (cut to a window of context, so the secret itself may be cut short there)
+_CREDENTIAL_TEXT = re.compile(
+    r"(?i)(aws_access_key_id=|aws_secret_access_key=|token=)[^;'\"\s]*"
+    r"|((?:ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)\s+')[^']*"
+)
+
+
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret replaced by ``***``."""
+    """``text`` with every secret, and every credential written as COPY writes it, replaced
+    by ``***``."""
     for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
-    return text
+    return _CREDENTIAL_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
 
 
 def _secrets(pipeline: Pipeline) -> list[str]:
@@ -205,6 +215,21 @@ def _step_errors(
     step: CopyStep | SQLStep | TimeSeriesStep, secrets: Sequence[str]
 ) -> Iterator[None]:
     """Turn whatever a step raises into a ``PipelineError`` labelled with the step."""
+    try:
+        with _translated(step, secrets):
+            yield
+    except PipelineError as exc:
+        if exc.__suppress_context__:
+            # not even kept out of sight: the driver's error may list bound parameters
+            # (credentials, with an engine made without hide_parameters=True)
+            exc.__context__ = None
+        raise
+
+
+@contextlib.contextmanager
+def _translated(
+    step: CopyStep | SQLStep | TimeSeriesStep, secrets: Sequence[str]
+) -> Iterator[None]:
     try:
         yield
     except ConcurrentRunError as exc:

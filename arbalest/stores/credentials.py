@@ -27,8 +27,9 @@ class Credentials:
     __str__ = __repr__
 
     def secrets(self) -> tuple[str, ...]:
-        """Every secret string, for redaction."""
-        return tuple(s for s in (self.secret_access_key, self.session_token) if s)
+        """Every string to keep out of output (the key id too: it names the account's key)."""
+        parts = (self.access_key_id, self.secret_access_key, self.session_token)
+        return tuple(s for s in parts if s)
 
 
 def as_credentials(value: Any) -> Credentials | None:

@@ -98,7 +98,8 @@ class S3Store:
         self.region = region
         if client is None:
             config = Config(
-                retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+                # total_max_attempts counts the first request too (max_attempts would not)
+                retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
                 connect_timeout=10,
                 read_timeout=60,
                 max_pool_connections=16,
@@ -164,7 +165,7 @@ class S3Store:
         with self._errors(f"read {key}", key=key):
             response = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
         reopen = self._reopener(key, str(response.get("ETag", "")))
-        raw = _ResumableBody(response["Body"], reopen, key)
+        raw = _ResumableBody(response["Body"], reopen, key, self.url)
         return cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 20))
 
     def _reopener(self, key: str, etag: str) -> Callable[[int], Any]:
@@ -240,10 +241,11 @@ class S3Store:
 class _ResumableBody(io.RawIOBase):
     """A GetObject body that resumes, from where it stopped, when the connection breaks."""
 
-    def __init__(self, body: Any, reopen: Callable[[int], Any], key: str) -> None:
+    def __init__(self, body: Any, reopen: Callable[[int], Any], key: str, store: str) -> None:
         self._body = body
         self._reopen = reopen
         self._key = key
+        self._store = store
         self._position = 0
         self._resumes = 0
 
@@ -266,7 +268,9 @@ class _ResumableBody(io.RawIOBase):
     def _resume(self, exc: BaseException) -> None:
         if self._resumes >= MAX_RESUMES:
             raise StoreUnavailableError(
-                f"reading {self._key!r} broke {self._resumes + 1} times; last: {type(exc).__name__}"
+                f"cannot read {self._key!r} in {self._store}: the connection broke "
+                f"{self._resumes + 1} times while reading it (last: {type(exc).__name__} at "
+                f"byte {self._position}); S3 or the network is unstable, try again later"
             ) from None
         self._resumes += 1
         logger.warning(

@@ -190,9 +190,9 @@ def proxied(proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> FaultProxy:
 
 @pytest.fixture
 def via_proxy(proxied: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> FaultProxy:
-    """As ``proxied``, but botocore makes ``ATTEMPTS`` attempts per call instead of 8 + 1
-    (a persistent fault would otherwise be retried for up to a minute and a half)."""
-    monkeypatch.setattr(s3_module, "MAX_ATTEMPTS", ATTEMPTS - 1)  # retries after the first
+    """As ``proxied``, but botocore makes ``ATTEMPTS`` attempts per call instead of 8 (a
+    persistent fault would otherwise be retried for more than a minute)."""
+    monkeypatch.setattr(s3_module, "MAX_ATTEMPTS", ATTEMPTS)  # the first request included
     return proxied
 
 
@@ -203,7 +203,7 @@ def quick_store(url: str, proxy: FaultProxy) -> S3Store:
     or ``S3Store``'s arguments; only a client of one's own changes them.
     """
     config = Config(
-        retries={"mode": "standard", "max_attempts": s3_module.MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": s3_module.MAX_ATTEMPTS},
         connect_timeout=TIMEOUT,
         read_timeout=TIMEOUT,
     )
@@ -291,21 +291,7 @@ def expected_parts(case: S3Fault, lake: S3Lake) -> list[str]:
 @pytest.mark.duckdb
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(
-            c,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="BUG: a read that breaks MAX_RESUMES + 1 times fails with "
-                "\"reading 'events/c.json' broke 6 times; last: ...\", naming neither the "
-                "bucket nor what to do",
-            ),
-        )
-        if c.fault.after is not None
-        else c
-        for c in FAULTS
-    ],
+    FAULTS,
     ids=lambda c: c.id,
 )
 def test_a_persistent_s3_fault_is_a_clear_error_and_changes_nothing(
@@ -376,12 +362,6 @@ def test_an_s3_outage_is_a_retryable_pipeline_error(
 
 @pytest.mark.s3
 @pytest.mark.duckdb
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: S3Store passes MAX_ATTEMPTS as botocore's max_attempts, which counts retries "
-    "(8 retries = 9 attempts), yet its message says 'S3 did not answer after 8 attempts'",
-)
 def test_the_attempts_an_error_reports_are_the_attempts_made(
     warehouse_duckdb: sa.Engine,
     s3_lake: S3Lake,

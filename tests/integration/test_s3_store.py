@@ -239,7 +239,9 @@ def test_a_read_resumes_max_resumes_times_and_then_is_unavailable(
     with pytest.raises(StoreUnavailableError) as exc:
         store.get("a.bin")
     assert str(exc.value) == (
-        f"reading 'a.bin' broke {MAX_RESUMES + 1} times; last: ResponseStreamingError"
+        f"cannot read 'a.bin' in s3://{bucket}/raw: the connection broke {MAX_RESUMES + 1} "
+        f"times while reading it (last: ResponseStreamingError at byte {4096 * (MAX_RESUMES + 1)}"
+        "); S3 or the network is unstable, try again later"
     )
     assert len(calls) == MAX_RESUMES + 1
 

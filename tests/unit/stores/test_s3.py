@@ -477,7 +477,9 @@ def test_a_read_that_keeps_breaking_is_store_unavailable(
     with pytest.raises(StoreUnavailableError) as exc:
         store.get("a.bin")
     assert str(exc.value) == (
-        f"reading 'a.bin' broke {MAX_RESUMES + 1} times; last: ResponseStreamingError"
+        f"cannot read 'a.bin' in s3://lake: the connection broke {MAX_RESUMES + 1} times "
+        f"while reading it (last: ResponseStreamingError at byte {100 * (MAX_RESUMES + 1)}); "
+        "S3 or the network is unstable, try again later"
     )
     assert len(calls) == MAX_RESUMES + 1
     assert exc.value.retryable
@@ -510,8 +512,8 @@ def test_credentials_repr_and_str_never_show_the_secrets() -> None:
 
 
 def test_credentials_list_their_secrets_for_redaction() -> None:
-    assert Credentials("id", SECRET, TOKEN).secrets() == (SECRET, TOKEN)
-    assert Credentials("id", SECRET).secrets() == (SECRET,)
+    assert Credentials("id", SECRET, TOKEN).secrets() == ("id", SECRET, TOKEN)
+    assert Credentials("id", SECRET).secrets() == ("id", SECRET)
 
 
 def test_as_credentials_accepts_boto3_names() -> None:
