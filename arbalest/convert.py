@@ -342,6 +342,8 @@ class IntegerRule(Rule):
     def _python(self, text: str, options: ConvertOptions) -> int:
         if not _is_int(text):
             raise Rejected(BAD_DIGIT)
+        if len(text.lstrip("+-").lstrip("0")) > 19:
+            raise Rejected(INT_OVERFLOW)  # (and int() refuses strings of 4,300+ digits)
         value = int(text)
         if not self.low <= value <= self.high:
             raise Rejected(INT_OVERFLOW)
@@ -395,7 +397,10 @@ class DecimalRule(Rule):
             number = float(text)
             if not math.isfinite(number):
                 raise Rejected(OUT_OF_RANGE)
-            scaled = math.trunc(number * 10.0**self.scale)
+            shifted = number * 10.0**self.scale
+            if not math.isfinite(shifted):
+                raise Rejected(OUT_OF_RANGE)
+            scaled = math.trunc(shifted)
             value = ctx.create_decimal(scaled).scaleb(-self.scale, ctx)
         else:
             raise Rejected(BAD_DIGIT)

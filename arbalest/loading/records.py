@@ -90,7 +90,7 @@ def _is_standalone_object(line: str) -> bool:
         return False
     try:
         return isinstance(strict_loads(stripped), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 

@@ -48,6 +48,8 @@ def _json_error(text: str) -> str:
         json.loads(text)
     except ValueError as exc:
         return f"Invalid JSON: {exc}"
+    except RecursionError:
+        return "Invalid JSON: nested too deeply to say where"
     return "Invalid JSON"
 
 
@@ -314,7 +316,8 @@ class Transform:
                 + self.conversion_sql(source, self._slow_flag(careful=False))
             )
             return
-        except duckdb.Error as exc:
+        except (duckdb.Error, UnicodeDecodeError) as exc:
+            # (DuckDB may cut its own message inside a multi-byte character)
             logger.debug("optimistic conversion failed (%s); converting carefully", exc)
         self._fix_utf8(chunks, rejects)
         self.con.execute(

@@ -312,14 +312,6 @@ CASES: Final[list[Case]] = [
         Doc,
         [{"id": "a", "s": "x" * 26 + "éé"}, {"id": "b"}, {"id": "c"}],
         records=3,
-        bug=(
-            "BUG: the load crashes with UnicodeDecodeError: the optimistic query fails on "
-            "the line of two records, DuckDB quotes the line in its error message cut at a "
-            "byte count, the cut falls inside 'é', and DuckDB's Python binding raises "
-            "UnicodeDecodeError instead of duckdb.Error, which transform._convert does not "
-            "catch"
-        ),
-        raises=UnicodeDecodeError,
     ),
     Case(
         "a byte order mark is not whitespace: the first line is rejected",
@@ -510,12 +502,6 @@ CASES: Final[list[Case]] = [
         Doc,
         [{"id": "b"}],
         [bad_json(1, f'{{"id": "a", "x": {deep_array(DEEP)}, oops}}'[:1024])],
-        bug=(
-            "BUG: the reason for a malformed record comes from json.loads, which raises "
-            "RecursionError (not ValueError) on deep nesting; it escapes Pipeline.run() "
-            "as a bare RecursionError (transform._json_error)"
-        ),
-        raises=RecursionError,
     ),
     Case(
         "a record continued by a 1,000-deep line loads",
@@ -523,12 +509,6 @@ CASES: Final[list[Case]] = [
         Doc,
         [{"id": "a"}, {"id": "b"}],
         records=2,
-        bug=(
-            "BUG: to decide whether the next line starts a new record, the reader parses it "
-            "with json.loads and catches only ValueError; a deeply nested line raises "
-            "RecursionError, which escapes Pipeline.run() (records._is_standalone_object)"
-        ),
-        raises=RecursionError,
     ),
     # --- numbers -----------------------------------------------------------------------------
     Case(
