@@ -256,7 +256,8 @@ def postgres_floor(spec: Spec) -> list[Measurement]:
     with engine.begin() as conn:
         conn.exec_driver_sql(_create_table_sql("postgresql"))
     names = ", ".join(c[0] for c in COLUMNS)
-    raw: Any = engine.raw_connection().dbapi_connection  # psycopg2's own connection
+    pooled = engine.raw_connection()
+    raw: Any = pooled.dbapi_connection  # psycopg2's own connection
     try:
         with timed() as clock:
             with raw.cursor() as cursor:
@@ -267,7 +268,7 @@ def postgres_floor(spec: Spec) -> list[Measurement]:
                         )
             raw.commit()
     finally:
-        raw.close()
+        pooled.close()
     ok, got = verified(spec, engine)
     engine.dispose()
     return [
@@ -466,20 +467,18 @@ def planning(spec: Spec, warehouse: str) -> list[Measurement]:
 
 
 def s3_listing(spec: Spec) -> list[Measurement]:
-    """Listing an S3 prefix of many objects (moto's server): time, and the Python heap's peak
-    while streaming the listing compared with one page of results and with the whole."""
+    """Listing an S3 prefix of many objects (moto's server): the time of a listing streamed
+    through, then the Python heap while a listing is kept whole: its peak beyond what is kept
+    is what the pages cost on the way (one page at a time, not all of them)."""
     from arbalest.stores.s3 import S3Store
 
     store = S3Store(f"s3://{spec.s3_bucket}/many")
     with timed() as clock:
         count = sum(1 for _ in store.list())
     tracemalloc.start()
-    streamed = sum(1 for _ in store.list())
-    _, stream_peak = tracemalloc.get_traced_memory()
-    tracemalloc.reset_peak()
     before, _ = tracemalloc.get_traced_memory()
     kept = list(store.list())
-    held, kept_peak = tracemalloc.get_traced_memory()
+    held, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     want = int(spec.options.get("listing_objects", 100_000))
     return [
@@ -488,11 +487,10 @@ def s3_listing(spec: Spec) -> list[Measurement]:
             0,
             clock["seconds"],
             clock["peak_rss_mb"],
-            count == streamed == len(kept) == want,
+            count == len(kept) == want,
             {
-                "streaming_peak_heap_mb": round(stream_peak / 2**20, 2),
                 "listing_held_mb": round((held - before) / 2**20, 2),
-                "holding_peak_heap_mb": round((kept_peak - before) / 2**20, 2),
+                "pages_in_flight_mb": round((peak - held) / 2**20, 2),
             },
         )
     ]

@@ -48,7 +48,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The transform converts about this many bytes of JSON per query.
-BATCH_BYTES: Final = 32 * 1024 * 1024
+BATCH_BYTES: Final = 8 * 1024 * 1024
 POSITION_COLUMNS: Final = ("_arbalest_chunk", "_arbalest_line")
 
 
