@@ -112,7 +112,9 @@ def fresh_duckdb(spec: Spec, name: str) -> sa.Engine:
     path = Path(spec.workdir) / f"{name}.duckdb"
     for old in (path, Path(f"{path}.wal")):
         old.unlink(missing_ok=True)
-    return sa.create_engine(f"duckdb:///{path}")
+    limit = spec.options.get("duckdb_memory_limit")
+    config = {"config": {"memory_limit": limit}} if limit else {}
+    return sa.create_engine(f"duckdb:///{path}", connect_args=config)
 
 
 def fresh_warehouse(spec: Spec, warehouse: str, name: str) -> sa.Engine:

@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                     "new_objects": args.new_objects,
                     "listing_objects": args.listing_objects,
                     "dlt_max_files": args.dlt_max_files or args.files,
+                    "duckdb_memory_limit": args.duckdb_memory_limit,
                 },
             )
             results = [row for method in methods for row in _run_child(method, spec)]
@@ -100,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--new-objects", type=int, default=10_000)
     parser.add_argument("--listing-objects", type=int, default=100_000)
     parser.add_argument("--dlt-max-files", type=int, help="give dlt only the first files")
+    parser.add_argument(
+        "--duckdb-memory-limit",
+        help="DuckDB's memory_limit for Arbalest's DuckDB warehouses (default: DuckDB's own)",
+    )
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
