@@ -89,7 +89,8 @@ class Chunk:
         nbytes: Its size.
         temporary: Whether ``path`` is ours to delete.
         last: Whether this is the object's last chunk.
-        oversized: Lines longer than the 4 MB record limit; blanked in the file.
+        oversized: Lines longer than the 4 MB record limit, blanked in the file, with the
+            start of each (the reject's value).
         seq: The chunk's position in the load (set when it is handed out).
     """
 
@@ -100,7 +101,7 @@ class Chunk:
     nbytes: int
     temporary: bool
     last: bool
-    oversized: list[int] = field(default_factory=list)
+    oversized: dict[int, str] = field(default_factory=dict)
     seq: int = -1
 
     def discard(self) -> None:
@@ -142,8 +143,9 @@ def _cut(
     first_line = 1  # the line number of buffer's first line
     pending = b""  # the incomplete last line
     skipping = False  # inside a line longer than the record limit, dropping it
-    oversized: list[int] = []
+    oversized: dict[int, str] = {}
     number = 0
+    held: Chunk | None = None  # the last chunk cut, not yet handed out
 
     def emit(data: bytes | bytearray, last: bool) -> Chunk:
         nonlocal number, first_line, oversized
@@ -152,8 +154,8 @@ def _cut(
         path.write_bytes(data)
         lines = data.count(b"\n")
         end = first_line + lines
-        mine = [n for n in oversized if n < end]
-        oversized = [n for n in oversized if n >= end]  # a line still being dropped
+        mine = {n: v for n, v in oversized.items() if n < end}
+        oversized = {n: v for n, v in oversized.items() if n >= end}  # still being dropped
         chunk = Chunk(obj, info, first_line, path, len(data), True, last, mine)
         first_line = end
         return chunk
@@ -171,8 +173,12 @@ def _cut(
             skipping = False
         elif pending:
             end = block.find(b"\n")
-            if end >= 0 and len(pending) + end > MAX_RECORD_BYTES:  # it finishes too long
-                oversized.append(first_line + buffer.count(b"\n"))
+            if (  # it finishes too long
+                end >= 0
+                and len(pending) + end > MAX_RECORD_BYTES
+                and _too_long(pending + block[:end])
+            ):
+                oversized[first_line + buffer.count(b"\n")] = _start_of(pending)
                 pending = b""
                 block = block[end:]  # its line end stays: the line is blanked
         data = pending + block
@@ -182,21 +188,51 @@ def _cut(
             pending = data[cut + 1 :]
         else:
             pending = data
-        if len(pending) > MAX_RECORD_BYTES:
-            oversized.append(first_line + buffer.count(b"\n"))
+        if _too_long(pending, unfinished=True):
+            oversized[first_line + buffer.count(b"\n")] = _start_of(pending)
             pending = b""
             skipping = True
         while len(buffer) >= chunk_bytes:
             end = buffer.find(b"\n", chunk_bytes - 1)
             if end < 0:
                 break
-            yield emit(buffer[: end + 1], last=False)
+            # Each chunk is handed out once the next one is cut, so that a chunk that ends
+            # the object is the one marked last (never an empty one after it, which would
+            # be read as a blank line after the object's last).
+            if held is not None:
+                yield held
+            held = emit(buffer[: end + 1], last=False)
             del buffer[: end + 1]
     if skipping:
         buffer += b"\n"
     elif pending:
         buffer += pending + b"\n"
+    if held is not None and not buffer:
+        held.last = True
+        yield held
+        return
+    if held is not None:
+        yield held
     yield emit(buffer, last=True)
+
+
+def _too_long(line: bytes, *, unfinished: bool = False) -> bool:
+    """Whether a line is over the record limit, not counting whitespace at its ends (the
+    carriage return of a CRLF line end is not part of the record).
+
+    An unfinished line counts as over once it is, trailing whitespace aside, or once it is
+    twice the limit whatever it holds (so that memory stays bounded).
+    """
+    if len(line) <= MAX_RECORD_BYTES:
+        return False
+    if unfinished and len(line) > 2 * MAX_RECORD_BYTES:
+        return True
+    return len(line.strip(b" \t\r")) > MAX_RECORD_BYTES
+
+
+def _start_of(line: bytes) -> str:
+    """The first 1,024 characters of an overlong line, as a reject's value."""
+    return line.lstrip(b" \t\r")[:4096].decode("utf-8", errors="ignore")[:1024]
 
 
 class Feed:

@@ -13,8 +13,10 @@ The rules (REDSHIFT_COPY.md, "Source objects"):
   resumes at that line. This keeps one truncated line of newline-delimited JSON from
   swallowing the records after it.
 * A malformed stretch (a top-level value that is not an object or array, stray text, a
-  string broken by a line end, a record over 4 MB) is one rejected record, from where it
-  starts to the end of the line where it is found bad; reading resumes on the next line.
+  string broken by a line end) is one rejected record, from where it starts to the end of
+  the line where it is found bad; reading resumes on the next line.
+* A record over 4 MB is read on to its end without being kept (or to a line that is a whole
+  JSON object by itself) and rejected once, on the line it ends on.
 
 This module finds where records start and end; whether a record's text is valid JSON is
 decided by the same JSON reader as on the fast path (DuckDB's), so that both paths accept
@@ -59,10 +61,24 @@ class Malformed:
 
 @dataclass(frozen=True)
 class Carry:
-    """A record still open at the end of a chunk: its lines so far, from where it starts."""
+    """A record still open at the end of a chunk: its lines so far, from where it starts.
+
+    A record already known to be over 4 MB is not kept: ``lines`` then holds only the start
+    of its text (the reject's value), and ``skip_depth`` how deeply nested the next chunk
+    begins inside it.
+    """
 
     start_line: int
     lines: tuple[str, ...]
+    skip_depth: int | None = None
+
+
+@dataclass(frozen=True)
+class _Resume:
+    """A rejected record ended at (line, col) of the scan, and reading goes on there."""
+
+    line: int
+    col: int
 
 
 @dataclass
@@ -122,7 +138,10 @@ class _Scanner:
 
     def run_from(self, index: int) -> int:
         """Scan from the start of line ``index`` to a line end outside any value."""
-        col = 0
+        return self.run_from_column(index, 0)
+
+    def run_from_column(self, index: int, col: int) -> int:
+        """Scan from column ``col`` of line ``index`` to a line end outside any value."""
         i = index
         while i < len(self.lines):
             line = self.lines[i]
@@ -130,7 +149,7 @@ class _Scanner:
             if col >= len(line):
                 self.consume(i, i)
                 return i + 1
-            if len(line) > MAX_RECORD_BYTES // 4 and len(line.encode()) > MAX_RECORD_BYTES:
+            if _too_large(line[col:].rstrip(" \t\r")):
                 return self.malformed((i, col), i, "Record is larger than 4 MB")
             outcome = self.value(i, col)
             if outcome is None:  # carried into the next chunk
@@ -155,6 +174,8 @@ class _Scanner:
                 return None
             if isinstance(end, int):  # malformed; resume there
                 return (end, 0, end)
+            if isinstance(end, _Resume):  # rejected whole; read on after it
+                return (end.line, end.col, None)
             j, end_col = end
         elif char == '"':
             m = _STRING_REST.match(line, col + 1)
@@ -172,17 +193,18 @@ class _Scanner:
             text = line[col:end_col]
         if char not in "{[":
             return (j, 0, self.malformed((i, col), j, "Record is not a JSON object or array"))
-        if len(text) > MAX_RECORD_BYTES // 4 and len(text.encode()) > MAX_RECORD_BYTES:
+        if _too_large(text):
             return (j, 0, self.malformed((i, col), j, "Record is larger than 4 MB"))
         self.result.records.append(Record(self.number(j), text))
         self.consume(i, j)
         return (j, end_col, None)
 
-    def container_end(self, i: int, col: int) -> tuple[int, int] | int | None:
+    def container_end(self, i: int, col: int) -> tuple[int, int] | int | _Resume | None:
         """Where the object or array opened at (i, col) closes.
 
         Returns ``(line, column after it)``; a line number to resume at when the record is
-        malformed (already rejected); ``None`` when it runs past the chunk (carried).
+        malformed (already rejected); a `_Resume` when it was rejected whole for its size;
+        ``None`` when it runs past the chunk (carried).
         """
         depth = 0
         j, pos = i, col
@@ -202,12 +224,10 @@ class _Scanner:
                 if depth == 0:
                     return (j, pos)
             size += len(line) + 1 - (col if j == i else 0)  # from where the record starts
-            if (
-                size > MAX_RECORD_BYTES
-                and len("\n".join([self.lines[i][col:], *self.lines[i + 1 : j + 1]]).encode())
-                > MAX_RECORD_BYTES
-            ):
-                return self.malformed((i, col), j, "Record is larger than 4 MB")
+            if size > MAX_RECORD_BYTES:
+                text = "\n".join([self.lines[i][col:], *self.lines[i + 1 : j + 1]])
+                if _too_large(text):
+                    return self.skip_oversized(self.number(i), text[:1024], depth, j + 1, i)
             if j + 1 >= len(self.lines):
                 if self.last:
                     return self.malformed((i, col), j, "Unexpected end of data in a record")
@@ -220,6 +240,53 @@ class _Scanner:
                 self.malformed((i, col), j, "Record is not complete (truncated?)")
                 return j + 1
             j, pos = j + 1, 0
+
+    def skip_oversized(
+        self, start: int, value: str, depth: int, j: int, first: int
+    ) -> _Resume | int | None:
+        """Read on to the end of a record already over 4 MB and reject it once, on the line
+        it ends on (REDSHIFT_COPY.md), without keeping its text.
+
+        ``start`` is the record's first line number, ``value`` the start of its text,
+        ``depth`` the nesting at the start of line ``j``, and ``first`` the index of its
+        first line here (for the lines taken over from the fast path). Returns where reading
+        goes on, a line to resume at, or ``None`` when the record runs past the chunk.
+        """
+        reason = "Record is larger than 4 MB"
+        while j < len(self.lines):
+            line = self.lines[j]
+            if _is_standalone_object(line):  # it was cut short before this line
+                return self.reject_skipped(value, first, j - 1, reason, j)
+            pos = 0
+            while (m := _STRUCTURE.search(line, pos)) is not None:
+                if m.group() == '"':
+                    rest = _STRING_REST.match(line, m.end())
+                    if rest is None:
+                        return self.reject_skipped(value, first, j, reason, j + 1)
+                    pos = rest.end()
+                    continue
+                pos = m.end()
+                depth += 1 if m.group() in "{[" else -1
+                if depth == 0:
+                    self.reject_skipped(value, first, j, reason, j + 1)
+                    return _Resume(j, pos)
+            j += 1
+        if self.last:
+            return self.reject_skipped(value, first, j - 1, reason, j)
+        self.result.carry = Carry(start, (value,), skip_depth=depth)
+        self.consume(first, len(self.lines) - 1)
+        return None
+
+    def reject_skipped(self, value: str, first: int, end: int, reason: str, resume: int) -> int:
+        """Reject the skipped record that ends on line ``end``; return ``resume``."""
+        self.result.malformed.append(Malformed(self.number(end), value, reason))
+        self.consume(first, end)
+        return resume
+
+
+def _too_large(text: str) -> bool:
+    """Whether a record's text is over the 4 MB limit, in bytes of UTF-8."""
+    return len(text) > MAX_RECORD_BYTES // 4 and len(text.encode()) > MAX_RECORD_BYTES
 
 
 def scan(
@@ -239,10 +306,21 @@ def scan(
         carry: A record left open at the end of the previous chunk of the same object.
         last: Whether this is the object's last chunk (an open record then is malformed).
     """
-    scanner = _Scanner(lines, first_line, carry, last)
     done = 0  # lines before this index are handled
-    if carry is not None:
-        done = scanner.run_from(0)
+    if carry is not None and carry.skip_depth is not None:
+        # a record over 4 MB continues here: skip to its end
+        scanner = _Scanner(lines, first_line, None, last)
+        outcome = scanner.skip_oversized(carry.start_line, carry.lines[0], carry.skip_depth, 0, 0)
+        if isinstance(outcome, _Resume):
+            done = scanner.run_from_column(outcome.line, outcome.col)
+        elif outcome is None:
+            done = len(lines)
+        else:
+            done = outcome
+    else:
+        scanner = _Scanner(lines, first_line, carry, last)
+        if carry is not None:
+            done = scanner.run_from(0)
     for number in starts:
         index = number - scanner.first
         if index < done or number in scanner.result.consumed:

@@ -264,10 +264,10 @@ class Transform:
         """
         batch = Batch(list(chunks))
         for chunk in chunks:
-            for line in chunk.oversized:
+            for line, value in chunk.oversized.items():
                 batch.rejects.append(
                     Reject(
-                        chunk.info.key, line, None, None, "Record is larger than 4 MB", BAD_RECORD
+                        chunk.info.key, line, None, value, "Record is larger than 4 MB", BAD_RECORD
                     )
                 )
         self._convert(chunks, batch.rejects)

@@ -699,14 +699,6 @@ def test_python_form_of_integers_never_raises(digits: int, sign: str) -> None:
         assert python == run_sql(rule, [text], convert.ConvertOptions()), rule
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: when an object is cut into chunks and the last cut falls on its final line "
-        "end, the reader hands the transform an empty last chunk, read as one blank line: a "
-        "record still open at the end of the object is rejected on a line after the last"
-    ),
-)
 @pytest.mark.parametrize("chunk_bytes", [20, 46])
 def test_a_record_open_at_the_end_is_rejected_on_its_last_line(
     converter: Converter, chunk_bytes: int

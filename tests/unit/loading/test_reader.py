@@ -197,7 +197,7 @@ def test_a_small_local_uncompressed_object_is_read_in_place(
 ) -> None:
     info = put(lake, "events/a.json", b'{"a": 1}\n{"a": 2}')  # no final line end
     (chunk,) = spool(lake, info, 3, None, workdir)
-    assert chunk == Chunk(3, info, 1, lake.path("events/a.json"), 17, False, True, [])
+    assert chunk == Chunk(3, info, 1, lake.path("events/a.json"), 17, False, True, {})
     assert list(workdir.iterdir()) == []
     chunk.discard()  # not ours: left alone
     assert lake.get("events/a.json") == b'{"a": 1}\n{"a": 2}'
@@ -217,8 +217,7 @@ def test_a_local_object_over_chunk_bytes_is_copied_into_chunks(
     info = put(lake, "a.json", b"x" * 10 + b"\n")
     chunks = list(spool(lake, info, 0, None, workdir, chunk_bytes=10))
     assert [(c.temporary, c.path.parent, c.first_line, c.last) for c in chunks] == [
-        (True, workdir, 1, False),
-        (True, workdir, 2, True),
+        (True, workdir, 1, True),
     ]
     assert joined(chunks) == b"x" * 10 + b"\n"
 
@@ -291,7 +290,7 @@ def test_blank_lines_and_crlf_are_kept_as_they_are(workdir: Path) -> None:
 def test_an_empty_object_gives_one_empty_last_chunk(workdir: Path) -> None:
     store = MemoryStore({"empty.json": b""})
     (chunk,) = spool(store, store.info("empty.json"), 2, None, workdir)
-    assert (chunk.first_line, chunk.nbytes, chunk.last, chunk.oversized) == (1, 0, True, [])
+    assert (chunk.first_line, chunk.nbytes, chunk.last, chunk.oversized) == (1, 0, True, {})
     assert chunk.path.read_bytes() == b""
 
 
@@ -312,12 +311,15 @@ def test_an_empty_local_object_is_one_empty_chunk_read_in_place(
     assert (chunk.first_line, chunk.nbytes, chunk.last, chunk.temporary) == (1, 0, True, False)
 
 
-def test_an_object_ending_exactly_at_a_chunk_end_gets_an_empty_last_chunk(
+def test_an_object_ending_exactly_at_a_chunk_end_has_no_empty_chunk_after_it(
     workdir: Path,
 ) -> None:
-    store = MemoryStore({"a.json": b"123456789\n"})
+    # an empty last chunk would be read as a blank line after the object's last
+    store = MemoryStore({"a.json": b"123456789\n", "b.json": b"123456789\nabcdefghi\n"})
     chunks = list(spool(store, store.info("a.json"), 0, None, workdir, chunk_bytes=10))
-    assert [(c.first_line, c.nbytes, c.last) for c in chunks] == [(1, 10, False), (2, 0, True)]
+    assert [(c.first_line, c.nbytes, c.last) for c in chunks] == [(1, 10, True)]
+    chunks = list(spool(store, store.info("b.json"), 0, None, workdir, chunk_bytes=10))
+    assert [(c.first_line, c.nbytes, c.last) for c in chunks] == [(1, 10, False), (2, 10, True)]
 
 
 def test_the_real_block_size_cuts_a_large_object_into_several_chunks(workdir: Path) -> None:
@@ -381,8 +383,11 @@ def test_an_overlong_line_is_blanked_and_reported_with_its_line_number(
     data = b'{"a": 1}\n' + b"x" * 300 + b'\n{"b": 2}\n'
     (chunk,) = spool_memory(data, workdir, chunk_bytes=1000)
     assert chunk.path.read_bytes() == b'{"a": 1}\n\n{"b": 2}\n'
-    assert chunk.oversized == [2]
+    assert list(chunk.oversized) == [2]
     assert chunk.nbytes == 19
+    # the reject's value is the start of the line (as much as was read when it was dropped)
+    assert chunk.oversized[2] == "x" * len(chunk.oversized[2])
+    assert len(chunk.oversized[2]) > LIMIT
 
 
 def test_a_line_of_exactly_the_limit_is_kept(
@@ -391,7 +396,26 @@ def test_a_line_of_exactly_the_limit_is_kept(
     data = b'{"a": 1}\n' + b"x" * small_limit + b'\n{"b": 2}\n'
     (chunk,) = spool_memory(data, workdir, chunk_bytes=1000)
     assert chunk.path.read_bytes() == data
-    assert chunk.oversized == []
+    assert chunk.oversized == {}
+
+
+@pytest.mark.parametrize("line_end", [b"\r\n", b"  \t\r\n"])
+def test_whitespace_at_the_end_of_a_line_of_exactly_the_limit_is_not_counted(
+    small_limit: int, small_blocks: int, workdir: Path, line_end: bytes
+) -> None:
+    data = b'{"a": 1}\r\n' + b"x" * small_limit + line_end + b'{"b": 2}\r\n'
+    (chunk,) = spool_memory(data, workdir, chunk_bytes=1000)
+    assert chunk.path.read_bytes() == data
+    assert chunk.oversized == {}
+
+
+def test_an_overlong_line_is_reported_with_its_start_without_leading_whitespace(
+    small_limit: int, small_blocks: int, workdir: Path
+) -> None:
+    data = b'{"a": 1}\n  \t{"pad": "' + "é".encode() * 200 + b'"}\n'
+    (chunk,) = spool_memory(data, workdir, chunk_bytes=1000)
+    (value,) = chunk.oversized.values()
+    assert value.startswith('{"pad": "éé')  # never a character cut in two
 
 
 @pytest.mark.parametrize("block", [16, 256])  # reads shorter and longer than the limit
@@ -431,7 +455,7 @@ def test_an_overlong_line_ending_within_one_read_is_blanked_and_reported(
     data = b'{"a": 1}\n' + b"x" * 150 + b'\n{"b": 2}\n'  # all in one 1 MiB read
     (chunk,) = spool_memory(data, workdir, chunk_bytes=1000)
     assert chunk.path.read_bytes() == b'{"a": 1}\n\n{"b": 2}\n'
-    assert chunk.oversized == [2]
+    assert list(chunk.oversized) == [2]
 
 
 def test_an_overlong_last_line_without_a_line_end_is_blanked_and_reported(
@@ -440,7 +464,7 @@ def test_an_overlong_last_line_without_a_line_end_is_blanked_and_reported(
     data = b'{"a": 1}\n' + b"x" * 300
     (chunk,) = spool_memory(data, workdir, chunk_bytes=1000)
     assert chunk.path.read_bytes() == b'{"a": 1}\n\n'
-    assert chunk.oversized == [2]
+    assert list(chunk.oversized) == [2]
 
 
 @settings(max_examples=60, deadline=None)

@@ -362,20 +362,64 @@ def test_the_limit_counts_utf8_bytes_not_characters(small_limit: int) -> None:
     assert result.malformed == [Malformed(2, over, "Record is larger than 4 MB")]
 
 
-def test_a_multiline_record_over_the_limit_is_rejected_where_it_passes_it(
+def test_a_multiline_record_over_the_limit_is_one_reject_on_the_line_it_ends_on(
     small_limit: int,
 ) -> None:
     body = [f'"k{i}": "{"v" * 20}",' for i in range(10)]  # 29 bytes a line
-    lines = ["{", *body, '"end": 0}', '{"b":', "1}"]
+    lines = ["{", *body, '"end": [0]}', '{"b":', "1}"]
     assert len("\n".join(lines[:4])) == 91
     result = scan(lines, 1, [1, 13, 14])
-    # "{" and three body lines are 91 bytes; the fourth body line takes it past 100
+    # "{" and three body lines are 91 bytes; the fourth body line takes it past 100, and
+    # the record ends on line 12 (REDSHIFT_COPY.md: the last line of the failing record)
     (bad,) = result.malformed
-    assert (bad.line, bad.reason) == (5, "Record is larger than 4 MB")
-    assert bad.text == "\n".join(lines[:5])
-    # reading resumes at the next start after line 5, which is line 13
+    assert (bad.line, bad.reason) == (12, "Record is larger than 4 MB")
+    assert bad.text == "\n".join(lines[:5])  # its start, as far as it was read whole
     assert result.records == [Record(14, '{"b":\n1}')]
-    assert result.consumed == {1, 2, 3, 4, 5, 13, 14}
+    assert result.consumed == set(range(1, 15))
+
+
+def test_a_record_over_the_limit_is_skipped_across_chunks_and_rejected_once(
+    small_limit: int,
+) -> None:
+    body = [f'"k{i}": ["{"v" * 20}"],' for i in range(6)]
+    first = scan(["{", *body], 1, [1], last=False)
+    assert (first.records, first.malformed) == ([], [])
+    assert first.carry is not None
+    assert first.carry.skip_depth == 1
+    assert first.consumed == set(range(1, 8))
+    # the next chunk: more of it, its end, and then a record on the same line
+    middle = scan(
+        ['"x": {"y": [', "1]}", '"z": 2} {"b": 1}', '{"c": 2}'],
+        8,
+        [8, 10],
+        carry=first.carry,
+        last=True,
+    )
+    (bad,) = middle.malformed
+    assert (bad.line, bad.reason) == (10, "Record is larger than 4 MB")
+    assert bad.text.startswith('{\n"k0": ["vvv')
+    assert middle.records == [Record(10, '{"b": 1}')]
+    assert {8, 9, 10} <= middle.consumed
+
+
+def test_a_record_over_the_limit_cut_short_by_a_whole_record_ends_before_it(
+    small_limit: int,
+) -> None:
+    body = [f'"k{i}": "{"v" * 20}",' for i in range(6)]
+    result = scan(["{", *body, '{"b": 1}'], 1, [1, 8])
+    (bad,) = result.malformed
+    assert (bad.line, bad.reason) == (7, "Record is larger than 4 MB")
+    assert result.records == [Record(8, '{"b": 1}')]
+
+
+def test_a_record_over_the_limit_open_at_the_end_is_rejected_on_the_last_line(
+    small_limit: int,
+) -> None:
+    body = [f'"k{i}": "{"v" * 20}",' for i in range(6)]
+    result = scan(["{", *body], 1, [1], last=True)
+    (bad,) = result.malformed
+    assert (bad.line, bad.reason) == (7, "Record is larger than 4 MB")
+    assert result.carry is None
 
 
 def test_a_multiline_record_of_exactly_the_limit_is_kept(small_limit: int) -> None:
