@@ -180,16 +180,21 @@ class Transform:
         ]
 
         level4 = ["chunk", "line", "slow", *names_s, *names_v]
+
+        def index_fails(k: int) -> str:
+            """Whether the k-th parent is there but cannot take its index."""
+            p, index = f"p{k}", parents[k - 1][2]
+            return (
+                f"{p} IS NOT NULL AND json_type({p}) <> 'NULL' AND "
+                f"(json_type({p}) <> 'ARRAY' OR json_array_length({p}) <= {index})"
+            )
+
         for i, spec in enumerate(self.specs, start=1):
-            checks = []
-            for k, (column, _, index) in enumerate(parents, start=1):
-                if column == i - 1:
-                    p = f"p{k}"
-                    checks.append(
-                        f"CASE WHEN {p} IS NOT NULL AND json_type({p}) <> 'NULL' AND "
-                        f"(json_type({p}) <> 'ARRAY' OR json_array_length({p}) <= {index}) "
-                        f"THEN {BAD_RECORD} END"
-                    )
+            checks = [
+                f"CASE WHEN {index_fails(k)} THEN {BAD_RECORD} END"
+                for k, (column, _, _) in enumerate(parents, start=1)
+                if column == i - 1
+            ]
             checks.append(spec.rule.sql_error(f"s{i}", f"v{i}", self.options))
             if not spec.nullable:
                 checks.append(f"CASE WHEN v{i} IS NULL THEN {NOT_NULL} END")
@@ -211,10 +216,15 @@ class Transform:
         for i in range(1, n + 1):
             raw = f"CAST(s{i} AS VARCHAR)"
             mine = [k for k, (c, _, _) in enumerate(parents, start=1) if c == i - 1]
-            if mine:  # an index that is out of range: show the array (or what is there)
-                raw = (
-                    f"CASE WHEN e{i} = {BAD_RECORD} THEN CAST(p{mine[0]} AS VARCHAR) ELSE {raw} END"
+            if mine:
+                # an index that cannot be taken: show what it was applied to (the first such
+                # along the path; a string as its characters, as every other value is shown)
+                shown = ", ".join(
+                    f"CASE WHEN {index_fails(k)} THEN CASE WHEN json_type(p{k}) = 'VARCHAR' "
+                    f"THEN json_extract_string(p{k}, '$') ELSE CAST(p{k} AS VARCHAR) END END"
+                    for k in mine
                 )
+                raw = f"CASE WHEN e{i} = {BAD_RECORD} THEN coalesce({shown}) ELSE {raw} END"
             raw_values.append(f"WHEN {i} THEN {raw}")
         errors = ", ".join(f"e{i}" for i in range(1, n + 1))
         level6 = [

@@ -739,10 +739,6 @@ CASES: Final[list[Case]] = [
         Items,
         [],
         [Rej(1, "first", 1216, "abc", "Not an array or index out of range")],
-        bug=(
-            "BUG: the reject's value for an index into a string is its JSON text '\"abc\"'; "
-            "every other reject, and from_json for this record, give the string's characters"
-        ),
     ),
     Case(
         "an inner index out of range is reported with the array it indexes",
@@ -753,10 +749,6 @@ CASES: Final[list[Case]] = [
             Rej(1, "inner", 1216, "[1]", "Not an array or index out of range"),
             Rej(2, "inner", 1216, "5", "Not an array or index out of range"),
         ],
-        bug=(
-            "BUG: for $['m'][0][1] the reject's value is the outer array m, not the value "
-            "the failing index was applied to (from_json gives '[1]' and '5')"
-        ),
     ),
 ]
 
