@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import tempfile
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Final
 
 import sqlalchemy as sa
@@ -26,7 +24,7 @@ from arbalest._typing import CopyMode
 from arbalest.convert import ConvertOptions
 from arbalest.errors import TooManyRejectsError
 from arbalest.journal import Entry
-from arbalest.loading import reader
+from arbalest.loading import reader, scratch
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
 from arbalest.loading.transform import Batch, Converter, batches
@@ -239,8 +237,9 @@ class TransformBackend(Backend):
             columns += list(POSITION_COLUMNS)
         rows: Counter[int] = Counter()
         rejects: list[Reject] = []
+        scratch.sweep()  # what killed loads left behind
         converter = Converter(job.schema.__fields__, job.options)
-        workdir = Path(tempfile.mkdtemp(prefix="arbalest-load-"))
+        workdir = scratch.make("load")
         try:
             with (
                 Feed(

@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +28,7 @@ import duckdb
 
 from arbalest import convert
 from arbalest.convert import BAD_CHARACTER, BAD_RECORD, MAX_RECORD_BYTES, NOT_NULL, sql_literal
+from arbalest.loading import scratch
 from arbalest.loading.reader import Chunk
 from arbalest.loading.records import Carry, scan
 from arbalest.loading.rejects import Reject, clip
@@ -112,7 +112,7 @@ class Transform:
         self.specs = list(specs)
         self.options = options
         self.con = con
-        self._workdir = Path(tempfile.mkdtemp(prefix="arbalest-transform-"))
+        self._workdir = scratch.make("transform")
 
     def close(self) -> None:
         """Drop the batch tables and the scratch folder."""
