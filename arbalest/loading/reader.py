@@ -138,82 +138,154 @@ def spool(
 def _cut(
     stream: IO[bytes], info: ObjectInfo, obj: int, workdir: Path, chunk_bytes: int
 ) -> Iterator[Chunk]:
-    """Cut a stream into chunk files of complete lines, each about ``chunk_bytes``."""
-    buffer = bytearray()  # complete lines not yet written
-    first_line = 1  # the line number of buffer's first line
+    """Cut a stream into chunk files of complete lines, each about ``chunk_bytes``.
+
+    Lines are written to the chunk file as they are read, so memory holds one read and the
+    unfinished line, not a chunk.
+    """
+    out = _ChunkWriter(info, obj, workdir, chunk_bytes)
     pending = b""  # the incomplete last line
     skipping = False  # inside a line longer than the record limit, dropping it
-    oversized: dict[int, str] = {}
-    number = 0
-    held: Chunk | None = None  # the last chunk cut, not yet handed out
-
-    def emit(data: bytes | bytearray, last: bool) -> Chunk:
-        nonlocal number, first_line, oversized
-        path = workdir / f"{obj:08d}-{number:06d}.ndjson"
-        number += 1
-        path.write_bytes(data)
-        lines = data.count(b"\n")
-        end = first_line + lines
-        mine = {n: v for n, v in oversized.items() if n < end}
-        oversized = {n: v for n, v in oversized.items() if n >= end}  # still being dropped
-        chunk = Chunk(obj, info, first_line, path, len(data), True, last, mine)
-        first_line = end
-        return chunk
-
     # A read is never longer than the record limit, so that a line over the limit always
     # spans reads and is seen here, as the unfinished line or when it finishes.
     size = max(1, min(_BLOCK, chunk_bytes, MAX_RECORD_BYTES))
-    while block := stream.read(size):
-        if skipping:
-            end = block.find(b"\n")
-            if end < 0:
-                continue
-            block = block[end + 1 :]
-            buffer += b"\n"  # the dropped line keeps its place, so line numbers stay right
-            skipping = False
-        elif pending:
-            end = block.find(b"\n")
-            if (  # it finishes too long
-                end >= 0
-                and len(pending) + end > MAX_RECORD_BYTES
-                and _too_long(pending + block[:end])
-            ):
-                oversized[first_line + buffer.count(b"\n")] = _start_of(pending)
+    try:
+        while block := stream.read(size):
+            if skipping:
+                end = block.find(b"\n")
+                if end < 0:
+                    continue
+                block = block[end + 1 :]
+                out.write(b"\n")  # the dropped line keeps its place: line numbers stay right
+                skipping = False
+            elif pending:
+                end = block.find(b"\n")
+                if (  # it finishes too long
+                    end >= 0
+                    and len(pending) + end > MAX_RECORD_BYTES
+                    and _too_long(pending + block[:end])
+                ):
+                    out.oversized[out.line] = _start_of(pending)
+                    pending = b""
+                    block = block[end:]  # its line end stays: the line is blanked
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                out.write(pending + block[: cut + 1])
+                pending = block[cut + 1 :]
+            else:
+                pending += block
+            if _too_long(pending, unfinished=True):
+                out.oversized[out.line] = _start_of(pending)
                 pending = b""
-                block = block[end:]  # its line end stays: the line is blanked
-        data = pending + block
-        cut = data.rfind(b"\n")
-        if cut >= 0:
-            buffer += data[: cut + 1]
-            pending = data[cut + 1 :]
-        else:
-            pending = data
-        if _too_long(pending, unfinished=True):
-            oversized[first_line + buffer.count(b"\n")] = _start_of(pending)
-            pending = b""
-            skipping = True
-        while len(buffer) >= chunk_bytes:
-            end = buffer.find(b"\n", chunk_bytes - 1)
+                skipping = True
+            yield from out.ready()
+        if skipping:
+            out.write(b"\n")
+        elif pending:
+            out.write(pending + b"\n")
+        out.finish()
+        yield from out.ready()
+    finally:
+        out.close()
+
+
+class _ChunkWriter:
+    """Writes complete lines into chunk files, cut at the first line end at or after
+    ``chunk_bytes``. Each chunk is handed out once the next one is begun, so that the chunk
+    that ends the object is the one marked last (never an empty one after it, which would
+    be read as a blank line after the object's last)."""
+
+    def __init__(self, info: ObjectInfo, obj: int, workdir: Path, chunk_bytes: int) -> None:
+        self._info = info
+        self._obj = obj
+        self._workdir = workdir
+        self._chunk_bytes = chunk_bytes
+        self._number = 0
+        self._file: IO[bytes] | None = None
+        self._path: Path | None = None
+        self._first_line = 1  # of the chunk being written
+        self._lines = 0  # complete lines in it
+        self._size = 0
+        self._held: Chunk | None = None  # the last chunk cut, not handed out yet
+        self._ready: list[Chunk] = []
+        #: Lines over the record limit (blanked), by line number, with their start.
+        self.oversized: dict[int, str] = {}
+
+    @property
+    def line(self) -> int:
+        """The number of the next line to be written."""
+        return self._first_line + self._lines
+
+    def write(self, data: bytes) -> None:
+        """Append complete lines (``data`` ends with a line end)."""
+        while data:
+            if self._file is None:
+                self._open()
+            room = self._chunk_bytes - self._size
+            end = data.find(b"\n", room - 1) if len(data) >= room else -1
+            part = data if end < 0 else data[: end + 1]
+            self._put(part)
             if end < 0:
-                break
-            # Each chunk is handed out once the next one is cut, so that a chunk that ends
-            # the object is the one marked last (never an empty one after it, which would
-            # be read as a blank line after the object's last).
-            if held is not None:
-                yield held
-            held = emit(buffer[: end + 1], last=False)
-            del buffer[: end + 1]
-    if skipping:
-        buffer += b"\n"
-    elif pending:
-        buffer += pending + b"\n"
-    if held is not None and not buffer:
-        held.last = True
-        yield held
-        return
-    if held is not None:
-        yield held
-    yield emit(buffer, last=True)
+                return
+            self._cut(last=False)
+            data = data[end + 1 :]
+
+    def finish(self) -> None:
+        """The object has ended."""
+        if self._file is None and self._held is not None:
+            self._held.last = True
+            self._ready.append(self._held)
+            self._held = None
+            return
+        if self._file is None:  # an empty object: one empty chunk
+            self._open()
+        self._cut(last=True)
+        if self._held is not None:
+            self._ready.append(self._held)
+            self._held = None
+
+    def ready(self) -> Iterator[Chunk]:
+        """Hand out the chunks that are ready, in order."""
+        while self._ready:
+            yield self._ready.pop(0)
+
+    def close(self) -> None:
+        """Delete what was not handed out (nothing, unless reading stopped part-way)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            if self._path is not None:
+                self._path.unlink(missing_ok=True)
+        for chunk in [*self._ready, *([self._held] if self._held else [])]:
+            chunk.discard()
+        self._ready, self._held = [], None
+
+    def _open(self) -> None:
+        self._path = self._workdir / f"{self._obj:08d}-{self._number:06d}.ndjson"
+        self._number += 1
+        self._file = self._path.open("wb")
+
+    def _put(self, data: bytes) -> None:
+        assert self._file is not None
+        self._file.write(data)
+        self._size += len(data)
+        self._lines += data.count(b"\n")
+
+    def _cut(self, *, last: bool) -> None:
+        assert self._file is not None
+        assert self._path is not None
+        self._file.close()
+        self._file = None
+        end = self.line
+        mine = {n: v for n, v in self.oversized.items() if n < end}
+        self.oversized = {n: v for n, v in self.oversized.items() if n >= end}
+        chunk = Chunk(
+            self._obj, self._info, self._first_line, self._path, self._size, True, last, mine
+        )
+        if self._held is not None:
+            self._ready.append(self._held)
+        self._held = chunk
+        self._first_line, self._lines, self._size = end, 0, 0
 
 
 def _too_long(line: bytes, *, unfinished: bool = False) -> bool:

@@ -9,6 +9,7 @@ import gzip
 import io
 import tempfile
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -633,3 +634,46 @@ def test_leaving_the_with_block_early_cleans_up_too(
                 break
     assert list(workdir.iterdir()) == []
     assert reader_threads() == []
+
+
+class _Lines(io.RawIOBase):
+    """A stream of ``count`` numbered lines, made as they are read (nothing held)."""
+
+    def __init__(self, count: int) -> None:
+        self._next = 0
+        self._count = count
+        self._rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while len(self._rest) < len(buffer) and self._next < self._count:
+            self._rest += b"".join(
+                b'{"n": %d, "pad": "%s"}\n' % (n, b"p" * 80)
+                for n in range(self._next, min(self._next + 1000, self._count))
+            )
+            self._next = min(self._next + 1000, self._count)
+        size = min(len(buffer), len(self._rest))
+        buffer[:size] = self._rest[:size]
+        self._rest = self._rest[size:]
+        return size
+
+
+def test_cutting_a_stream_holds_a_read_not_a_chunk(workdir: Path) -> None:
+    # 40 MB of lines into 8 MB chunks: memory holds a read (1 MiB) and the unfinished line,
+    # whatever the chunk size
+    stream = io.BufferedReader(_Lines(400_000))
+    info = ObjectInfo("big.json", 0, "etag", dt.datetime.now(dt.UTC))
+    tracemalloc.start()
+    try:
+        chunks = list(reader._cut(stream, info, 0, workdir, 8 * 1024 * 1024))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * 1024 * 1024  # cutting in memory held 8 MB and copied it
+    assert len(chunks) == 5
+    assert [c.last for c in chunks] == [False] * 4 + [True]
+    assert sum(c.nbytes for c in chunks) == sum(c.path.stat().st_size for c in chunks)
+    assert [c.first_line for c in chunks[:2]] == [1, chunks[0].path.read_bytes().count(b"\n") + 1]
+    assert sum(c.path.read_bytes().count(b"\n") for c in chunks) == 400_000
