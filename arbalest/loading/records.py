@@ -252,37 +252,37 @@ class _Scanner:
         first line here (for the lines taken over from the fast path). Returns where reading
         goes on, a line to resume at, or ``None`` when the record runs past the chunk.
         """
+
+        def reject(end: int, resume: int, how: str = "") -> int:
+            # the reason gives where it starts: the reject may stand for many lines
+            reason = f"Record is larger than 4 MB{how}, from line {start}"
+            self.result.malformed.append(Malformed(self.number(end), value, reason))
+            self.consume(first, end)
+            return resume
+
         while j < len(self.lines):
             line = self.lines[j]
             if _is_standalone_object(line):  # it was cut short before this line
-                return self.reject_skipped(value, first, j - 1, j)
+                return reject(j - 1, j, " and not complete (truncated?)")
             pos = 0
             while (m := _STRUCTURE.search(line, pos)) is not None:
                 if m.group() == '"':
                     rest = _STRING_REST.match(line, m.end())
                     if rest is None:
-                        return self.reject_skipped(value, first, j, j + 1)
+                        return reject(j, j + 1, " and has a string broken by a line end")
                     pos = rest.end()
                     continue
                 pos = m.end()
                 depth += 1 if m.group() in "{[" else -1
                 if depth == 0:
-                    self.reject_skipped(value, first, j, j + 1)
+                    reject(j, j + 1)
                     return _Resume(j, pos)
             j += 1
         if self.last:
-            return self.reject_skipped(value, first, j - 1, j)
+            return reject(j - 1, j, " and still open at the end of the object")
         self.result.carry = Carry(start, (value,), skip_depth=depth)
         self.consume(first, len(self.lines) - 1)
         return None
-
-    def reject_skipped(self, value: str, first: int, end: int, resume: int) -> int:
-        """Reject the skipped record that ends on line ``end``; return ``resume``."""
-        self.result.malformed.append(
-            Malformed(self.number(end), value, "Record is larger than 4 MB")
-        )
-        self.consume(first, end)
-        return resume
 
 
 def _too_large(text: str) -> bool:

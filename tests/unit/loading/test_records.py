@@ -372,7 +372,7 @@ def test_a_multiline_record_over_the_limit_is_one_reject_on_the_line_it_ends_on(
     # "{" and three body lines are 91 bytes; the fourth body line takes it past 100, and
     # the record ends on line 12 (REDSHIFT_COPY.md: the last line of the failing record)
     (bad,) = result.malformed
-    assert (bad.line, bad.reason) == (12, "Record is larger than 4 MB")
+    assert (bad.line, bad.reason) == (12, "Record is larger than 4 MB, from line 1")
     assert bad.text == "\n".join(lines[:5])  # its start, as far as it was read whole
     assert result.records == [Record(14, '{"b":\n1}')]
     assert result.consumed == set(range(1, 15))
@@ -396,7 +396,7 @@ def test_a_record_over_the_limit_is_skipped_across_chunks_and_rejected_once(
         last=True,
     )
     (bad,) = middle.malformed
-    assert (bad.line, bad.reason) == (10, "Record is larger than 4 MB")
+    assert (bad.line, bad.reason) == (10, "Record is larger than 4 MB, from line 1")
     assert bad.text.startswith('{\n"k0": ["vvv')
     assert middle.records == [Record(10, '{"b": 1}')]
     assert {8, 9, 10} <= middle.consumed
@@ -408,7 +408,10 @@ def test_a_record_over_the_limit_cut_short_by_a_whole_record_ends_before_it(
     body = [f'"k{i}": "{"v" * 20}",' for i in range(6)]
     result = scan(["{", *body, '{"b": 1}'], 1, [1, 8])
     (bad,) = result.malformed
-    assert (bad.line, bad.reason) == (7, "Record is larger than 4 MB")
+    assert (bad.line, bad.reason) == (
+        7,
+        "Record is larger than 4 MB and not complete (truncated?), from line 1",
+    )
     assert result.records == [Record(8, '{"b": 1}')]
 
 
@@ -418,7 +421,10 @@ def test_a_record_over_the_limit_open_at_the_end_is_rejected_on_the_last_line(
     body = [f'"k{i}": "{"v" * 20}",' for i in range(6)]
     result = scan(["{", *body], 1, [1], last=True)
     (bad,) = result.malformed
-    assert (bad.line, bad.reason) == (7, "Record is larger than 4 MB")
+    assert (bad.line, bad.reason) == (
+        7,
+        "Record is larger than 4 MB and still open at the end of the object, from line 1",
+    )
     assert result.carry is None
 
 
@@ -689,3 +695,18 @@ def test_records_open_across_chunk_cuts_keep_the_records_after_them(
         engine.dispose()
     assert result.steps[0].rejects == []
     assert loaded == list(range(20))
+
+
+def test_a_record_over_the_limit_with_a_broken_string_ends_on_that_line(
+    small_limit: int,
+) -> None:
+    body = [f'"k{i}": "{"v" * 20}",' for i in range(6)]
+    result = scan(['{"a": 1}', "{", *body, '"s": "cut', '"t": 1}', '{"b": 2}'], 1, [2, 10])
+    # as for any record, reading resumes on the next line, whose rest is rejected apart
+    bad, rest = result.malformed
+    assert (rest.line, rest.text) == (10, '"t": 1}')
+    assert (bad.line, bad.reason) == (
+        9,
+        "Record is larger than 4 MB and has a string broken by a line end, from line 2",
+    )
+    assert bad.text.startswith('{\n"k0": "vvv')
