@@ -51,6 +51,10 @@ class SortedSources:
     (``"2014-11-04/01"``): then each day in range that has hour folders expands to its hours,
     as in the original Arbalest. Bounds are inclusive, and must exist.
 
+    Partition names are UTC, as object stores name them: ``"2014-11-04/01"`` starts at
+    01:00 UTC whatever the machine's zone or the warehouse session's, and a time series
+    replaces rows from that instant on.
+
     The cursor (``committed()``, ``commit()``, ``rollback()``) lives in the journal of
     ``warehouse``; ``Pipeline.time_series`` moves it in the same transaction as the rows.
 
@@ -112,7 +116,10 @@ class SortedSources:
         return tuple(_natural(part) for part in relative.split("/"))
 
     def value_of(self, partition: str) -> Any:
-        """Where a partition starts: a date, a datetime (day/hour), a number or the name."""
+        """Where a partition starts: a date, a datetime (day/hour), a number or the name.
+
+        A date and a datetime are UTC (naive: the names carry no zone).
+        """
         key = self.sort_key(partition)
         if len(key) >= 2 and key[0][0] == 1 and key[1][0] == 0:  # a day, then an hour
             day = key[0][1]

@@ -323,7 +323,10 @@ class Pipeline:
             schema: A ``Schema`` class.
             sources: The partitions, e.g. ``SortedSources(store, "events", start=...)``.
             series_column: The column the series is ordered by.
-            since: Delete from this value instead of the first new partition's.
+            since: Delete from this value instead of the first new partition's. For a
+                date or time column: an aware ``datetime`` is its instant; a naive one, a
+                ``date`` or an ISO 8601 text without an offset is UTC, as partition names
+                are. The bound is a typed parameter: no session or machine zone applies.
             **options: ``max_errors``, ``truncate_columns``, ``compression``, ``time_format``.
         """
         step = time_series_step(

@@ -421,8 +421,7 @@ def _time_series(
                 run_id=run_id,
                 replace_prefix=folder_prefix(partition),
             )
-        start = step.since if step.since is not None else step.sources.value_of(new[0])
-        conn.execute(sa.delete(table).where(table.c[step.series_column] >= start))
+        conn.execute(sa.delete(table).where(step.replaced_from(new[0])))
         names = table.c.keys()
         union = sa.union_all(*(sa.select(*(s.c[n] for n in names)) for s in stagings))
         conn.execute(sa.insert(table).from_select(names, union))

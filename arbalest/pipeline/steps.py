@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ __all__ = [
     "Statement",
     "TimeSeriesStep",
     "copy_step",
+    "series_start",
     "sql_step",
     "time_series_step",
 ]
@@ -100,7 +102,10 @@ class PartitionSource(Protocol):
         ...
 
     def value_of(self, partition: str) -> Any:
-        """Where the partition starts in the series (a date, a datetime or a number)."""
+        """Where the partition starts in the series (a date, a datetime or a number).
+
+        A date or a naive datetime is read as UTC (see ``series_start``).
+        """
         ...
 
 
@@ -125,6 +130,83 @@ class TimeSeriesStep:
     def label(self) -> str:
         return f"time series {self.target}"
 
+    def replaced_from(self, first_new: str) -> sa.ColumnElement[bool]:
+        """The rows a run replaces: the series column from ``since``, or else from where the
+        first new partition starts, as a bound parameter of the column's own kind."""
+        column = self.table.c[self.series_column]
+        if self.since is not None:
+            start = series_start(column, self.since, f"since={self.since!r}")
+        else:
+            value = self.sources.value_of(first_new)
+            what = f"the partition {first_new!r} (which starts at {value!r})"
+            start = series_start(column, value, what)
+        kind = (
+            sa.DateTime(timezone=start.tzinfo is not None)
+            if isinstance(start, dt.datetime)
+            else sa.Date()
+            if isinstance(start, dt.date)
+            else column.type
+        )
+        return column >= sa.bindparam("series_start", start, type_=kind)
+
+
+def _utc(value: object) -> dt.datetime | None:
+    """The instant ``value`` names, as an aware UTC datetime; ``None`` when it is no time.
+
+    Partitions are named in UTC, as object stores name them, so a date is its midnight in
+    UTC and a naive datetime (or an ISO text without an offset) is UTC wall time. Nothing
+    here reads the machine's zone or a warehouse session's.
+    """
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    return None
+
+
+def series_start(column: sa.ColumnElement[Any], value: object, what: str) -> object:
+    """Where a time series' DELETE starts, as a value that means the same rows in every
+    time zone: compared with ``column`` as it is, never through a session's zone.
+
+    For a ``TimestampTZ`` column the bound is the aware UTC instant; for a ``Timestamp``
+    column (UTC wall time, as the loaders store it) the naive UTC wall time; for a ``Date``
+    column a date, or the naive UTC wall time of a datetime. Dates, naive datetimes and ISO
+    texts without an offset are UTC; aware datetimes and texts with an offset mean their
+    instant. Other columns take ``value`` as it is.
+
+    Raises:
+        ConfigurationError: If the column holds times and ``value`` names none.
+    """
+    kind = column.type
+    if not isinstance(kind, sa.DateTime | sa.Date):
+        return value
+    instant = _utc(value)
+    if instant is None:
+        shown = (
+            "DATE"
+            if not isinstance(kind, sa.DateTime)
+            else "TIMESTAMPTZ"
+            if kind.timezone
+            else "TIMESTAMP"
+        )
+        raise ConfigurationError(
+            f"{what} is not a date or a time, so it cannot bound the {shown} "
+            f"column {column.name}; a bound of it is a datetime.date, a datetime.datetime "
+            "(naive: UTC) or an ISO 8601 text"
+        )
+    if isinstance(kind, sa.DateTime):
+        return instant if kind.timezone else instant.replace(tzinfo=None)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    return instant.replace(tzinfo=None)
+
 
 def time_series_step(
     schema: object,
@@ -145,6 +227,8 @@ def time_series_step(
             f"series_column={series_column!r} is not a column of {copy.target}; "
             f"its columns: {', '.join(copy.table.c.keys())}"
         )
+    if since is not None:  # a since that names no time fails now, not mid-run
+        series_start(copy.table.c[series_column], since, f"since={since!r}")
     return TimeSeriesStep(copy, sources, series_column, since)
 
 
