@@ -196,6 +196,10 @@ class Backend(ABC):
         return ()
 
 
+class ShortWriteError(Exception):
+    """A bulk write's own row count differs from the rows sent (becomes a ``CopyError``)."""
+
+
 class TransformBackend(Backend):
     """A warehouse fed by Arbalest: objects are read, converted by the shared transform, and
     bulk loaded batch by batch (writing one batch while the next is converted)."""
@@ -205,10 +209,12 @@ class TransformBackend(Backend):
     batch_format: ClassVar[str] = "csv"
 
     @abstractmethod
-    def write(
-        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any
-    ) -> None:
-        """Bulk load one batch (a file path, or an Arrow table) into ``table``'s ``columns``."""
+    def write(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any) -> int:
+        """Bulk load one batch (a file path, or an Arrow table) into ``table``'s ``columns``.
+
+        Returns:
+            The rows the warehouse reports it wrote (``COPY``'s count, an ``INSERT``'s).
+        """
 
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
         table = job.table
@@ -293,8 +299,11 @@ class TransformBackend(Backend):
         self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], batch: Batch
     ) -> None:
         dbapi = conn.dialect.loaded_dbapi
+        sent = batch.total_rows
         try:
-            self.write(conn, table, columns, batch.table if batch.path is None else batch.path)
+            written = self.write(
+                conn, table, columns, batch.table if batch.path is None else batch.path
+            )
         except dbapi.Error as exc:
             # The bulk load talks to the driver directly; its errors get the same shape as
             # SQLAlchemy's, so a refused row is a CopyError and a lost connection is noticed.
@@ -313,3 +322,16 @@ class TransformBackend(Backend):
             batch.table = None
             if batch.path is not None:
                 batch.path.unlink(missing_ok=True)
+        if written != sent:
+            # A load that ends early without an error (data the warehouse reads differently
+            # than it was meant) would otherwise be reported and journaled as complete.
+            # Shaped as the driver's errors are, it fails the step as a CopyError.
+            keys = ", ".join(dict.fromkeys(repr(c.info.key) for c in batch.chunks))
+            raise sa.exc.DBAPIError(
+                f"bulk load into {table.name}",
+                None,
+                ShortWriteError(
+                    f"the warehouse reports {written} row(s) written into {table.name} for "
+                    f"a batch of {sent} row(s) from {keys}; the step is rolled back"
+                ),
+            )

@@ -59,9 +59,7 @@ class DuckDBBackend(TransformBackend):
         finally:
             lock.release()
 
-    def write(
-        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any
-    ) -> None:
+    def write(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any) -> int:
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in columns)
         # The Arrow table is scanned in place by the warehouse's own DuckDB connection (no
@@ -70,11 +68,13 @@ class DuckDBBackend(TransformBackend):
         view = f"_arbalest_batch_{threading.get_ident()}"
         raw.register(view, data)
         try:
-            conn.exec_driver_sql(
+            # DuckDB answers an INSERT with the count of the rows it inserted
+            inserted = conn.exec_driver_sql(
                 f"INSERT INTO {quote_table(conn.dialect, table)} ({names}) SELECT * FROM {view}"
-            )
+            ).scalar_one()
         finally:
             # After a failed INSERT the transaction is aborted and DuckDB refuses even this;
             # the INSERT's own error is the one to report.
             with contextlib.suppress(duckdb.Error):
                 raw.unregister(view)
+        return int(inserted)

@@ -62,15 +62,18 @@ class PostgresBackend(TransformBackend):
         # lets the second run see the tables once the first has committed them
         return self.lock(conn, " creating tables", timeout)
 
-    def write(
-        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any
-    ) -> None:
+    def write(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any) -> int:
+        # The transform quotes every value but NULL (Transform.export), so COPY's CSV reads
+        # each exactly: no end-of-data marker (\.) or line break outside quotes, and '' is
+        # apart from NULL. The file is UTF-8, whatever the session's client_encoding.
         path = Path(data)
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in columns)
         statement = (
-            f"COPY {quote_table(conn.dialect, table)} ({names}) FROM STDIN WITH (FORMAT csv)"
+            f"COPY {quote_table(conn.dialect, table)} ({names}) FROM STDIN "
+            "WITH (FORMAT csv, ENCODING 'UTF8')"
         )
         raw: Any = conn.connection.dbapi_connection  # psycopg2's connection
         with raw.cursor() as cursor, path.open("rb") as data:
             cursor.copy_expert(statement, data, size=1 << 20)
+            return int(cursor.rowcount)  # COPY's own count of the rows it stored

@@ -303,7 +303,7 @@ class Transform:
 
     def export(self, batch: Batch, path: Path, fmt: str, *, with_position: bool) -> None:
         """The batch's good rows as an Arrow table (``fmt="arrow"``), or written to ``path``
-        as CSV or Parquet; nothing if there are none."""
+        as CSV (every text value quoted) or Parquet; nothing if there are none."""
         if not batch.total_rows:
             return
         if fmt == "arrow":
@@ -311,7 +311,16 @@ class Transform:
                 self.good_rows_sql(with_position=with_position)
             ).to_arrow_table()
             return
-        options = "FORMAT csv, HEADER false" if fmt == "csv" else "FORMAT parquet"
+        options = "FORMAT parquet"
+        if fmt == "csv":
+            # Every text value is quoted, so PostgreSQL's COPY reads it exactly: a line holding
+            # only \. would otherwise end its data. NULL stays unquoted, apart from ''. Numbers,
+            # booleans, dates and times never need quotes: quoting them would only add bytes.
+            plain: tuple[str, ...] = ("SMALLINT", "INTEGER", "BIGINT", "DECIMAL", "REAL")
+            plain += ("DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP")
+            text = [f"v{i}" for i, t in enumerate(self.column_types, 1) if not t.startswith(plain)]
+            quote = f", FORCE_QUOTE ({', '.join(text)})" if text else ""
+            options = f"FORMAT csv, HEADER false{quote}"
         self.con.execute(
             f"COPY ({self.good_rows_sql(with_position=with_position)}) "
             f"TO {sql_literal(str(path))} ({options})"

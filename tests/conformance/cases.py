@@ -331,4 +331,27 @@ CASES = [
         {"x.json": '{"id": "x1", "s": "日\\n\\u00e9\\""}\n{"id": "x2", "s": "tab\\there"}\n'},
         [{"id": "x1", "s": '日\né"'}, {"id": "x2", "s": "tab\there"}],
     ),
+    Case(
+        "strings that mean something to a bulk format arrive as they are",
+        {
+            "c.json": '{"id": "\\\\.", "s": "\\\\."}\n'
+            '{"id": "c2", "s": "a\\n\\\\.\\nb"}\n'
+            '{"id": "c3", "s": "\\\\N"}\n'
+            '{"id": "c4", "s": "\\r"}\n'
+            '{"id": "c5", "s": "a\\r\\nb"}\n'
+            '{"id": "c6", "s": "\\"\\",\\\\"}\n'
+            '{"id": "c7", "s": ""}\n'
+            '{"id": "c8", "s": "NULL"}\n'
+        },
+        [
+            {"id": "\\.", "s": "\\."},
+            {"id": "c2", "s": "a\n\\.\nb"},
+            {"id": "c3", "s": "\\N"},
+            {"id": "c4", "s": "\r"},
+            {"id": "c5", "s": "a\r\nb"},
+            {"id": "c6", "s": '"",\\'},
+            {"id": "c7", "s": ""},
+            {"id": "c8", "s": "NULL"},
+        ],
+    ),
 ]
