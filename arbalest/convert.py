@@ -44,6 +44,7 @@ __all__ = [
     "ConvertOptions",
     "DateRule",
     "DecimalRule",
+    "DuplicateKeys",
     "FloatRule",
     "IntegerRule",
     "JSONNumber",
