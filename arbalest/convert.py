@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import decimal
+import json
 import math
 import re
 from collections.abc import Callable
@@ -43,8 +44,10 @@ __all__ = [
     "ConvertOptions",
     "DateRule",
     "DecimalRule",
+    "DuplicateKeys",
     "FloatRule",
     "IntegerRule",
+    "JSONNumber",
     "Rejected",
     "Rule",
     "SuperRule",
@@ -53,6 +56,7 @@ __all__ = [
     "convert_value",
     "format_double",
     "json_dumps",
+    "json_loads",
     "json_text",
     "reason_for",
     "sql_literal",
@@ -177,6 +181,87 @@ def format_double(value: float) -> str:
     return ("-" if sign else "") + body
 
 
+class JSONNumber(str):
+    """A JSON number no double or Python ``int`` holds, kept as written (``1E400``).
+
+    The loaders' JSON reader keeps such a number's text, so the rules see ``1E400``, not
+    ``Infinity``: a ``str`` whose text is the number's, written without quotes as JSON.
+    """
+
+    __slots__ = ()
+
+
+class DuplicateKeys(dict[str, Any]):
+    """A JSON object that had a key more than once: the first one counts, as in the reader.
+
+    ``written`` holds every member as written, so that its JSON text is the reader's
+    (``{"k":1,"k":2}``); a ``Super`` column rejects such a value (see :class:`SuperRule`).
+    """
+
+    __slots__ = ("written",)
+
+    def __init__(self, written: list[tuple[str, Any]]) -> None:
+        super().__init__()
+        for key, value in written:
+            self.setdefault(key, value)
+        self.written = written
+
+
+def _first_key_counts(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    return value if len(value) == len(pairs) else DuplicateKeys(pairs)
+
+
+def _parse_float(text: str) -> float | JSONNumber:
+    value = float(text)
+    return JSONNumber(text) if math.isinf(value) else value
+
+
+def _parse_int(text: str) -> int | JSONNumber:
+    # (Python refuses to convert integers of more than 4,300 digits)
+    return int(text) if len(text) <= 4000 else JSONNumber(text)
+
+
+_CONSTANTS: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_MAY_HOLD_SURROGATE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def json_loads(text: str | bytes) -> Any:
+    """Decode one JSON value as the loaders' JSON reader reads it.
+
+    Of duplicate keys the first one counts (:class:`DuplicateKeys` keeps them all for the
+    value's text); ``NaN``, ``Infinity`` and ``-Infinity`` are numbers; integers keep all
+    their digits; a number beyond a double is kept as written (:class:`JSONNumber`). An
+    escaped lone surrogate (``"\\ud800"``) is not JSON.
+
+    Raises:
+        ValueError: The text is not JSON (the message says where).
+    """
+    value = json.loads(
+        text,
+        object_pairs_hook=_first_key_counts,
+        parse_float=_parse_float,
+        parse_int=_parse_int,
+        parse_constant=_CONSTANTS.__getitem__,
+    )
+    raw = text if isinstance(text, str) else text.decode("utf-8", errors="replace")
+    if _MAY_HOLD_SURROGATE.search(raw) and _has_surrogate(value):
+        raise ValueError("a lone surrogate (\\ud800 to \\udfff) is not a character")
+    return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    if isinstance(value, dict):
+        members = value.written if isinstance(value, DuplicateKeys) else value.items()
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in members)
+    return False
+
+
 def _json_number(value: int | float) -> str:
     # Integers keep all their digits, however large (the JSON reader keeps big ones as
     # written); other numbers are doubles.
@@ -194,6 +279,8 @@ def _json_dump(value: JSONValue, out: list[str]) -> None:
         out.append("false")
     elif isinstance(value, int | float):
         out.append(_json_number(value))
+    elif isinstance(value, JSONNumber):
+        out.append(str(value))
     elif isinstance(value, str):
         out.append(_json_string(value))
     elif isinstance(value, list):
@@ -205,7 +292,8 @@ def _json_dump(value: JSONValue, out: list[str]) -> None:
         out.append("]")
     elif isinstance(value, dict):
         out.append("{")
-        for i, (key, item) in enumerate(value.items()):
+        members = value.written if isinstance(value, DuplicateKeys) else value.items()
+        for i, (key, item) in enumerate(members):
             if i:
                 out.append(",")
             out.append(_json_string(str(key)))
@@ -253,7 +341,7 @@ def json_text(value: JSONValue) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return value
+        return str(value)  # (a JSONNumber as its text)
     if value is True:
         return "true"
     if value is False:
@@ -404,7 +492,8 @@ class DecimalRule(Rule):
             value = ctx.create_decimal(scaled).scaleb(-self.scale, ctx)
         else:
             raise Rejected(BAD_DIGIT)
-        if abs(value) >= self._limit:
+        # (copy_abs, not abs(): abs() rounds to the global context's 28 digits)
+        if value.copy_abs() >= self._limit:
             raise Rejected(OUT_OF_RANGE)
         value = value.quantize(self._quantum, context=ctx)
         return value.copy_abs() if value == 0 else value
@@ -815,8 +904,9 @@ class _TemporalRule(Rule):
             return None
         point = text.find(".")
         cut = text if point < 0 else text[: point + 1 + (3 if millis else 6)]
-        amount = decimal.Decimal(cut + "0" if cut.endswith(".") else cut)
-        micros = int(amount * (1_000 if millis else 1_000_000))
+        ctx = decimal.Context(prec=80)  # never the global context's 28 digits
+        amount = ctx.create_decimal(cut + "0" if cut.endswith(".") else cut)
+        micros = int(ctx.multiply(amount, 1_000 if millis else 1_000_000))
         if abs(micros) > 10**18:
             return None
         return _EPOCH + dt.timedelta(microseconds=micros)
@@ -944,10 +1034,13 @@ class DateRule(_TemporalRule):
 
 
 class SuperRule(Rule):
-    """SUPER: the JSON value itself (JSON null is NULL).
+    """SUPER: the JSON value itself (JSON null is NULL), the same on every warehouse.
 
-    A string holding U+0000 is 1220; a NaN or Infinity inside the value (which the JSON
-    reader accepts, but which no warehouse stores as JSON) is 1224.
+    A string holding U+0000 is 1220. A value that the warehouses would store differently is
+    1224: ``NaN`` or ``Infinity`` (which the JSON reader accepts but no warehouse stores as
+    JSON), a number beyond a double (``1e400``: DuckDB's JSON reads it back as infinity,
+    PostgreSQL's JSONB keeps 10**400), and an object with a key twice (DuckDB keeps both,
+    PostgreSQL's JSONB the last, Redshift's SUPER refuses it).
 
     Takes the value as JSON text in SQL (``json_extract``) and the decoded value in Python.
     """
@@ -966,7 +1059,7 @@ class SuperRule(Rule):
             return None
         if _has_nul(text):
             raise Rejected(BAD_CHARACTER)
-        if _has_non_finite(text):
+        if _not_storable(text):
             raise Rejected(BAD_SUPER)
         return text
 
@@ -975,7 +1068,7 @@ class SuperRule(Rule):
         return (
             f"CASE WHEN {s} IS NULL OR {text} = 'null' THEN NULL "
             f"WHEN regexp_matches({text}, {sql_literal(_RE_JSON_NUL)}) THEN NULL "
-            f"WHEN regexp_matches({text}, {sql_literal(_RE_NON_FINITE)}) THEN NULL "
+            f"WHEN {_sql_not_storable(s, text)} THEN NULL "
             f"ELSE {s} END"
         )
 
@@ -991,25 +1084,62 @@ class SuperRule(Rule):
         if code == BAD_CHARACTER:
             return "JSON string contains U+0000 (NUL), which cannot be stored (type SUPER)"
         if code == BAD_SUPER:
-            return "NaN or Infinity is not a JSON number (type SUPER)"
+            return (
+                "NaN or Infinity, a number beyond a double, or a key twice in one object: "
+                "not stored alike by every warehouse (type SUPER)"
+            )
         return super().reason(code)
 
 
 # An escaped NUL in JSON text: \u0000 preceded by an even number of backslashes.
 _RE_JSON_NUL: Final = r"(?:^|[^\\])(?:\\\\)*\\u0000"
 
+# Outside any string of the JSON text: NaN or Infinity, or a number that may be beyond a
+# double (an exponent of three digits, or 309 digits in a row); the last two are checked
+# exactly, number by number.
+_STRINGS_BEFORE: Final = r'^(?:[^"]|"(?:[^"\\]|\\.)*")*?'
+_RE_NON_FINITE: Final = _STRINGS_BEFORE + r"(?i:nan|inf)"
+_RE_HUGE: Final = _STRINGS_BEFORE + r"(?:[eE]\+?[0-9]{3}|[0-9]{309})"
+# Every string (group 1 empty) and every number (group 1) of JSON text, in order.
+_RE_TOKENS: Final = r'"(?:[^"\\]|\\.)*"|(-?[0-9][-+.0-9eE]*)'
 
-# NaN or Infinity outside any string of the JSON text.
-_RE_NON_FINITE: Final = r'^(?:[^"]|"(?:[^"\\]|\\.)*")*?(?i:nan|inf)'
+
+def _sql_not_storable(s: str, text: str) -> str:
+    """SQL: JSON ``s`` (text ``text``) holds NaN, Infinity, a number beyond a double, or an
+    object with a key twice."""
+    huge = (
+        f"list_bool_or(list_transform(regexp_extract_all({text}, {sql_literal(_RE_TOKENS)}, 1), "
+        "lambda t: t <> '' AND isinf(TRY_CAST(t AS DOUBLE))))"
+    )
+    twice = "lambda k: len(k) > 1 AND len(list_distinct(k)) <> len(k)"
+    duplicate = (
+        f"(json_type({s}) IN ('OBJECT', 'ARRAY') AND ("
+        f"coalesce(list_bool_or(list_transform([json_keys({s})], {twice})), false) OR "
+        f"coalesce(list_bool_or(list_transform(json_keys({s}, '$..*'), {twice})), false)))"
+    )
+    return (
+        f"(regexp_matches({text}, {sql_literal(_RE_NON_FINITE)}) OR "
+        f"(regexp_matches({text}, {sql_literal(_RE_HUGE)}) AND {huge}) OR {duplicate})"
+    )
 
 
-def _has_non_finite(value: Any) -> bool:
+def _not_storable(value: Any) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
+    if isinstance(value, JSONNumber):
+        return True  # (only numbers beyond a double are kept as text)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            return True
+        return False
     if isinstance(value, list):
-        return any(_has_non_finite(v) for v in value)
+        return any(_not_storable(v) for v in value)
+    if isinstance(value, DuplicateKeys):
+        return True
     if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
+        return any(_not_storable(v) for v in value.values())
     return False
 
 
@@ -1019,7 +1149,8 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     if isinstance(value, dict):
-        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+        members = value.written if isinstance(value, DuplicateKeys) else value.items()
+        return any("\x00" in k or _has_nul(v) for k, v in members)
     return False
 
 

@@ -21,6 +21,10 @@ from arbalest.schema.fields import (
     TimestampTZ,
 )
 from arbalest.schema.functional import JsonObject, Property
+from arbalest.schema.quoting import install as _quote_keywords
+
+# Every engine and dialect quotes the names any warehouse reserves (see schema.quoting).
+_quote_keywords()
 
 __all__ = [
     "BigInt",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final, Self, cast
 
@@ -181,6 +180,10 @@ class Schema(_Record, metaclass=SchemaMeta):
     ) -> Self:
         """Build an instance from one JSON record, applying the JSONPaths and COPY's rules.
 
+        JSON text is read as the loaders read it (``convert.json_loads``): of duplicate keys
+        the first counts, ``NaN`` and ``Infinity`` are numbers, and a number beyond a double
+        keeps its text.
+
         Args:
             obj: A decoded JSON value (usually a dict), or its JSON text.
             truncate_columns: Cut overlong strings instead of rejecting them.
@@ -192,8 +195,8 @@ class Schema(_Record, metaclass=SchemaMeta):
         options = convert.ConvertOptions(truncate_columns, time_format)
         if isinstance(obj, str | bytes):
             try:
-                obj = json.loads(obj, parse_constant=_reject_constant)
-            except ValueError as exc:
+                obj = convert.json_loads(obj)
+            except (ValueError, RecursionError) as exc:
                 raise LoadError(None, None, f"Invalid JSON: {exc}", convert.BAD_RECORD) from None
         if not isinstance(obj, dict | list):
             raise LoadError(
@@ -244,10 +247,6 @@ class Schema(_Record, metaclass=SchemaMeta):
         for spec, value in zip(type(self).__fields__, self.row(), strict=True):
             _put(doc, spec.path, _jsonable(value))
         return doc
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _pick(obj: Any, path: JSONPath, column: str) -> Any:

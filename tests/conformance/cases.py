@@ -327,6 +327,40 @@ CASES = [
         {"max_errors": 2},
     ),
     Case(
+        "SUPER: a key twice and a number beyond a double are rejected; big integers are exact",
+        {
+            "jd.json": '{"id": "d1", "j": {"k": 1, "k": 2}}\n'
+            '{"id": "d2", "j": [{"a": {"x": 1, "x": 1}}]}\n'
+            '{"id": "d3", "j": 1E400}\n'
+            '{"id": "d4", "j": {"n": [1, -1e400]}}\n'
+            '{"id": "d5", "j": {"n": 123456789012345678901234567890, "m": 2.5}}\n'
+            '{"id": "d6", "j": {"k": 1, "K": 2}, "i32": 1, "i32": 2}\n'
+        },
+        [
+            {"id": "d5", "j": {"n": 123456789012345678901234567890, "m": 2.5}},
+            {"id": "d6", "j": {"k": 1, "K": 2}, "i32": 1},
+        ],
+        [
+            ("jd.json", 1, "j", 1224),
+            ("jd.json", 2, "j", 1224),
+            ("jd.json", 3, "j", 1224),
+            ("jd.json", 4, "j", 1224),
+        ],
+        {"max_errors": 4},
+    ),
+    Case(
+        "numbers beyond a double keep their text for the column's rule",
+        {
+            "big.json": '{"id": "b1", "s": 1E400}\n'
+            '{"id": "b2", "d": 1E400}\n'
+            '{"id": "b3", "dec": -1e400}\n'
+            '{"id": "b4", "dec": "1234567.1239"}\n'
+        },
+        [{"id": "b1", "s": "1E400"}, {"id": "b4", "dec": D("1234567.123")}],
+        [("big.json", 2, "d", 1204), ("big.json", 3, "dec", 1204)],
+        {"max_errors": 2},
+    ),
+    Case(
         "unicode text and escapes",
         {"x.json": '{"id": "x1", "s": "日\\n\\u00e9\\""}\n{"id": "x2", "s": "tab\\there"}\n'},
         [{"id": "x1", "s": '日\né"'}, {"id": "x2", "s": "tab\there"}],

@@ -147,7 +147,7 @@ def test_from_json_accepts_json_text(base: type[Schema]) -> None:
     Event = make_event(base)
     assert Event.from_json('{"id": "x", "child": {"depth": {"level": "4"}}}').row()[-1] == 4
     with pytest.raises(LoadError) as info:
-        Event.from_json('{"id": NaN}')
+        Event.from_json('{"id": oops}')
     assert info.value.code == 1216
 
 
