@@ -342,6 +342,15 @@ def _refuse_ambiguous(
     if not keys:
         return
     chunk = POSITION_COLUMNS[0]
+    repeated = (
+        sa.select(sa.literal(1))
+        .select_from(staging)
+        .group_by(staging.c[chunk], *[staging.c[k] for k in keys])
+        .having(sa.func.count() > 1)
+        .limit(1)
+    )
+    if conn.execute(repeated).first() is None:  # the common case: one record per key
+        return
     super_columns = {spec.name for spec in job.schema.__fields__ if spec.rule.takes_json}
     distinct = sa.select(
         staging.c[chunk],
