@@ -6,20 +6,30 @@ For each copy step, inside the step's transaction:
    and write the journal at once would fail Redshift's serializable isolation); waiting is
    bounded by ``statement_timeout`` = ``lock_timeout``, and the session's own
    ``statement_timeout`` is put back once the lock is held.
-2. Upload the schema's JSONPaths file and, per compression, a manifest listing exactly the
-   objects to load (full ``s3://`` URLs, ``mandatory: true``, ``content_length``) under the
-   pipeline's metadata folder. Nothing to load: no manifest, no ``COPY`` (an empty manifest
-   fails).
-3. ``COPY`` (sqlalchemy-redshift's ``CopyCommand``, plus ZSTD and ``IAM_ROLE default``, which
-   it lacks) into the target (``incremental``), or into a staging table that replaces the
-   target's rows (``replace``, with ``DELETE``: ``TRUNCATE`` would commit) or is upserted
-   into it (``merge``: one ``COPY`` per object, in order, so that newer objects win).
-4. Read the rejects of that ``COPY`` back from ``STL_LOAD_ERRORS`` and the rows per object
-   from ``STL_LOAD_COMMITS``; more rejects than ``max_errors`` fails the step.
+2. Upload the schema's JSONPaths file and, per object, a manifest listing exactly that object
+   (its full ``s3://`` URL, ``mandatory: true``, ``content_length``) under the pipeline's
+   metadata folder. Nothing to load: no manifest, no ``COPY``.
+3. One ``COPY`` per object (sqlalchemy-redshift's ``CopyCommand``, plus ZSTD and
+   ``IAM_ROLE default``, which it lacks), in the order the objects come (``merge``: oldest
+   first). One object per COPY is what makes its counts exact: Redshift reports rows per
+   COPY (``pg_last_copy_count()``), while ``STL_LOAD_COMMITS`` only has the *lines* each
+   file held (a pretty-printed record spans many, a line may hold several), and its
+   ``filename``, like ``STL_LOAD_ERRORS``', keeps only the first 256 bytes of a URL. So
+   every reject and row of a COPY is its one object's, however long the URL.
+4. Where the rows go: straight into the target (``incremental``), or into a temporary load
+   table first: ``replace`` then deletes the target's rows (``DELETE``: ``TRUNCATE`` would
+   commit) and inserts the load table's; ``merge`` numbers each object's rows, refuses an
+   object holding different records for one primary key (COPY keeps no record order within
+   an object, so the newest could not be told), and upserts the newest row of each key.
+   ``DATE`` columns load through the load table as ``TIMESTAMPTZ`` read with the step's
+   ``TIMEFORMAT`` (Redshift reads ``DATE`` with ``DATEFORMAT``, which knows no epoch formats
+   and whose handling of offsets is not documented), and then take the date in UTC: the
+   local rule exactly.
+5. Read the rejects of each ``COPY`` back from ``STL_LOAD_ERRORS``; more rejects than
+   ``max_errors`` fails the step.
 
-Every mode uses a manifest, ``replace`` included: a prefix ``COPY`` of ``events/`` would
-also load the pipeline's metadata when the source is the whole store, and objects that
-arrive between the listing and the ``COPY`` would be loaded without being journaled.
+Every mode uses a manifest: a ``COPY`` of ``s3://bucket/events/a.json`` is a prefix, and
+would also load ``events/a.json.old``.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from sqlalchemy_redshift.commands import Compression, CopyCommand, Format, visit
 
 from arbalest import journal
 from arbalest.backends.base import (
+    POSITION_COLUMNS,
     Backend,
     Capabilities,
     CopyJob,
@@ -48,7 +59,13 @@ from arbalest.backends.base import (
     staging_table,
     upsert_from,
 )
-from arbalest.errors import ConcurrentRunError, ConfigurationError, TooManyRejectsError
+from arbalest.convert import BAD_DATE, BAD_TIMESTAMP, DateRule
+from arbalest.errors import (
+    ConcurrentRunError,
+    ConfigurationError,
+    CopyError,
+    TooManyRejectsError,
+)
 from arbalest.journal import Entry
 from arbalest.loading.reader import compression_of
 from arbalest.loading.rejects import Reject, clip
@@ -207,31 +224,43 @@ class RedshiftBackend(Backend):
 
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
         table = job.table
-        columns = [spec.name for spec in job.schema.__fields__]
+        specs = job.schema.__fields__
+        columns = [spec.name for spec in specs]
+        dates = frozenset(spec.name for spec in specs if isinstance(spec.rule, DateRule))
         jsonpaths_key = join_key(
             job.metadata_prefix, "jsonpaths", f"{job.schema.__table__.name}.json"
         )
         if objects:
             job.store.put(jsonpaths_key, json.dumps(job.schema.__jsonpaths__, indent=2).encode())
-        copier = _Copier(conn, job, columns, job.store.uri(jsonpaths_key))
-        if job.mode == "incremental":
-            copier.copy_groups(table, objects)
-        elif job.mode == "replace":
-            staging = _like(conn, table, job.run_id)
-            copier.copy_groups(staging, objects)
-            conn.execute(sa.delete(table))
-            conn.execute(sa.insert(table).from_select(table.c.keys(), sa.select(staging)))
-            conn.execute(DropTable(staging))
-        else:  # merge: one COPY per object, oldest first, so that the newest record wins
-            staging = staging_table(table, job.run_id, with_position=True)
-            conn.execute(CreateTable(staging))
+        copier = _Copier(conn, job, columns, job.store.uri(jsonpaths_key), dates)
+        if job.mode == "incremental" and not dates:
+            for info in objects:
+                copier.copy(table, info)
+        elif job.mode in ("incremental", "replace"):
+            if dates:
+                loading = load_table(table, job.run_id, dates)
+                conn.execute(CreateTable(loading))
+            else:
+                loading = _like(conn, table, job.run_id)
+            for info in objects:
+                copier.copy(loading, info)
+            if job.mode == "replace":
+                conn.execute(sa.delete(table))
+            conn.execute(settle(loading, table, dates))
+            conn.execute(DropTable(loading))
+        else:  # merge: objects come oldest first; each one's rows get its number
+            loading = load_table(table, job.run_id, dates, with_position=True)
+            conn.execute(CreateTable(loading))
             for number, info in enumerate(objects, start=1):
-                copier.copy_groups(staging, [info])
-                conn.execute(
-                    sa.update(staging)
-                    .where(staging.c._arbalest_chunk.is_(None))
-                    .values(_arbalest_chunk=number, _arbalest_line=0)
-                )
+                copier.copy(loading, info)
+                conn.execute(number_rows(loading, number))
+            staging = loading
+            if dates:
+                staging = staging_table(table, job.run_id, with_position=True)
+                conn.execute(CreateTable(staging))
+                conn.execute(settle(loading, staging, dates))
+                conn.execute(DropTable(loading))
+            _refuse_ambiguous(conn, job, table, staging, objects)
             upsert_from(conn, table, staging)
             conn.execute(DropTable(staging))
         entries = [
@@ -241,6 +270,120 @@ class RedshiftBackend(Backend):
             if job.on_object is not None:
                 job.on_object(info)
         return LoadResult(entries, copier.rejects)
+
+
+def load_table(
+    table: sa.Table, run_id: str, dates: frozenset[str], *, with_position: bool = False
+) -> sa.Table:
+    """A temporary table that a COPY loads for ``table``: the same columns (NOT NULL kept,
+    so that COPY rejects a missing value as it would in the target), but ``DATE`` columns
+    as ``TIMESTAMPTZ`` (see the module docstring), and the position columns for a merge."""
+    columns = [
+        sa.Column(
+            c.name,
+            sa.TIMESTAMP(timezone=True) if c.name in dates else c.type,
+            nullable=c.nullable,
+        )
+        for c in table.columns
+    ]
+    if with_position:
+        columns += [sa.Column(name, sa.BigInteger) for name in POSITION_COLUMNS]
+    return sa.Table(
+        staging_name(table, run_id, "_load"), sa.MetaData(), *columns, prefixes=["TEMPORARY"]
+    )
+
+
+def settle(loading: sa.Table, target: sa.Table, dates: frozenset[str]) -> sa.Insert:
+    """Insert the load table's rows into ``target``, with each ``DATE`` column's value the
+    date in UTC of the instant loaded (``TIMEZONE('UTC', ...)`` is Redshift's and
+    PostgreSQL's; the session's time zone plays no part)."""
+    names = [c.name for c in target.columns]
+    values = [
+        sa.cast(sa.func.timezone("UTC", loading.c[n]), sa.Date).label(n)
+        if n in dates
+        else loading.c[n]
+        for n in names
+    ]
+    return sa.insert(target).from_select(names, sa.select(*values))
+
+
+def number_rows(loading: sa.Table, number: int) -> sa.Update:
+    """Give the rows just copied (those without a position) their object's number.
+
+    COPY keeps no order among an object's records, so every other position column is 0;
+    ``_refuse_ambiguous`` makes sure that no merge depends on it.
+    """
+    chunk, *within = POSITION_COLUMNS
+    return (
+        sa.update(loading)
+        .where(loading.c[chunk].is_(None))
+        .values({chunk: number, **dict.fromkeys(within, 0)})
+    )
+
+
+#: How many ambiguous keys an error names.
+_SHOWN: Final = 5
+
+
+def _refuse_ambiguous(
+    conn: sa.Connection,
+    job: CopyJob,
+    table: sa.Table,
+    staging: sa.Table,
+    objects: Sequence[ObjectInfo],
+) -> None:
+    """Fail the step when one object holds different records for one primary key.
+
+    Which of them is the newest is the order of the records in the object, which Redshift's
+    COPY does not keep (nor does an IDENTITY column filled by COPY). Identical records are
+    fine: whichever wins, the row is the same.
+    """
+    keys = [c.name for c in table.primary_key]
+    if not keys:
+        return
+    chunk = POSITION_COLUMNS[0]
+    repeated = (
+        sa.select(sa.literal(1))
+        .select_from(staging)
+        .group_by(staging.c[chunk], *[staging.c[k] for k in keys])
+        .having(sa.func.count() > 1)
+        .limit(1)
+    )
+    if conn.execute(repeated).first() is None:  # the common case: one record per key
+        return
+    super_columns = {spec.name for spec in job.schema.__fields__ if spec.rule.takes_json}
+    distinct = sa.select(
+        staging.c[chunk],
+        *[
+            sa.func.json_serialize(staging.c[c.name]).label(c.name)
+            if c.name in super_columns
+            else staging.c[c.name]
+            for c in table.columns
+        ],
+    ).distinct()
+    records = distinct.subquery("records")
+    found = conn.execute(
+        sa.select(records.c[chunk], *[records.c[k] for k in keys], sa.func.count())
+        .group_by(records.c[chunk], *[records.c[k] for k in keys])
+        .having(sa.func.count() > 1)
+        .order_by(records.c[chunk], *[records.c[k] for k in keys])
+        .limit(_SHOWN)
+    ).all()
+    if not found:
+        return
+    named = ", ".join(keys)
+    shown = "; ".join(
+        f"{objects[int(row[0]) - 1].key} holds {row[-1]} different records for "
+        f"({named}) = ({', '.join(repr(v) for v in row[1:-1])})"
+        for row in found
+    )
+    raise CopyError(
+        job.label,
+        f"{shown}{' ...' if len(found) == _SHOWN else ''}. Redshift's COPY does not keep the "
+        "order of the records within an object, so which of them is the newest cannot be "
+        "told; a merge needs at most one record per primary key in each object on Redshift "
+        "(identical repeats are fine).",
+    )
 
 
 def _like(conn: sa.Connection, table: sa.Table, run_id: str) -> sa.Table:
@@ -262,29 +405,28 @@ class _Copier:
     """Uploads manifests, runs COPYs and reads back what each loaded and rejected."""
 
     def __init__(
-        self, conn: sa.Connection, job: CopyJob, columns: list[str], jsonpaths_url: str
+        self,
+        conn: sa.Connection,
+        job: CopyJob,
+        columns: list[str],
+        jsonpaths_url: str,
+        dates: frozenset[str],
     ) -> None:
         self.conn = conn
         self.job = job
         self.columns = columns
         self.jsonpaths_url = jsonpaths_url
+        self.dates = dates
         self.rejects: list[Reject] = []
         self.rows: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.manifests = 0
 
-    def copy_groups(self, table: sa.Table, objects: Sequence[ObjectInfo]) -> None:
-        """One COPY per compression (a COPY reads one compression)."""
-        groups: dict[str | None, list[ObjectInfo]] = {}
-        for info in objects:
-            groups.setdefault(compression_of(info.key, self.job.compression), []).append(info)
-        for compression, infos in groups.items():
-            self._copy(table, infos, compression)
-
-    def _copy(self, table: sa.Table, objects: list[ObjectInfo], compression: str | None) -> None:
+    def copy(self, table: sa.Table, info: ObjectInfo) -> None:
+        """COPY one object into ``table``: its rows are the COPY's count, its rejects all
+        the COPY's load errors (no URL is matched against a truncated ``filename``)."""
         job = self.job
         store = job.store
-        urls = {store.uri(info.key): info.key for info in objects}
         key = join_key(
             job.metadata_prefix,
             "manifests",
@@ -292,7 +434,7 @@ class _Copier:
             f"{job.run_id}-{self.manifests:04d}.json",
         )
         self.manifests += 1
-        document = manifest_document([(store.uri(i.key), i.size) for i in objects])
+        document = manifest_document([(store.uri(info.key), info.size)])
         store.put(key, json.dumps(document, indent=2).encode())
         remaining = job.max_errors - len(self.rejects)
         statement = build_copy(
@@ -303,7 +445,7 @@ class _Copier:
             iam_role=job.iam_role,
             credentials=job.credentials,
             region=job.region,
-            compression=compression,
+            compression=compression_of(info.key, job.compression),
             time_format=job.options.time_format,
             # one more than the budget left: we count, and fail the step, ourselves
             max_error=min(remaining + 1, MAX_MAXERROR),
@@ -316,57 +458,60 @@ class _Copier:
         except sa.exc.DBAPIError:
             # COPY failed (too many errors, or worse): the transaction is lost, so read what
             # Redshift recorded for this session on a connection of its own.
-            recorded = _errors_of_session(self.conn.engine, int(pid), urls)
+            recorded = _errors_of_session(self.conn.engine, int(pid), info.key, self.dates)
             if len(self.rejects) + len(recorded) > job.max_errors:
                 raise TooManyRejectsError(
                     job.label, (self.rejects + recorded)[: job.max_errors + 1], job.max_errors
                 ) from None
             raise
-        (query,) = self.conn.execute(sa.text("SELECT pg_last_copy_id()")).one()
-        new = _errors_of_query(self.conn, int(query), urls)
+        query, count = self.conn.execute(
+            sa.text("SELECT pg_last_copy_id(), pg_last_copy_count()")
+        ).one()
+        new = _errors_of_query(self.conn, int(query), info.key, self.dates)
         self.rejects += new
-        for reject in new:
-            self.rejected[reject.key] += 1
-        for filename, lines in self.conn.execute(
-            sa.text(
-                "SELECT trim(filename), sum(lines_scanned) FROM stl_load_commits "
-                "WHERE query = :query GROUP BY 1"
-            ),
-            {"query": int(query)},
-        ):
-            object_key = urls.get(str(filename).strip())
-            if object_key is not None:
-                self.rows[object_key] += int(lines) - self.rejected[object_key]
+        self.rejected[info.key] += len(new)
+        self.rows[info.key] += int(count)
         if len(self.rejects) > job.max_errors:
             raise TooManyRejectsError(job.label, self.rejects[: job.max_errors + 1], job.max_errors)
 
 
 _ERRORS: Final = (
-    "SELECT trim(filename), line_number, trim(colname), trim(raw_field_value), "
-    "trim(err_reason), err_code FROM stl_load_errors WHERE {where} "
-    "ORDER BY starttime, trim(filename), line_number"
+    "SELECT line_number, trim(colname), trim(raw_field_value), trim(err_reason), err_code "
+    "FROM stl_load_errors WHERE {where} ORDER BY starttime, line_number"
 )
 
 
-def _reject(row: Sequence[Any], urls: dict[str, str]) -> Reject:
-    url, line, column, value, reason, code = row
-    url = str(url).strip()
+def _reject(row: Sequence[Any], key: str, dates: frozenset[str]) -> Reject:
+    line, column, value, reason, code = row
+    column = str(column).strip() or None if column is not None else None
+    reason, code = str(reason).strip(), int(code)
+    if column in dates and code == BAD_TIMESTAMP:
+        # a DATE column loads as TIMESTAMPTZ (see the module docstring): its bad values are
+        # the local rule's 1205, not the load table's 1206
+        reason, code = _DATE_RULE.reason(BAD_DATE), BAD_DATE
     return Reject(
-        urls.get(url, url),
+        key,
         int(line),
-        str(column).strip() or None if column is not None else None,
+        column,
         None if value is None else clip(str(value).rstrip()),
-        str(reason).strip(),
-        int(code),
+        reason,
+        code,
     )
 
 
-def _errors_of_query(conn: sa.Connection, query: int, urls: dict[str, str]) -> list[Reject]:
+_DATE_RULE: Final = DateRule()
+
+
+def _errors_of_query(
+    conn: sa.Connection, query: int, key: str, dates: frozenset[str]
+) -> list[Reject]:
     rows = conn.execute(sa.text(_ERRORS.format(where="query = :query")), {"query": query})
-    return [_reject(row, urls) for row in rows]
+    return [_reject(row, key, dates) for row in rows]
 
 
-def _errors_of_session(engine: sa.Engine, pid: int, urls: dict[str, str]) -> list[Reject]:
+def _errors_of_session(
+    engine: sa.Engine, pid: int, key: str, dates: frozenset[str]
+) -> list[Reject]:
     """The load errors of the last COPY of session ``pid``, read on another connection."""
     try:
         with engine.connect() as other:
@@ -382,4 +527,4 @@ def _errors_of_session(engine: sa.Engine, pid: int, urls: dict[str, str]) -> lis
     except sa.exc.DBAPIError:
         logger.warning("could not read STL_LOAD_ERRORS after a failed COPY")
         return []
-    return [_reject(row, urls) for row in rows]
+    return [_reject(row, key, dates) for row in rows]

@@ -290,6 +290,38 @@ CASES = [
         options={"time_format": "epochsecs"},
     ),
     Case(
+        "a DATE reads every form TIMEFORMAT 'auto' reads, and is the date in UTC",
+        {
+            "d.json": '{"id": "d1", "day": "2019-02-11T23:30:00-05:00"}\n'
+            '{"id": "d2", "day": "2019-02-11T00:30:00+01:00"}\n'
+            '{"id": "d3", "day": "2019-02-11 05:09:12.195Z"}\n'
+            '{"id": "d4", "day": "2020-2-3"}\n'
+            '{"id": "d5", "day": "12/31/2019 23:59:58"}\n'
+            '{"id": "d6", "day": "19960108 040809"}\n'
+            '{"id": "d7", "day": "2019-02-29T10:00:00Z"}\n'
+        },
+        [
+            {"id": "d1", "day": dt.date(2019, 2, 12)},
+            {"id": "d2", "day": dt.date(2019, 2, 10)},
+            {"id": "d3", "day": dt.date(2019, 2, 11)},
+            {"id": "d4", "day": dt.date(2020, 2, 3)},
+            {"id": "d5", "day": dt.date(2019, 12, 31)},
+            {"id": "d6", "day": dt.date(1996, 1, 8)},
+        ],
+        [("d.json", 7, "day", 1205)],
+        {"max_errors": 1},
+    ),
+    Case(
+        "a DATE with a custom time_format reads that format",
+        {
+            "c.json": '{"id": "c1", "day": "2019-02-11 23:59:59"}\n'
+            '{"id": "c2", "day": "2019-02-11"}\n'
+        },
+        [{"id": "c1", "day": dt.date(2019, 2, 11)}],
+        [("c.json", 2, "day", 1205)],
+        {"time_format": "YYYY-MM-DD HH:MI:SS", "max_errors": 1},
+    ),
+    Case(
         "an empty object and an object of blank lines load nothing",
         {"empty.json": "", "blank.json": "\n\n", "one.json": '{"id": "one"}'},
         [{"id": "one"}],

@@ -80,33 +80,32 @@ def test_incremental_uploads_exactly_the_new_objects(
     p = pipeline(redshift_standin, s3_bucket, event)
     result = p.run()
     assert (result.steps[0].objects_loaded, result.rows_loaded) == (2, 3)
-    (copy,) = redshift_standin.copies
-    assert copy["table"] == "events"
-    assert copy["columns"] == ["id", "n"]
-    assert copy["jsonpaths"] == {"jsonpaths": ["$['id']", "$['n']"]}
-    assert copy["jsonpaths_url"] == f"s3://{s3_bucket}/lake/_arbalest/jsonpaths/events.json"
-    assert copy["manifest"] == {
-        "entries": [
-            {
-                "url": f"s3://{s3_bucket}/lake/events/a.json",
-                "mandatory": True,
-                "meta": {"content_length": size_a},
-            },
-            {
-                "url": f"s3://{s3_bucket}/lake/events/b.json",
-                "mandatory": True,
-                "meta": {"content_length": size_b},
-            },
-        ]
-    }
-    assert copy["manifest_url"].startswith(f"s3://{s3_bucket}/lake/_arbalest/manifests/events/")
-    assert "WITH CREDENTIALS AS" in copy["statement"]
+    # one COPY per object, in key order: each COPY's count and load errors are its object's
+    assert len(redshift_standin.copies) == 2
+    for copy, (name, size) in zip(
+        redshift_standin.copies, [("a.json", size_a), ("b.json", size_b)], strict=True
+    ):
+        assert copy["table"] == "events"
+        assert copy["columns"] == ["id", "n"]
+        assert copy["jsonpaths"] == {"jsonpaths": ["$['id']", "$['n']"]}
+        assert copy["jsonpaths_url"] == f"s3://{s3_bucket}/lake/_arbalest/jsonpaths/events.json"
+        assert copy["manifest"] == {
+            "entries": [
+                {
+                    "url": f"s3://{s3_bucket}/lake/events/{name}",
+                    "mandatory": True,
+                    "meta": {"content_length": size},
+                }
+            ]
+        }
+        assert copy["manifest_url"].startswith(f"s3://{s3_bucket}/lake/_arbalest/manifests/events/")
+        assert "WITH CREDENTIALS AS" in copy["statement"]
     assert rows(redshift_standin.engine) == [("a1", 1), ("a2", 2), ("b1", 3)]
 
     # a second run with nothing new: no COPY, and nothing uploaded
     uploaded = keys(s3_bucket, "lake/_arbalest/")
     assert p.run().rows_loaded == 0
-    assert len(redshift_standin.copies) == 1
+    assert len(redshift_standin.copies) == 2
     assert keys(s3_bucket, "lake/_arbalest/") == uploaded
 
     # a third with one new object lists only it
@@ -119,7 +118,9 @@ def test_incremental_uploads_exactly_the_new_objects(
         assert conn.execute(sa.select(sa.func.count()).select_from(journal.JOURNAL)).scalar() == 3
 
 
-def test_one_copy_per_compression(redshift_standin: Any, s3_bucket: str, event: Any) -> None:
+def test_each_object_copies_with_its_compression(
+    redshift_standin: Any, s3_bucket: str, event: Any
+) -> None:
     import bz2
     import gzip
 

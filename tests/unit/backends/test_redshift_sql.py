@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import sqlglot
+from sqlalchemy.schema import CreateTable
 from sqlalchemy_redshift.dialect import RedshiftDialect_psycopg2
 
 from arbalest import ConfigurationError, Credentials
@@ -204,3 +205,75 @@ def test_the_lock_bounds_its_wait_then_restores_the_sessions_timeout() -> None:
             # the previous value is bound, never pasted into the SQL
             ("SELECT set_config('statement_timeout', :value, false)", {"value": "30s"}),
         ]
+
+
+# -- the load table, and what goes from it into the target ---------------------------------
+
+DATED = sa.Table(
+    "dated",
+    sa.MetaData(),
+    sa.Column("id", sa.String(8), primary_key=True),
+    sa.Column("day", sa.Date),
+    sa.Column("n", sa.Integer, nullable=False),
+)
+
+
+def test_the_load_table_reads_dates_as_instants_and_keeps_not_null(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from arbalest.backends import redshift
+
+    positions = ("_arbalest_chunk", "_arbalest_line", "_arbalest_index")
+    monkeypatch.setattr(redshift, "POSITION_COLUMNS", positions)
+    table = redshift.load_table(DATED, "run12345678", frozenset({"day"}), with_position=True)
+    ddl = " ".join(str(CreateTable(table).compile(dialect=DIALECT)).split())
+    assert ddl.startswith("CREATE TEMPORARY TABLE _arbalest_stage_")
+    assert "id VARCHAR(8) NOT NULL" in ddl
+    assert "day TIMESTAMP WITH TIME ZONE," in ddl
+    assert "n INTEGER NOT NULL" in ddl
+    assert "PRIMARY KEY" not in ddl  # a merge loads several records of one key
+    assert [c.name for c in table.columns][-3:] == list(positions)
+    update = str(redshift.number_rows(table, 7).compile(dialect=DIALECT))
+    assert update.startswith(f"UPDATE {table.name} SET _arbalest_chunk=%(_arbalest_chunk)s")
+    assert "_arbalest_line=%(_arbalest_line)s, _arbalest_index=%(_arbalest_index)s" in update
+    assert update.endswith(f"WHERE {table.name}._arbalest_chunk IS NULL")
+    params = redshift.number_rows(table, 7).compile(dialect=DIALECT).params
+    assert params == {"_arbalest_chunk": 7, "_arbalest_line": 0, "_arbalest_index": 0}
+
+
+def test_settling_takes_each_date_in_utc() -> None:
+    from arbalest.backends import redshift
+
+    loading = redshift.load_table(DATED, "run12345678", frozenset({"day"}))
+    sql = " ".join(
+        str(redshift.settle(loading, DATED, frozenset({"day"})).compile(dialect=DIALECT)).split()
+    )
+    assert sql == (
+        f"INSERT INTO dated (id, day, n) SELECT {loading.name}.id, "
+        f"CAST(timezone(%(timezone_1)s, {loading.name}.day) AS DATE) AS day, "
+        f"{loading.name}.n FROM {loading.name}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "code", "expected"),
+    [
+        ("day", 1206, (1205, "Invalid date format (type DATE)")),
+        ("ts", 1206, (1206, "Invalid timestamp format")),
+        ("day", 1213, (1213, "Missing data for not-null field")),
+    ],
+)
+def test_a_date_columns_timestamp_errors_are_date_errors(
+    column: str, code: int, expected: tuple[int, str]
+) -> None:
+    from arbalest.backends.redshift import _reject
+
+    row = (3, f"{column}   ", "x  ", f"{expected[1]}   ", code)
+    reject = _reject(row, "events/a.json", frozenset({"day"}))
+    assert (reject.key, reject.line, reject.column, reject.value) == (
+        "events/a.json",
+        3,
+        column,
+        "x",
+    )
+    assert (reject.code, reject.reason) == expected
