@@ -48,7 +48,9 @@ from arbalest.schema import (
 )
 from arbalest.stores import Credentials, LocalStore
 
-__version__ = "0.1.0"
+# The one place the version is written (pyproject.toml reads it from here). 2.x: the
+# package index has the original Arbalest as 1.x, whose API this release keeps.
+__version__ = "2.0.0"
 
 __all__ = [
     "ArbalestError",

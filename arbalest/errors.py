@@ -99,7 +99,7 @@ class MissingDependencyError(ConfigurationError, ImportError):
 
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(
-            f"{package} is not installed; install it with: pip install 'arbalest[{extra}]'"
+            f"{package} is not installed; install it with: pip install 'arbalest[{extra}]>=2'"
         )
         self.package = package
         self.extra = extra

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from rich.console import Console
 from sqlalchemy.schema import CreateTable
 
-from arbalest import journal
+from arbalest import __version__, journal
 from arbalest.cli.commands import CodeError, resolve_pipeline, resolve_schema
 from arbalest.cli.output import (
     BarProgress,
@@ -77,7 +77,9 @@ _STORE = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="arbalest")
+# the running code's own version, not an installed distribution's metadata (which an
+# editable install keeps from the day it was installed)
+@click.version_option(version=__version__, prog_name="arbalest")
 @click.option(
     "-v",
     "--verbose",

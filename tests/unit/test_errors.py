@@ -75,4 +75,4 @@ def test_messages_say_what_and_where() -> None:
     assert "max_errors=0" in str(step)
     assert "first" in str(step)
     missing = errors.MissingDependencyError("luigi", "luigi")
-    assert "pip install 'arbalest[luigi]'" in str(missing)
+    assert "pip install 'arbalest[luigi]>=2'" in str(missing)
