@@ -20,6 +20,7 @@ from arbalest.errors import (
     StoreUnavailableError,
     TooManyRejectsError,
     UnknownBackendError,
+    WarehouseAccessError,
     WarehouseUnavailableError,
 )
 from arbalest.orchestration import SortedSources, TimeSeriesImport
@@ -96,6 +97,7 @@ __all__ = [
     "TimestampTZ",
     "TooManyRejectsError",
     "UnknownBackendError",
+    "WarehouseAccessError",
     "WarehouseUnavailableError",
     "__version__",
     "metadata",

@@ -41,6 +41,7 @@ from arbalest.cli.output import (
 )
 from arbalest.errors import ArbalestError, ConfigurationError, TooManyRejectsError
 from arbalest.pipeline import Pipeline, RunResult, runner
+from arbalest.pipeline._failures import one_line
 
 __all__ = ["cli", "main"]
 
@@ -210,7 +211,8 @@ def jsonpaths(target: str) -> None:
 
 
 def _fail(message: str, *, code: int, exc: BaseException | None = None) -> int:
-    _state.err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    # one line per error, whatever the driver wrote (the traceback of -v is the detail)
+    _state.err.print(f"error: {one_line(message)}", highlight=False, markup=False, soft_wrap=True)
     if _state.verbose and exc is not None:
         _state.err.print(
             "".join(traceback.format_exception(exc)), highlight=False, markup=False, soft_wrap=True

@@ -365,6 +365,85 @@ def test_a_duckdb_pipeline_redirected_to_postgresql(
     assert re.fullmatch(rf"events        1     2         0  {STAMP}", status.stdout.splitlines()[1])
 
 
+# -- a warehouse that cannot be opened -------------------------------------------------
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The whole stderr of a command that failed before any step: one line, ``error: ...``."""
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert done.stderr == line + "\n"
+    assert line.startswith("error: cannot open the warehouse ")
+    assert "step" not in line
+    return line
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["run", "plan", "status"])
+def test_a_wrong_database_or_role_is_a_mistake_to_fix(
+    tmp_path: Path, postgres_server: sa.Engine, command: str
+) -> None:
+    project = Project(tmp_path, f"duckdb:///{tmp_path / 'unused.duckdb'}")
+    database = postgres_server.url.set(database="arbalest_no_such_database")
+    done = project(command, "jobs.py", "--warehouse", database.render_as_string(False))
+    assert done.returncode == 2  # not retryable: the configuration needs fixing
+    line = one_error_line(done)
+    assert line.endswith(
+        'FATAL:  database "arbalest_no_such_database" does not exist; '
+        "check the database name of the warehouse URL, or create that database"
+    )
+    role = postgres_server.url.set(username="arbalest_no_such_role")
+    done = project(command, "jobs.py", ARBALEST_WAREHOUSE=role.render_as_string(False))
+    assert done.returncode == 2
+    assert one_error_line(done).endswith(
+        'FATAL:  role "arbalest_no_such_role" does not exist; '
+        "check the user name of the warehouse URL, or create that role"
+    )
+    assert not (tmp_path / "unused.duckdb").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["run", "plan", "status"])
+def test_a_refused_connection_is_retryable(
+    tmp_path: Path, postgres_server: sa.Engine, command: str
+) -> None:
+    project = Project(tmp_path, f"duckdb:///{tmp_path / 'unused.duckdb'}")
+    closed = postgres_server.url.set(port=closed_port())
+    done = project(command, "jobs.py", "--warehouse", closed.render_as_string(False))
+    assert done.returncode == 1
+    # psycopg2's two lines, folded into one
+    assert one_error_line(done) == (
+        f"error: cannot open the warehouse {closed.render_as_string(True)}: connection to "
+        f'server at "127.0.0.1", port {closed.port} failed: Connection refused; Is the server '
+        "running on that host and accepting TCP/IP connections? (retryable: try again)"
+    )
+
+
+@pytest.mark.duckdb
+@pytest.mark.parametrize("command", ["run", "plan", "status"])
+def test_a_duckdb_file_in_a_missing_folder_is_a_mistake_to_fix(
+    tmp_path: Path, command: str
+) -> None:
+    folder = tmp_path / "warehouses"
+    project = Project(tmp_path, f"duckdb:///{folder / 'w.duckdb'}")
+    done = project(command, "jobs.py")
+    assert done.returncode == 2
+    assert one_error_line(done).endswith(
+        f"; the folder {str(folder)!r} does not exist: create it, or check the path of the "
+        "warehouse URL"
+    )
+    assert not folder.exists()
+
+
 # -- on a terminal --------------------------------------------------------------------
 
 

@@ -382,8 +382,10 @@ def test_a_failed_sql_step_exits_1_and_keeps_the_earlier_steps(
         f"copy events (incremental): 1 object(s) to load, {events} bytes\n"
         "copy events (incremental): done, 1 object(s), 2 row(s), 0 rejected, T s\n"
         "error: step 'sql: INSERT INTO no_such_table VALUES (1)' failed: Catalog Error: "
-        "Table with name no_such_table does not exist!\n"
+        "Table with name no_such_table does not exist! Did you mean "
     )
+    # the driver's text, over several lines, is folded into the one line of the error
+    assert err.count("\n") == 3
     assert "Traceback" not in err
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
 
@@ -1192,7 +1194,12 @@ def test_a_warehouse_that_cannot_be_opened_is_an_error_not_a_traceback(
     junk.write_text("this is not a DuckDB database\n")
     jobs = project.module(PIPELINE)
     code, out, err = invoke(capsys, command, str(jobs), "--warehouse", f"duckdb:///{junk}")
-    assert (code, out) == (1, "")
-    assert err.startswith("error: ")
+    # trying again will not help: a mistake to fix (exit 2), saying what to fix, on one line
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: cannot open the warehouse duckdb:///{junk}: ")
     assert "not a valid DuckDB database file" in err
+    assert err.endswith(
+        "; check the path of the warehouse URL: that file is not a DuckDB database\n"
+    )
+    assert "retryable" not in err
     assert "Traceback" not in err
