@@ -517,3 +517,42 @@ def test_a_terminal_gets_rich_tables_not_plain_lines(tmp_path: Path) -> None:
         assert rows(engine, "SELECT count(*) FROM events") == [(600,)]
     finally:
         engine.dispose()
+
+
+@pytest.mark.duckdb
+def test_a_terminal_summary_fits_80_columns(tmp_path: Path) -> None:
+    table = "github_archive_events_of_every_kind_pushed_and_pulled_in_2024"
+    project = Project(tmp_path, f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    project.jobs.write_text(
+        project.jobs.read_text().replace('__tablename__ = "events"', f"__tablename__ = {table!r}")
+    )
+    put(project.lake, "events/a.json", [{"id": f"e{i}", "n": i} for i in range(1500)])
+    code, text = run_on_a_terminal(["run", "jobs.py"], tmp_path, columns=160)
+    assert code == 0, text
+    table_lines = [line for line in text.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table_lines, text
+    assert max(len(line) for line in table_lines) <= 80, text
+    assert re.search(
+        r"│ copy github_archive_\S*\.\.\. \(incremental\) *│ +1 │ 1,500 │ +0 │", text
+    ), text
+
+
+def test_quiet_and_verbose_after_the_command(tmp_path: Path) -> None:
+    project = Project(tmp_path, f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    put(project.lake, "events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
+    quiet = project("run", "jobs.py", "-q")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    put(project.lake, "events/b.json", [{"id": "b1", "n": 3}])
+    verbose = project("validate", "jobs.py", "--verbose")
+    assert (verbose.returncode, verbose.stdout) == (0, "")
+    assert "copy events (incremental): loaded events/b.json (" in verbose.stderr
+    assert "INFO " not in verbose.stderr  # the progress lines say it; the log does not repeat it
+    status = project("status", "jobs.py", "-q")
+    assert (status.returncode, status.stderr) == (0, "")
+    assert status.stdout.splitlines()[0] == HEADER
+    missing = project("run", "jobs.py:nightly")
+    assert (missing.returncode, missing.stdout, missing.stderr) == (
+        2,
+        "",
+        "error: jobs.py has no 'nightly' (pipelines: pipeline)\n",
+    )
