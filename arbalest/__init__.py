@@ -20,6 +20,7 @@ from arbalest.errors import (
     StoreUnavailableError,
     TooManyRejectsError,
     UnknownBackendError,
+    WarehouseAccessError,
     WarehouseUnavailableError,
 )
 from arbalest.orchestration import SortedSources, TimeSeriesImport
@@ -48,7 +49,9 @@ from arbalest.schema import (
 )
 from arbalest.stores import Credentials, LocalStore
 
-__version__ = "0.1.0"
+# The one place the version is written (pyproject.toml reads it from here). 2.x: the
+# package index has the original Arbalest as 1.x, whose API this release keeps.
+__version__ = "2.0.0"
 
 __all__ = [
     "ArbalestError",
@@ -94,6 +97,7 @@ __all__ = [
     "TimestampTZ",
     "TooManyRejectsError",
     "UnknownBackendError",
+    "WarehouseAccessError",
     "WarehouseUnavailableError",
     "__version__",
     "metadata",

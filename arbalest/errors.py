@@ -3,11 +3,14 @@
 All of them derive from :class:`ArbalestError`, and most also derive from the builtin
 they resemble, so ``except ValueError`` keeps working for people who expect it::
 
-    ArbalestError                          retryable: ClassVar[bool] = False
+    ArbalestError                          retryable: bool = False (by class, or by cause)
     ├── SchemaError (TypeError)            raised while a class statement runs; names the field(s)
     ├── ConfigurationError (ValueError)    bad arguments to Pipeline/.copy()/CLI; raised at once
     │   ├── UnknownBackendError (LookupError)
-    │   └── MissingDependencyError (ImportError)   says which extra to install
+    │   ├── MissingDependencyError (ImportError)   says which extra to install
+    │   └── WarehouseAccessError           the warehouse refuses to open: a failed sign-in, a
+    │                                      missing database, role or directory, a refused
+    │                                      permission; says what to fix
     ├── LoadError (ValueError)             one value or record that cannot be converted
     ├── StoreError                         listing/reading/writing objects
     │   ├── ObjectNotFoundError (LookupError)
@@ -17,7 +20,11 @@ they resemble, so ``except ValueError`` keeps working for people who expect it::
         ├── CopyError                      the warehouse refused a load; .statement (redacted)
         ├── SQLStepError                   .statement (redacted)
         ├── ConcurrentRunError             the run lock is held; retryable = True
-        └── WarehouseUnavailableError      connection lost; retryable = True
+        └── WarehouseUnavailableError      cannot connect, or connection lost; retryable = True
+
+``retryable`` is true only where trying again can help: a refused connection, a timeout,
+throttling, a lock. A ``CopyError`` or ``SQLStepError`` is retryable when the warehouse gave
+up for one of those reasons (a deadlock, a lock or statement timeout), not otherwise.
 
 Errors carry plain data (labels, keys, redacted statements), never connections or steps, so
 that they pickle: Luigi workers and multiprocessing send them between processes.
@@ -26,7 +33,7 @@ that they pickle: Luigi workers and multiprocessing send them between processes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 __all__ = [
     "ArbalestError",
@@ -43,6 +50,7 @@ __all__ = [
     "StoreUnavailableError",
     "TooManyRejectsError",
     "UnknownBackendError",
+    "WarehouseAccessError",
     "WarehouseUnavailableError",
 ]
 
@@ -50,7 +58,9 @@ __all__ = [
 class ArbalestError(Exception):
     """The base of every error Arbalest raises."""
 
-    retryable: ClassVar[bool] = False
+    # Whether trying the same thing again can succeed. Set by class (``ConcurrentRunError``)
+    # or, where the cause decides, on the instance (a deadlock in a ``CopyError``).
+    retryable: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -99,10 +109,28 @@ class MissingDependencyError(ConfigurationError, ImportError):
 
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(
-            f"{package} is not installed; install it with: pip install 'arbalest[{extra}]'"
+            f"{package} is not installed; install it with: pip install 'arbalest[{extra}]>=2'"
         )
         self.package = package
         self.extra = extra
+
+
+class WarehouseAccessError(ConfigurationError):
+    """The warehouse refuses to open for a reason that trying again cannot fix: a failed
+    sign-in, a missing database, role or directory, a refused permission, a file that is not a
+    database. Raised when the first connection is made, before any step runs.
+
+    Attributes:
+        warehouse: The warehouse URL, its password hidden.
+        reason: The driver's own words, on one line (credentials redacted).
+        fix: What to change, e.g. ``"check the database name in the warehouse URL"``.
+    """
+
+    def __init__(self, warehouse: str, reason: str, fix: str) -> None:
+        super().__init__(f"cannot open the warehouse {warehouse}: {reason}; {fix}")
+        self.warehouse = warehouse
+        self.reason = reason
+        self.fix = fix
 
 
 class LoadError(ArbalestError, ValueError):
@@ -203,9 +231,21 @@ class ConcurrentRunError(PipelineError):
 
 
 class WarehouseUnavailableError(PipelineError):
-    """The connection to the warehouse was lost."""
+    """The warehouse cannot be reached (a refused connection, a timeout, too many clients, a
+    DuckDB file another process holds), or the connection to it was lost.
+
+    Attributes:
+        step: The step that lost its connection, or ``""`` when the warehouse could not be
+            opened before any step ran (the message then names no step).
+    """
 
     retryable = True
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(step, message)
+        if not step:
+            self.message = message
+            self.args = (message,)
 
 
 def _clip(text: str, limit: int = 200) -> str:

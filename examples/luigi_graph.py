@@ -1,6 +1,6 @@
 """Two pipelines as a Luigi graph: load events, then summarise them.
 
-    pip install 'arbalest[luigi]'
+    pip install 'arbalest[luigi]>=2'      # from a clone: pip install -e '.[luigi]'
     python examples/luigi_graph.py [FOLDER]
 
 Luigi asks each task whether it is complete; PipelineTask answers from the journal, so a

@@ -11,10 +11,11 @@
 
 Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise), headed
 ``pipeline NAME: COMMAND`` when the pipeline has a name (``Pipeline(..., name=...)``);
-results (the DDL, the JSON, the plan, the status) to stdout. Exit codes: 0 done, 1 a step failed,
-2 bad usage. Options can also come from ``ARBALEST_*`` environment variables
-(``ARBALEST_WAREHOUSE``, ``ARBALEST_STORE``, ``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``,
-``ARBALEST_DIALECT``).
+results (the DDL, the JSON, the plan, the status) to stdout. Exit codes: 0 done, 1 a step failed
+or a warehouse or store could not be reached, 2 bad usage or configuration. Options can also
+come from ``ARBALEST_*`` environment variables (``ARBALEST_WAREHOUSE``, ``ARBALEST_STORE``,
+``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``, ``ARBALEST_DIALECT``). ``-v`` and ``-q`` go before
+or after the command. ``--help`` says all of this.
 """
 
 from __future__ import annotations
@@ -23,24 +24,26 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, TypeVar
 
 import click
 import sqlalchemy as sa
 from rich.console import Console
 from sqlalchemy.schema import CreateTable
 
-from arbalest import journal
+from arbalest import __version__, journal
 from arbalest.cli.commands import CodeError, resolve_pipeline, resolve_schema
 from arbalest.cli.output import (
     BarProgress,
     LineProgress,
     configure_logging,
     result_table,
-    status_table,
+    status_lines,
+    summary_text,
 )
 from arbalest.errors import ArbalestError, ConfigurationError, TooManyRejectsError
 from arbalest.pipeline import Pipeline, RunResult, runner
+from arbalest.pipeline._failures import one_line
 
 __all__ = ["cli", "main"]
 
@@ -69,29 +72,103 @@ def _pipeline(target: str, warehouse: str | None, store: str | None) -> Pipeline
 
 _TARGET = click.argument("target", metavar="FILE[:NAME]")
 _WAREHOUSE = click.option(
-    "--warehouse", envvar="ARBALEST_WAREHOUSE", help="Use this warehouse URL instead."
+    "--warehouse",
+    envvar="ARBALEST_WAREHOUSE",
+    show_envvar=True,
+    metavar="URL",
+    help="Use this warehouse URL instead of the pipeline's.",
 )
 _STORE = click.option(
-    "--store", envvar="ARBALEST_STORE", help="Use this folder or s3:// URL instead."
+    "--store",
+    envvar="ARBALEST_STORE",
+    show_envvar=True,
+    metavar="LOCATION",
+    help="Use this folder or s3:// URL instead of the pipeline's store.",
 )
+_VERBOSE_HELP = "Also log each object and debug lines; show the traceback of an error."
+_QUIET_HELP = "Only errors on stderr."
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="arbalest")
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    _state.verbose = _state.verbose or value
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    _state.quiet = _state.quiet or value
+
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def _verbosity(command: _F) -> _F:
+    """``-v`` and ``-q`` after the command too: ``arbalest run jobs.py -q``."""
+    command = click.option(
+        "-q",
+        "--quiet",
+        "quiet_",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_quiet,
+        help=_QUIET_HELP,
+    )(command)
+    return click.option(
+        "-v",
+        "--verbose",
+        "verbose_",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_verbose,
+        help=_VERBOSE_HELP,
+    )(command)
+
+
+def _settle() -> None:
+    """Once every option is read (before and after the command): check and apply -v/-q."""
+    if _state.verbose and _state.quiet:
+        _state.verbose = False  # bad usage: the message says it all, no traceback
+        raise ConfigurationError("--verbose and --quiet cannot be used together")
+    configure_logging(_state.err, verbose=_state.verbose, quiet=_state.quiet)
+
+
+_HELP = """Load JSON objects from S3 or a folder into Redshift, PostgreSQL or DuckDB.
+
+\b
+FILE[:NAME] picks the pipeline of run, plan, validate and status:
+  FILE  a Python file (jobs.py) or an importable module (myproject.jobs)
+  NAME  a Pipeline in it, or a function that returns one; without :NAME,
+        the variable `pipeline`, else the file's only Pipeline
+ddl and jsonpaths take MODULE_OR_FILE:SCHEMA, a Schema class.
+
+\b
+Environment variables (an option given on the command line wins):
+  ARBALEST_WAREHOUSE  --warehouse        ARBALEST_VERBOSE  -v
+  ARBALEST_STORE      --store            ARBALEST_QUIET    -q
+  ARBALEST_DIALECT    ddl --dialect
+
+\b
+Exit codes:
+  0  done
+  1  a step failed, or the warehouse or the store could not be reached;
+     the error ends with "(retryable: try again)" when that can help
+  2  bad usage or configuration (a wrong name, URL, database or password):
+     fix it before trying again
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=_HELP)
+# the running code's own version, not an installed distribution's metadata (which an
+# editable install keeps from the day it was installed)
+@click.version_option(version=__version__, prog_name="arbalest")
 @click.option(
     "-v",
     "--verbose",
     is_flag=True,
     envvar="ARBALEST_VERBOSE",
-    help="Log every step; show tracebacks.",
+    help=_VERBOSE_HELP,
 )
-@click.option("-q", "--quiet", is_flag=True, envvar="ARBALEST_QUIET", help="Only errors on stderr.")
+@click.option("-q", "--quiet", is_flag=True, envvar="ARBALEST_QUIET", help=_QUIET_HELP)
 def cli(verbose: bool, quiet: bool) -> None:
-    """Load JSON objects from S3 or a folder into Redshift, PostgreSQL or DuckDB."""
-    if verbose and quiet:
-        raise ConfigurationError("--verbose and --quiet cannot be used together")
     _state.verbose, _state.quiet = verbose, quiet
-    configure_logging(_state.err, verbose=verbose, quiet=quiet)
 
 
 def _announce(pipeline: Pipeline, command: str) -> None:
@@ -110,10 +187,10 @@ def _execute(pipeline: Pipeline, command: str) -> RunResult:
     if _state.err.is_terminal:
         with BarProgress.create(_state.err) as bar:
             result = run(progress=BarProgress(bar))
-        _state.err.print(result_table(result, name=pipeline.name))
+        _state.err.print(result_table(result, name=pipeline.name), width=min(80, _state.err.width))
         return result
-    result = run(progress=LineProgress(_state.err))
-    _state.err.print(str(result), highlight=False, soft_wrap=True)
+    result = run(progress=LineProgress(_state.err, each_object=_state.verbose))
+    _state.err.print(summary_text(result), highlight=False, markup=False, soft_wrap=True)
     return result
 
 
@@ -131,8 +208,10 @@ def _show_rejects(result: RunResult) -> None:
 @_TARGET
 @_WAREHOUSE
 @_STORE
+@_verbosity
 def run(target: str, warehouse: str | None, store: str | None) -> None:
     """Run a pipeline: every step, each committed on its own."""
+    _settle()
     result = _execute(_pipeline(target, warehouse, store), "run")
     _show_rejects(result)
 
@@ -141,8 +220,10 @@ def run(target: str, warehouse: str | None, store: str | None) -> None:
 @_TARGET
 @_WAREHOUSE
 @_STORE
+@_verbosity
 def validate(target: str, warehouse: str | None, store: str | None) -> None:
     """Dry run: every step in a transaction that is rolled back."""
+    _settle()
     result = _execute(_pipeline(target, warehouse, store), "validate")
     _show_rejects(result)
 
@@ -151,8 +232,10 @@ def validate(target: str, warehouse: str | None, store: str | None) -> None:
 @_TARGET
 @_WAREHOUSE
 @_STORE
+@_verbosity
 def plan(target: str, warehouse: str | None, store: str | None) -> None:
     """Print what a run would do: DDL, objects to load, SQL."""
+    _settle()
     pipeline = _pipeline(target, warehouse, store)
     _announce(pipeline, "plan")
     _state.out.print(str(pipeline.plan()), markup=False)
@@ -162,24 +245,17 @@ def plan(target: str, warehouse: str | None, store: str | None) -> None:
 @_TARGET
 @_WAREHOUSE
 @_STORE
+@_verbosity
 def status(target: str, warehouse: str | None, store: str | None) -> None:
     """Print the journal of each target: objects and rows loaded, last load."""
+    _settle()
     pipeline = _pipeline(target, warehouse, store)
     _announce(pipeline, "status")
     targets = list(dict.fromkeys(s.target for s in pipeline.steps if s.target is not None))
     with runner.connect(pipeline) as conn:
         statuses = journal.status(conn, targets)
-    rows = status_table(statuses, targets)
-    headers = ["target", "objects", "rows", "rejected", "last loaded"]
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
-    ]
-    for line in [headers, *rows]:
-        cells = [
-            c.ljust(w) if i in (0, 4) else c.rjust(w)
-            for i, (c, w) in enumerate(zip(line, widths, strict=True))
-        ]
-        _state.out.print("  ".join(cells).rstrip(), markup=False)
+    for line in status_lines(statuses, targets):
+        _state.out.print(line, markup=False)
 
 
 @cli.command()
@@ -190,29 +266,40 @@ def status(target: str, warehouse: str | None, store: str | None) -> None:
     default="redshift",
     show_default=True,
     envvar="ARBALEST_DIALECT",
+    show_envvar=True,
     help="The warehouse to write the DDL for.",
 )
+@_verbosity
 def ddl(target: str, dialect: str) -> None:
     """Print a schema's CREATE TABLE statement."""
+    _settle()
     schema = resolve_schema(target)
     engine = sa.create_mock_engine(f"{dialect}://", executor=lambda *a, **k: None)
     text = str(CreateTable(schema.__table__).compile(dialect=engine.dialect)).strip()
+    # SQLAlchemy ends each column's line with ", ": no trailing spaces in a file people diff
+    text = "\n".join(line.rstrip() for line in text.splitlines())
     _state.out.print(text + ";", markup=False)
 
 
 @cli.command()
 @click.argument("target", metavar="MODULE_OR_FILE:SCHEMA")
+@_verbosity
 def jsonpaths(target: str) -> None:
     """Print a schema's JSONPaths file."""
+    _settle()
     _state.out.print(json.dumps(resolve_schema(target).__jsonpaths__, indent=2), markup=False)
 
 
 def _fail(message: str, *, code: int, exc: BaseException | None = None) -> int:
-    _state.err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
     if _state.verbose and exc is not None:
-        _state.err.print(
-            "".join(traceback.format_exception(exc)), highlight=False, markup=False, soft_wrap=True
-        )
+        # the traceback, then the error line: its own last line (the same message) is left out
+        lines = traceback.format_exception(exc)
+        last = traceback.format_exception_only(exc)
+        if lines[-len(last) :] == last:
+            lines = lines[: -len(last)]
+        _state.err.print("".join(lines).rstrip("\n"), highlight=False, markup=False, soft_wrap=True)
+    # one line per error, whatever the driver wrote
+    _state.err.print(f"error: {one_line(message)}", highlight=False, markup=False, soft_wrap=True)
     return code
 
 

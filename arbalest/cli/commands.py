@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,7 +91,7 @@ def resolve_pipeline(target: str) -> Pipeline:
         return next(iter(found.values()))
     value = getattr(module, name, None)
     if value is None:
-        raise ConfigurationError(f"{where} has no {name!r}")
+        raise ConfigurationError(f"{where} has no {name!r}{_names_there(module, name)}")
     if callable(value) and not isinstance(value, Pipeline):
         with _its_own_errors():
             value = value()
@@ -103,7 +105,53 @@ def resolve_schema(target: str) -> type[Schema]:
     where, name = split_target(target)
     if name is None:
         raise ConfigurationError(f"{target!r}: write MODULE_OR_FILE:SCHEMA")
-    value = getattr(load_module(where), name, None)
-    if not (isinstance(value, type) and issubclass(value, Schema) and "__table__" in vars(value)):
-        raise ConfigurationError(f"{where}:{name} is not a schema class")
-    return value
+    module = load_module(where)
+    value = getattr(module, name, None)
+    if not _is_schema(value):
+        schemas = sorted(k for k, v in vars(module).items() if _is_schema(v))
+        found = ", ".join(schemas) or "none"
+        raise ConfigurationError(
+            f"{where}:{name} is not a schema class{_did_you_mean(name, schemas)} "
+            f"(schemas there: {found})"
+        )
+    return value  # type: ignore[return-value]  # _is_schema checked it
+
+
+def _is_schema(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, Schema) and "__table__" in vars(value)
+
+
+def _did_you_mean(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _names_there(module: ModuleType, name: str) -> str:
+    """What a NAME could have been: the module's pipelines, and its own functions that take
+    no arguments (they may return one)."""
+    pipelines = sorted(k for k, v in vars(module).items() if isinstance(v, Pipeline))
+    functions = sorted(
+        k
+        for k, v in vars(module).items()
+        if inspect.isfunction(v)
+        and v.__module__ == module.__name__
+        and not k.startswith("_")
+        and _takes_no_arguments(v)
+    )
+    hint = _did_you_mean(name, pipelines + functions)
+    if not pipelines and not functions:
+        return f"{hint} (it has no pipelines, nor functions that could return one)"
+    found = [f"pipelines: {', '.join(pipelines)}"] if pipelines else []
+    found += [f"functions: {', '.join(f + '()' for f in functions)}"] if functions else []
+    return f"{hint} ({'; '.join(found)})"
+
+
+def _takes_no_arguments(function: object) -> bool:
+    try:
+        signature = inspect.signature(function)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in signature.parameters.values()
+    )

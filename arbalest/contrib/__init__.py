@@ -1,1 +1,1 @@
-"""Integrations with other tools; each needs its extra (``pip install 'arbalest[luigi]'``)."""
+"""Integrations with other tools; each needs its extra (``pip install 'arbalest[luigi]>=2'``)."""

@@ -32,6 +32,7 @@ from arbalest.errors import (
     StoreUnavailableError,
     WarehouseUnavailableError,
 )
+from arbalest.pipeline._failures import connect_error, retryable_statement, statement_hint
 from arbalest.pipeline.result import Plan, PlanStep, Reject, RunResult, StepResult
 from arbalest.pipeline.steps import CopyStep, SQLStep, TimeSeriesStep
 from arbalest.stores.base import ObjectInfo, ObjectStore, folder_prefix
@@ -103,17 +104,16 @@ def _secrets(pipeline: Pipeline) -> list[str]:
 
 @contextlib.contextmanager
 def connect(pipeline: Pipeline) -> Iterator[sa.Connection]:
-    """A connection to the pipeline's warehouse; one that cannot be opened (a server down, a
-    file that is not a database, a DuckDB file another process holds) is a retryable
-    ``WarehouseUnavailableError``, not a driver's exception."""
+    """A connection to the pipeline's warehouse. One that cannot be opened is not a driver's
+    exception: for a server down, a timeout or a DuckDB file another process holds, a
+    retryable ``WarehouseUnavailableError``; for a failed sign-in, a missing database, role
+    or folder, or a refused permission, a ``WarehouseAccessError`` saying what to fix."""
     try:
         conn = pipeline.engine.connect()
     except sa.exc.DBAPIError as exc:
         where = pipeline.engine.url.render_as_string(hide_password=True)
         message = redact(str(exc.orig).strip(), _secrets(pipeline))
-        raise WarehouseUnavailableError(
-            "connect", f"cannot open the warehouse {where}: {message}"
-        ) from None
+        raise connect_error(exc.orig, where, message) from None
     with conn:
         yield conn
 
@@ -248,9 +248,15 @@ def _translated(
             raise WarehouseUnavailableError(
                 step.label, f"the connection to the warehouse was lost: {message}"
             ) from None
-        if not isinstance(step, SQLStep):
-            raise CopyError(step.label, message, statement) from None
-        raise SQLStepError(step.label, message, statement) from None
+        message += statement_hint(exc.orig, message)
+        error: CopyError | SQLStepError = (
+            SQLStepError(step.label, message, statement)
+            if isinstance(step, SQLStep)
+            else CopyError(step.label, message, statement)
+        )
+        # a deadlock, a lock or statement timeout, throttling: trying again can help
+        error.retryable = retryable_statement(exc.orig, message)
+        raise error from None
     except sa.exc.SQLAlchemyError as exc:
         raise PipelineError(step.label, redact(str(exc), secrets)) from None
 

@@ -321,12 +321,14 @@ def _statement(item: object, params: Mapping[str, Any]) -> tuple[sa.Executable, 
 def _bound(
     clause: sa.TextClause, params: Mapping[str, Any]
 ) -> tuple[sa.Executable, dict[str, Any]]:
-    names = set(clause._bindparams)
-    missing = names - set(params)
+    bind = clause._bindparams
+    names = set(bind)
+    # a parameter given its value with ``text(...).bindparams(x=1)`` is not required
+    missing = {name for name in names if bind[name].required} - set(params)
     if missing:
         raise ConfigurationError(
             f"no value for parameter(s) {', '.join(sorted(missing))} of {str(clause)!r}; "
-            "pass them as keyword arguments to sql()"
+            "pass them as keyword arguments to sql() or bind them with .bindparams()"
         )
     return clause, {k: v for k, v in params.items() if k in names}
 

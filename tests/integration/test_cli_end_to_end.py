@@ -365,6 +365,85 @@ def test_a_duckdb_pipeline_redirected_to_postgresql(
     assert re.fullmatch(rf"events        1     2         0  {STAMP}", status.stdout.splitlines()[1])
 
 
+# -- a warehouse that cannot be opened -------------------------------------------------
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The whole stderr of a command that failed before any step: one line, ``error: ...``."""
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert done.stderr == line + "\n"
+    assert line.startswith("error: cannot open the warehouse ")
+    assert "step" not in line
+    return line
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["run", "plan", "status"])
+def test_a_wrong_database_or_role_is_a_mistake_to_fix(
+    tmp_path: Path, postgres_server: sa.Engine, command: str
+) -> None:
+    project = Project(tmp_path, f"duckdb:///{tmp_path / 'unused.duckdb'}")
+    database = postgres_server.url.set(database="arbalest_no_such_database")
+    done = project(command, "jobs.py", "--warehouse", database.render_as_string(False))
+    assert done.returncode == 2  # not retryable: the configuration needs fixing
+    line = one_error_line(done)
+    assert line.endswith(
+        'FATAL:  database "arbalest_no_such_database" does not exist; '
+        "check the database name of the warehouse URL, or create that database"
+    )
+    role = postgres_server.url.set(username="arbalest_no_such_role")
+    done = project(command, "jobs.py", ARBALEST_WAREHOUSE=role.render_as_string(False))
+    assert done.returncode == 2
+    assert one_error_line(done).endswith(
+        'FATAL:  role "arbalest_no_such_role" does not exist; '
+        "check the user name of the warehouse URL, or create that role"
+    )
+    assert not (tmp_path / "unused.duckdb").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["run", "plan", "status"])
+def test_a_refused_connection_is_retryable(
+    tmp_path: Path, postgres_server: sa.Engine, command: str
+) -> None:
+    project = Project(tmp_path, f"duckdb:///{tmp_path / 'unused.duckdb'}")
+    closed = postgres_server.url.set(port=closed_port())
+    done = project(command, "jobs.py", "--warehouse", closed.render_as_string(False))
+    assert done.returncode == 1
+    # psycopg2's two lines, folded into one
+    assert one_error_line(done) == (
+        f"error: cannot open the warehouse {closed.render_as_string(True)}: connection to "
+        f'server at "127.0.0.1", port {closed.port} failed: Connection refused; Is the server '
+        "running on that host and accepting TCP/IP connections? (retryable: try again)"
+    )
+
+
+@pytest.mark.duckdb
+@pytest.mark.parametrize("command", ["run", "plan", "status"])
+def test_a_duckdb_file_in_a_missing_folder_is_a_mistake_to_fix(
+    tmp_path: Path, command: str
+) -> None:
+    folder = tmp_path / "warehouses"
+    project = Project(tmp_path, f"duckdb:///{folder / 'w.duckdb'}")
+    done = project(command, "jobs.py")
+    assert done.returncode == 2
+    assert one_error_line(done).endswith(
+        f"; the folder {str(folder)!r} does not exist: create it, or check the path of the "
+        "warehouse URL"
+    )
+    assert not folder.exists()
+
+
 # -- on a terminal --------------------------------------------------------------------
 
 
@@ -438,3 +517,42 @@ def test_a_terminal_gets_rich_tables_not_plain_lines(tmp_path: Path) -> None:
         assert rows(engine, "SELECT count(*) FROM events") == [(600,)]
     finally:
         engine.dispose()
+
+
+@pytest.mark.duckdb
+def test_a_terminal_summary_fits_80_columns(tmp_path: Path) -> None:
+    table = "github_archive_events_of_every_kind_pushed_and_pulled_in_2024"
+    project = Project(tmp_path, f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    project.jobs.write_text(
+        project.jobs.read_text().replace('__tablename__ = "events"', f"__tablename__ = {table!r}")
+    )
+    put(project.lake, "events/a.json", [{"id": f"e{i}", "n": i} for i in range(1500)])
+    code, text = run_on_a_terminal(["run", "jobs.py"], tmp_path, columns=160)
+    assert code == 0, text
+    table_lines = [line for line in text.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table_lines, text
+    assert max(len(line) for line in table_lines) <= 80, text
+    assert re.search(
+        r"│ copy github_archive_\S*\.\.\. \(incremental\) *│ +1 │ 1,500 │ +0 │", text
+    ), text
+
+
+def test_quiet_and_verbose_after_the_command(tmp_path: Path) -> None:
+    project = Project(tmp_path, f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    put(project.lake, "events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
+    quiet = project("run", "jobs.py", "-q")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    put(project.lake, "events/b.json", [{"id": "b1", "n": 3}])
+    verbose = project("validate", "jobs.py", "--verbose")
+    assert (verbose.returncode, verbose.stdout) == (0, "")
+    assert "copy events (incremental): loaded events/b.json (" in verbose.stderr
+    assert "INFO " not in verbose.stderr  # the progress lines say it; the log does not repeat it
+    status = project("status", "jobs.py", "-q")
+    assert (status.returncode, status.stderr) == (0, "")
+    assert status.stdout.splitlines()[0] == HEADER
+    missing = project("run", "jobs.py:nightly")
+    assert (missing.returncode, missing.stdout, missing.stderr) == (
+        2,
+        "",
+        "error: jobs.py has no 'nightly' (pipelines: pipeline)\n",
+    )

@@ -25,6 +25,8 @@ ALL_ERRORS: list[errors.ArbalestError] = [
     errors.SQLStepError("sql", "syntax error", "SELEC 1"),
     errors.ConcurrentRunError("copy events (merge)", "lock held"),
     errors.WarehouseUnavailableError("copy events (merge)", "connection lost"),
+    errors.WarehouseUnavailableError("", "cannot open the warehouse duckdb:///w.duckdb: lock"),
+    errors.WarehouseAccessError("duckdb:///x/w.duckdb", "No such file", "create the folder"),
 ]
 
 
@@ -75,4 +77,27 @@ def test_messages_say_what_and_where() -> None:
     assert "max_errors=0" in str(step)
     assert "first" in str(step)
     missing = errors.MissingDependencyError("luigi", "luigi")
-    assert "pip install 'arbalest[luigi]'" in str(missing)
+    assert "pip install 'arbalest[luigi]>=2'" in str(missing)
+
+
+def test_retryable_can_be_decided_by_the_cause_and_survives_pickling() -> None:
+    deadlock = errors.SQLStepError("sql", "deadlock detected", "UPDATE t SET a = 1")
+    deadlock.retryable = True
+    assert not errors.SQLStepError.retryable
+    copy = pickle.loads(pickle.dumps(deadlock))
+    assert copy.retryable
+
+
+def test_a_warehouse_that_cannot_be_opened_names_no_step() -> None:
+    closed = errors.WarehouseUnavailableError("", "cannot open the warehouse w: refused")
+    assert (str(closed), closed.step, closed.retryable) == (
+        "cannot open the warehouse w: refused",
+        "",
+        True,
+    )
+    lost = errors.WarehouseUnavailableError("copy events (merge)", "connection lost")
+    assert str(lost) == "step 'copy events (merge)' failed: connection lost"
+    access = errors.WarehouseAccessError("duckdb:///x/w.duckdb", "No such file", "create it")
+    assert isinstance(access, errors.ConfigurationError)
+    assert not access.retryable
+    assert str(access) == "cannot open the warehouse duckdb:///x/w.duckdb: No such file; create it"

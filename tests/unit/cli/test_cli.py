@@ -319,10 +319,11 @@ def test_verbose_shows_the_traceback_of_a_failure(
     message = (
         "step 'copy events (incremental)' failed: 1 record(s) rejected, more than max_errors=0"
     )
-    assert f"\nerror: {message}" in err
     traceback = err[err.index("\nTraceback (most recent call last):\n") :]
-    assert "\narbalest.errors.TooManyRejectsError: step 'copy events" in traceback
     assert "in run\n" in traceback
+    # the message once: on the error line, after the traceback (not also as its last line)
+    assert traceback.count(message) == 1
+    assert traceback.splitlines()[-1].startswith(f"error: {message}")
     # the same failure without --verbose: the message, no traceback
     code, out, err = invoke(capsys, "run", str(jobs))
     assert (code, out) == (1, "")
@@ -338,14 +339,14 @@ def test_the_verbose_traceback_ends_with_the_whole_message(
     code, out, err = invoke(capsys, "-v", "run", str(project.module(PIPELINE)))
     assert (code, out) == (1, "")
     assert err.rstrip("\n").splitlines()[-1] == (
-        "arbalest.errors.TooManyRejectsError: step 'copy events (incremental)' failed: "
+        "error: step 'copy events (incremental)' failed: "
         "1 record(s) rejected, more than max_errors=0; first: events/b.json:1 column n: "
         "Invalid digit (type INTEGER) value 'x' [1207]. Fix the data or raise max_errors."
     )
 
 
-@pytest.mark.parametrize("how", ["flag", "environment"])
-def test_verbose_logs_each_step(
+@pytest.mark.parametrize("how", ["flag", "environment", "after the command"])
+def test_verbose_says_each_thing_once_and_each_object(
     capsys: pytest.CaptureFixture[str],
     project: Project,
     events: int,
@@ -354,18 +355,16 @@ def test_verbose_logs_each_step(
 ) -> None:
     if how == "environment":
         monkeypatch.setenv("ARBALEST_VERBOSE", "1")
-    flags = ["-v"] if how == "flag" else []
-    code, out, err = invoke(capsys, *flags, "run", str(project.module(PIPELINE)))
+    jobs = str(project.module(PIPELINE))
+    argv = {"flag": ["-v", "run", jobs], "environment": ["run", jobs]}.get(how, ["run", jobs, "-v"])
+    code, out, err = invoke(capsys, *argv)
     assert (code, out) == (0, "")
     lines = timeless(err).splitlines(keepends=True)
-    assert (
-        "INFO arbalest.pipeline.runner: copy events (incremental): "
-        "1 object(s), 2 row(s), 0 rejected, T s\n"
-    ) in lines
-    # the progress lines and the summary as without --verbose, the log lines among them
-    assert [line for line in lines if not line.startswith(("INFO ", "DEBUG "))] == [
-        *run_lines(events).splitlines(keepends=True)
-    ]
+    # the progress lines and the summary as without --verbose, plus a line per object; not
+    # the runner's log lines that say the same again (a step is done, the run is done)
+    plain = run_lines(events).splitlines(keepends=True)
+    loaded = f"copy events (incremental): loaded events/a.json ({events} bytes)\n"
+    assert lines == [plain[0], loaded, *plain[1:]]
 
 
 def test_a_failed_sql_step_exits_1_and_keeps_the_earlier_steps(
@@ -382,8 +381,10 @@ def test_a_failed_sql_step_exits_1_and_keeps_the_earlier_steps(
         f"copy events (incremental): 1 object(s) to load, {events} bytes\n"
         "copy events (incremental): done, 1 object(s), 2 row(s), 0 rejected, T s\n"
         "error: step 'sql: INSERT INTO no_such_table VALUES (1)' failed: Catalog Error: "
-        "Table with name no_such_table does not exist!\n"
+        "Table with name no_such_table does not exist! Did you mean "
     )
+    # the driver's text, over several lines, is folded into the one line of the error
+    assert err.count("\n") == 3
     assert "Traceback" not in err
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
 
@@ -792,13 +793,13 @@ def ddl(tail: str, **types: str) -> str:
         "\n".join(
             [
                 "CREATE TABLE sales (",
-                "        id VARCHAR(36) NOT NULL, ",
-                "        some_number INTEGER, ",
-                "        created_at TIMESTAMP WITHOUT TIME ZONE, ",
-                f"        seen {types['tz']}, ",
-                "        amount NUMERIC(12, 2), ",
-                f"        payload {types['super']}, ",
-                "        child_some_boolean BOOLEAN, ",
+                "        id VARCHAR(36) NOT NULL,",
+                "        some_number INTEGER,",
+                "        created_at TIMESTAMP WITHOUT TIME ZONE,",
+                f"        seen {types['tz']},",
+                "        amount NUMERIC(12, 2),",
+                f"        payload {types['super']},",
+                "        child_some_boolean BOOLEAN,",
                 "        PRIMARY KEY (id)",
                 f"){tail};",
             ]
@@ -856,7 +857,8 @@ def test_a_bad_dialect_is_bad_usage(capsys: pytest.CaptureFixture[str], project:
         "Usage: arbalest ddl [OPTIONS] MODULE_OR_FILE:SCHEMA\n"
         "Try 'arbalest ddl --help' for help.\n"
         "\n"
-        "Error: Invalid value for '--dialect': 'mysql' is not one of 'redshift', "
+        "Error: Invalid value for '--dialect' (env var: 'ARBALEST_DIALECT'): 'mysql' is not "
+        "one of 'redshift', "
         "'postgresql', 'duckdb'.\n"
     )
 
@@ -868,7 +870,8 @@ def test_a_bad_dialect_from_the_environment_is_bad_usage(
     code, out, err = invoke(capsys, "ddl", f"{project.module(TYPES)}:Sale")
     assert (code, out) == (2, "")
     assert err.endswith(
-        "Error: Invalid value for '--dialect': 'oracle' is not one of 'redshift', "
+        "Error: Invalid value for '--dialect' (env var: 'ARBALEST_DIALECT'): 'oracle' is not "
+        "one of 'redshift', "
         "'postgresql', 'duckdb'.\n"
     )
 
@@ -914,7 +917,7 @@ def test_ddl_prints_quoted_names_with_colons_as_they_are(
     )
     assert (code, err) == (0, "")
     assert out.expandtabs(8) == (
-        'CREATE TABLE odd (\n        id VARCHAR(36), \n        "c:smile:" INTEGER\n);\n'
+        'CREATE TABLE odd (\n        id VARCHAR(36),\n        "c:smile:" INTEGER\n);\n'
     )
 
 
@@ -1024,7 +1027,7 @@ def test_a_name_that_does_not_exist_is_bad_usage(
     assert invoke(capsys, "run", f"{choices}:weekly") == (
         2,
         "",
-        f"error: {choices} has no 'weekly'\n",
+        f"error: {choices} has no 'weekly' (pipelines: other, pipeline; functions: daily())\n",
     )
     assert not project.warehouse.exists()
 
@@ -1085,17 +1088,18 @@ def test_a_schema_target_that_is_not_a_schema_is_bad_usage(
         assert invoke(capsys, *command, f"{jobs}:pipeline") == (
             2,
             "",
-            f"error: {jobs}:pipeline is not a schema class\n",
+            f"error: {jobs}:pipeline is not a schema class (schemas there: Event, Other)\n",
         )
-        assert invoke(capsys, *command, f"{jobs}:Missing") == (
+        assert invoke(capsys, *command, f"{jobs}:Evnt") == (
             2,
             "",
-            f"error: {jobs}:Missing is not a schema class\n",
+            f"error: {jobs}:Evnt is not a schema class; did you mean 'Event'? "
+            "(schemas there: Event, Other)\n",
         )
         assert invoke(capsys, *command, f"{jobs}:Base") == (  # abstract: no table
             2,
             "",
-            f"error: {jobs}:Base is not a schema class\n",
+            f"error: {jobs}:Base is not a schema class (schemas there: Event, Other)\n",
         )
         assert invoke(capsys, *command, str(jobs)) == (
             2,
@@ -1192,7 +1196,121 @@ def test_a_warehouse_that_cannot_be_opened_is_an_error_not_a_traceback(
     junk.write_text("this is not a DuckDB database\n")
     jobs = project.module(PIPELINE)
     code, out, err = invoke(capsys, command, str(jobs), "--warehouse", f"duckdb:///{junk}")
-    assert (code, out) == (1, "")
-    assert err.startswith("error: ")
+    # trying again will not help: a mistake to fix (exit 2), saying what to fix, on one line
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: cannot open the warehouse duckdb:///{junk}: ")
     assert "not a valid DuckDB database file" in err
+    assert err.endswith(
+        "; check the path of the warehouse URL: that file is not a DuckDB database\n"
+    )
+    assert "retryable" not in err
     assert "Traceback" not in err
+
+
+# -- the command line, polished ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["-q", "--quiet"])
+def test_quiet_also_after_the_command(
+    capsys: pytest.CaptureFixture[str], project: Project, events: int, flag: str
+) -> None:
+    jobs = str(project.module(PIPELINE))
+    assert invoke(capsys, "run", jobs, flag) == (0, "", "")
+    assert invoke(capsys, "validate", flag, jobs) == (0, "", "")
+    assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
+    # on both sides, or with the other's variable, still bad usage
+    assert invoke(capsys, "-v", "run", jobs, flag) == (
+        2,
+        "",
+        "error: --verbose and --quiet cannot be used together\n",
+    )
+
+
+def test_help_explains_targets_variables_and_exit_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = invoke(capsys, "--help")
+    assert (code, err) == (0, "")
+    text = " ".join(out.split())
+    assert "FILE[:NAME] picks the pipeline of run, plan, validate and status" in text
+    assert "a Pipeline in it, or a function that returns one; without :NAME, the variable" in text
+    assert "`pipeline`, else the file's only Pipeline" in text
+    for variable in (
+        "ARBALEST_WAREHOUSE",
+        "ARBALEST_STORE",
+        "ARBALEST_DIALECT",
+        "ARBALEST_VERBOSE",
+        "ARBALEST_QUIET",
+    ):
+        assert variable in out, variable
+    assert "Exit codes: 0 done 1 a step failed" in text
+    assert '"(retryable: try again)"' in text
+    assert "2 bad usage or configuration" in text
+    assert all(len(line) <= 80 for line in out.splitlines())
+    code, out, err = invoke(capsys, "run", "--help")
+    assert (code, err) == (0, "")
+    assert "[env var: ARBALEST_WAREHOUSE]" in " ".join(out.split())
+    assert re.search(r"^  -q, --quiet ", out, re.MULTILINE)
+
+
+def test_a_misspelt_name_is_pointed_at_the_right_one(
+    capsys: pytest.CaptureFixture[str], project: Project, choices: Path
+) -> None:
+    assert invoke(capsys, "plan", f"{choices}:dialy") == (
+        2,
+        "",
+        f"error: {choices} has no 'dialy'; did you mean 'daily'? "
+        "(pipelines: other, pipeline; functions: daily())\n",
+    )
+    empty = project.module("X = 1\n", name="empty")
+    assert invoke(capsys, "run", f"{empty}:nope") == (
+        2,
+        "",
+        f"error: {empty} has no 'nope' (it has no pipelines, nor functions that could "
+        "return one)\n",
+    )
+
+
+def test_run_and_status_write_numbers_alike(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    size = project.put("events/a.json", [{"id": f"e{i}", "n": i} for i in range(1234)])
+    jobs = str(project.module(PIPELINE))
+    code, out, err = invoke(capsys, "run", jobs)
+    assert (code, out) == (0, "")
+    lines = timeless(err).splitlines()
+    assert lines[:2] == [
+        f"copy events (incremental): 1 object(s) to load, {size:,} bytes",
+        "copy events (incremental): done, 1 object(s), 1,234 row(s), 0 rejected, T s",
+    ]
+    assert lines[4] == "copy events (incremental)        1  1,234         0 T"
+    code, out, err = invoke(capsys, "status", jobs)
+    assert (code, err) == (0, "")
+    assert re.fullmatch(r"events        1  1,234         0  \S+", out.splitlines()[1])
+
+
+def test_the_summary_fits_80_columns(capsys: pytest.CaptureFixture[str], project: Project) -> None:
+    table = "github_archive_events_of_every_kind_pushed_and_pulled_in_2024"
+    project.put("events/a.json", [{"id": "a1", "n": 1}])
+    jobs = project.module(
+        f"class Long(Base):\n    __tablename__ = {table!r}\n    id = String(36)\n\n\n"
+        f'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Long, "events").sql(\n'
+        f"    \"SELECT count(*) FROM {table} WHERE id IS NOT NULL AND id <> 'x'\"\n)\n"
+    )
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (0, "")
+    summary = err.splitlines()[-5:]
+    assert summary[0].startswith("step ")
+    assert max(len(line) for line in summary) <= 80, summary
+    # a long label keeps its start and its mode
+    assert re.match(r"copy github_archive_events_\S*\.\.\. \(incremental\) +1 ", summary[2])
+    assert query(project.warehouse, f"SELECT count(*) FROM {table}") == [(1,)]
+
+
+def test_ddl_has_no_trailing_spaces(capsys: pytest.CaptureFixture[str], project: Project) -> None:
+    for dialect in ("redshift", "postgresql", "duckdb"):
+        code, out, err = invoke(
+            capsys, "ddl", f"{project.module(PIPELINE)}:Event", "--dialect", dialect
+        )
+        assert (code, err) == (0, "")
+        assert [line for line in out.splitlines() if line != line.rstrip()] == []

@@ -1,0 +1,162 @@
+"""What a driver's error means: can trying again help, and if not, what is there to fix.
+
+The drivers (psycopg2, psycopg 3, redshift_connector, DuckDB) say it in different ways: a
+SQLSTATE where there is one (psycopg 3 and redshift_connector give it for a refused sign-in,
+psycopg2 only once connected), else their words. Both are read here, so that the runner maps
+every driver the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Final
+
+from arbalest.errors import ArbalestError, WarehouseAccessError, WarehouseUnavailableError
+
+__all__ = ["connect_error", "one_line", "retryable_statement", "statement_hint"]
+
+
+@dataclass(frozen=True)
+class _Permanent:
+    sqlstates: frozenset[str]
+    words: re.Pattern[str]
+    fix: str
+
+
+# Reasons a connection cannot be opened that trying again will not fix, and what to do;
+# the first that matches wins. Anything else (a refused connection, a timeout, too many
+# clients, a server starting up, a DuckDB file another process holds) is retryable.
+_PERMANENT: Final = (
+    _Permanent(
+        frozenset({"28P01"}),
+        re.compile(r"(?i)password authentication failed|authentication failed|no password"),
+        "check the user name and password of the warehouse URL",
+    ),
+    _Permanent(
+        frozenset(),
+        re.compile(r'(?i)\b(role|user) "[^"]*" does not exist'),
+        "check the user name of the warehouse URL, or create that role",
+    ),
+    _Permanent(
+        frozenset(),
+        re.compile(r"(?i)is not permitted to log in"),
+        "use a role that may log in (ALTER ROLE ... LOGIN)",
+    ),
+    _Permanent(
+        frozenset({"3D000"}),
+        re.compile(r'(?i)database "[^"]*" does not exist'),
+        "check the database name of the warehouse URL, or create that database",
+    ),
+    _Permanent(
+        frozenset(),
+        re.compile(r'Cannot open file "[^"]+": Permission denied'),
+        "this process may not open that file: check the permissions of the file and its folder",
+    ),
+    _Permanent(
+        frozenset({"42501", "28000"}),
+        re.compile(r"(?i)permission denied|CONNECT privilege|no pg_hba\.conf entry|access denied"),
+        "grant the warehouse user access (or use one that has it)",
+    ),
+    _Permanent(
+        frozenset(),
+        re.compile(r"(?i)not a valid DuckDB database file"),
+        "check the path of the warehouse URL: that file is not a DuckDB database",
+    ),
+    _Permanent(
+        frozenset(),
+        re.compile(r"(?i)read-only mode: database does not exist"),
+        "check the path of the warehouse URL: there is no DuckDB database there",
+    ),
+    _Permanent(
+        frozenset(),
+        re.compile(
+            r"(?i)could not translate host name .* (Name or service not known|"
+            r"nodename nor servname provided|No such host is known)"
+        ),
+        "check the host name of the warehouse URL",
+    ),
+)
+
+# a DuckDB file in a folder that does not exist
+_NO_FOLDER: Final = re.compile(r'Cannot open file "(?P<path>[^"]+)": No such file or directory')
+
+# A statement that failed for a reason that may pass: a lost or refused connection (08),
+# serialization (40001) or a deadlock (40P01), too many connections or no resources (53),
+# a lock or statement timeout (55P03, 57014), a server shutting down (57P01..57P03).
+_RETRYABLE_STATES: Final = re.compile(r"^(08|40001|40P01|53|55P03|57014|57P0[123])")
+_RETRYABLE_WORDS: Final = re.compile(
+    r"(?i)deadlock detected|could not obtain lock|lock timeout|statement timeout"
+    r"|could not serialize|serializable isolation violation|Conflict on"
+    r"|too many (connections|clients)|throttl|rate exceeded|SlowDown"
+)
+
+
+def one_line(text: str) -> str:
+    """A driver's multi-line message on one line: lines stripped, empty and caret-only lines
+    dropped, joined with ``"; "`` (or a space after a line that ends in punctuation)."""
+    lines = [line.strip() for line in text.splitlines()]
+    out = ""
+    for line in lines:
+        if not line or set(line) <= {"^", " "}:
+            continue
+        if out:
+            out += " " if out[-1] in ".:;,!?" else "; "
+        out += line
+    return out
+
+
+def _sqlstate(orig: BaseException | None) -> str:
+    """The SQLSTATE of a DBAPI error: ``pgcode`` (psycopg2), ``sqlstate`` (psycopg 3), or the
+    ``C`` field of redshift_connector's error dictionary."""
+    for attribute in ("pgcode", "sqlstate"):
+        value = getattr(orig, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], dict):
+        code = args[0].get("C")
+        if isinstance(code, str):
+            return code
+    return ""
+
+
+def connect_error(orig: BaseException | None, warehouse: str, reason: str) -> ArbalestError:
+    """The error for a connection that could not be opened.
+
+    ``reason`` is the driver's message, already redacted; ``warehouse`` the URL without its
+    password. A cause that trying again will not fix gives a ``WarehouseAccessError`` saying
+    what to fix; any other a retryable ``WarehouseUnavailableError`` that names no step.
+    """
+    reason = one_line(reason)
+    state = _sqlstate(orig)
+    folder = _NO_FOLDER.search(reason)
+    if folder is not None:
+        parent = PurePath(folder["path"]).parent
+        return WarehouseAccessError(
+            warehouse,
+            reason,
+            f"the folder {str(parent)!r} does not exist: create it, or check the path of "
+            "the warehouse URL",
+        )
+    for rule in _PERMANENT:
+        if state in rule.sqlstates or rule.words.search(reason):
+            return WarehouseAccessError(warehouse, reason, rule.fix)
+    return WarehouseUnavailableError("", f"cannot open the warehouse {warehouse}: {reason}")
+
+
+def retryable_statement(orig: BaseException | None, reason: str) -> bool:
+    """Whether a statement that failed may pass if tried again (a lock, a timeout, a
+    deadlock, throttling), judged by its SQLSTATE, else by the driver's words."""
+    state = _sqlstate(orig)
+    if state:
+        return _RETRYABLE_STATES.match(state) is not None
+    return _RETRYABLE_WORDS.search(reason) is not None
+
+
+def statement_hint(orig: BaseException | None, reason: str) -> str:
+    """What to fix, for a statement refused for a reason the user must fix, else ``""``."""
+    if _sqlstate(orig) == "42501" or re.search(r"(?i)permission denied", reason):
+        return "; grant the warehouse user the privilege (or use one that has it)"
+    return ""
