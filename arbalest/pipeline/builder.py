@@ -24,6 +24,7 @@ from arbalest.pipeline.steps import (
 )
 from arbalest.schema.base import Schema
 from arbalest.stores import ObjectStore, folder_prefix, open_store
+from arbalest.stores.base import outside_reason
 from arbalest.stores.credentials import Credentials, as_credentials
 
 __all__ = ["Pipeline"]
@@ -45,8 +46,20 @@ def _check_options(metadata: object, name: object, iam_role: object, lock_timeou
         raise ConfigurationError(f"lock_timeout= cannot be negative ({lock_timeout!r})")
     if not isinstance(metadata, str) or not metadata.strip("/"):
         raise ConfigurationError("metadata= is a folder in the store, such as '_arbalest/'")
+    _check_inside("metadata=", metadata)
     if iam_role is not None and not isinstance(iam_role, str):
         raise ConfigurationError("iam_role= is a role ARN (a str)")
+
+
+def _check_inside(what: str, prefix: str) -> None:
+    """Refuse a prefix that would leave the store: it is relative to the store's root."""
+    reason = outside_reason(prefix)
+    if reason is not None:
+        inside = "/".join(p for p in prefix.replace("\\", "/").split("/") if p not in ("", ".."))
+        raise ConfigurationError(
+            f"{what}{prefix!r} {reason}: it must stay inside the store; give a prefix "
+            f"relative to the store's root, such as {inside or 'events'!r}"
+        )
 
 
 def _check_names(backend: Backend, table: sa.Table) -> None:
@@ -289,6 +302,7 @@ class Pipeline:
             compression=compression,
             time_format=time_format,
         )
+        _check_inside("source=", source)
         if self._store is None:
             raise ConfigurationError("copy() needs a store: Pipeline(warehouse, store=...)")
         if step.source.startswith(self._metadata):
@@ -329,6 +343,9 @@ class Pipeline:
         step = time_series_step(
             schema, sources, series_column=series_column, since=since, **options
         )
+        prefix = getattr(sources, "prefix", None)
+        if isinstance(prefix, str):
+            _check_inside("the sources' prefix ", prefix)
         return self._with(step)
 
     def bulk_copy(self, schema: type[Schema], source: str, **kw: Any) -> Self:

@@ -253,6 +253,17 @@ def test_every_listed_key_reads_back_and_has_its_own_url(
         assert store.uri(key) == root.resolve().joinpath(*key.split("/")).as_uri()
 
 
+@pytest.mark.parametrize("prefix", ["..", "../outside", "events/../../outside"])
+def test_listing_never_leaves_the_folder(store: LocalStore, root: Path, prefix: str) -> None:
+    (root.parent / "outside").mkdir()
+    (root.parent / "outside" / "secret.json").write_bytes(b"{}")
+    (root / "events").mkdir()
+    with pytest.raises(StoreError, match="is outside the store folder"):
+        list(store.list(prefix))
+    with pytest.raises(StoreError, match="is outside the store folder"):
+        store.children(prefix)
+
+
 def test_a_key_with_dot_segments_inside_the_folder_is_fine(store: LocalStore) -> None:
     store.put("a/./b/../c.json", b"x")
     assert keys(store) == ["a/c.json"]
