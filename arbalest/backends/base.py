@@ -182,6 +182,12 @@ class Backend(ABC):
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
         """Load ``objects`` into the target by ``job.mode``, in ``conn``'s open transaction."""
 
+    def connect(self, timeout: float) -> sa.Connection:
+        """Open the run's connection. A warehouse that one process at a time may open
+        (a DuckDB file) waits up to ``timeout`` seconds for another process to let go, then
+        raises ``ConcurrentRunError``; here, a plain ``engine.connect()``."""
+        return self.engine.connect()
+
     def creation_lock(
         self, conn: sa.Connection, timeout: float
     ) -> contextlib.AbstractContextManager[None]:

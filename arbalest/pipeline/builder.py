@@ -62,6 +62,13 @@ def _check_inside(what: str, prefix: str) -> None:
         )
 
 
+def _in_memory(url: sa.URL) -> bool:
+    database = url.database or ""
+    return url.get_backend_name() in ("duckdb", "sqlite") and (
+        not database or database.startswith(":memory:")
+    )
+
+
 def _check_names(backend: Backend, table: sa.Table) -> None:
     """Refuse a table or column name longer than the warehouse keeps (PostgreSQL would cut
     it to 63 bytes without a word, and two names could then become one)."""
@@ -135,6 +142,7 @@ class Pipeline:
         region: str | None = None,
         lock_timeout: float = 60,
     ) -> None:
+        owns_engine = not isinstance(warehouse, sa.Engine)
         if isinstance(warehouse, sa.Engine):
             engine = warehouse
         elif isinstance(warehouse, str | sa.URL):
@@ -149,6 +157,9 @@ class Pipeline:
         _check_options(metadata, name, iam_role, lock_timeout)
         self._credentials = as_credentials(credentials)
         self._engine = engine
+        # An engine made here is ours to release (after each run, and in close()), unless
+        # its database lives only in its connection (an in-memory DuckDB or SQLite)
+        self._owns_engine = owns_engine and not _in_memory(engine.url)
         self._backend: Backend = backend_for(engine)
         self._store = (
             None
@@ -374,12 +385,39 @@ class Pipeline:
             PipelineError: A step failed; the warehouse and the journal are as they were
                 before it (earlier steps stay committed).
         """
-        return runner.execute(self, validate=False, progress=progress)
+        try:
+            return runner.execute(self, validate=False, progress=progress)
+        finally:
+            self._release()
 
     def validate(self, *, progress: runner.Progress | None = None) -> RunResult:
         """Run every step in one transaction that is rolled back: a dry run."""
-        return runner.execute(self, validate=True, progress=progress)
+        try:
+            return runner.execute(self, validate=True, progress=progress)
+        finally:
+            self._release()
 
     def plan(self) -> Plan:
         """What ``run()`` would do: DDL, objects to load, SQL; nothing is changed."""
-        return runner.plan(self)
+        try:
+            return runner.plan(self)
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        """Close the connections of an engine this pipeline made from a URL (an engine
+        passed in is the caller's, and stays as it is). The pipeline can still run: it
+        connects again."""
+        self._release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _release(self) -> None:
+        """No connection of an engine made here stays open between runs: a DuckDB file is
+        free for other processes as soon as a run ends, and a server's sessions end."""
+        if self._owns_engine:
+            self._engine.dispose()

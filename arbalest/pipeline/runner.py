@@ -104,10 +104,11 @@ def _secrets(pipeline: Pipeline) -> list[str]:
 @contextlib.contextmanager
 def connect(pipeline: Pipeline) -> Iterator[sa.Connection]:
     """A connection to the pipeline's warehouse; one that cannot be opened (a server down, a
-    file that is not a database, a DuckDB file another process holds) is a retryable
-    ``WarehouseUnavailableError``, not a driver's exception."""
+    file that is not a database) is a retryable ``WarehouseUnavailableError``, not a
+    driver's exception; a DuckDB file another process holds is waited for, up to
+    ``lock_timeout``, then a ``ConcurrentRunError``."""
     try:
-        conn = pipeline.engine.connect()
+        conn = pipeline.backend.connect(pipeline.lock_timeout)
     except sa.exc.DBAPIError as exc:
         where = pipeline.engine.url.render_as_string(hide_password=True)
         message = redact(str(exc.orig).strip(), _secrets(pipeline))
