@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import posixpath
 from typing import Any, Self
 
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ from arbalest.pipeline.steps import (
     time_series_step,
 )
 from arbalest.schema.base import Schema
-from arbalest.stores import ObjectStore, folder_prefix, open_store
+from arbalest.stores import LocalStore, ObjectStore, folder_prefix, open_store
 from arbalest.stores.base import outside_reason
 from arbalest.stores.credentials import Credentials, as_credentials
 
@@ -51,14 +52,25 @@ def _check_options(metadata: object, name: object, iam_role: object, lock_timeou
         raise ConfigurationError("iam_role= is a role ARN (a str)")
 
 
-def _check_inside(what: str, prefix: str) -> None:
-    """Refuse a prefix that would leave the store: it is relative to the store's root."""
+def _check_inside(what: str, prefix: str, store: ObjectStore | None = None) -> None:
+    """Refuse a prefix that would leave the store (it is relative to the store's root), or
+    that a folder store would read as another spelling of itself (``./events``,
+    ``a//b``): its keys would then not start with the prefix, and the journal, which is read
+    by the prefix, would not find them (every run would load them again)."""
     reason = outside_reason(prefix)
+    parts = prefix.replace("\\", "/").strip("/").split("/")
+    if reason is None and "." in parts:
+        reason = "has a '.' segment"
+    if reason is None and "" in parts[:-1] and isinstance(store, LocalStore):
+        reason = "has an empty segment ('//'), which a folder path cannot have"
     if reason is not None:
-        inside = "/".join(p for p in prefix.replace("\\", "/").split("/") if p not in ("", ".."))
+        normal = posixpath.normpath("/".join(parts))
+        if normal.startswith(".."):
+            normal = "/".join(p for p in parts if p not in ("", ".", ".."))
+        suggestion = normal if normal not in ("", ".") else "events"
         raise ConfigurationError(
-            f"{what}{prefix!r} {reason}: it must stay inside the store; give a prefix "
-            f"relative to the store's root, such as {inside or 'events'!r}"
+            f"{what}{prefix!r} {reason}: give a prefix relative to the store's root, that "
+            f"stays inside it and names each folder once, such as {suggestion!r}"
         )
 
 
@@ -313,7 +325,7 @@ class Pipeline:
             compression=compression,
             time_format=time_format,
         )
-        _check_inside("source=", source)
+        _check_inside("source=", source, self._store)
         if self._store is None:
             raise ConfigurationError("copy() needs a store: Pipeline(warehouse, store=...)")
         if step.source.startswith(self._metadata):
@@ -356,7 +368,7 @@ class Pipeline:
         )
         prefix = getattr(sources, "prefix", None)
         if isinstance(prefix, str):
-            _check_inside("the sources' prefix ", prefix)
+            _check_inside("the sources' prefix ", prefix, sources.store)
         return self._with(step)
 
     def bulk_copy(self, schema: type[Schema], source: str, **kw: Any) -> Self:

@@ -111,9 +111,29 @@ def test_a_source_that_leaves_the_store_is_refused_when_the_step_is_added(
     with pytest.raises(ConfigurationError, match="source=") as caught:
         pipeline.copy(event, source)
     assert reason in str(caught.value)
-    assert "must stay inside the store" in str(caught.value)
+    assert "stays inside it" in str(caught.value)
     with pytest.raises(ConfigurationError, match="source="):
         pipeline.bulk_copy(event, source)
+
+
+@pytest.mark.parametrize(
+    ("source", "reason", "suggested"),
+    [
+        ("./events", "has a '.' segment", "events"),
+        ("events/./2024", "has a '.' segment", "events/2024"),
+        ("events//2024", "has an empty segment", "events/2024"),
+        ("x/../events", "has a '..' segment", "events"),
+    ],
+)
+def test_a_source_a_folder_would_read_as_another_spelling_is_refused(
+    pipeline: Pipeline, event: Any, source: str, reason: str, suggested: str
+) -> None:
+    """``./events`` lists the keys ``events/...``, which the journal (read by the source
+    prefix) would not find: every run would load them again."""
+    with pytest.raises(ConfigurationError, match="source=") as caught:
+        pipeline.copy(event, source)
+    assert reason in str(caught.value)
+    assert f"such as {suggested!r}" in str(caught.value)
 
 
 def test_the_metadata_folder_cannot_leave_the_store(tmp_path: Path) -> None:
@@ -369,3 +389,14 @@ def test_plan_never_lists_an_object_outside_the_store(tmp_path: Path, event: Any
     with pytest.raises(StoreError, match="outside the store folder"):
         series.plan()
     pipeline.engine.dispose()
+
+
+def test_an_s3_source_may_have_empty_segments(tmp_path: Path, event: Any) -> None:
+    """S3 keys are names: ``events//2024/`` is a prefix of its own there."""
+    from arbalest.stores.s3 import S3Store
+
+    store = S3Store("s3://lake/raw", client=object())
+    pipeline = Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=store)
+    (step,) = pipeline.copy(event, "events//2024").steps
+    assert isinstance(step, CopyStep)
+    assert step.source == "events//2024/"
