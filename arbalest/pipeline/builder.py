@@ -260,6 +260,8 @@ class Pipeline:
             region=self._region,
             lock_timeout=self._lock_timeout,
         )
+        if warehouse is None:  # the same engine: released by the copy as by this pipeline
+            new._owns_engine = self._owns_engine
         for step in self._steps:
             if isinstance(step, CopyStep):
                 new = new.copy(

@@ -243,9 +243,10 @@ def test_a_duckdb_file_is_free_for_other_processes_once_a_run_returns(tmp_path: 
             verb()
             done = subprocess.run([*opener, str(path)], capture_output=True, text=True)
             assert done.returncode == 0, done.stderr[-1000:]
-        pipeline.copy(Record, "b").plan()
-        done = subprocess.run([*opener, str(path)], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-1000:]
+        for other in (pipeline.copy(Record, "b"), pipeline.using(store=tmp_path).copy(Record, "")):
+            other.plan()
+            done = subprocess.run([*opener, str(path)], capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr[-1000:]
     # an engine the caller passed is the caller's: never disposed
     engine = sa.create_engine(f"duckdb:///{path}")
     with engine.connect() as conn:
