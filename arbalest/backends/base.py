@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import shutil
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -181,6 +182,12 @@ class Backend(ABC):
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
         """Load ``objects`` into the target by ``job.mode``, in ``conn``'s open transaction."""
 
+    def connect(self, timeout: float) -> sa.Connection:
+        """Open the run's connection. A warehouse that one process at a time may open
+        (a DuckDB file) waits up to ``timeout`` seconds for another process to let go, then
+        raises ``ConcurrentRunError``; here, a plain ``engine.connect()``."""
+        return self.engine.connect()
+
     def creation_lock(
         self, conn: sa.Connection, timeout: float
     ) -> contextlib.AbstractContextManager[None]:
@@ -247,6 +254,10 @@ class TransformBackend(Backend):
         converter = Converter(job.schema.__fields__, job.options)
         workdir = scratch.make("load")
         try:
+            # Left in reverse order, however the load ends (too many rejects, Ctrl-C, a
+            # refused write): the converting threads stop first (closing the generator
+            # cancels the batches not started and waits for those converting), then the
+            # write in progress ends, then the reader.
             with (
                 Feed(
                     job.store,
@@ -256,14 +267,16 @@ class TransformBackend(Backend):
                     chunk_bytes=reader.CHUNK_BYTES,
                 ) as feed,
                 ThreadPoolExecutor(1, thread_name_prefix="arbalest-write") as writer,
+                contextlib.closing(
+                    converter.run(
+                        batches(iter(feed), BATCH_BYTES),
+                        workdir,
+                        self.batch_format,
+                        with_position=with_position,
+                    )
+                ) as converted,
             ):
                 pending: Future[None] | None = None
-                converted = converter.run(
-                    batches(iter(feed), BATCH_BYTES),
-                    workdir,
-                    self.batch_format,
-                    with_position=with_position,
-                )
                 for batch in converted:
                     rejects += batch.rejects
                     if len(rejects) > job.max_errors:
@@ -283,11 +296,10 @@ class TransformBackend(Backend):
                 if pending is not None:
                     pending.result()
         finally:
-            converter.close()
-            for path in workdir.glob("*"):
-                path.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                workdir.rmdir()
+            try:
+                converter.close()
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
         rejected = Counter(r.key for r in rejects)
         entries = [
             Entry(info, rows[index], rejected.get(info.key, 0))

@@ -2,16 +2,21 @@
 
 Batches arrive as Parquet files written by the transform and are appended with
 ``INSERT ... SELECT * FROM read_parquet(...)`` through the engine's own connection (a second
-DuckDB connection to the same file in one process would fail). DuckDB allows one writing
-process per file, so runs on the same target are serialised by a lock in this process.
+DuckDB connection to the same file in one process would fail). DuckDB allows one process per
+file: runs in this process take turns by a lock per database file (its real path, however the
+URL spells it), and a run in another process waits, up to ``lock_timeout``, for the file to
+be let go (DuckDB's own file lock refuses a second process at once).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import duckdb
 import sqlalchemy as sa
@@ -21,8 +26,23 @@ from arbalest.errors import ConcurrentRunError
 
 __all__ = ["DuckDBBackend"]
 
+#: The run locks of this process, one per database (a file's real path).
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
+#: DuckDB's refusal when another process holds the file.
+_HELD_ELSEWHERE: Final = re.compile(r"Could not set lock on file|Conflicting lock", re.I)
+#: The longest pause between two attempts to open a file another process holds.
+_MAX_PAUSE: Final = 1.0
+
+
+def database_key(database: str | None) -> str:
+    """What identifies a DuckDB database: the real path of its file (``./w.duckdb``,
+    ``w.duckdb``, an absolute path or a symlink to it are one), else the name as given
+    (``:memory:``, ``md:...``)."""
+    name = database or ":memory:"
+    if name.startswith(":memory:") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", name):
+        return name
+    return os.path.realpath(os.path.expanduser(name))
 
 
 class DuckDBBackend(TransformBackend):
@@ -39,13 +59,42 @@ class DuckDBBackend(TransformBackend):
     lock_before_transaction = True
 
     def _database(self) -> str:
-        return str(self.engine.url.database or ":memory:")
+        return database_key(self.engine.url.database)
+
+    def connect(self, timeout: float) -> sa.Connection:
+        """The run's connection; while another process holds the file, try again (pausing
+        longer each time, up to a second) until ``timeout`` seconds have passed.
+
+        Raises:
+            ConcurrentRunError: If the file is still held after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + max(timeout, 0)
+        pause = 0.02
+        while True:
+            try:
+                return self.engine.connect()
+            except sa.exc.DBAPIError as exc:
+                if not _HELD_ELSEWHERE.search(str(exc.orig)):
+                    raise
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    holder = re.search(r"\(PID (\d+)\)", str(exc.orig))
+                    who = f" (process {holder.group(1)})" if holder else ""
+                    raise ConcurrentRunError(
+                        "connect",
+                        f"another process{who} has held the DuckDB file {self._database()} "
+                        f"for more than {timeout:g} s (lock_timeout); DuckDB lets one process "
+                        "open a file at a time: try again when it has finished",
+                    ) from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, _MAX_PAUSE)
 
     @contextlib.contextmanager
     def lock(self, conn: sa.Connection, target: str, timeout: float) -> Iterator[None]:
-        # One lock per database file, in this process (DuckDB lets one process write a file):
-        # steps on the same file take turns. It is taken before the step's transaction
-        # begins, since a DuckDB transaction sees the database as it was when it began.
+        # One lock per database file (its real path), in this process; other processes are
+        # kept out by DuckDB's own file lock (see ``connect``). Steps on the same file take
+        # turns. It is taken before the step's transaction begins, since a DuckDB transaction
+        # sees the database as it was when it began.
         with _LOCKS_GUARD:
             lock = _LOCKS.setdefault(self._database(), threading.RLock())
         if not lock.acquire(timeout=max(timeout, 0)):

@@ -18,8 +18,8 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -494,9 +494,19 @@ class Converter:
             Transform(specs, options, connect_private(threads=1)) for _ in range(count)
         ]
         self._carries: dict[int, Carry] = {}
+        self._in_flight: deque[tuple[Future[Batch], Transform]] = deque()
 
     def close(self) -> None:
-        """Drop the workers' tables and close their connections."""
+        """Stop the workers, then drop their tables and close their connections.
+
+        Batches not started are cancelled and those converting are waited for: a connection
+        closed under a running query would fail ("connection is busy") in place of whatever
+        ended the load, and a worker still running could write into a removed folder.
+        """
+        for future, _ in self._in_flight:
+            future.cancel()
+        wait([future for future, _ in self._in_flight])
+        self._in_flight.clear()
         for transform in self._transforms:
             transform.close()
             transform.con.close()
@@ -508,11 +518,11 @@ class Converter:
         fmt: str,
         *,
         with_position: bool = False,
-    ) -> Iterator[Batch]:
+    ) -> Generator[Batch, None, None]:
         """Yield finished, exported batches in order (``Batch.path`` or ``Batch.table`` holds
-        the rows)."""
+        the rows). A caller that stops early closes the generator: that stops the workers."""
         free = list(self._transforms)
-        pending: deque[tuple[Future[Batch], Transform]] = deque()
+        pending = self._in_flight  # also seen by close(), should this generator be left open
         with ThreadPoolExecutor(len(free), thread_name_prefix="arbalest-convert") as pool:
             try:
                 for chunks in batches:
@@ -524,8 +534,12 @@ class Converter:
                 while pending:
                     yield self._complete(pending.popleft(), free, workdir, fmt, with_position)
             finally:
+                # Stopped early (a failure here or in the caller, or the caller closed this
+                # generator): cancel what has not started, wait for what is converting.
                 for future, _ in pending:
                     future.cancel()
+                wait([future for future, _ in pending])
+                pending.clear()
 
     def _complete(
         self,

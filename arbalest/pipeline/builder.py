@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import posixpath
 from typing import Any, Self
 
 import sqlalchemy as sa
@@ -23,7 +24,8 @@ from arbalest.pipeline.steps import (
     time_series_step,
 )
 from arbalest.schema.base import Schema
-from arbalest.stores import ObjectStore, folder_prefix, open_store
+from arbalest.stores import LocalStore, ObjectStore, folder_prefix, open_store
+from arbalest.stores.base import outside_reason
 from arbalest.stores.credentials import Credentials, as_credentials
 
 __all__ = ["Pipeline"]
@@ -45,8 +47,38 @@ def _check_options(metadata: object, name: object, iam_role: object, lock_timeou
         raise ConfigurationError(f"lock_timeout= cannot be negative ({lock_timeout!r})")
     if not isinstance(metadata, str) or not metadata.strip("/"):
         raise ConfigurationError("metadata= is a folder in the store, such as '_arbalest/'")
+    _check_inside("metadata=", metadata)
     if iam_role is not None and not isinstance(iam_role, str):
         raise ConfigurationError("iam_role= is a role ARN (a str)")
+
+
+def _check_inside(what: str, prefix: str, store: ObjectStore | None = None) -> None:
+    """Refuse a prefix that would leave the store (it is relative to the store's root), or
+    that a folder store would read as another spelling of itself (``./events``,
+    ``a//b``): its keys would then not start with the prefix, and the journal, which is read
+    by the prefix, would not find them (every run would load them again)."""
+    reason = outside_reason(prefix)
+    parts = prefix.replace("\\", "/").strip("/").split("/")
+    if reason is None and "." in parts:
+        reason = "has a '.' segment"
+    if reason is None and "" in parts[:-1] and isinstance(store, LocalStore):
+        reason = "has an empty segment ('//'), which a folder path cannot have"
+    if reason is not None:
+        normal = posixpath.normpath("/".join(parts))
+        if normal.startswith(".."):
+            normal = "/".join(p for p in parts if p not in ("", ".", ".."))
+        suggestion = normal if normal not in ("", ".") else "events"
+        raise ConfigurationError(
+            f"{what}{prefix!r} {reason}: give a prefix relative to the store's root, that "
+            f"stays inside it and names each folder once, such as {suggestion!r}"
+        )
+
+
+def _in_memory(url: sa.URL) -> bool:
+    database = url.database or ""
+    return url.get_backend_name() in ("duckdb", "sqlite") and (
+        not database or database.startswith(":memory:")
+    )
 
 
 def _check_names(backend: Backend, table: sa.Table) -> None:
@@ -122,6 +154,7 @@ class Pipeline:
         region: str | None = None,
         lock_timeout: float = 60,
     ) -> None:
+        owns_engine = not isinstance(warehouse, sa.Engine)
         if isinstance(warehouse, sa.Engine):
             engine = warehouse
         elif isinstance(warehouse, str | sa.URL):
@@ -136,6 +169,9 @@ class Pipeline:
         _check_options(metadata, name, iam_role, lock_timeout)
         self._credentials = as_credentials(credentials)
         self._engine = engine
+        # An engine made here is ours to release (after each run, and in close()), unless
+        # its database lives only in its connection (an in-memory DuckDB or SQLite)
+        self._owns_engine = owns_engine and not _in_memory(engine.url)
         self._backend: Backend = backend_for(engine)
         self._store = (
             None
@@ -224,6 +260,8 @@ class Pipeline:
             region=self._region,
             lock_timeout=self._lock_timeout,
         )
+        if warehouse is None:  # the same engine: released by the copy as by this pipeline
+            new._owns_engine = self._owns_engine
         for step in self._steps:
             if isinstance(step, CopyStep):
                 new = new.copy(
@@ -289,6 +327,7 @@ class Pipeline:
             compression=compression,
             time_format=time_format,
         )
+        _check_inside("source=", source, self._store)
         if self._store is None:
             raise ConfigurationError("copy() needs a store: Pipeline(warehouse, store=...)")
         if step.source.startswith(self._metadata):
@@ -332,6 +371,9 @@ class Pipeline:
         step = time_series_step(
             schema, sources, series_column=series_column, since=since, **options
         )
+        prefix = getattr(sources, "prefix", None)
+        if isinstance(prefix, str):
+            _check_inside("the sources' prefix ", prefix, sources.store)
         return self._with(step)
 
     def bulk_copy(self, schema: type[Schema], source: str, **kw: Any) -> Self:
@@ -360,12 +402,39 @@ class Pipeline:
             PipelineError: A step failed; the warehouse and the journal are as they were
                 before it (earlier steps stay committed).
         """
-        return runner.execute(self, validate=False, progress=progress)
+        try:
+            return runner.execute(self, validate=False, progress=progress)
+        finally:
+            self._release()
 
     def validate(self, *, progress: runner.Progress | None = None) -> RunResult:
         """Run every step in one transaction that is rolled back: a dry run."""
-        return runner.execute(self, validate=True, progress=progress)
+        try:
+            return runner.execute(self, validate=True, progress=progress)
+        finally:
+            self._release()
 
     def plan(self) -> Plan:
         """What ``run()`` would do: DDL, objects to load, SQL; nothing is changed."""
-        return runner.plan(self)
+        try:
+            return runner.plan(self)
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        """Close the connections of an engine this pipeline made from a URL (an engine
+        passed in is the caller's, and stays as it is). The pipeline can still run: it
+        connects again."""
+        self._release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _release(self) -> None:
+        """No connection of an engine made here stays open between runs: a DuckDB file is
+        free for other processes as soon as a run ends, and a server's sessions end."""
+        if self._owns_engine:
+            self._engine.dispose()

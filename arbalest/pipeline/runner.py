@@ -105,11 +105,12 @@ def _secrets(pipeline: Pipeline) -> list[str]:
 @contextlib.contextmanager
 def connect(pipeline: Pipeline) -> Iterator[sa.Connection]:
     """A connection to the pipeline's warehouse. One that cannot be opened is not a driver's
-    exception: for a server down, a timeout or a DuckDB file another process holds, a
-    retryable ``WarehouseUnavailableError``; for a failed sign-in, a missing database, role
-    or folder, or a refused permission, a ``WarehouseAccessError`` saying what to fix."""
+    exception: for a server down or a timeout, a retryable ``WarehouseUnavailableError``;
+    for a failed sign-in, a missing database, role or folder, or a refused permission, a
+    ``WarehouseAccessError`` saying what to fix. A DuckDB file another process holds is
+    waited for, up to ``lock_timeout``, then a ``ConcurrentRunError``."""
     try:
-        conn = pipeline.engine.connect()
+        conn = pipeline.backend.connect(pipeline.lock_timeout)
     except sa.exc.DBAPIError as exc:
         where = pipeline.engine.url.render_as_string(hide_password=True)
         message = redact(str(exc.orig).strip(), _secrets(pipeline))

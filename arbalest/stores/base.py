@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
-__all__ = ["ObjectInfo", "ObjectStore", "folder_prefix", "join_key"]
+__all__ = ["ObjectInfo", "ObjectStore", "folder_prefix", "join_key", "outside_reason"]
 
 
 @dataclass(frozen=True, order=True)
@@ -75,3 +76,17 @@ def folder_prefix(prefix: str) -> str:
 def join_key(*parts: str) -> str:
     """Join key parts with single slashes."""
     return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+
+
+def outside_reason(prefix: str) -> str | None:
+    """Why ``prefix`` would name something outside a store's root, or ``None`` if it stays
+    inside: an absolute path (``/data``, ``C:\\data``) or a ``..`` segment (``../other``,
+    ``events/../../x``). A prefix is relative to the store, whatever the store."""
+    if prefix.startswith(("/", "\\")) or _DRIVE.match(prefix):
+        return "is an absolute path"
+    if ".." in prefix.replace("\\", "/").split("/"):
+        return "has a '..' segment"
+    return None

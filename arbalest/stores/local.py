@@ -53,7 +53,7 @@ class LocalStore:
     def list(self, prefix: str = "", *, exclude: str | None = None) -> Iterator[ObjectInfo]:
         folder = folder_prefix(prefix)
         skip = folder_prefix(exclude) if exclude else None
-        start = self.root / folder if folder else self.root
+        start = self.path(folder) if folder else self.root  # never a folder outside the store
         if not start.is_dir():
             return
         keys: list[tuple[str, os.stat_result]] = []
@@ -78,7 +78,7 @@ class LocalStore:
             )
 
     def children(self, prefix: str = "") -> builtins.list[str]:
-        folder = self.root / folder_prefix(prefix) if prefix.strip("/") else self.root
+        folder = self.path(folder_prefix(prefix)) if prefix.strip("/") else self.root
         if not folder.is_dir():
             return []
         return sorted(entry.name for entry in folder.iterdir() if entry.is_dir())

@@ -28,7 +28,7 @@ from arbalest.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from arbalest.stores.base import ObjectInfo, folder_prefix, join_key
+from arbalest.stores.base import ObjectInfo, folder_prefix
 from arbalest.stores.credentials import Credentials
 
 __all__ = ["Credentials", "S3Store", "parse_s3_url"]
@@ -124,7 +124,10 @@ class S3Store:
         return f"S3Store({self.url!r})"
 
     def _full(self, key: str) -> str:
-        return join_key(self.root, key)
+        """The S3 key of a store key, byte for byte: S3 keys are names, not paths, so a key
+        that a listing gave (``events//a.json``, ``/a.json``, ``a/../b.json``) is joined to the
+        root as it is, never normalised."""
+        return f"{self.root}/{key}" if self.root else key
 
     def _relative(self, full_key: str) -> str:
         return full_key[len(self.root) + 1 :] if self.root else full_key

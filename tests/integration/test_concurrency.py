@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from arbalest import Integer, Pipeline, Schema, String, WarehouseUnavailableError, journal
+from arbalest import ConcurrentRunError, Integer, Pipeline, Schema, String, journal
 
 SCRIPT = Path(__file__).parent / "scripts" / "load_lake.py"
 ROOT = Path(__file__).parents[2]
@@ -115,36 +115,79 @@ def test_threads_running_the_same_pipeline_load_each_record_once(
     assert_each_record_once(warehouse_duckdb, ids)
 
 
+HOLDER = (
+    "import sys, time, duckdb\n"
+    "con = duckdb.connect(sys.argv[1])\n"
+    "print('held', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
+    "con.close()\n"
+    "print('released', flush=True)\n"
+)
+
+
+def hold_file(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process that opens the DuckDB file, holds it ``seconds``, then lets go."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 @pytest.mark.duckdb
-def test_a_second_process_on_a_duckdb_file_gets_a_clear_retryable_error(
-    warehouse_duckdb: sa.Engine, tmp_path: Path
+def test_a_run_waits_for_another_process_to_let_go_of_the_duckdb_file(
+    tmp_path: Path,
+) -> None:
+    ids = make_lake(tmp_path / "lake")
+    path = tmp_path / "warehouse.duckdb"
+    holder = hold_file(path, 2)
+    try:
+        # another spelling of the same file
+        pipeline = Pipeline(
+            f"duckdb:///{tmp_path}/./warehouse.duckdb", store=tmp_path / "lake", lock_timeout=60
+        )
+        for folder in FOLDERS:
+            pipeline = pipeline.copy(Record, folder)
+        started = time.monotonic()
+        pipeline.run()
+        waited = time.monotonic() - started
+    finally:
+        holder.communicate(timeout=60)
+    assert holder.returncode == 0
+    assert waited >= 1.0  # it waited for the other process, not failed at once
+    pipeline.engine.dispose()
+    engine = sa.create_engine(f"duckdb:///{path}")
+    assert_each_record_once(engine, ids)
+    engine.dispose()
+
+
+@pytest.mark.duckdb
+def test_a_run_on_a_duckdb_file_another_process_keeps_fails_after_lock_timeout(
+    tmp_path: Path,
 ) -> None:
     make_lake(tmp_path / "lake")
-    with warehouse_duckdb.connect():  # this process holds the file
-        pipeline = Pipeline(
-            warehouse_duckdb.url.render_as_string(hide_password=False), store=tmp_path / "lake"
+    path = tmp_path / "warehouse.duckdb"
+    holder = hold_file(path, 60)
+    try:
+        pipeline = Pipeline(f"duckdb:///{path}", store=tmp_path / "lake", lock_timeout=1.5).copy(
+            Record, "a"
         )
-        code = (
-            "import sys; from arbalest import Pipeline, PipelineError\n"
-            "from tests.integration.test_concurrency import Record\n"
-            f"p = Pipeline({pipeline.engine.url.render_as_string(False)!r}, "
-            f"store={str(tmp_path / 'lake')!r}).copy(Record, 'a')\n"
-            "try:\n    p.run()\n"
-            "except PipelineError as e:\n"
-            "    print(type(e).__name__, e.retryable, e, sep='|'); sys.exit(3)\n"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-    assert done.returncode == 3, done.stderr[-2000:]
-    name, retryable, message = done.stdout.strip().split("|", 2)
-    assert (name, retryable) == (WarehouseUnavailableError.__name__, "True")
-    assert "lock" in message
-    assert "warehouse.duckdb" in message
+        started = time.monotonic()
+        with pytest.raises(ConcurrentRunError) as caught:
+            pipeline.run()
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.communicate(timeout=60)
+    assert 1.5 <= waited < 10
+    error = caught.value
+    assert error.retryable
+    assert str(path) in str(error)
+    assert "lock_timeout" in str(error)
+    assert f"process {holder.pid}" in str(error)
 
 
 def watch(engine: sa.Engine, stop: threading.Event) -> tuple[Counter[tuple[int, int]], list[Any]]:
@@ -188,3 +231,27 @@ def test_readers_see_the_old_or_the_new_table_during_a_replace(
     assert sum(seen.values()) > 10  # the reader really read during the replaces
     # every state seen is a whole table: all rows at one n, never a partial or empty one
     assert set(seen) <= {(len(ids), len(ids) * n) for n in (1, 2, 3, 4)}, seen
+
+
+@pytest.mark.duckdb
+def test_a_duckdb_file_is_free_for_other_processes_once_a_run_returns(tmp_path: Path) -> None:
+    make_lake(tmp_path / "lake")
+    path = tmp_path / "warehouse.duckdb"
+    opener = [sys.executable, "-c", "import sys, duckdb; duckdb.connect(sys.argv[1]).close()"]
+    with Pipeline(f"duckdb:///{path}", store=tmp_path / "lake") as pipeline:
+        for verb in (pipeline.copy(Record, "a").run, pipeline.copy(Record, "b").validate):
+            verb()
+            done = subprocess.run([*opener, str(path)], capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr[-1000:]
+        for other in (pipeline.copy(Record, "b"), pipeline.using(store=tmp_path).copy(Record, "")):
+            other.plan()
+            done = subprocess.run([*opener, str(path)], capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr[-1000:]
+    # an engine the caller passed is the caller's: never disposed
+    engine = sa.create_engine(f"duckdb:///{path}")
+    with engine.connect() as conn:
+        Pipeline(engine, store=tmp_path / "lake").copy(Record, "c").run()
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM records")).scalar() == 2 * OBJECTS * RECORDS
+        )
+    engine.dispose()

@@ -15,6 +15,7 @@ import botocore.exceptions
 import pytest
 from urllib3.exceptions import ProtocolError
 
+from arbalest import Pipeline, Schema, String
 from arbalest.errors import ObjectNotFoundError, StoreError, StoreUnavailableError
 from arbalest.loading.reader import Feed
 from arbalest.stores import open_store
@@ -274,3 +275,82 @@ def test_the_feed_reads_compressed_objects_from_s3_into_chunks(
     assert [c.seq for c in chunks] == list(range(len(chunks)))
     (b,) = (c for c in chunks if c.info.key == "events/b.json")
     assert (b.temporary, b.path.read_bytes()) == (True, b'{"b": 1}\n{"b": 2}\n')
+
+
+# Keys a listing can give that a path would not: empty segments, a leading slash, dot segments.
+ODD_KEYS = (
+    "raw/events//a.json",
+    "raw/events///b.json",
+    "raw/events/x//y/c.json",
+    "raw/events/./d.json",
+    "raw/events/../e.json",
+    "raw//events/f.json",
+)
+
+
+def test_every_listed_key_is_read_and_urled_as_listed(
+    store: S3Store, client: Any, bucket: str
+) -> None:
+    for key in ODD_KEYS:
+        client.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    client.put_object(Bucket=bucket, Key="//lead.json", Body=b"lead")
+    listed = list(store.list())
+    assert [i.key for i in listed] == sorted(k[len("raw/") :] for k in ODD_KEYS)
+    for info in listed:
+        assert store.get(info.key) == f"raw/{info.key}".encode()
+        assert store.uri(info.key) == f"s3://{bucket}/raw/{info.key}"
+    assert [i.key for i in store.list("events")] == [  # S3's byte order: "/" < "a"
+        "events/../e.json",
+        "events/./d.json",
+        "events///b.json",
+        "events//a.json",
+        "events/x//y/c.json",
+    ]
+    root = S3Store(f"s3://{bucket}")
+    assert [i.key for i in root.list() if i.key.startswith("//")] == ["//lead.json"]
+    assert root.get("//lead.json") == b"lead"
+    assert root.uri("//lead.json") == f"s3://{bucket}///lead.json"
+
+
+def test_a_pipeline_loads_objects_whose_keys_have_empty_segments(
+    store: S3Store, base: type[Schema], tmp_path: Path
+) -> None:
+    class Row(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "rows"
+        id = String(20)
+
+    # "raw//a.json" is the key "/a.json" of the store at s3://bucket/raw
+    client = boto3.client("s3")
+    for key in ("raw//a.json", "raw/events/x//b.json", "raw/c.json"):
+        client.put_object(Bucket=store.bucket, Key=key, Body=b'{"id": "%s"}\n' % key.encode())
+    pipeline = Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=store).copy(Row, "")
+    result = pipeline.run()
+    again = pipeline.run()
+    pipeline.engine.dispose()
+    assert (result.steps[0].objects_loaded, result.rows_loaded) == (3, 3)
+    assert again.rows_loaded == 0
+
+
+@pytest.mark.postgres
+def test_a_redshift_manifest_names_each_key_as_listed(
+    redshift_standin: Any, bucket: str, base: type[Schema]
+) -> None:
+    class Row(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "rows"
+        id = String(40)
+
+    client = boto3.client("s3")
+    for key in ("lake//a.json", "lake/b.json", "lake/x//c.json"):
+        client.put_object(Bucket=bucket, Key=key, Body=b'{"id": "%s"}\n' % key.encode())
+    pipeline = Pipeline(
+        redshift_standin.engine,
+        store=f"s3://{bucket}/lake",
+        iam_role="arn:aws:iam::123456789012:role/ArbalestLoader",
+    ).copy(Row, "")
+    assert pipeline.run().rows_loaded == 3
+    (copy,) = redshift_standin.copies
+    assert [e["url"] for e in copy["manifest"]["entries"]] == [
+        f"s3://{bucket}/lake//a.json",
+        f"s3://{bucket}/lake/b.json",
+        f"s3://{bucket}/lake/x//c.json",
+    ]

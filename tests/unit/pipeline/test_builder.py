@@ -14,6 +14,7 @@ from arbalest import (
     Integer,
     Pipeline,
     Schema,
+    StoreError,
     String,
     UnknownBackendError,
 )
@@ -75,12 +76,80 @@ def test_copy_defaults_and_labels(pipeline: Pipeline, event: Any) -> None:
 
 @pytest.mark.parametrize(
     ("given", "stored"),
-    [("events", "events/"), ("events/", "events/"), ("/a/b/", "a/b/"), ("", "")],
+    [
+        ("events", "events/"),
+        ("events/", "events/"),
+        ("a/b/", "a/b/"),
+        ("a/b..c", "a/b..c/"),
+        ("", ""),
+    ],
 )
 def test_source_is_a_folder(pipeline: Pipeline, event: Any, given: str, stored: str) -> None:
     (step,) = pipeline.copy(event, given).steps
     assert isinstance(step, CopyStep)
     assert step.source == stored
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("..", "has a '..' segment"),
+        ("../other", "has a '..' segment"),
+        ("events/../../other", "has a '..' segment"),
+        ("events/..", "has a '..' segment"),
+        ("..\\other", "has a '..' segment"),
+        ("/", "is an absolute path"),
+        ("/etc", "is an absolute path"),
+        ("/home/me/lake/events/", "is an absolute path"),
+        ("C:\\lake\\events", "is an absolute path"),
+        ("\\\\server\\share", "is an absolute path"),
+    ],
+)
+def test_a_source_that_leaves_the_store_is_refused_when_the_step_is_added(
+    pipeline: Pipeline, event: Any, source: str, reason: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="source=") as caught:
+        pipeline.copy(event, source)
+    assert reason in str(caught.value)
+    assert "stays inside it" in str(caught.value)
+    with pytest.raises(ConfigurationError, match="source="):
+        pipeline.bulk_copy(event, source)
+
+
+@pytest.mark.parametrize(
+    ("source", "reason", "suggested"),
+    [
+        ("./events", "has a '.' segment", "events"),
+        ("events/./2024", "has a '.' segment", "events/2024"),
+        ("events//2024", "has an empty segment", "events/2024"),
+        ("x/../events", "has a '..' segment", "events"),
+    ],
+)
+def test_a_source_a_folder_would_read_as_another_spelling_is_refused(
+    pipeline: Pipeline, event: Any, source: str, reason: str, suggested: str
+) -> None:
+    """``./events`` lists the keys ``events/...``, which the journal (read by the source
+    prefix) would not find: every run would load them again."""
+    with pytest.raises(ConfigurationError, match="source=") as caught:
+        pipeline.copy(event, source)
+    assert reason in str(caught.value)
+    assert f"such as {suggested!r}" in str(caught.value)
+
+
+def test_the_metadata_folder_cannot_leave_the_store(tmp_path: Path) -> None:
+    for metadata in ("../meta/", "/meta", "a/../../meta"):
+        with pytest.raises(ConfigurationError, match="metadata="):
+            Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=tmp_path, metadata=metadata)
+
+
+def test_sorted_sources_that_leave_the_store_are_refused(tmp_path: Path, event: Any) -> None:
+    from arbalest import SortedSources
+
+    (tmp_path / "lake").mkdir()
+    pipeline = Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=tmp_path / "lake")
+    sources = SortedSources(pipeline.store, "../elsewhere")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"'\.\.' segment"):
+        pipeline.time_series(event, sources, series_column="n")
 
 
 def test_seed_names_for_modes(pipeline: Pipeline, event: Any) -> None:
@@ -291,3 +360,43 @@ def test_moving_steps_to_another_warehouse_checks_its_limit(
     )
     with pytest.raises(ConfigurationError, match=f"column name '{long_column}'"):
         pipeline.using(warehouse=WAREHOUSES["postgresql"][0])
+
+
+class _Partitions:
+    """A partition source whose partitions lead out of the store (as a buggy one could)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.cursor = "outside"
+
+    def partitions(self) -> list[str]:
+        return ["../outside"]
+
+    def sort_key(self, partition: str) -> Any:
+        return partition
+
+    def value_of(self, partition: str) -> Any:
+        return 0
+
+
+def test_plan_never_lists_an_object_outside_the_store(tmp_path: Path, event: Any) -> None:
+    (tmp_path / "lake").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.json").write_text('{"id": "x"}\n')
+    pipeline = Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=tmp_path / "lake")
+    assert pipeline.store is not None
+    series = pipeline.time_series(event, _Partitions(pipeline.store), series_column="n")
+    with pytest.raises(StoreError, match="outside the store folder"):
+        series.plan()
+    pipeline.engine.dispose()
+
+
+def test_an_s3_source_may_have_empty_segments(tmp_path: Path, event: Any) -> None:
+    """S3 keys are names: ``events//2024/`` is a prefix of its own there."""
+    from arbalest.stores.s3 import S3Store
+
+    store = S3Store("s3://lake/raw", client=object())
+    pipeline = Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=store)
+    (step,) = pipeline.copy(event, "events//2024").steps
+    assert isinstance(step, CopyStep)
+    assert step.source == "events//2024/"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from arbalest.errors import ConfigurationError, ObjectNotFoundError, StoreError
 from arbalest.stores import LocalStore, ObjectInfo, ObjectStore, folder_prefix, join_key, open_store
@@ -215,6 +218,50 @@ def test_a_key_outside_the_folder_is_refused(store: LocalStore, key: str) -> Non
     for action in (store.get, store.delete, store.uri, lambda k: store.put(k, b"x")):
         with pytest.raises(StoreError, match="is outside the store folder"):
             action(key)
+
+
+# A file or folder name: anything POSIX allows (no "/", no NUL; not "." or "..").
+NAME = st.text(
+    st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=8
+).filter(lambda name: name not in (".", "..") and len(name.encode()) < 200)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=bool(os.environ.get("CI")),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(paths=st.sets(st.lists(NAME, min_size=1, max_size=3).map(tuple), min_size=1, max_size=5))
+def test_every_listed_key_reads_back_and_has_its_own_url(
+    tmp_path: Path, paths: set[tuple[str, ...]]
+) -> None:
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    written: dict[str, bytes] = {}
+    for parts in sorted(paths, key=len):
+        path = root.joinpath(*parts)
+        if any(p.is_file() for p in path.parents) or path.is_dir():
+            continue  # a file where a folder would be, or the reverse
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(repr(parts).encode())
+        written["/".join(parts)] = repr(parts).encode()
+    store = LocalStore(root)
+    listed = [info.key for info in store.list()]
+    assert sorted(listed) == sorted(written)
+    for key in listed:
+        assert store.get(key) == written[key]
+        assert store.uri(key) == root.resolve().joinpath(*key.split("/")).as_uri()
+
+
+@pytest.mark.parametrize("prefix", ["..", "../outside", "events/../../outside"])
+def test_listing_never_leaves_the_folder(store: LocalStore, root: Path, prefix: str) -> None:
+    (root.parent / "outside").mkdir()
+    (root.parent / "outside" / "secret.json").write_bytes(b"{}")
+    (root / "events").mkdir()
+    with pytest.raises(StoreError, match="is outside the store folder"):
+        list(store.list(prefix))
+    with pytest.raises(StoreError, match="is outside the store folder"):
+        store.children(prefix)
 
 
 def test_a_key_with_dot_segments_inside_the_folder_is_fine(store: LocalStore) -> None:
