@@ -401,7 +401,7 @@ class Transform:
             self.con.execute(
                 "CREATE OR REPLACE TEMP TABLE _arb_consumed (chunk INTEGER, line BIGINT)"
             )
-            self.con.executemany("INSERT INTO _arb_consumed VALUES (?, ?)", consumed)
+            self._insert("_arb_consumed", consumed, ("INTEGER", "BIGINT"))
             self.con.execute(
                 "DELETE FROM _arb_batch WHERE slow OR (chunk, line) IN "
                 "(SELECT (chunk, line) FROM _arb_consumed)"
@@ -414,7 +414,7 @@ class Transform:
             "CREATE OR REPLACE TEMP TABLE _arb_slow "
             "(chunk INTEGER, line BIGINT, idx INTEGER, l VARCHAR)"
         )
-        self.con.executemany("INSERT INTO _arb_slow VALUES (?, ?, ?, ?)", records)
+        self._insert("_arb_slow", records, ("INTEGER", "BIGINT", "INTEGER", "VARCHAR"))
         self.con.execute(
             "INSERT INTO _arb_batch "
             + self.conversion_sql("SELECT chunk, line, idx, l FROM _arb_slow", "NOT json_valid(l)")
@@ -428,6 +428,13 @@ class Transform:
             text = texts[(seq, line, idx)]
             rejects.append(Reject(keys[seq], line, None, clip(text), _json_error(text), BAD_RECORD))
         self.con.execute("DELETE FROM _arb_batch WHERE slow")
+
+    def _insert(self, table: str, rows: Sequence[tuple[Any, ...]], types: Sequence[str]) -> None:
+        """Insert ``rows`` into ``table`` with one statement, a list per column (DuckDB runs
+        ``executemany`` as one statement per row: seconds for a few thousand)."""
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        unnested = ", ".join(f"unnest(?::{t}[])" for t in types)
+        self.con.execute(f"INSERT INTO {table} SELECT {unnested}", columns)
 
     def _sql_rejects(self, chunks: Sequence[Chunk]) -> list[Reject]:
         keys = {c.seq: c.info.key for c in chunks}
