@@ -132,10 +132,11 @@ def _standard(match: re.Match[str]) -> str:
 
 def _json_error(text: str) -> json.JSONDecodeError | None:
     """Where ``text`` stops being valid JSON or the start of valid JSON; ``None`` when it is
-    either. Never an error where DuckDB's reader reads on (its extensions are taken as
-    standard JSON first); too deep to say is taken as valid."""
+    either, or starts with a whole JSON value (what follows it is not judged here). Never an
+    error where DuckDB's reader reads on (its extensions are taken as standard JSON first);
+    too deep to say is taken as valid."""
     try:
-        _DECODER.decode(text)
+        _DECODER.raw_decode(text)
         return None
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip(" \t\r\n")):  # it only ends too soon
@@ -144,7 +145,7 @@ def _json_error(text: str) -> json.JSONDecodeError | None:
         return None
     standard = _EXTENSIONS.sub(_standard, text)  # positions stay where they were
     try:
-        _DECODER.decode(standard)
+        _DECODER.raw_decode(standard)
         return None
     except json.JSONDecodeError as exc:
         return None if exc.pos >= len(standard.rstrip(" \t\r\n")) else exc

@@ -145,6 +145,16 @@ def elements_on_lines(value: Any, nl: str, ascii_only: bool) -> str:
     return json.dumps(value, ensure_ascii=ascii_only)
 
 
+def values_on_lines(record: dict[str, Any], nl: str, ascii_only: bool) -> str:
+    """Each value of the record on the line after its key, written on one line: the record
+    may then end on a line that begins with a nested object, followed by the next record."""
+    items = [
+        json.dumps(k, ensure_ascii=ascii_only) + ":" + nl + json.dumps(v, ensure_ascii=ascii_only)
+        for k, v in record.items()
+    ]
+    return "{" + ", ".join(items) + "}"
+
+
 LAYOUTS: Final = [
     "one line",
     "json.dumps(indent=2)",  # also jq's and JSON.stringify(v, null, 2)'s layout
@@ -152,6 +162,7 @@ LAYOUTS: Final = [
     "four spaces",
     "tab",
     "elements on lines",
+    "values on lines",
 ]
 
 
@@ -164,6 +175,8 @@ def lay_out(record: Any, layout: str, nl: str, ascii_only: bool) -> str:
         return json.dumps(record, ensure_ascii=ascii_only, indent=0).replace("\n", nl)
     if layout == "elements on lines":
         return elements_on_lines(record, nl, ascii_only)
+    if layout == "values on lines":
+        return values_on_lines(record, nl, ascii_only)
     return write(
         record, indent="    " if layout == "four spaces" else "\t", nl=nl, ascii_only=ascii_only
     )

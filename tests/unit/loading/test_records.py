@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
@@ -794,3 +795,60 @@ def test_a_record_over_the_limit_with_a_broken_string_ends_on_that_line(
         "Record is larger than 4 MB and has a string broken by a line end, from line 2",
     )
     assert bad.text.startswith('{\n"k0": "vvv')
+
+
+def test_a_record_closing_on_a_line_that_could_start_one_is_not_judged_by_what_follows() -> None:
+    # the line is checked whole when the record reaches it: a record after it on that line
+    # is not part of the one that closes
+    lines = ['{"a":', '{"b": 1}} {"c": 2}', "[", '{"d": 3}], [4]']
+    result = scan_all(lines)
+    assert result.records == [
+        Record(2, '{"a":\n{"b": 1}}'),
+        Record(2, '{"c": 2}'),
+        Record(4, '[\n{"d": 3}]'),
+    ]
+    assert result.malformed == [Malformed(4, ", [4]", "Unexpected ','")]
+
+
+# --- where a record goes wrong: never where DuckDB's reader reads on ---------------------
+
+_DUCKDB_READS = [
+    '{"a": 1,}',
+    '{"a": [1, 2,\n],\n}',
+    '{"a": NaN, "b": -Infinity, "c": nan, "d": -inf, "e": INF, "f": InFiNiTy, "g": -NaN}',
+    '{"a": 1e400, "b": -0, "c": [[], {}, [{}]]}',
+]
+
+
+@pytest.mark.parametrize("text", _DUCKDB_READS)
+def test_what_duckdb_reads_is_never_found_bad_nor_any_start_of_it(text: str) -> None:
+    assert duckdb.connect().execute("SELECT json_valid(?)", [text]).fetchone() == (True,)
+    assert records._json_error(text) is None
+    for cut in range(1, len(text)):
+        if text[cut - 1] in "\n{[,:":  # (as the scanner checks: at line ends)
+            assert records._json_error(text[:cut]) is None, text[:cut]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": 1,, "b": 2}', "Expecting property name enclosed in double quotes"),
+        ('{"a": +inf}', "Expecting value"),
+        ('{"a": infinit}', "Expecting value"),
+        ('{"a": 1}}', None),  # a whole value: what follows is not judged here
+        ('{"a": 1\n{"b": 2}', "Expecting ',' delimiter"),
+        ("[1\n2]", "Expecting ',' delimiter"),
+    ],
+)
+def test_where_a_record_goes_wrong_is_found(text: str, message: str | None) -> None:
+    error = records._json_error(text)
+    assert (error and error.msg) == message
+
+
+@settings(max_examples=50)
+@given(st.lists(_objects, min_size=1, max_size=3), _indents)
+def test_no_start_of_valid_json_is_found_bad(objects: list[dict[str, Any]], indent: Any) -> None:
+    text = json.dumps(objects, indent=indent)
+    lines = text.split("\n")
+    for end in range(1, len(lines) + 1):
+        assert records._json_error("\n".join(lines[:end])) is None
