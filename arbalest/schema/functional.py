@@ -143,10 +143,24 @@ class _FunctionalSchema(Schema):
 
     @classmethod
     def property(
-        cls, name: str, column_type: str | Property, column_name: str | None = None
+        cls,
+        name: str,
+        type: str | Property,  # DESIGN.md names it so: property(name, type, column=None)
+        column: str | None = None,
+        *,
+        column_name: str | None = None,
     ) -> type[Self]:
-        """Add one property to this schema, in place, and return the schema (fluent)."""
-        prop = Property(name, column_type, column_name)
+        """Add one property to this schema, in place, and return the schema (fluent).
+
+        ``.property("total", "DECIMAL(12,2)", "amount")`` as in the original, or with the
+        column by name: ``.property("total", "DECIMAL(12,2)", column="amount")``
+        (``column_name=`` is accepted too, as earlier versions documented).
+        """
+        if column is not None and column_name is not None and column != column_name:
+            raise SchemaError(
+                f"{cls.__qualname__}.property({name!r}): give column= or column_name=, not both"
+            )
+        prop = Property(name, type, column if column is not None else column_name)
         rebuilt = JsonObject(
             cls.__tablename__,
             *cls.__properties__,
