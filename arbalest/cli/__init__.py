@@ -329,5 +329,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = " (retryable: try again)" if exc.retryable else ""
         return _fail(f"{exc}{hint}", code=FAILED, exc=exc)
     except CodeError as exc:
-        return _fail(f"cannot load the pipeline's code: {exc}", code=USAGE, exc=exc)
+        return _fail(str(exc), code=USAGE, exc=exc)
     return DONE
