@@ -22,7 +22,7 @@ from sqlalchemy.schema import CreateTable, DropTable
 
 from arbalest._typing import CopyMode
 from arbalest.convert import ConvertOptions
-from arbalest.errors import TooManyRejectsError
+from arbalest.errors import CopyError, TooManyRejectsError
 from arbalest.journal import Entry
 from arbalest.loading import reader, scratch
 from arbalest.loading.reader import Feed
@@ -227,7 +227,16 @@ class TransformBackend(Backend):
             upsert_from(conn, table, staging)
             conn.execute(DropTable(staging))
             return result
-        return self._load_into(conn, job, objects, table, with_position=False)
+        try:
+            return self._load_into(conn, job, objects, table, with_position=False)
+        except sa.exc.IntegrityError:
+            # only now, the failure path: which record repeats a key (object and line)
+            from arbalest.backends import duplicates
+
+            found = duplicates.explain(self, job, objects)
+            if found is None:
+                raise
+            raise CopyError(job.label, found) from None
 
     def _load_into(
         self,
