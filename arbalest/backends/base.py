@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable, DropTable
 
 from arbalest._typing import CopyMode
+from arbalest.backends import duplicates
 from arbalest.convert import ConvertOptions
 from arbalest.errors import CopyError, TooManyRejectsError
 from arbalest.journal import Entry
@@ -231,8 +232,6 @@ class TransformBackend(Backend):
             return self._load_into(conn, job, objects, table, with_position=False)
         except sa.exc.IntegrityError:
             # only now, the failure path: which record repeats a key (object and line)
-            from arbalest.backends import duplicates
-
             found = duplicates.explain(self, job, objects)
             if found is None:
                 raise
