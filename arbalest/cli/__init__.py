@@ -150,7 +150,8 @@ Exit codes:
   0  done
   1  a step failed, or the warehouse or the store could not be reached;
      the error ends with "(retryable: try again)" when that can help
-  2  bad usage or configuration (a wrong name, URL, database or password):
+  2  bad usage or configuration (a wrong name, URL, database or password),
+     or a file that cannot be loaded (its error is shown at FILE:LINE):
      fix it before trying again
 """
 

@@ -1349,6 +1349,7 @@ def test_help_explains_targets_variables_and_exit_codes(
     assert "Exit codes: 0 done 1 a step failed" in text
     assert '"(retryable: try again)"' in text
     assert "2 bad usage or configuration" in text
+    assert "a file that cannot be loaded (its error is shown at FILE:LINE)" in text
     assert all(len(line) <= 80 for line in out.splitlines())
     code, out, err = invoke(capsys, "run", "--help")
     assert (code, err) == (0, "")
