@@ -7,9 +7,10 @@ field's own declaration; a field used outside a schema raises when its rule is a
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 import sqlalchemy as sa
@@ -34,9 +35,12 @@ from arbalest.schema.base import SchemaMeta
 loose: Any = arbalest.schema
 
 
+CI: Final = bool(os.environ.get("CI"))
+
+
 def budget(examples: int) -> settings:
-    """Hypothesis settings: ``examples`` examples, no deadline (CI machines are slow)."""
-    return settings(max_examples=examples, deadline=None)
+    """Per-test settings: an explicit example budget, no deadline, derandomised in CI."""
+    return settings(max_examples=examples, deadline=None, derandomize=CI)
 
 
 def define(base: type[Schema], **fields: Any) -> Any:
