@@ -232,7 +232,7 @@ class TransformBackend(Backend):
             return self._load_into(conn, job, objects, table, with_position=False)
         except sa.exc.IntegrityError:
             # only now, the failure path: which record repeats a key (object and line)
-            found = duplicates.explain(self, job, objects)
+            found = duplicates.explain(self, conn, job, objects)
             if found is None:
                 raise
             raise CopyError(job.label, found) from None

@@ -31,9 +31,15 @@ logger = logging.getLogger(__name__)
 _HINT = 'mode="merge" keeps the newest record of each key'
 
 
-def explain(backend: TransformBackend, job: CopyJob, objects: Sequence[ObjectInfo]) -> str | None:
+def explain(
+    backend: TransformBackend,
+    failed: sa.Connection,
+    job: CopyJob,
+    objects: Sequence[ObjectInfo],
+) -> str | None:
     """The message for a load refused for a duplicate primary key, or None when no duplicate
-    is found (the refusal had another cause, or the search itself failed)."""
+    is found (the refusal had another cause, the search itself failed, or the engine's pool
+    has no connection but the failed one: a DuckDB ``:memory:`` database)."""
     from arbalest.backends.base import POSITION_COLUMNS, staging_table
 
     table = job.table
@@ -42,22 +48,25 @@ def explain(backend: TransformBackend, job: CopyJob, objects: Sequence[ObjectInf
         return None
     quiet = dataclasses.replace(job, on_object=None, max_errors=sys.maxsize, into=None)
     try:
-        with backend.engine.connect() as conn, conn.begin() as transaction:
-            if conn.dialect.name == "postgresql":
-                # never wait for the failed step's own locks (it waits for this)
-                conn.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
-            staging = staging_table(table, job.run_id, with_position=True, suffix="_dup")
-            conn.execute(CreateTable(staging))
-            chunk = staging.c[POSITION_COLUMNS[0]]
-            for index, info in enumerate(objects):
-                backend._load_into(conn, quiet, [info], staging, with_position=True)
-                # chunks count from 0 in each load: mark the rows with the object instead
-                conn.execute(sa.update(staging).where(chunk >= 0).values({chunk: -1 - index}))
-            found = _within(conn, staging, keys, objects)
-            if found is None and job.mode == "incremental":
-                found = _in_table(conn, staging, table, keys, objects)
-            transaction.rollback()
-            return found
+        with backend.engine.connect() as conn:
+            if conn.connection.dbapi_connection is failed.connection.dbapi_connection:
+                return None  # one connection per thread: never touch the failed transaction
+            with conn.begin() as transaction:
+                if conn.dialect.name == "postgresql":
+                    # never wait for the failed step's own locks (it waits for this)
+                    conn.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+                staging = staging_table(table, job.run_id, with_position=True, suffix="_dup")
+                conn.execute(CreateTable(staging))
+                chunk = staging.c[POSITION_COLUMNS[0]]
+                for index, info in enumerate(objects):
+                    backend._load_into(conn, quiet, [info], staging, with_position=True)
+                    # chunks count from 0 in each load: mark the rows with the object instead
+                    conn.execute(sa.update(staging).where(chunk >= 0).values({chunk: -1 - index}))
+                found = _within(conn, staging, keys, objects)
+                if found is None and job.mode == "incremental":
+                    found = _in_table(conn, staging, table, keys, objects)
+                transaction.rollback()
+                return found
     except Exception:  # the search must not hide the warehouse's own error
         logger.debug("looking for the duplicate primary key failed", exc_info=True)
         return None

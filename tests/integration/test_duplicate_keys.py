@@ -120,3 +120,29 @@ def test_the_same_message_on_every_warehouse_and_as_many_times(
     first, second = failure(pipeline), failure(pipeline)
     assert first == second
     assert first.endswith(f"events/a.json line 2 repeats the key of events/a.json line 1; {HINT}")
+
+
+def test_another_constraint_keeps_the_warehouses_own_words(
+    warehouse: sa.Engine, tmp_path: Path, base: type[Schema]
+) -> None:
+    class Unique(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "uniques"
+        __table_args__ = (sa.UniqueConstraint("n"),)
+        id = String(10, primary_key=True)
+        n = Integer()
+
+    put(tmp_path, "u/a.json", [{"id": "a", "n": 1}, {"id": "b", "n": 1}])
+    message = failure(Pipeline(warehouse, store=tmp_path).copy(Unique, "u"))
+    assert "duplicate primary key" not in message
+    assert "constraint" in message.lower()
+
+
+def test_an_in_memory_duckdb_keeps_the_warehouses_own_words(tmp_path: Path, event: Any) -> None:
+    """Its pool has one connection per thread, the failed one: the search is not tried."""
+    engine = sa.create_engine("duckdb:///:memory:")
+    put(tmp_path, "events/a.json", [{"id": "a"}, {"id": "a"}])
+    pipeline = Pipeline(engine, store=tmp_path).copy(event, "events")
+    assert "duplicate key" in failure(pipeline)
+    put(tmp_path, "events/a.json", [{"id": "a"}, {"id": "b"}])
+    assert pipeline.run().rows_loaded == 2
+    engine.dispose()
