@@ -78,17 +78,21 @@ def _within(
     """The first record whose key an earlier record of the load had."""
     from arbalest.backends.base import POSITION_COLUMNS
 
-    chunk, line = (staging.c[name] for name in POSITION_COLUMNS)
+    chunk, line, *within_line = (staging.c[name] for name in POSITION_COLUMNS)
     order = sa.func.row_number().over(
-        partition_by=[staging.c[k] for k in keys], order_by=[chunk.desc(), line]
+        partition_by=[staging.c[k] for k in keys], order_by=[chunk.desc(), line, *within_line]
     )
     ranked = sa.select(
-        *[staging.c[k] for k in keys], chunk, line, order.label("_arbalest_rank")
+        *[staging.c[k] for k in keys], chunk, line, *within_line, order.label("_arbalest_rank")
     ).subquery()
     second = conn.execute(
-        sa.select(ranked)
+        sa.select(*[ranked.c[k] for k in keys], ranked.c[chunk.name], ranked.c[line.name])
         .where(ranked.c._arbalest_rank == 2)
-        .order_by(ranked.c[chunk.name].desc(), ranked.c[line.name])
+        .order_by(
+            ranked.c[chunk.name].desc(),
+            ranked.c[line.name],
+            *[ranked.c[c.name] for c in within_line],
+        )
         .limit(1)
     ).first()
     if second is None:
@@ -101,7 +105,7 @@ def _within(
         )
     ).one()
     return (
-        f"duplicate primary key {_key(keys, values)}: {_where(objects, *second[-3:-1])} "
+        f"duplicate primary key {_key(keys, values)}: {_where(objects, *second[-2:])} "
         f"repeats the key of {_where(objects, *first)}; {_HINT}"
     )
 
@@ -116,11 +120,11 @@ def _in_table(
     """The first record whose key the table already had."""
     from arbalest.backends.base import POSITION_COLUMNS
 
-    chunk, line = (staging.c[name] for name in POSITION_COLUMNS)
+    chunk, line, *within_line = (staging.c[name] for name in POSITION_COLUMNS)
     row = conn.execute(
         sa.select(*[staging.c[k] for k in keys], chunk, line)
         .where(*[staging.c[k] == table.c[k] for k in keys])
-        .order_by(chunk.desc(), line)
+        .order_by(chunk.desc(), line, *within_line)
         .limit(1)
     ).first()
     if row is None:
