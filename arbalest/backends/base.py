@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable, DropTable
 
 from arbalest._typing import CopyMode
+from arbalest.backends import duplicates
 from arbalest.convert import ConvertOptions
-from arbalest.errors import TooManyRejectsError
+from arbalest.errors import CopyError, TooManyRejectsError
 from arbalest.journal import Entry
 from arbalest.loading import reader, scratch
 from arbalest.loading.reader import Feed
@@ -238,7 +239,14 @@ class TransformBackend(Backend):
             upsert_from(conn, table, staging)
             conn.execute(DropTable(staging))
             return result
-        return self._load_into(conn, job, objects, table, with_position=False)
+        try:
+            return self._load_into(conn, job, objects, table, with_position=False)
+        except sa.exc.IntegrityError:
+            # only now, the failure path: which record repeats a key (object and line)
+            found = duplicates.explain(self, conn, job, objects)
+            if found is None:
+                raise
+            raise CopyError(job.label, found) from None
 
     def _load_into(
         self,
