@@ -284,8 +284,8 @@ def test_ddl_and_jsonpaths_from_a_module_on_pythonpath(tmp_path: Path) -> None:
     assert (ddl.returncode, ddl.stderr) == (0, "")
     assert ddl.stdout.expandtabs(8) == (
         "CREATE TABLE events (\n"
-        "        id VARCHAR(36) NOT NULL, \n"
-        "        n INTEGER, \n"
+        "        id VARCHAR(36) NOT NULL,\n"
+        "        n INTEGER,\n"
         "        PRIMARY KEY (id)\n"
         ");\n"
     )

@@ -348,8 +348,9 @@ def test_a_redshift_manifest_names_each_key_as_listed(
         iam_role="arn:aws:iam::123456789012:role/ArbalestLoader",
     ).copy(Row, "")
     assert pipeline.run().rows_loaded == 3
-    (copy,) = redshift_standin.copies
-    assert [e["url"] for e in copy["manifest"]["entries"]] == [
+    # one COPY per object, each with a manifest of its one entry
+    urls = [e["url"] for copy in redshift_standin.copies for e in copy["manifest"]["entries"]]
+    assert sorted(urls) == [
         f"s3://{bucket}/lake//a.json",
         f"s3://{bucket}/lake/b.json",
         f"s3://{bucket}/lake/x//c.json",
