@@ -87,6 +87,10 @@ def _rebuild(
 class SchemaError(ArbalestError, TypeError):
     """A schema is wrong; raised while its ``class`` statement runs."""
 
+    #: The file and line of the mistake, when known (a field's declaration).
+    filename: str | None = None
+    lineno: int | None = None
+
 
 class ConfigurationError(ArbalestError, ValueError):
     """Bad arguments to ``Pipeline``, a step or the command line; raised at once."""

@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable, DropTable
 
 from arbalest._typing import CopyMode
+from arbalest.backends import duplicates
 from arbalest.convert import ConvertOptions
-from arbalest.errors import TooManyRejectsError
+from arbalest.errors import CopyError, TooManyRejectsError
 from arbalest.journal import Entry
 from arbalest.loading import reader, scratch
 from arbalest.loading.reader import Feed
@@ -48,7 +49,10 @@ logger = logging.getLogger(__name__)
 
 #: The transform converts about this many bytes of JSON per query.
 BATCH_BYTES: Final = 8 * 1024 * 1024
-POSITION_COLUMNS: Final = ("_arbalest_chunk", "_arbalest_line")
+#: Where each row of a merge comes from: the chunk (chunks are numbered in the order the
+#: objects are loaded, by last modified and key), the line, and the record's place among the
+#: records ending on that line (0-based). The newest row for a key is the last in this order.
+POSITION_COLUMNS: Final = ("_arbalest_chunk", "_arbalest_line", "_arbalest_index")
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,8 @@ def staging_name(table: sa.Table, run_id: str, suffix: str = "") -> str:
 def upsert_from(conn: sa.Connection, table: sa.Table, staging: sa.Table) -> None:
     """Replace ``table``'s rows that share a primary key with ``staging``'s newest rows.
 
-    The newest row for a key is the last one loaded: of the latest object, the last line.
+    The newest row for a key is the last one loaded: of the latest object, the last line,
+    the last record on that line (``POSITION_COLUMNS``, all three: the order is total).
     """
     keys = [c.name for c in table.primary_key]
     names = [c.name for c in table.columns]
@@ -143,7 +148,7 @@ def upsert_from(conn: sa.Connection, table: sa.Table, staging: sa.Table) -> None
         sa.func.row_number()
         .over(
             partition_by=[staging.c[k] for k in keys],
-            order_by=[staging.c[POSITION_COLUMNS[0]].desc(), staging.c[POSITION_COLUMNS[1]].desc()],
+            order_by=[staging.c[name].desc() for name in POSITION_COLUMNS],
         )
         .label("_arbalest_rank")
     )
@@ -234,7 +239,14 @@ class TransformBackend(Backend):
             upsert_from(conn, table, staging)
             conn.execute(DropTable(staging))
             return result
-        return self._load_into(conn, job, objects, table, with_position=False)
+        try:
+            return self._load_into(conn, job, objects, table, with_position=False)
+        except sa.exc.IntegrityError:
+            # only now, the failure path: which record repeats a key (object and line)
+            found = duplicates.explain(self, conn, job, objects)
+            if found is None:
+                raise
+            raise CopyError(job.label, found) from None
 
     def _load_into(
         self,

@@ -150,7 +150,8 @@ Exit codes:
   0  done
   1  a step failed, or the warehouse or the store could not be reached;
      the error ends with "(retryable: try again)" when that can help
-  2  bad usage or configuration (a wrong name, URL, database or password):
+  2  bad usage or configuration (a wrong name, URL, database or password),
+     or a file that cannot be loaded (its error is shown at FILE:LINE):
      fix it before trying again
 """
 
@@ -329,5 +330,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = " (retryable: try again)" if exc.retryable else ""
         return _fail(f"{exc}{hint}", code=FAILED, exc=exc)
     except CodeError as exc:
-        return _fail(f"cannot load the pipeline's code: {exc}", code=USAGE, exc=exc)
+        return _fail(str(exc), code=USAGE, exc=exc)
     return DONE

@@ -7,12 +7,15 @@ import difflib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
+import sysconfig
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-from arbalest.errors import ArbalestError, ConfigurationError
+from arbalest.errors import ArbalestError, ConfigurationError, SchemaError
 from arbalest.pipeline import Pipeline
 from arbalest.schema.base import Schema
 
@@ -30,7 +33,18 @@ def split_target(target: str) -> tuple[str, str | None]:
 
 
 class CodeError(Exception):
-    """The pipeline's own code failed while it was loaded (or while NAME() ran)."""
+    """The pipeline's own code failed while it was loaded (or while NAME() ran).
+
+    Its message is one line: where (``jobs.py:12``, the deepest line of the user's own code,
+    or of a SyntaxError), the error's type and its message.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        where = _where(error)
+        text = error.msg if isinstance(error, SyntaxError) and error.msg else str(error)
+        what = f"{type(error).__name__}: {text}" if text else type(error).__name__
+        super().__init__(f"{where}: {what}" if where else what)
+        self.where = where
 
 
 def load_module(where: str) -> ModuleType:
@@ -64,14 +78,50 @@ def _its_own_errors(missing: str | None = None) -> Iterator[None]:
     the module itself not being found, stay as they are)."""
     try:
         yield
-    except ArbalestError:
-        raise
+    except ArbalestError as exc:
+        if exc.retryable:
+            raise
+        raise CodeError(exc) from exc  # a SchemaError, a bad Pipeline(...): where it is
     except ModuleNotFoundError as exc:
         if missing is not None and exc.name == missing.split(".")[0]:
             raise
-        raise CodeError(str(exc)) from exc
+        raise CodeError(exc) from exc
     except Exception as exc:
-        raise CodeError(str(exc)) from exc
+        raise CodeError(exc) from exc
+
+
+def _where(error: BaseException) -> str | None:
+    """``file:line`` of a SyntaxError or a field's SchemaError, else of the deepest frame in
+    the user's own code (not Arbalest's, not Python's, not an installed package's)."""
+    if isinstance(error, SyntaxError | SchemaError) and error.filename and error.lineno:
+        return f"{_shown(error.filename)}:{error.lineno}"  # a field's line, not its class's
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if _is_users(frame.filename):
+            return f"{_shown(frame.filename)}:{frame.lineno}"
+    return None
+
+
+_NOT_USERS = tuple(
+    {
+        str(Path(__file__).resolve().parents[1]),  # arbalest itself
+        *(sysconfig.get_path(p) for p in ("stdlib", "platstdlib", "purelib", "platlib")),
+    }
+)
+
+
+def _is_users(filename: str) -> bool:
+    if filename.startswith("<"):  # <frozen importlib._bootstrap>, <string>
+        return False
+    resolved = os.path.realpath(filename)
+    return not any(resolved == d or resolved.startswith(d + os.sep) for d in _NOT_USERS)
+
+
+def _shown(filename: str) -> str:
+    """A path as short as it can be said: relative to the working directory when under it."""
+    try:
+        return str(Path(filename).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return filename
 
 
 def resolve_pipeline(target: str) -> Pipeline:

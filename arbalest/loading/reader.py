@@ -48,6 +48,8 @@ _SUFFIXES: Final = {
     ".zst": "zstd",
     ".zstd": "zstd",
 }
+#: A UTF-8 byte-order mark: skipped at the start of an object (after decompression).
+BOM: Final = b"\xef\xbb\xbf"
 #: Chunk files are cut at the first line end after this many bytes.
 CHUNK_BYTES: Final = 8 * 1024 * 1024
 _BLOCK: Final = 1024 * 1024
@@ -121,11 +123,14 @@ def spool(
 ) -> Iterator[Chunk]:
     """Yield the chunks of one object, reading it as a stream.
 
-    A local, uncompressed object that fits in one chunk is read where it is, without a copy.
+    A local, uncompressed object that fits in one chunk is read where it is, without a copy
+    (unless it starts with a byte-order mark, which the copy leaves out).
     """
     if isinstance(store, LocalStore) and compression is None and info.size <= chunk_bytes:
-        yield Chunk(obj, info, 1, store.path(info.key), info.size, False, True)
-        return
+        path = store.path(info.key)
+        if not _starts_with_bom(path):
+            yield Chunk(obj, info, 1, path, info.size, False, True)
+            return
     try:
         with store.open(info.key) as raw, open_decompressed(raw, compression) as stream:
             yield from _cut(stream, info, obj, workdir, chunk_bytes)
@@ -150,6 +155,11 @@ def _cut(
     # spans reads and is seen here, as the unfinished line or when it finishes.
     size = max(1, min(_BLOCK, chunk_bytes, MAX_RECORD_BYTES))
     try:
+        head = _head(stream)
+        cut = head.rfind(b"\n")
+        if cut >= 0:
+            out.write(head[: cut + 1])
+        pending = head[cut + 1 :]
         while block := stream.read(size):
             if skipping:
                 end = block.find(b"\n")
@@ -286,6 +296,23 @@ class _ChunkWriter:
             self._ready.append(self._held)
         self._held = chunk
         self._first_line, self._lines, self._size = end, 0, 0
+
+
+def _head(stream: IO[bytes]) -> bytes:
+    """The object's first bytes, without a byte-order mark if it starts with one (however
+    the reads split it)."""
+    head = b""
+    while len(head) < len(BOM) and (more := stream.read(len(BOM) - len(head))):
+        head += more
+    return head[len(BOM) :] if head == BOM else head
+
+
+def _starts_with_bom(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(BOM)) == BOM
+    except OSError:
+        return False  # reading it in place reports the error
 
 
 def _too_long(line: bytes, *, unfinished: bool = False) -> bool:

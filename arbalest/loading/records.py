@@ -8,23 +8,31 @@ The rules (REDSHIFT_COPY.md, "Source objects"):
 
 * An object holds JSON values one after another, separated by whitespace. Each top-level
   object or array is one record; its line is the line it ends on.
-* A record may span lines, but a line that is a whole JSON object by itself always starts a
-  new record: a record still open when one comes is malformed (truncated), and reading
-  resumes at that line. This keeps one truncated line of newline-delimited JSON from
-  swallowing the records after it.
+* A line may be a record by itself (the fast path's rule) only when no record is open
+  before it: an open record goes on through any line, so a nested object alone on a line
+  of a pretty-printed record stays part of it.
+* A record that spans lines and turns out not to be valid JSON (found bad as it is read,
+  when it closes, or when the object ends with it still open) is rejected from where it
+  starts to the end of the line before the first line after its start that could start a
+  record (one beginning with ``{`` or ``[``), and reading resumes at that line; with no
+  such line, to where it was found bad. So one truncated line of newline-delimited JSON
+  does not swallow the records after it, and valid JSON is never cut.
 * A malformed stretch (a top-level value that is not an object or array, stray text, a
   string broken by a line end) is one rejected record, from where it starts to the end of
   the line where it is found bad; reading resumes on the next line.
-* A record over 4 MB is read on to its end without being kept (or to a line that is a whole
-  JSON object by itself) and rejected once, on the line it ends on.
+* A record over 4 MB is read on to its end without being kept and rejected once, on the
+  line it ends on (unless it was already not valid JSON: then as above).
 
 This module finds where records start and end; whether a record's text is valid JSON is
 decided by the same JSON reader as on the fast path (DuckDB's), so that both paths accept
-exactly the same records.
+exactly the same records. To find where a record spanning lines goes wrong, Python's JSON
+reader is used, made at least as lenient as DuckDB's (``_json_error``), so that it never
+calls bad what DuckDB reads.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -64,13 +72,19 @@ class Carry:
     """A record still open at the end of a chunk: its lines so far, from where it starts.
 
     A record already known to be over 4 MB is not kept: ``lines`` then holds only the start
-    of its text (the reject's value), and ``skip_depth`` how deeply nested the next chunk
-    begins inside it.
+    of its text (the reject's value), ``skip_open`` the brackets open where the next chunk
+    begins, and ``skip_last`` the last character before it that is not whitespace.
     """
 
     start_line: int
     lines: tuple[str, ...]
-    skip_depth: int | None = None
+    skip_open: str | None = None
+    skip_last: str = ""
+
+    @property
+    def skip_depth(self) -> int | None:
+        """How deeply nested the next chunk begins inside a record over 4 MB."""
+        return None if self.skip_open is None else len(self.skip_open)
 
 
 @dataclass(frozen=True)
@@ -100,14 +114,48 @@ def strict_loads(text: str) -> object:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def _is_standalone_object(line: str) -> bool:
-    stripped = line.strip(" \t\r")
-    if not stripped.startswith("{"):
-        return False
+_DECODER: Final = json.JSONDecoder(strict=False)
+#: What DuckDB's JSON reader accepts beyond standard JSON, outside strings: a trailing
+#: comma, and NaN and infinities in any case, with a sign.
+_EXTENSIONS: Final = re.compile(
+    r'"(?:[^"\\]|\\.)*"|,(?=[ \t\r\n]*[}\]])|-?(?i:nan|infinity|inf)(?![A-Za-z0-9_])'
+)
+
+
+def _standard(match: re.Match[str]) -> str:
+    """A DuckDB extension replaced by standard JSON of the same length (strings kept)."""
+    text = match.group()
+    if text[0] == '"':
+        return text
+    return " " if text == "," else "0".ljust(len(text))
+
+
+def _json_error(text: str) -> json.JSONDecodeError | None:
+    """Where ``text`` stops being valid JSON or the start of valid JSON; ``None`` when it is
+    either, or starts with a whole JSON value (what follows it is not judged here). Never an
+    error where DuckDB's reader reads on (its extensions are taken as standard JSON first);
+    too deep to say is taken as valid."""
     try:
-        return isinstance(strict_loads(stripped), dict)
-    except (ValueError, RecursionError):
-        return False
+        _DECODER.raw_decode(text)
+        return None
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip(" \t\r\n")):  # it only ends too soon
+            return None
+    except RecursionError:
+        return None
+    standard = _EXTENSIONS.sub(_standard, text)  # positions stay where they were
+    try:
+        _DECODER.raw_decode(standard)
+        return None
+    except json.JSONDecodeError as exc:
+        return None if exc.pos >= len(standard.rstrip(" \t\r\n")) else exc
+    except RecursionError:
+        return None
+
+
+def _could_start_a_record(line: str) -> bool:
+    """Whether a line could start a record (the fast path's test of a line's start)."""
+    return line[:1] in ("{", "[")
 
 
 class _Scanner:
@@ -205,10 +253,17 @@ class _Scanner:
         Returns ``(line, column after it)``; a line number to resume at when the record is
         malformed (already rejected); a `_Resume` when it was rejected whole for its size;
         ``None`` when it runs past the chunk (carried).
+
+        While it spans lines, it is checked for being valid JSON (or the start of it) at
+        lines that could start a record, as its size doubles (so the checks cost about two
+        reads of it), and once more when it closes; at none of these when no line after its
+        start could start a record, as in pretty-printed JSON with nested values indented.
         """
-        depth = 0
+        opened: list[str] = []  # brackets counted, not matched: validity is decided later
         j, pos = i, col
         size = 0
+        candidate: int | None = None  # the first line after its start that could start one
+        checked = 0  # its size when last checked
         while True:
             line = self.lines[j]
             while (m := _STRUCTURE.search(line, pos)) is not None:
@@ -220,38 +275,82 @@ class _Scanner:
                     pos = rest.end()
                     continue
                 pos = m.end()
-                depth += 1 if char in "{[" else -1
-                if depth == 0:
+                if char in "{[":
+                    opened.append(char)
+                else:
+                    opened.pop()
+                if not opened:
+                    if candidate is not None:
+                        error = _json_error(self.text((i, col), (j, pos)))
+                        if error is not None:
+                            return self.abandon((i, col), candidate, error)
                     return (j, pos)
             size += len(line) + 1 - (col if j == i else 0)  # from where the record starts
             if size > MAX_RECORD_BYTES:
-                text = "\n".join([self.lines[i][col:], *self.lines[i + 1 : j + 1]])
+                text = self.text((i, col), (j, len(line)))
                 if _too_large(text):
-                    return self.skip_oversized(self.number(i), text[:1024], depth, j + 1, i)
+                    if candidate is not None and (error := _json_error(text)) is not None:
+                        return self.abandon((i, col), candidate, error)
+                    state = _Open("".join(opened), _last_char(text))
+                    return self.skip_oversized(self.number(i), text[:1024], state, j + 1, i)
             if j + 1 >= len(self.lines):
-                if self.last:
-                    return self.malformed((i, col), j, "Unexpected end of data in a record")
-                self.result.carry = Carry(
-                    self.number(i), (self.lines[i][col:], *self.lines[i + 1 :])
-                )
-                self.consume(i, j)
-                return None
-            if _is_standalone_object(self.lines[j + 1]):
-                self.malformed((i, col), j, "Record is not complete (truncated?)")
-                return j + 1
+                if not self.last:
+                    self.result.carry = Carry(
+                        self.number(i), (self.lines[i][col:], *self.lines[i + 1 :])
+                    )
+                    self.consume(i, j)
+                    return None
+                if candidate is not None:
+                    return self.abandon((i, col), candidate, None)
+                return self.malformed((i, col), j, "Unexpected end of data in a record")
             j, pos = j + 1, 0
+            if _could_start_a_record(self.lines[j]):
+                if candidate is None:
+                    candidate = j
+                if size >= 2 * checked:
+                    checked = size
+                    error = _json_error(self.text((i, col), (j, len(self.lines[j]))))
+                    if error is not None:
+                        return self.abandon((i, col), candidate, error)
+
+    def text(self, start: tuple[int, int], end: tuple[int, int]) -> str:
+        """The text from (line, column) ``start`` to ``end`` (exclusive)."""
+        (i, col), (j, end_col) = start, end
+        if i == j:
+            return self.lines[i][col:end_col]
+        return "\n".join([self.lines[i][col:], *self.lines[i + 1 : j], self.lines[j][:end_col]])
+
+    def abandon(
+        self, start: tuple[int, int], resume: int, error: json.JSONDecodeError | None
+    ) -> int:
+        """Reject an open record that is not valid JSON, from ``start`` to the end of the
+        line before ``resume`` (the first line after its start that could start a record),
+        and resume there. ``error`` says where it went wrong (``None``: it never closed)."""
+        i, col = start
+        reason = "Record is not complete (truncated?)"
+        if error is not None and error.pos < len(self.text(start, (resume, 0))):
+            # it went wrong before the line reading resumes at: say where
+            line = self.number(i) + error.lineno - 1
+            column = error.colno + (col if error.lineno == 1 else 0)
+            reason = f"Invalid JSON: {error.msg} (line {line}, column {column})"
+        return self.malformed(start, resume - 1, reason)
 
     def skip_oversized(
-        self, start: int, value: str, depth: int, j: int, first: int
+        self, start: int, value: str, state: _Open, j: int, first: int
     ) -> _Resume | int | None:
         """Read on to the end of a record already over 4 MB and reject it once, on the line
         it ends on (REDSHIFT_COPY.md), without keeping its text.
 
         ``start`` is the record's first line number, ``value`` the start of its text,
-        ``depth`` the nesting at the start of line ``j``, and ``first`` the index of its
+        ``state`` where it is at the start of line ``j``, and ``first`` the index of its
         first line here (for the lines taken over from the fast path). Returns where reading
         goes on, a line to resume at, or ``None`` when the record runs past the chunk.
+
+        A line that could start a record where no value can come next (after a value, or
+        where a key must) shows that the record was cut short before it: reading resumes
+        there.
         """
+        opened, last = list(state.brackets), state.last
 
         def reject(end: int, resume: int, how: str = "") -> int:
             # the reason gives where it starts: the reject may stand for many lines
@@ -262,7 +361,7 @@ class _Scanner:
 
         while j < len(self.lines):
             line = self.lines[j]
-            if _is_standalone_object(line):  # it was cut short before this line
+            if _could_start_a_record(line) and not _value_may_follow(opened, last):
                 return reject(j - 1, j, " and not complete (truncated?)")
             pos = 0
             while (m := _STRUCTURE.search(line, pos)) is not None:
@@ -273,16 +372,41 @@ class _Scanner:
                     pos = rest.end()
                     continue
                 pos = m.end()
-                depth += 1 if m.group() in "{[" else -1
-                if depth == 0:
+                if m.group() in "{[":
+                    opened.append(m.group())
+                else:
+                    opened.pop()
+                if not opened:
                     reject(j, j + 1)
                     return _Resume(j, pos)
+            last = _last_char(line) or last
             j += 1
         if self.last:
             return reject(j - 1, j, " and still open at the end of the object")
-        self.result.carry = Carry(start, (value,), skip_depth=depth)
+        self.result.carry = Carry(start, (value,), "".join(opened), last)
         self.consume(first, len(self.lines) - 1)
         return None
+
+
+@dataclass(frozen=True)
+class _Open:
+    """Where an open record is: its open brackets, and its last character that is not
+    whitespace."""
+
+    brackets: str
+    last: str
+
+
+def _last_char(text: str) -> str:
+    """The last character of ``text`` that is not whitespace ("" if none)."""
+    return text.rstrip(" \t\r\n")[-1:]
+
+
+def _value_may_follow(opened: Sequence[str], last: str) -> bool:
+    """Whether a value may come next in a record with these brackets open, after ``last``
+    (its last character that is not whitespace): after a colon, or at the start of an
+    array or after a comma in one."""
+    return last == ":" or (opened[-1:] == ["["] and last in ("[", ","))
 
 
 def _too_large(text: str) -> bool:
@@ -308,10 +432,11 @@ def scan(
         last: Whether this is the object's last chunk (an open record then is malformed).
     """
     done = 0  # lines before this index are handled
-    if carry is not None and carry.skip_depth is not None:
+    if carry is not None and carry.skip_open is not None:
         # a record over 4 MB continues here: skip to its end
         scanner = _Scanner(lines, first_line, None, last)
-        outcome = scanner.skip_oversized(carry.start_line, carry.lines[0], carry.skip_depth, 0, 0)
+        state = _Open(carry.skip_open, carry.skip_last)
+        outcome = scanner.skip_oversized(carry.start_line, carry.lines[0], state, 0, 0)
         if isinstance(outcome, _Resume):
             done = scanner.run_from_column(outcome.line, outcome.col)
         elif outcome is None:
@@ -322,9 +447,11 @@ def scan(
         scanner = _Scanner(lines, first_line, carry, last)
         if carry is not None:
             done = scanner.run_from(0)
-    for number in starts:
-        index = number - scanner.first
-        if index < done or number in scanner.result.consumed:
+    # Lines carried from the previous chunk are read again here if the carried record turns
+    # out not to be valid JSON and reading resumes inside it (its chunk took them over).
+    carried = range(1, scanner.carried)
+    for index in itertools.chain(carried, (number - scanner.first for number in starts)):
+        if index < done or scanner.number(index) in scanner.result.consumed:
             continue
         done = scanner.run_from(index)
     return scanner.result

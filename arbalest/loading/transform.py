@@ -100,7 +100,8 @@ class Transform:
         specs: The schema's columns.
         options: The COPY options that change conversions.
         con: A private DuckDB connection (``connect_private()``).
-        extra: Also keep each row's chunk and line (``merge`` orders by them).
+        extra: Also keep each row's chunk, line and place on the line (``merge`` orders by
+            them).
     """
 
     def __init__(
@@ -131,9 +132,11 @@ class Transform:
         return [spec.rule.sql_type for spec in self.specs]
 
     def conversion_sql(self, source: str, slow: str) -> str:
-        """The query converting ``source`` (chunk, line, l) rows; ``slow`` flags lines to skip.
+        """The query converting ``source`` (chunk, line, idx, l) rows; ``slow`` flags lines to
+        skip. ``idx`` is the record's place among the records ending on its line.
 
-        Output columns: chunk, line, slow, v1..vn (converted), err_col, err_code, err_value.
+        Output columns: chunk, line, idx, slow, v1..vn (converted), err_col, err_code,
+        err_value.
         """
         text_cols = [s for s in self.specs if not s.rule.takes_json]
         json_cols = [s for s in self.specs if s.rule.takes_json]
@@ -146,7 +149,8 @@ class Transform:
         def path_list(specs: Sequence[ColumnSpec]) -> str:
             return "[" + ", ".join(sql_literal(duckdb_path(s.path)) for s in specs) + "]"
 
-        level1 = ["chunk", "line", "slow"]
+        position = ["chunk", "line", "idx", "slow"]
+        level1 = list(position)
         if text_cols:
             paths = path_list(text_cols)
             level1.append(f"CASE WHEN slow THEN NULL ELSE json_extract_string(l, {paths}) END AS x")
@@ -158,7 +162,7 @@ class Transform:
             plist = "[" + ", ".join(sql_literal(p) for _, p, _ in parents) + "]"
             level1.append(f"CASE WHEN slow THEN NULL ELSE json_extract(l, {plist}) END AS p")
 
-        level2 = ["chunk", "line", "slow"]
+        level2 = list(position)
         t = j = 0
         for i, spec in enumerate(self.specs, start=1):
             if spec.rule.takes_json:
@@ -173,13 +177,13 @@ class Transform:
         names_s = [f"s{i}" for i in range(1, len(self.specs) + 1)]
         names_v = [f"v{i}" for i in range(1, len(self.specs) + 1)]
         names_p = [f"p{k}" for k in range(1, len(parents) + 1)]
-        level3 = ["chunk", "line", "slow", *names_s, *names_p]
+        level3 = [*position, *names_s, *names_p]
         level3 += [
             f"{spec.rule.sql_value(f's{i}', self.options)} AS v{i}"
             for i, spec in enumerate(self.specs, start=1)
         ]
 
-        level4 = ["chunk", "line", "slow", *names_s, *names_v]
+        level4 = [*position, *names_s, *names_v]
 
         def index_fails(k: int) -> str:
             """Whether the k-th parent is there but cannot take its index."""
@@ -203,9 +207,7 @@ class Transform:
         n = len(self.specs)
         first_error = " ".join(f"WHEN e{i} IS NOT NULL THEN {i}" for i in range(1, n + 1))
         level5 = [
-            "chunk",
-            "line",
-            "slow",
+            *position,
             *names_s,
             *names_v,
             *[f"e{i}" for i in range(1, n + 1)],
@@ -228,16 +230,14 @@ class Transform:
             raw_values.append(f"WHEN {i} THEN {raw}")
         errors = ", ".join(f"e{i}" for i in range(1, n + 1))
         level6 = [
-            "chunk",
-            "line",
-            "slow",
+            *position,
             *names_v,
             "err_col",
             f"CASE WHEN err_col IS NULL THEN NULL ELSE coalesce({errors}, NULL) END AS err_code",
             f"CASE err_col {' '.join(raw_values)} END AS err_value",
         ]
         level4 += names_p
-        query = f"SELECT chunk, line, l, {slow} AS slow FROM ({source}) WHERE l <> ''"
+        query = f"SELECT chunk, line, idx, l, {slow} AS slow FROM ({source}) WHERE l <> ''"
         for cols in (level1, level2, level3, level4, level5, level6):
             query = f"SELECT {', '.join(cols)} FROM ({query})"
         return query
@@ -259,7 +259,7 @@ class Transform:
         files = "[" + ", ".join(sql_literal(str(c.path)) for c in chunks) + "]"
         return (
             "SELECT m.chunk, unnest(generate_series(m.first_line, m.first_line + len(t.ls) - 1)) "
-            "AS line, unnest(t.ls) AS l "
+            "AS line, 0 AS idx, unnest(t.ls) AS l "
             "FROM (SELECT filename, string_split(content, chr(10)) AS ls "
             f"FROM read_text({files})) t "
             f"JOIN (VALUES {values}) m(path, chunk, first_line) ON m.path = t.filename"
@@ -383,7 +383,7 @@ class Transform:
                 "SELECT chunk, list(line) FROM _arb_batch WHERE slow GROUP BY chunk"
             ).fetchall()
         }
-        records: list[tuple[int, int, str]] = []
+        records: list[tuple[int, int, int, str]] = []  # chunk, line, place on the line, text
         consumed: list[tuple[int, int]] = []
         for chunk in chunks:
             carry = carries.pop(chunk.obj, None)
@@ -397,7 +397,10 @@ class Transform:
             result = scan(lines, chunk.first_line, chunk_starts, carry=carry, last=chunk.last)
             if result.carry is not None:
                 carries[chunk.obj] = result.carry
-            records += [(chunk.seq, r.line, r.text) for r in result.records]
+            place: dict[int, int] = {}  # records so far on each line
+            for r in result.records:
+                index = place[r.line] = place.get(r.line, -1) + 1
+                records.append((chunk.seq, r.line, index, r.text))
             consumed += [(chunk.seq, n) for n in result.consumed]
             rejects += [
                 Reject(chunk.info.key, m.line, None, m.text, m.reason, m.code)
@@ -407,7 +410,7 @@ class Transform:
             self.con.execute(
                 "CREATE OR REPLACE TEMP TABLE _arb_consumed (chunk INTEGER, line BIGINT)"
             )
-            self.con.executemany("INSERT INTO _arb_consumed VALUES (?, ?)", consumed)
+            self._insert("_arb_consumed", consumed, ("INTEGER", "BIGINT"))
             self.con.execute(
                 "DELETE FROM _arb_batch WHERE slow OR (chunk, line) IN "
                 "(SELECT (chunk, line) FROM _arb_consumed)"
@@ -417,22 +420,30 @@ class Transform:
         if not records:
             return
         self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE _arb_slow (chunk INTEGER, line BIGINT, l VARCHAR)"
+            "CREATE OR REPLACE TEMP TABLE _arb_slow "
+            "(chunk INTEGER, line BIGINT, idx INTEGER, l VARCHAR)"
         )
-        self.con.executemany("INSERT INTO _arb_slow VALUES (?, ?, ?)", records)
+        self._insert("_arb_slow", records, ("INTEGER", "BIGINT", "INTEGER", "VARCHAR"))
         self.con.execute(
             "INSERT INTO _arb_batch "
-            + self.conversion_sql("SELECT chunk, line, l FROM _arb_slow", "NOT json_valid(l)")
+            + self.conversion_sql("SELECT chunk, line, idx, l FROM _arb_slow", "NOT json_valid(l)")
         )
         # Records whose text is not valid JSON for the JSON reader the fast path uses.
         keys = {c.seq: c.info.key for c in chunks}
-        texts = {(seq, line): text for seq, line, text in records}
-        for seq, line in self.con.execute(
-            "SELECT chunk, line FROM _arb_batch WHERE slow ORDER BY chunk, line"
+        texts = {(seq, line, idx): text for seq, line, idx, text in records}
+        for seq, line, idx in self.con.execute(
+            "SELECT chunk, line, idx FROM _arb_batch WHERE slow ORDER BY chunk, line, idx"
         ).fetchall():
-            text = texts[(seq, line)]
+            text = texts[(seq, line, idx)]
             rejects.append(Reject(keys[seq], line, None, clip(text), _json_error(text), BAD_RECORD))
         self.con.execute("DELETE FROM _arb_batch WHERE slow")
+
+    def _insert(self, table: str, rows: Sequence[tuple[Any, ...]], types: Sequence[str]) -> None:
+        """Insert ``rows`` into ``table`` with one statement, a list per column (DuckDB runs
+        ``executemany`` as one statement per row: seconds for a few thousand)."""
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        unnested = ", ".join(f"unnest(?::{t}[])" for t in types)
+        self.con.execute(f"INSERT INTO {table} SELECT {unnested}", columns)
 
     def _sql_rejects(self, chunks: Sequence[Chunk]) -> list[Reject]:
         keys = {c.seq: c.info.key for c in chunks}
@@ -463,8 +474,8 @@ class Transform:
     def good_rows_sql(self, *, with_position: bool = False) -> str:
         """A query over ``_arb_batch`` giving the good rows, in column order."""
         cols = [f"v{i}" for i in range(1, len(self.specs) + 1)]
-        if with_position:
-            cols += ["chunk", "line"]
+        if with_position:  # as POSITION_COLUMNS: the merge orders by them
+            cols += ["chunk", "line", "idx"]
         return f"SELECT {', '.join(cols)} FROM _arb_batch WHERE err_code IS NULL"
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "ColumnSpec",
     "SchemaWarning",
     "build_table",
+    "check_fields",
     "check_specs",
     "column_name",
     "jsonpaths",
@@ -139,6 +140,13 @@ def column_name(attrs: tuple[str, ...], field: Field[Any], owner: str) -> str:
         )
         name = short
     return name
+
+
+def check_fields(owner: str, found: list[tuple[tuple[str, ...], JSONPath, Field[Any]]]) -> None:
+    """Raise :class:`SchemaError` for the first field given a wrong argument, naming the class,
+    the field and the argument: ``Event.count: String() argument length='forty': ...``."""
+    for attrs, _, field in found:
+        field.check(f"{owner}.{'.'.join(attrs)}")
 
 
 def check_specs(owner: str, specs: list[ColumnSpec]) -> None:

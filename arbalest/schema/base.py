@@ -99,6 +99,7 @@ class SchemaMeta(type):
 def _build_schema(cls: Any) -> None:
     owner = cls.__qualname__
     found = list(_build.walk(cls))
+    _build.check_fields(owner, found)
     specs = [
         _build.ColumnSpec(attrs, path, _build.column_name(attrs, field, owner), field)
         for attrs, path, field in found

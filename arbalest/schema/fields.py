@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+import difflib
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -21,6 +24,9 @@ from arbalest.errors import SchemaError
 from arbalest.schema.jsonpath import JSONPath, parse_path
 
 if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Unpack
+
     from sqlalchemy.types import TypeEngine
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "Decimal",
     "Double",
     "Field",
+    "FieldOptions",
     "Integer",
     "Real",
     "SmallInt",
@@ -41,6 +48,22 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class FieldOptions(TypedDict, total=False):
+    """The keyword arguments every field takes (see :class:`Field`)."""
+
+    key: str | None
+    name: str | None
+    path: str | None
+    nullable: bool
+    primary_key: bool
+    doc: str | None
+    encode: str | None
+
+
+_OPTIONS: Final = tuple(FieldOptions.__annotations__)
+_TEXT_OPTIONS: Final = ("key", "name", "path", "doc", "encode")
 
 
 class Field(Generic[T]):
@@ -55,33 +78,83 @@ class Field(Generic[T]):
         primary_key: Part of the primary key (``merge`` upserts on it). Never autoincrements.
         doc: Documentation, kept on the SQLAlchemy column.
         encode: Redshift column compression (``ENCODE``), e.g. ``"zstd"`` or ``"az64"``.
+
+    A mistake in the arguments (``String("forty")``, ``primary_kye=True``) is a
+    :class:`~arbalest.errors.SchemaError` raised when the schema class that holds the field
+    is defined, naming the class, the field and the argument; a field used outside a schema
+    raises it when its type or rule is asked for (:meth:`check`).
     """
 
-    def __init__(
-        self,
-        *,
-        key: str | None = None,
-        name: str | None = None,
-        path: str | None = None,
-        nullable: bool = True,
-        primary_key: bool = False,
-        doc: str | None = None,
-        encode: str | None = None,
-    ) -> None:
+    #: Arguments besides the options, in the order they are given positionally.
+    _ARGS: tuple[str, ...] = ()
+
+    def __init__(self, **options: Unpack[FieldOptions]) -> None:
+        #: What is wrong with the arguments, one message each (raised by :meth:`check`).
+        self.problems: list[str] = []
+        given: dict[str, Any] = dict(options)
+        for unknown in [k for k in given if k not in _OPTIONS]:
+            del given[unknown]
+            self._problem(_unknown_keyword(type(self).__name__, unknown, self._ARGS + _OPTIONS))
+        for option in _TEXT_OPTIONS:
+            value = given.get(option)
+            if value is not None and not isinstance(value, str):
+                self._bad(option, value, "must be a string")
+                del given[option]
+        for option in ("nullable", "primary_key"):
+            if option in given and not isinstance(given[option], bool):
+                self._bad(option, given.pop(option), "must be True or False")
+        key: str | None = given.get("key")
+        name: str | None = given.get("name")
+        path: str | None = given.get("path")
         if key is not None and path is not None:
-            raise SchemaError("give a field key= or path=, not both")
+            self._problem(f"{type(self).__name__}(): give key= or path=, not both")
         if key == "":
-            raise SchemaError("key= must not be empty")
+            self._bad("key", key, "must not be empty")
         if name is not None and not name.strip():
-            raise SchemaError("name= must not be empty")
+            self._bad("name", name, "must not be empty")
         self.key = key
         self.name = name
-        self.path: JSONPath | None = parse_path(path) if path is not None else None
-        self.primary_key = primary_key
-        self.nullable = nullable and not primary_key
-        self.doc = doc
-        self.encode = encode
+        self.path: JSONPath | None = None
+        if path is not None:
+            try:
+                self.path = parse_path(path)
+            except SchemaError as exc:
+                self._bad("path", path, str(exc))
+        self.primary_key: bool = given.get("primary_key", False)
+        self.nullable: bool = given.get("nullable", True) and not self.primary_key
+        self.doc: str | None = given.get("doc")
+        self.encode: str | None = given.get("encode")
         self.attr: str = ""
+
+    def check(self, where: str | None = None) -> None:
+        """Raise :class:`~arbalest.errors.SchemaError` for the first mistake in the arguments.
+
+        Args:
+            where: What holds the field, for the message (``"Event.count"``).
+        """
+        if self.problems:
+            error = SchemaError(f"{where}: {self.problems[0]}" if where else self.problems[0])
+            error.filename, error.lineno = self._declared
+            raise error
+
+    def _problem(self, message: str) -> None:
+        if not self.problems:
+            self._declared = _declaration()
+        self.problems.append(message)
+
+    def _bad(self, argument: str, value: object, reason: str) -> None:
+        self._problem(f"{type(self).__name__}() argument {argument}={value!r}: {reason}")
+
+    def _length(self, value: object, most: int, make: Any) -> Any:
+        """The rule ``make(value)`` builds for a length, or None with a problem recorded."""
+        if not _whole(value):
+            self._bad("length", value, f"must be a whole number of bytes, 1 to {most}")
+            return None
+        try:
+            return make(value)
+        except ValueError as exc:
+            self._bad("length", value, str(exc))
+            return None
 
     # -- what each type defines ----------------------------------------------------------
 
@@ -138,6 +211,31 @@ class Field(Generic[T]):
         return ", ".join(parts)
 
 
+def _unknown_keyword(kind: str, unknown: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}=?" if close else f"it takes {', '.join(known)}"
+    return f"{kind}() got an unexpected keyword argument {unknown!r}; {hint}"
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_HERE: Final = os.path.dirname(os.path.abspath(__file__))
+
+
+def _declaration() -> tuple[str | None, int | None]:
+    """The file and line that declared the field being built: the first caller outside
+    ``arbalest.schema`` (only looked up for a field with a mistake)."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if os.path.dirname(os.path.abspath(filename)) != _HERE:
+            return filename, frame.f_lineno
+        frame = frame.f_back
+    return None, None
+
+
 class SmallInt(Field[int]):
     """SMALLINT: 16-bit integers."""
 
@@ -185,20 +283,35 @@ class Decimal(Field[decimal.Decimal]):
         scale: Digits after the decimal point, 0 to precision (default 0).
     """
 
-    def __init__(self, precision: int = 18, scale: int = 0, **kw: Any) -> None:
-        super().__init__(**kw)
-        try:
-            self._rule = convert.DecimalRule(precision, scale)
-        except ValueError as exc:
-            raise SchemaError(str(exc)) from None
+    _ARGS = ("precision", "scale")
+
+    def __init__(
+        self, precision: int = 18, scale: int = 0, **options: Unpack[FieldOptions]
+    ) -> None:
+        super().__init__(**options)
         self.precision = precision
         self.scale = scale
+        self._rule: convert.Rule | None = None
+        wrong = [(a, v) for a, v in (("precision", precision), ("scale", scale)) if not _whole(v)]
+        for arg, value in wrong:
+            self._bad(arg, value, "must be a whole number")
+        if wrong:
+            pass
+        elif not 1 <= precision <= 38:
+            self._bad("precision", precision, "DECIMAL precision is 1 to 38 digits")
+        elif not 0 <= scale <= precision:
+            self._bad("scale", scale, f"DECIMAL scale is 0 to the precision ({precision}) digits")
+        else:
+            self._rule = convert.DecimalRule(precision, scale)
 
     def sa_type(self) -> TypeEngine[Any]:
         return sa.Numeric(self.precision, self.scale, asdecimal=True)
 
     @property
     def rule(self) -> convert.Rule:
+        if self._rule is None:
+            self.check()
+            raise AssertionError("a field without a rule has a problem")  # pragma: no cover
         return self._rule
 
     def _repr_args(self) -> str:
@@ -248,19 +361,21 @@ class Boolean(Field[bool]):
 class Char(Field[str]):
     """CHAR(length): single-byte characters, padded with blanks to ``length``."""
 
-    def __init__(self, length: int = 1, **kw: Any) -> None:
-        super().__init__(**kw)
-        try:
-            self._rule = convert.CharRule(length)
-        except ValueError as exc:
-            raise SchemaError(str(exc)) from None
+    _ARGS = ("length",)
+
+    def __init__(self, length: int = 1, **options: Unpack[FieldOptions]) -> None:
+        super().__init__(**options)
         self.length = length
+        self._rule: convert.Rule | None = self._length(length, 4096, convert.CharRule)
 
     def sa_type(self) -> TypeEngine[Any]:
         return sa.CHAR(self.length)
 
     @property
     def rule(self) -> convert.Rule:
+        if self._rule is None:
+            self.check()
+            raise AssertionError("a field without a rule has a problem")  # pragma: no cover
         return self._rule
 
     def _repr_args(self) -> str:
@@ -271,19 +386,21 @@ class Char(Field[str]):
 class String(Field[str]):
     """VARCHAR(length), where length counts bytes of UTF-8 (default 256, at most 65535)."""
 
-    def __init__(self, length: int = 256, **kw: Any) -> None:
-        super().__init__(**kw)
-        try:
-            self._rule = convert.VarcharRule(length)
-        except ValueError as exc:
-            raise SchemaError(str(exc)) from None
+    _ARGS = ("length",)
+
+    def __init__(self, length: int = 256, **options: Unpack[FieldOptions]) -> None:
+        super().__init__(**options)
         self.length = length
+        self._rule: convert.Rule | None = self._length(length, 65535, convert.VarcharRule)
 
     def sa_type(self) -> TypeEngine[Any]:
         return sa.String(self.length)
 
     @property
     def rule(self) -> convert.Rule:
+        if self._rule is None:
+            self.check()
+            raise AssertionError("a field without a rule has a problem")  # pragma: no cover
         return self._rule
 
     def _repr_args(self) -> str:

@@ -65,6 +65,17 @@ def field_for_type(type_string: str, **options: Any) -> fields.Field[Any]:
     Raises:
         SchemaError: For a type Arbalest does not support, naming the ones it does.
     """
+    field = _field(type_string, options)
+    if field is None:
+        supported = sorted({*_SIMPLE, *_CHAR, *_VARCHAR, *_DECIMAL})
+        raise SchemaError(
+            f"unsupported column type {type_string!r}; supported: {', '.join(supported)}"
+        )
+    field.check(f"column type {type_string!r}")
+    return field
+
+
+def _field(type_string: str, options: dict[str, Any]) -> fields.Field[Any] | None:
     m = _TYPE.fullmatch(type_string)
     name = " ".join(m.group("name").upper().split()) if m else ""
     a, b = (m.group("a"), m.group("b")) if m else (None, None)
@@ -79,8 +90,7 @@ def field_for_type(type_string: str, **options: Any) -> fields.Field[Any]:
             return fields.String(256, **options)
         length = 256 if a is None else 65535 if a.upper() == "MAX" else int(a)
         return fields.String(length, **options)
-    supported = sorted({*_SIMPLE, *_CHAR, *_VARCHAR, *_DECIMAL})
-    raise SchemaError(f"unsupported column type {type_string!r}; supported: {', '.join(supported)}")
+    return None
 
 
 @dataclass(frozen=True, init=False)
@@ -115,7 +125,12 @@ class Property:
             raise SchemaError(
                 f"Property {name!r}: the second argument is a type string or a Property"
             )
-        field_for_type(type_string)  # an unsupported type fails here, as in the original
+        try:
+            field_for_type(type_string)  # an unsupported type fails here, as in the original
+        except SchemaError as exc:
+            error = SchemaError(f"Property {name!r}: {exc}")
+            error.filename, error.lineno = exc.filename, exc.lineno
+            raise error from None
         object.__setattr__(self, "keys", keys)
         object.__setattr__(self, "type", type_string)
         object.__setattr__(self, "column_name", column)
@@ -143,10 +158,24 @@ class _FunctionalSchema(Schema):
 
     @classmethod
     def property(
-        cls, name: str, column_type: str | Property, column_name: str | None = None
+        cls,
+        name: str,
+        type: str | Property,  # DESIGN.md names it so: property(name, type, column=None)
+        column: str | None = None,
+        *,
+        column_name: str | None = None,
     ) -> type[Self]:
-        """Add one property to this schema, in place, and return the schema (fluent)."""
-        prop = Property(name, column_type, column_name)
+        """Add one property to this schema, in place, and return the schema (fluent).
+
+        ``.property("total", "DECIMAL(12,2)", "amount")`` as in the original, or with the
+        column by name: ``.property("total", "DECIMAL(12,2)", column="amount")``
+        (``column_name=`` is accepted too, as earlier versions documented).
+        """
+        if column is not None and column_name is not None and column != column_name:
+            raise SchemaError(
+                f"{cls.__qualname__}.property({name!r}): give column= or column_name=, not both"
+            )
+        prop = Property(name, type, column if column is not None else column_name)
         rebuilt = JsonObject(
             cls.__tablename__,
             *cls.__properties__,

@@ -420,4 +420,16 @@ CASES = [
             {"id": "c8", "s": "NULL"},
         ],
     ),
+    Case(
+        "a byte-order mark at the start of an object is skipped; elsewhere it is not JSON",
+        {
+            "bom.json": b'\xef\xbb\xbf{"id": "bom1"}\n{"id": "bom2"}\n',
+            "bom.json.gz": b'\xef\xbb\xbf{"id": "bom3"}\n',
+            "bom-pretty.json": b'\xef\xbb\xbf{\n  "id": "bom4"\n}\n',
+            "bom-inside.json": b'{"id": "bom5"}\n\xef\xbb\xbf{"id": "bom6"}\n',
+        },
+        [{"id": "bom1"}, {"id": "bom2"}, {"id": "bom3"}, {"id": "bom4"}, {"id": "bom5"}],
+        [("bom-inside.json", 2, None, 1216)],
+        {"max_errors": 1},
+    ),
 ]

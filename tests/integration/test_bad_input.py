@@ -313,11 +313,11 @@ CASES: Final[list[Case]] = [
         records=3,
     ),
     Case(
-        "a byte order mark is not whitespace: the first line is rejected",
-        b"\xef\xbb\xbf" + lines('{"id": "a"}', '{"id": "b"}'),
+        "a byte order mark is skipped at the start of an object, and is not JSON elsewhere",
+        b"\xef\xbb\xbf" + lines('{"id": "a"}', '\ufeff{"id": "b"}', '{"id": "c"}'),
         Doc,
-        [{"id": "b"}],
-        [Rej(1, None, 1216, '\ufeff{"id": "a"}', "not a JSON object or array")],
+        [{"id": "a"}, {"id": "c"}],
+        [Rej(2, None, 1216, '\ufeff{"id": "b"}', "not a JSON object or array")],
     ),
     Case(
         "raw control characters inside strings are invalid JSON",

@@ -1113,22 +1113,124 @@ def test_a_schema_target_that_is_not_a_schema_is_bad_usage(
         )
 
 
+def line_of(path: Path, text: str) -> int:
+    """The number of the first line of ``path`` that contains ``text``."""
+    lines = path.read_text().splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line)
+
+
 def test_code_that_cannot_be_imported_is_bad_usage(
     capsys: pytest.CaptureFixture[str], project: Project
 ) -> None:
     broken = project.root / "broken.py"
-    broken.write_text("pipeline = (\n")
-    code, out, err = invoke(capsys, "run", str(broken))
-    assert (code, out) == (2, "")
-    assert err.startswith("error: cannot load the pipeline's code: ")
-    assert "'(' was never closed" in err
-    assert "Traceback" not in err
+    broken.write_text("import os\n\npipeline = (\n")
+    assert invoke(capsys, "run", str(broken)) == (
+        2,
+        "",
+        f"error: {broken}:3: SyntaxError: '(' was never closed\n",
+    )
     missing = project.module("import cli_jobs_no_such_dependency\n", name="needs")
+    line = line_of(missing, "import cli_jobs_no_such_dependency")
     assert invoke(capsys, "plan", str(missing)) == (
         2,
         "",
-        "error: cannot load the pipeline's code: No module named 'cli_jobs_no_such_dependency'\n",
+        f"error: {missing}:{line}: ModuleNotFoundError: "
+        "No module named 'cli_jobs_no_such_dependency'\n",
     )
+
+
+SCHEMA_MISTAKE = """\
+class Payment(Base):
+    __tablename__ = "payments"
+    id = String(36, primary_key=True)
+    amount = String("forty")
+
+
+pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Payment, "payments/")
+"""
+
+
+@pytest.mark.parametrize(
+    "command", [["run"], ["plan"], ["validate"], ["status"], ["ddl"], ["jsonpaths"]]
+)
+def test_a_schema_mistake_shows_the_file_and_the_line_of_the_field(
+    capsys: pytest.CaptureFixture[str], project: Project, command: list[str]
+) -> None:
+    jobs = project.module(SCHEMA_MISTAKE)
+    target = f"{jobs}:Payment" if command[0] in ("ddl", "jsonpaths") else str(jobs)
+    line = line_of(jobs, 'amount = String("forty")')
+    assert invoke(capsys, *command, target) == (
+        2,
+        "",
+        f"error: {jobs}:{line}: SchemaError: Payment.amount: String() argument "
+        "length='forty': must be a whole number of bytes, 1 to 65535\n",
+    )
+    assert not project.warehouse.exists()
+
+
+def test_a_misspelt_keyword_is_named_with_the_right_one(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module(SCHEMA_MISTAKE.replace('String("forty")', "String(primary_kye=True)"))
+    line = line_of(jobs, "primary_kye=True")
+    assert invoke(capsys, "run", str(jobs)) == (
+        2,
+        "",
+        f"error: {jobs}:{line}: SchemaError: Payment.amount: String() got an unexpected "
+        "keyword argument 'primary_kye'; did you mean primary_key=?\n",
+    )
+
+
+def test_a_schema_mistake_that_is_not_a_fields_shows_the_class_line(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module(SCHEMA_MISTAKE.replace('String("forty")', 'String(40, name="ID")'))
+    line = line_of(jobs, "class Payment(Base):")
+    code, out, err = invoke(capsys, "plan", str(jobs))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {jobs}:{line}: SchemaError: Payment: fields 'id' and ")
+
+
+def test_with_verbose_a_loading_error_shows_the_traceback_then_the_line(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    jobs = project.module(SCHEMA_MISTAKE)
+    line = line_of(jobs, 'amount = String("forty")')
+    code, out, err = invoke(capsys, "plan", "-v", str(jobs))
+    assert (code, out) == (2, "")
+    assert err.startswith("Traceback (most recent call last):\n")
+    assert err.endswith(
+        f"error: {jobs}:{line}: SchemaError: Payment.amount: String() argument "
+        "length='forty': must be a whole number of bytes, 1 to 65535\n"
+    )
+    assert err.count("error: ") == 1
+
+
+def test_an_error_in_a_module_the_file_imports_shows_that_module(
+    capsys: pytest.CaptureFixture[str], project: Project
+) -> None:
+    helpers = project.root / "cli_jobs_helpers.py"
+    helpers.write_text("import os\n\nfrom cli_jobs_nowhere import thing\n")
+    jobs = project.module("import cli_jobs_helpers\n")
+    assert invoke(capsys, "run", str(jobs)) == (
+        2,
+        "",
+        f"error: {helpers}:3: ModuleNotFoundError: No module named 'cli_jobs_nowhere'\n",
+    )
+    helpers.write_text("def f(:\n    pass\n")
+    code, out, err = invoke(capsys, "run", str(jobs))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {helpers}:1: SyntaxError: ")
+
+
+def test_a_relative_file_is_shown_as_it_was_given(
+    capsys: pytest.CaptureFixture[str], project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.module(SCHEMA_MISTAKE)
+    monkeypatch.chdir(project.root)
+    code, out, err = invoke(capsys, "plan", "jobs.py")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: jobs.py:{line_of(project.root / 'jobs.py', 'forty')}: ")
 
 
 def test_a_bad_warehouse_url_is_bad_usage(
@@ -1174,10 +1276,11 @@ def test_an_exception_while_importing_the_module_is_reported_without_traceback(
     capsys: pytest.CaptureFixture[str], project: Project
 ) -> None:
     jobs = project.module('import os\n\nURL = os.environ["CLI_JOBS_UNSET_VARIABLE"]\n')
+    line = line_of(jobs, "CLI_JOBS_UNSET_VARIABLE")
     assert invoke(capsys, "run", str(jobs)) == (
         2,
         "",
-        "error: cannot load the pipeline's code: 'CLI_JOBS_UNSET_VARIABLE'\n",
+        f"error: {jobs}:{line}: KeyError: 'CLI_JOBS_UNSET_VARIABLE'\n",
     )
 
 
@@ -1253,6 +1356,7 @@ def test_help_explains_targets_variables_and_exit_codes(
     assert "Exit codes: 0 done 1 a step failed" in text
     assert '"(retryable: try again)"' in text
     assert "2 bad usage or configuration" in text
+    assert "a file that cannot be loaded (its error is shown at FILE:LINE)" in text
     assert all(len(line) <= 80 for line in out.splitlines())
     code, out, err = invoke(capsys, "run", "--help")
     assert (code, err) == (0, "")

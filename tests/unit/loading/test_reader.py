@@ -677,3 +677,75 @@ def test_cutting_a_stream_holds_a_read_not_a_chunk(workdir: Path) -> None:
     assert sum(c.nbytes for c in chunks) == sum(c.path.stat().st_size for c in chunks)
     assert [c.first_line for c in chunks[:2]] == [1, chunks[0].path.read_bytes().count(b"\n") + 1]
     assert sum(c.path.read_bytes().count(b"\n") for c in chunks) == 400_000
+
+
+# --- a byte-order mark -----------------------------------------------------------------------
+
+BOM = b"\xef\xbb\xbf"
+
+
+class TrickleStore(MemoryStore):
+    """Gives objects a byte per read, so that a byte-order mark spans reads."""
+
+    def open(self, key: str) -> BinaryIO:
+        data = super().open(key).read()
+        return io.BufferedReader(_Trickle(data), buffer_size=1)
+
+
+class _Trickle(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if not self._data or not len(buffer):
+            return 0
+        buffer[0] = self._data[0]
+        self._data = self._data[1:]
+        return 1
+
+
+@pytest.mark.parametrize("where", ["local", "memory", "trickle"])
+@pytest.mark.parametrize("compression", [*COMPRESSIONS, None])
+def test_a_byte_order_mark_at_the_start_of_an_object_is_skipped(
+    compression: str | None, where: str, lake: LocalStore, workdir: Path
+) -> None:
+    data = b'{"a": 1}\n' + BOM + b'{"b": 2}\n'  # (one elsewhere stays: it is not JSON)
+    key = "a.json" + _SUFFIX[compression]
+    raw = compress(BOM + data, compression)
+    store = lake if where == "local" else (MemoryStore if where == "memory" else TrickleStore)({})
+    store.put(key, raw)
+    info = next(i for i in store.list() if i.key == key)
+    chunks = list(spool(store, info, 0, compression, workdir, chunk_bytes=12))
+    assert joined(chunks) == data
+    assert chunks[0].first_line == 1
+    assert all(chunk.temporary for chunk in chunks)  # never the object's own file
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (BOM, b""),  # an object of a byte-order mark only is empty
+        (BOM + b"{}", b"{}\n"),
+        (BOM + b"\n{}\n", b"\n{}\n"),  # line numbers stay: a blank first line is kept
+        (BOM + BOM + b"{}\n", BOM + b"{}\n"),  # only the first is skipped
+        (b"\xef\xbb{}\n", b"\xef\xbb{}\n"),  # not a whole mark: kept
+        (b" " + BOM + b"{}\n", b" " + BOM + b"{}\n"),
+    ],
+)
+def test_only_a_whole_byte_order_mark_at_the_very_start_is_skipped(
+    data: bytes, expected: bytes, workdir: Path
+) -> None:
+    for store in (MemoryStore({"a.json": data}), TrickleStore({"a.json": data})):
+        assert joined(list(spool(store, store.info("a.json"), 0, None, workdir))) == expected
+
+
+def test_a_local_object_without_a_byte_order_mark_is_still_read_in_place(
+    lake: LocalStore, workdir: Path
+) -> None:
+    info = put(lake, "a.json", b"\xef{}\n")
+    (chunk,) = spool(lake, info, 0, None, workdir)
+    assert not chunk.temporary
+    assert chunk.path == lake.path("a.json")

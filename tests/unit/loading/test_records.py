@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import sqlalchemy as sa
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import arbalest
@@ -35,13 +36,6 @@ def scan_in_chunks(lines: list[str], cuts: list[int], starts: list[int]) -> list
         carry = result.carry
         results.append(result)
     return results
-
-
-def whole_json_object(line: str) -> bool:
-    try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:
-        return False
 
 
 def whole_json_record(line: str) -> bool:
@@ -228,10 +222,37 @@ def test_the_text_of_a_malformed_stretch_is_clipped_to_1024_characters() -> None
     assert bad.line == 1
 
 
-# --- a whole JSON object on a line starts a new record -----------------------------------
+# --- a line is a record by itself only when no record is open before it -------------------
 
 
-def test_a_whole_object_on_a_line_ends_an_open_record_as_truncated() -> None:
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [{}]},  # indent=0 puts "{}" alone on a line
+        {"a": {"x": 1}, "b": [[], {}]},
+        [{}, {"y": {"z": [[1], {}]}}],
+    ],
+)
+def test_a_nested_value_alone_on_a_line_stays_in_its_record(value: Any) -> None:
+    lines = json.dumps(value, indent=0).split("\n")
+    fast = [n for n, line in enumerate(lines, 1) if whole_json_record(line)]
+    assert fast  # lines the fast path would take by themselves
+    starts = [n for n in range(1, len(lines) + 1) if n not in fast]
+    result = scan(lines, 1, starts)
+    assert result.records == [Record(len(lines), "\n".join(lines))]
+    assert result.malformed == []
+    assert result.consumed == set(range(1, len(lines) + 1))
+
+
+def test_an_array_of_one_line_objects_each_on_its_own_line_is_one_record() -> None:
+    lines = ['{"a": [', '{"x": 1},', '{"y": 2}', "]}", '{"b": 3}']
+    result = scan(lines, 1, [1, 2, 4])
+    assert result.records == [Record(4, "\n".join(lines[:4]))]
+    assert result.malformed == []
+    assert result.consumed == {1, 2, 3, 4}  # line 5 is the fast path's record
+
+
+def test_a_truncated_record_is_rejected_up_to_the_next_line_that_could_start_one() -> None:
     lines = ['{"a": 1, "b":', '{"c": 3}', '{"d":', "4}"]
     result = scan(lines, 1, [1, 3, 4])
     assert result.malformed == [
@@ -241,25 +262,82 @@ def test_a_whole_object_on_a_line_ends_an_open_record_as_truncated() -> None:
     assert result.consumed == {1, 3, 4}  # line 2 is the fast path's record
 
 
-def test_after_a_truncated_record_reading_resumes_at_the_whole_object() -> None:
-    lines = ["[", "1,", '  {"c": 3}\r']
+def test_one_truncated_line_of_ndjson_does_not_swallow_the_records_after_it() -> None:
+    lines = ['{"a": 1', *[json.dumps({"n": n}) for n in range(5)]]
+    result = scan(lines, 1, [1])
+    assert result.malformed == [Malformed(1, '{"a": 1', "Record is not complete (truncated?)")]
+    assert result.records == []
+    assert result.consumed == {1}  # the others stay the fast path's
+
+
+def test_after_a_truncated_record_reading_resumes_at_the_next_line_that_could_start_one() -> None:
+    lines = ["[", "1,", '{"c": 3}\r']
     result = scan_all(lines)
     assert result.malformed == [Malformed(2, "[\n1,", "Record is not complete (truncated?)")]
     assert result.records == [Record(3, '{"c": 3}')]
     assert result.consumed == {1, 2, 3}
 
 
+def test_an_indented_line_does_not_count_as_one_that_could_start_a_record() -> None:
+    # (as in a pretty-printed record, whose nested values are indented)
+    lines = ["[", "1,", '  {"c": 3}']
+    result = scan_all(lines)
+    assert result.malformed == [
+        Malformed(3, '[\n1,\n  {"c": 3}', "Unexpected end of data in a record")
+    ]
+    assert result.records == []
+
+
+def test_a_record_found_bad_before_the_next_line_that_could_start_one_says_where() -> None:
+    lines = ['{"a": 1,,', '"b": [', '{"c": 3}', "]}", '{"d": 4}']
+    result = scan(lines, 7, [7, 8, 10])
+    assert result.malformed == [
+        Malformed(
+            8,
+            '{"a": 1,,\n"b": [',
+            "Invalid JSON: Expecting property name enclosed in double quotes (line 7, column 9)",
+        ),
+        Malformed(10, "]}", "Unexpected ']'"),
+    ]
+    assert result.records == []  # lines 9 and 11 are the fast path's records
+    assert result.consumed == {7, 8, 10}
+
+
+def test_an_open_record_that_goes_wrong_later_resumes_at_the_first_line_that_could_start_one() -> (
+    None
+):
+    lines = ['{"a":', '{"c": 3} {"d": 4}', "}"]
+    result = scan(lines, 1, [1, 2, 3])
+    assert result.malformed == [
+        Malformed(1, '{"a":', "Record is not complete (truncated?)"),
+        Malformed(3, "}", "Unexpected '}'"),
+    ]
+    assert result.records == [Record(2, '{"c": 3}'), Record(2, '{"d": 4}')]
+
+
+def test_a_record_that_closes_bad_resumes_at_the_first_line_that_could_start_one() -> None:
+    # the truncated record's brackets are closed by the record after it
+    lines = ['{"a": {"b": 1', '{"c": 2}}', '{"d": 3}']
+    result = scan(lines, 1, [1, 2])
+    assert result.malformed == [
+        Malformed(1, '{"a": {"b": 1', "Record is not complete (truncated?)"),
+        Malformed(2, "}", "Unexpected '}'"),
+    ]
+    assert result.records == [Record(2, '{"c": 2}')]
+
+
 @pytest.mark.parametrize(
     "inner",
     [
         "[1, 2]",  # an array by itself does not interrupt
-        '{"c": 3} {"d": 4}',  # two objects are not one whole object
-        '{"c": NaN}',  # not strict JSON
+        '{"c": 3}',  # nor does an object
+        '{"c": NaN}',  # (not strict JSON: DuckDB reads it)
+        '{"c": -inf, "d": [1, 2,],}',  # trailing commas, as DuckDB reads them
         '{"c": 3},',
-        '"c": {"d": 4}',
+        '"c": {"d": 4}',  # not valid JSON, but no line after the start could start a record
     ],
 )
-def test_a_line_that_is_not_one_whole_object_continues_an_open_record(inner: str) -> None:
+def test_a_line_inside_an_open_record_continues_it(inner: str) -> None:
     lines = ['{"a":', inner, "}"]
     result = scan(lines, 1, [1])
     assert result.records == [Record(3, "\n".join(lines))]
@@ -326,12 +404,24 @@ def test_a_carry_still_open_at_the_end_of_the_last_chunk_is_rejected() -> None:
     assert result.consumed == {3}
 
 
-def test_a_whole_object_at_the_start_of_the_next_chunk_truncates_the_carry() -> None:
-    # The record is found bad on the last line of the previous chunk, where it was open.
-    result = scan(['{"x": 1}', '{"y":', "2}"], 3, [4, 5], carry=Carry(1, ("[", "1,")))
-    assert result.malformed == [Malformed(2, "[\n1,", "Record is not complete (truncated?)")]
-    assert result.records == [Record(5, '{"y":\n2}')]
-    assert result.consumed == {4, 5}
+def test_a_carry_that_never_closes_resumes_at_a_line_of_the_next_chunk() -> None:
+    # The record is rejected on the last line of the previous chunk, where it was open.
+    result = scan(['{"x": 1} {', '{"y":', "2}"], 3, [3, 4, 5], carry=Carry(1, ("[", "1,")))
+    assert result.malformed[0] == Malformed(2, "[\n1,", "Record is not complete (truncated?)")
+    assert result.records[0] == Record(3, '{"x": 1}')
+    assert result.records[-1] == Record(5, '{"y":\n2}')
+    assert {4, 5} <= result.consumed
+
+
+def test_a_carry_found_bad_resumes_inside_the_lines_it_carried() -> None:
+    # Lines of the previous chunk, taken over by the carried record there, are read here.
+    first = scan(['{"a": [', '{"b": 2}'], 1, [1], last=False)
+    assert first.carry == Carry(1, ('{"a": [', '{"b": 2}'))
+    assert first.consumed == {1, 2}
+    second = scan(['{"c": 3}', '{"d":', "4}"], 3, [4, 5], carry=first.carry)
+    assert second.malformed == [Malformed(1, '{"a": [', "Record is not complete (truncated?)")]
+    assert second.records == [Record(2, '{"b": 2}'), Record(5, '{"d":\n4}')]
+    assert second.consumed == {4, 5}  # line 3 is the fast path's record
 
 
 # --- the 4 MB limit ----------------------------------------------------------------------
@@ -534,11 +624,6 @@ _indents = st.sampled_from([None, 0, 1, 2, 4])
 def pretty_documents(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[int | None]]:
     objects = draw(st.lists(_objects, max_size=6))
     indents = [draw(_indents) for _ in objects]
-    # A whole object alone on an inner line (a list ending in {}) starts a new record by
-    # the rules; that case has its own example test.
-    for o, i in zip(objects, indents, strict=True):
-        inner = json.dumps(o, indent=i, ensure_ascii=False).split("\n")[1:]
-        assume(not any(whole_json_object(line) for line in inner))
     return objects, indents
 
 
@@ -710,3 +795,60 @@ def test_a_record_over_the_limit_with_a_broken_string_ends_on_that_line(
         "Record is larger than 4 MB and has a string broken by a line end, from line 2",
     )
     assert bad.text.startswith('{\n"k0": "vvv')
+
+
+def test_a_record_closing_on_a_line_that_could_start_one_is_not_judged_by_what_follows() -> None:
+    # the line is checked whole when the record reaches it: a record after it on that line
+    # is not part of the one that closes
+    lines = ['{"a":', '{"b": 1}} {"c": 2}', "[", '{"d": 3}], [4]']
+    result = scan_all(lines)
+    assert result.records == [
+        Record(2, '{"a":\n{"b": 1}}'),
+        Record(2, '{"c": 2}'),
+        Record(4, '[\n{"d": 3}]'),
+    ]
+    assert result.malformed == [Malformed(4, ", [4]", "Unexpected ','")]
+
+
+# --- where a record goes wrong: never where DuckDB's reader reads on ---------------------
+
+_DUCKDB_READS = [
+    '{"a": 1,}',
+    '{"a": [1, 2,\n],\n}',
+    '{"a": NaN, "b": -Infinity, "c": nan, "d": -inf, "e": INF, "f": InFiNiTy, "g": -NaN}',
+    '{"a": 1e400, "b": -0, "c": [[], {}, [{}]]}',
+]
+
+
+@pytest.mark.parametrize("text", _DUCKDB_READS)
+def test_what_duckdb_reads_is_never_found_bad_nor_any_start_of_it(text: str) -> None:
+    assert duckdb.connect().execute("SELECT json_valid(?)", [text]).fetchone() == (True,)
+    assert records._json_error(text) is None
+    for cut in range(1, len(text)):
+        if text[cut - 1] in "\n{[,:":  # (as the scanner checks: at line ends)
+            assert records._json_error(text[:cut]) is None, text[:cut]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": 1,, "b": 2}', "Expecting property name enclosed in double quotes"),
+        ('{"a": +inf}', "Expecting value"),
+        ('{"a": infinit}', "Expecting value"),
+        ('{"a": 1}}', None),  # a whole value: what follows is not judged here
+        ('{"a": 1\n{"b": 2}', "Expecting ',' delimiter"),
+        ("[1\n2]", "Expecting ',' delimiter"),
+    ],
+)
+def test_where_a_record_goes_wrong_is_found(text: str, message: str | None) -> None:
+    error = records._json_error(text)
+    assert (error and error.msg) == message
+
+
+@settings(max_examples=50)
+@given(st.lists(_objects, min_size=1, max_size=3), _indents)
+def test_no_start_of_valid_json_is_found_bad(objects: list[dict[str, Any]], indent: Any) -> None:
+    text = json.dumps(objects, indent=indent)
+    lines = text.split("\n")
+    for end in range(1, len(lines) + 1):
+        assert records._json_error("\n".join(lines[:end])) is None

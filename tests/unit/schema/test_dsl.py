@@ -447,9 +447,10 @@ def test_a_schema_needs_fields(base: type[Schema]) -> None:
         (lambda: Integer(path="$['a'][*]"), "not valid at position"),
     ],
 )
-def test_bad_field_options(make: object, match: str) -> None:
-    with pytest.raises(SchemaError, match=match):
-        make()  # type: ignore[operator]
+def test_bad_field_options(base: type[Schema], make: Any, match: str) -> None:
+    with pytest.raises(SchemaError, match=match) as info:
+        SchemaMeta("Bad", (base,), {"x": make(), "__module__": __name__})
+    assert str(info.value).startswith("Bad.x: ")
 
 
 def test_bad_table_args(base: type[Schema]) -> None:

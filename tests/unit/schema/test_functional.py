@@ -73,6 +73,17 @@ def test_property_adds_a_column_fluently() -> None:
     assert schema.from_json({"id": "x", "total": "1.239"}).row()[-1] == decimal.Decimal("1.23")
 
 
+def test_property_takes_column_by_name() -> None:
+    schema = JsonObject("t", Property("id", "INT"))
+    schema.property("total", "DECIMAL(12,2)", column="amount")
+    schema.property("createdAt", type="TIMESTAMP", column="created")
+    schema.property("x", "INT", "positional")  # the seed's form
+    schema.property("y", "INT", column_name="old_keyword")  # as earlier docs said
+    assert schema.__table__.c.keys() == ["id", "amount", "created", "positional", "old_keyword"]
+    with pytest.raises(SchemaError, match="give column= or column_name=, not both"):
+        schema.property("z", "INT", column="a", column_name="b")
+
+
 def test_unsupported_type_is_a_schema_error() -> None:
     with pytest.raises(SchemaError, match="unsupported column type 'BLOB'"):
         Property("id", "BLOB")
