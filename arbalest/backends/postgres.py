@@ -19,6 +19,7 @@ from arbalest.errors import ConcurrentRunError
 __all__ = ["PostgresBackend"]
 
 _LOCK_NOT_AVAILABLE = "55P03"
+_CHUNK = 1 << 20  # bytes per write of a COPY
 
 
 class PostgresBackend(TransformBackend):
@@ -45,7 +46,9 @@ class PostgresBackend(TransformBackend):
                 {"key": f"arbalest:{target}"},
             )
         except sa.exc.OperationalError as exc:
-            if getattr(exc.orig, "pgcode", None) == _LOCK_NOT_AVAILABLE:
+            # psycopg2 says pgcode, psycopg 3 sqlstate
+            code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+            if code == _LOCK_NOT_AVAILABLE:
                 raise ConcurrentRunError(
                     f"lock {target}",
                     f"another run has been loading {target!r} for more than {timeout:g} s "
@@ -73,7 +76,12 @@ class PostgresBackend(TransformBackend):
             f"COPY {quote_table(conn.dialect, table)} ({names}) FROM STDIN "
             "WITH (FORMAT csv, ENCODING 'UTF8')"
         )
-        raw: Any = conn.connection.dbapi_connection  # psycopg2's connection
+        raw: Any = conn.connection.dbapi_connection  # psycopg2's or psycopg 3's connection
         with raw.cursor() as cursor, path.open("rb") as data:
-            cursor.copy_expert(statement, data, size=1 << 20)
+            if hasattr(cursor, "copy_expert"):  # psycopg2
+                cursor.copy_expert(statement, data, size=_CHUNK)
+            else:  # psycopg 3: the same bytes, streamed through its COPY object
+                with cursor.copy(statement) as copy:
+                    while chunk := data.read(_CHUNK):
+                        copy.write(chunk)
             return int(cursor.rowcount)  # COPY's own count of the rows it stored

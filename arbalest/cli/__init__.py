@@ -253,7 +253,7 @@ def status(target: str, warehouse: str | None, store: str | None) -> None:
     pipeline = _pipeline(target, warehouse, store)
     _announce(pipeline, "status")
     targets = list(dict.fromkeys(s.target for s in pipeline.steps if s.target is not None))
-    with runner.connect(pipeline) as conn:
+    with runner.connect(pipeline, create=False) as conn:  # reads only: creates nothing
         statuses = journal.status(conn, targets)
     for line in status_lines(statuses, targets):
         _state.out.print(line, markup=False)

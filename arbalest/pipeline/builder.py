@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from arbalest.backends import Backend, backend_for
 from arbalest.errors import ConfigurationError
 from arbalest.pipeline import runner
+from arbalest.pipeline.engines import create_engine
 from arbalest.pipeline.result import Plan, RunResult
 from arbalest.pipeline.steps import (
     CopyStep,
@@ -28,14 +29,9 @@ from arbalest.stores import LocalStore, ObjectStore, folder_prefix, open_store
 from arbalest.stores.base import outside_reason
 from arbalest.stores.credentials import Credentials, as_credentials
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "create_engine"]
 
 Step = CopyStep | SQLStep | TimeSeriesStep
-
-
-def create_engine(url: str | sa.URL) -> sa.Engine:
-    """An engine that never shows bound parameters (which may hold credentials) in errors."""
-    return sa.create_engine(url, hide_parameters=True)
 
 
 def _check_options(metadata: object, name: object, iam_role: object, lock_timeout: object) -> None:
@@ -125,8 +121,9 @@ class Pipeline:
         print(result)
 
     Args:
-        warehouse: A SQLAlchemy ``Engine`` or URL (``duckdb:///file.duckdb``,
-            ``postgresql+psycopg2://...``, ``redshift+psycopg2://...``).
+        warehouse: A SQLAlchemy ``Engine`` or URL (``duckdb:///file.duckdb``;
+            ``postgresql://...``, served by psycopg2 or psycopg 3, whichever is installed;
+            ``postgres://...``; ``redshift+psycopg2://...``).
         store: A folder, an ``s3://bucket/prefix`` URL, or a store object.
         metadata: The pipeline's own location in the store (manifests, JSONPaths files);
             never loaded as data.
@@ -158,10 +155,7 @@ class Pipeline:
         if isinstance(warehouse, sa.Engine):
             engine = warehouse
         elif isinstance(warehouse, str | sa.URL):
-            try:
-                engine = create_engine(warehouse)
-            except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-                raise ConfigurationError(f"cannot use the warehouse URL: {exc}") from None
+            engine = create_engine(warehouse)
         else:
             raise ConfigurationError(
                 f"warehouse= is a SQLAlchemy Engine or URL, not {type(warehouse).__name__}"

@@ -16,6 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
@@ -30,9 +31,11 @@ from arbalest.errors import (
     PipelineError,
     SQLStepError,
     StoreUnavailableError,
+    WarehouseAccessError,
     WarehouseUnavailableError,
 )
 from arbalest.pipeline._failures import connect_error, retryable_statement, statement_hint
+from arbalest.pipeline.engines import duckdb_file
 from arbalest.pipeline.result import Plan, PlanStep, Reject, RunResult, StepResult
 from arbalest.pipeline.steps import CopyStep, SQLStep, TimeSeriesStep
 from arbalest.stores.base import ObjectInfo, ObjectStore, folder_prefix
@@ -40,7 +43,15 @@ from arbalest.stores.base import ObjectInfo, ObjectStore, folder_prefix
 if TYPE_CHECKING:
     from arbalest.pipeline.builder import Pipeline
 
-__all__ = ["Progress", "StoreUnavailableStepError", "execute", "plan", "redact", "select_objects"]
+__all__ = [
+    "Progress",
+    "StoreUnavailableStepError",
+    "execute",
+    "missing_database",
+    "plan",
+    "redact",
+    "select_objects",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +113,56 @@ def _secrets(pipeline: Pipeline) -> list[str]:
     return found
 
 
+def missing_database(pipeline: Pipeline) -> Path | None:
+    """The DuckDB file the pipeline's warehouse names, if it does not exist but its folder
+    does (a connection would create it); ``None`` for any other warehouse (a missing folder
+    is the connection's own error)."""
+    path = duckdb_file(pipeline.engine.url)
+    if path is None or path.exists() or not path.parent.is_dir():
+        return None
+    return path
+
+
 @contextlib.contextmanager
-def connect(pipeline: Pipeline) -> Iterator[sa.Connection]:
+def _empty_database() -> Iterator[sa.Connection]:
+    """A connection to an empty in-memory DuckDB database: what read-only verbs read when the
+    warehouse's DuckDB file does not exist yet (so that reading it creates nothing)."""
+    engine = sa.create_engine("duckdb:///:memory:", hide_parameters=True)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _not_there_yet(pipeline: Pipeline, path: Path, verb: str) -> None:
+    # not a warning: planning or validating before the first run is the quick start's way
+    logger.info(
+        "%sthere is no DuckDB database at %s: %s as for an empty one, creating nothing "
+        "(run() creates it; check the path if there should be one)",
+        f"{pipeline.name}: " if pipeline.name else "",
+        path,
+        verb,
+    )
+
+
+@contextlib.contextmanager
+def connect(pipeline: Pipeline, *, create: bool = True) -> Iterator[sa.Connection]:
     """A connection to the pipeline's warehouse. One that cannot be opened is not a driver's
     exception: for a server down or a timeout, a retryable ``WarehouseUnavailableError``;
     for a failed sign-in, a missing database, role or folder, or a refused permission, a
     ``WarehouseAccessError`` saying what to fix. A DuckDB file another process holds is
-    waited for, up to ``lock_timeout``, then a ``ConcurrentRunError``."""
+    waited for, up to ``lock_timeout``, then a ``ConcurrentRunError``.
+
+    With ``create=False`` (for verbs that only read), a DuckDB file that does not exist is a
+    ``WarehouseAccessError`` instead of a new, empty database."""
+    path = None if create else missing_database(pipeline)
+    if path is not None:
+        raise WarehouseAccessError(
+            pipeline.engine.url.render_as_string(hide_password=True),
+            f"there is no DuckDB database at {str(path)!r}",
+            "check the path of the warehouse URL (only run() creates a new database)",
+        )
     try:
         conn = pipeline.backend.connect(pipeline.lock_timeout)
     except sa.exc.DBAPIError as exc:
@@ -139,6 +193,15 @@ def select_objects(
 
 def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = None) -> RunResult:
     """Run (or validate) every step of ``pipeline``; see the module docstring."""
+    path = missing_database(pipeline) if validate else None
+    if path is not None:
+        # validated against an empty database of the same kind: nothing is left behind
+        _not_there_yet(pipeline, path, "validating")
+        stand_in = sa.create_engine("duckdb:///:memory:", hide_parameters=True)
+        try:
+            return execute(pipeline.using(warehouse=stand_in), validate=True, progress=progress)
+        finally:
+            stand_in.dispose()
     listener: Progress = progress if progress is not None else _Silent()
     secrets = _secrets(pipeline)
     run_id = journal.new_run_id()
@@ -450,7 +513,10 @@ def plan(pipeline: Pipeline) -> Plan:
     """What ``run()`` would do, read from the store and the journal; nothing is written."""
     steps: list[PlanStep] = []
     dialect = pipeline.engine.dialect
-    with connect(pipeline) as conn:
+    path = missing_database(pipeline)
+    if path is not None:
+        _not_there_yet(pipeline, path, "planning")
+    with _empty_database() if path is not None else connect(pipeline) as conn:
         for step in pipeline.steps:
             if isinstance(step, SQLStep):
                 steps.append(

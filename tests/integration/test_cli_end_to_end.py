@@ -237,6 +237,9 @@ DUCKDB_DDL = "CREATE TABLE events ( id VARCHAR(36) NOT NULL, n INTEGER, PRIMARY 
 def test_a_whole_session_on_duckdb(duck: tuple[Project, sa.Engine]) -> None:
     project, engine = duck
     try:
+        with engine.connect():
+            pass  # an empty database (read-only commands create none; a missing one is an error)
+        engine.dispose()
         check_a_whole_session(project, engine, DUCKDB_DDL)
     finally:
         engine.dispose()

@@ -309,6 +309,8 @@ def test_a_store_outage_in_a_step_stays_retryable(
 def test_a_run_logs_the_pipelines_name(
     warehouse: sa.Engine, lake: Path, event: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    with warehouse.connect():
+        pass  # the database exists (validating a missing DuckDB file says so in the log)
     caplog.set_level(logging.INFO, logger="arbalest")
     put(lake, "events/a.json", [{"id": "a", "n": 1}])
     Pipeline(warehouse, store=lake, name="nightly").copy(event, "events").validate()

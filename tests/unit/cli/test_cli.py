@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import sqlalchemy as sa
 
@@ -539,6 +540,7 @@ def test_status_before_and_after_a_run(
     project.put("others/a.json", [{"id": "o1"}])
     jobs = project.module(TWO_COPIES)
     header = "target  objects  rows  rejected  last loaded\n"
+    duckdb.connect(str(project.warehouse)).close()  # an empty database: status creates none
     code, out, err = invoke(capsys, "status", str(jobs))
     assert (code, err) == (0, "")
     assert out == (
@@ -568,6 +570,7 @@ def test_status_of_a_pipeline_without_copies_prints_the_header(
     capsys: pytest.CaptureFixture[str], project: Project
 ) -> None:
     jobs = project.module('pipeline = Pipeline(WAREHOUSE).sql("SELECT 1")\n')
+    duckdb.connect(str(project.warehouse)).close()  # an empty database: status creates none
     assert invoke(capsys, "status", str(jobs)) == (
         0,
         "target  objects  rows  rejected  last loaded\n",
@@ -616,6 +619,7 @@ def test_name_can_be_a_function_returning_a_pipeline(
 def test_name_can_be_a_pipeline_variable(
     capsys: pytest.CaptureFixture[str], project: Project, choices: Path
 ) -> None:
+    duckdb.connect(str(project.warehouse)).close()  # an empty database: status creates none
     code, out, err = invoke(capsys, "status", f"{choices}:other")
     assert (code, err) == (0, "")
     assert (
@@ -647,6 +651,7 @@ def test_a_module_name_importable_from_sys_path(
         folder=site / package,
     )
     monkeypatch.syspath_prepend(str(site))
+    duckdb.connect(str(project.warehouse)).close()  # an empty database: status creates none
     code, out, err = invoke(capsys, "status", f"{package}.jobs:daily")
     assert (code, err) == (0, "")
     assert out.splitlines()[1] == "events        0     0         0  never"
@@ -1235,7 +1240,9 @@ def test_a_bad_warehouse_url_is_bad_usage(
     code, out, err = invoke(capsys, "run", str(jobs), "--warehouse", "nosuch://x")
     assert (code, out) == (2, "")
     assert err == (
-        "error: cannot use the warehouse URL: Can't load plugin: sqlalchemy.dialects:nosuch\n"
+        "error: cannot use the warehouse URL nosuch://x: SQLAlchemy has no dialect 'nosuch'; "
+        "check the URL's scheme (duckdb:///file.duckdb, postgresql://..., "
+        "redshift+psycopg2://...), or install the package that gives SQLAlchemy that dialect\n"
     )
 
 

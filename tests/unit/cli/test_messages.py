@@ -9,6 +9,7 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from arbalest.cli import main
@@ -121,6 +122,7 @@ def test_a_named_pipeline_is_announced_on_stderr(
     capsys: pytest.CaptureFixture[str], jobs: Path, command: str
 ) -> None:
     write(jobs, NAMED)
+    duckdb.connect(str(jobs.with_name("w.duckdb"))).close()  # status reads an existing one
     code, out, err = invoke(capsys, command, str(jobs))
     assert code == 0
     assert err.splitlines()[0] == f"pipeline nightly: {command}"

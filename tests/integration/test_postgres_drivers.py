@@ -1,0 +1,129 @@
+"""PostgreSQL through either driver: psycopg2 and psycopg 3 load the same rows with the same
+COPY, and a bare ``postgresql://`` or ``postgres://`` URL loads through the one installed."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from arbalest import ConcurrentRunError, Integer, Pipeline, Schema, String
+
+DRIVERS = ["psycopg2", "psycopg"]
+TABLE = f"events_{uuid.uuid4().hex[:8]}"
+
+# values COPY's CSV must carry exactly: quotes, separators, line breaks, the end-of-data
+# marker, backslashes, '' apart from NULL, characters outside ASCII
+NOTES = ['a "quoted", value', "two\nlines\r\nand a CR\r", "\\.", "\\N", "", None, "Zürich ☃ 𝄞"]
+
+
+@pytest.fixture
+def event(base: type[Schema]) -> Any:
+    class Event(base):  # type: ignore[misc, valid-type]
+        # a name of its own: run locks are per database, and other tests load "events"
+        __tablename__ = TABLE
+        id = String(36, primary_key=True)
+        n = Integer()
+        note = String(40)
+
+    return Event
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    root = tmp_path / "lake"
+    (root / "events").mkdir(parents=True)
+    records = [{"id": f"r{i}", "n": i, "note": note} for i, note in enumerate(NOTES)]
+    records.append({"id": "bad", "n": "x"})
+    (root / "events/a.json").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return root
+
+
+def with_driver(url: str, drivername: str) -> str:
+    return sa.make_url(url).set(drivername=drivername).render_as_string(hide_password=False)
+
+
+def rows(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(f"SELECT id, n, note FROM {TABLE}"))]
+
+
+EXPECTED = sorted((f"r{i}", i, note) for i, note in enumerate(NOTES))
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_both_drivers_load_the_same_rows(
+    postgres_url: str, lake: Path, event: Any, driver: str
+) -> None:
+    url = with_driver(postgres_url, f"postgresql+{driver}")
+    pipeline = Pipeline(url, store=lake).copy(event, "events", max_errors=1)
+    result = pipeline.run()
+    assert (result.rows_loaded, result.rows_rejected) == (len(NOTES), 1)  # COPY's own count
+    assert [(r.key, r.line, r.column) for r in result.steps[0].rejects] == [
+        ("events/a.json", len(NOTES) + 1, "n")
+    ]
+    engine = sa.create_engine(postgres_url)
+    try:
+        assert sorted(rows(engine)) == EXPECTED
+    finally:
+        engine.dispose()
+    assert pipeline.run().rows_loaded == 0  # journaled through this driver too
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+@pytest.mark.parametrize("hidden", [(), ("psycopg2",)])
+def test_a_bare_url_loads_through_the_installed_driver(
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_url: str,
+    lake: Path,
+    event: Any,
+    scheme: str,
+    hidden: tuple[str, ...],
+) -> None:
+    for module in hidden:
+        monkeypatch.setitem(sys.modules, module, None)
+    pipeline = Pipeline(with_driver(postgres_url, scheme), store=lake).copy(
+        event, "events", max_errors=1
+    )
+    assert pipeline.engine.url.drivername == (
+        "postgresql+psycopg" if hidden else "postgresql+psycopg2"
+    )
+    assert pipeline.run().rows_loaded == len(NOTES)
+    assert sorted(rows(pipeline.engine)) == EXPECTED
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_held_lock_is_a_concurrent_run_error_with_either_driver(
+    postgres_url: str, postgres_server: sa.Engine, lake: Path, event: Any, driver: str
+) -> None:
+    pipeline = Pipeline(
+        with_driver(postgres_url, f"postgresql+{driver}"), store=lake, lock_timeout=0.2
+    ).copy(event, "events", max_errors=1)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with postgres_server.begin() as conn:
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"arbalest:{TABLE}"},
+            )
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(ConcurrentRunError) as caught:
+            pipeline.run()
+        assert caught.value.retryable
+    finally:
+        release.set()
+        holder.join()
+    assert pipeline.run().rows_loaded == len(NOTES)
