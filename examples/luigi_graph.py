@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import luigi
+import sqlalchemy as sa
 
 from arbalest import Integer, Pipeline, Schema, String
 from arbalest.contrib.luigi import PipelineTask
@@ -79,7 +80,17 @@ def main(folder: str = "arbalest-luigi") -> bool:
     built = luigi.build(  # type: ignore[no-untyped-call]  # luigi.build has no annotations
         [CountryTotals(folder=str(root))], local_scheduler=True
     )
-    return bool(built)
+    if not built:
+        print("the graph failed: see Luigi's summary above")
+        return False
+    engine = sa.create_engine(f"duckdb:///{root / 'warehouse.duckdb'}")
+    try:
+        with engine.connect() as conn:
+            totals = conn.execute(sa.text("SELECT * FROM country_totals ORDER BY 1")).all()
+    finally:
+        engine.dispose()
+    print("seconds per country:", ", ".join(f"{c} {s}" for c, s in totals))
+    return True
 
 
 if __name__ == "__main__":

@@ -4,14 +4,23 @@
     AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... BUCKET_NAME=my-bucket \\
     REDSHIFT_CONNECTION="host=... dbname=... user=..." python examples/seed_s3_copy_pipeline.py
 
-REDSHIFT_CONNECTION may name a PostgreSQL server too: Arbalest tells them apart.
+REDSHIFT_CONNECTION may name a PostgreSQL server too: Arbalest tells them apart. Without
+BUCKET_NAME or REDSHIFT_CONNECTION it says which is missing; the AWS keys may come from
+anywhere boto3 looks. It prints the run's summary.
 """
+import sys
+
 import psycopg2
 from arbalest.configuration import env
 from arbalest.redshift import S3CopyPipeline
 from arbalest.redshift.schema import JsonObject, Property
 
 if __name__ == '__main__':
+    missing = [name for name in ('BUCKET_NAME', 'REDSHIFT_CONNECTION') if not env(name)]
+    if missing:
+        sys.exit('set the environment variable ' + ' and '.join(missing)
+                 + ' (see the top of ' + __file__ + ')')
+
     pipeline = S3CopyPipeline(
         aws_access_key_id=env('AWS_ACCESS_KEY_ID'),
         aws_secret_access_key=env('AWS_SECRET_ACCESS_KEY'),
@@ -32,4 +41,4 @@ if __name__ == '__main__':
                                              Property('someNumber', 'INTEGER',
                                                       'custom_column_name')))
 
-    pipeline.run()
+    print(pipeline.run())

@@ -181,3 +181,43 @@ def test_the_original_readme_example_runs_as_written(
         engine.dispose()
     assert [tuple(r) for r in bulk] == [("66bc8153-d6d9-4351-bada-803330f22db7", 1)]
     assert [tuple(r) for r in incremental] == [("b", 2), ("c", 3)]
+
+
+def test_the_seed_example_names_a_missing_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("BUCKET_NAME", "REDSHIFT_CONNECTION")}
+    env["BUCKET_NAME"] = "some-bucket"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "seed_s3_copy_pipeline.py")],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "REDSHIFT_CONNECTION" in done.stderr
+    assert "BUCKET_NAME" not in done.stderr.splitlines()[-1].split("(")[0]
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "summary"),
+    [
+        ("quickstart", "copy events (incremental)"),
+        ("time_series", "cursor: clicks/2026-11-26"),
+        ("luigi_graph", "seconds per country: DE 5, FR 30"),
+    ],
+)
+def test_each_local_example_prints_a_summary(name: str, summary: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / f"{name}.py"), str(tmp_path / "out")],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert summary in done.stdout
