@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Any, Final
 
 from rich.console import Console
 from rich.progress import (
@@ -18,6 +18,7 @@ from rich.table import Table
 
 from arbalest.journal import TargetStatus
 from arbalest.pipeline import RunResult, StepResult
+from arbalest.pipeline.result import FORMAT
 from arbalest.stores.base import ObjectInfo
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "LineProgress",
     "configure_logging",
     "result_table",
+    "status_dict",
     "status_lines",
     "status_table",
     "summary_text",
@@ -234,6 +236,26 @@ def summary_text(result: RunResult) -> str:
         for key in step.objects_changed[:5]:
             lines.append(f"{step.label}: {key} changed since it was loaded; not loaded again")
     return "\n".join(lines)
+
+
+def status_dict(statuses: list[TargetStatus], targets: list[str]) -> dict[str, Any]:
+    """The status as plain JSON values, as ``arbalest status --json`` prints it (documented in
+    docs/cli.md): one entry per target, in the pipeline's order, a target never loaded too."""
+    found = {s.target: s for s in statuses}
+    entries = []
+    for target in targets:
+        status = found.get(target)
+        when = status.last_loaded_at if status is not None else None
+        entries.append(
+            {
+                "target": target,
+                "objects": status.objects if status is not None else 0,
+                "rows_loaded": status.rows_loaded if status is not None else 0,
+                "rows_rejected": status.rows_rejected if status is not None else 0,
+                "last_loaded_at": when.isoformat() if when is not None else None,
+            }
+        )
+    return {"format": FORMAT, "command": "status", "targets": entries}
 
 
 def status_lines(statuses: list[TargetStatus], targets: list[str]) -> list[str]:
