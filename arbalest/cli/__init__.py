@@ -14,8 +14,8 @@ Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise)
 results (the DDL, the JSON, the plan, the status) to stdout. Exit codes: 0 done, 1 a step failed
 or a warehouse or store could not be reached, 2 bad usage or configuration. Options can also
 come from ``ARBALEST_*`` environment variables (``ARBALEST_WAREHOUSE``, ``ARBALEST_STORE``,
-``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``, ``ARBALEST_DIALECT``). ``-v`` and ``-q`` go before
-or after the command. ``--help`` says all of this.
+``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``, ``ARBALEST_DIALECT``, ``ARBALEST_PROGRESS_SECONDS``).
+``-v`` and ``-q`` go before or after the command. ``--help`` says all of this.
 """
 
 from __future__ import annotations
@@ -153,6 +153,7 @@ Environment variables (an option given on the command line wins):
   ARBALEST_WAREHOUSE  --warehouse        ARBALEST_VERBOSE  -v
   ARBALEST_STORE      --store            ARBALEST_QUIET    -q
   ARBALEST_DIALECT    ddl --dialect
+  ARBALEST_PROGRESS_SECONDS  seconds between plain progress lines (5)
 
 \b
 Exit codes:
@@ -199,7 +200,8 @@ def _execute(pipeline: Pipeline, command: str) -> RunResult:
             result = run(progress=BarProgress(bar))
         _state.err.print(result_table(result, name=pipeline.name), width=min(80, _state.err.width))
         return result
-    result = run(progress=LineProgress(_state.err, each_object=_state.verbose))
+    with LineProgress(_state.err, each_object=_state.verbose) as lines:
+        result = run(progress=lines)
     _state.err.print(summary_text(result), highlight=False, markup=False, soft_wrap=True)
     return result
 
