@@ -242,12 +242,16 @@ def run(target: str, warehouse: str | None, store: str | None, as_json: bool) ->
 @_TARGET
 @_WAREHOUSE
 @_STORE
+@_JSON
 @_verbosity
-def validate(target: str, warehouse: str | None, store: str | None) -> None:
+def validate(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Dry run: every step in a transaction that is rolled back."""
     _settle()
+    _state.json = "validate" if as_json else None
     result = _execute(_pipeline(target, warehouse, store), "validate")
     _show_rejects(result)
+    if as_json:
+        _print_json(result.to_dict())
 
 
 @cli.command()

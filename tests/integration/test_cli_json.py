@@ -102,6 +102,16 @@ def test_plan_run_and_status_print_the_documented_json(tmp_path: Path) -> None:
         expected = pipeline.run().to_dict()
     assert planned == expected_plan
 
+    validated = project("validate", "jobs.py", "--json")
+    assert validated.returncode == 0, validated.stderr
+    checked = document(validated)
+    assert set(checked) == RUN_KEYS
+    assert (checked["command"], checked["validated"], checked["rows_loaded"]) == (
+        "validate",
+        True,
+        2,
+    )
+
     run = project("run", "jobs.py", "--json")
     assert run.returncode == 0, run.stderr
     ran = document(run)
