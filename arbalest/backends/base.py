@@ -88,6 +88,8 @@ class CopyJob:
     run_id: str
     validate: bool = False
     on_object: Callable[[ObjectInfo], None] | None = None
+    # progress within an object: (object, bytes of the chunk read, rows of it), per chunk
+    on_chunk: Callable[[ObjectInfo, int, int], None] | None = None
     iam_role: str | None = None
     credentials: Credentials | None = None
     region: str | None = None
@@ -296,8 +298,11 @@ class TransformBackend(Backend):
                             job.label, rejects[: job.max_errors + 1], job.max_errors
                         )
                     for chunk in batch.chunks:
-                        rows[chunk.obj] += batch.rows.get(chunk.seq, 0)
+                        chunk_rows = batch.rows.get(chunk.seq, 0)
+                        rows[chunk.obj] += chunk_rows
                         chunk.discard()
+                        if job.on_chunk is not None:
+                            job.on_chunk(chunk.info, chunk.nbytes, chunk_rows)
                         if chunk.last and job.on_object is not None:
                             job.on_object(chunk.info)
                     if pending is not None:

@@ -46,7 +46,9 @@ def explain(
     keys = [c.name for c in table.primary_key]
     if not keys:
         return None
-    quiet = dataclasses.replace(job, on_object=None, max_errors=sys.maxsize, into=None)
+    quiet = dataclasses.replace(
+        job, on_object=None, on_chunk=None, max_errors=sys.maxsize, into=None
+    )
     try:
         with backend.engine.connect() as conn:
             if conn.connection.dbapi_connection is failed.connection.dbapi_connection:

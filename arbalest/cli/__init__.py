@@ -14,8 +14,8 @@ Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise)
 results (the DDL, the JSON, the plan, the status) to stdout. Exit codes: 0 done, 1 a step failed
 or a warehouse or store could not be reached, 2 bad usage or configuration. Options can also
 come from ``ARBALEST_*`` environment variables (``ARBALEST_WAREHOUSE``, ``ARBALEST_STORE``,
-``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``, ``ARBALEST_DIALECT``). ``-v`` and ``-q`` go before
-or after the command. ``--help`` says all of this.
+``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``, ``ARBALEST_DIALECT``, ``ARBALEST_PROGRESS_SECONDS``).
+``-v`` and ``-q`` go before or after the command. ``--help`` says all of this.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import click
 import sqlalchemy as sa
@@ -38,12 +38,14 @@ from arbalest.cli.output import (
     LineProgress,
     configure_logging,
     result_table,
+    status_dict,
     status_lines,
     summary_text,
 )
 from arbalest.errors import ArbalestError, ConfigurationError, TooManyRejectsError
 from arbalest.pipeline import Pipeline, RunResult, runner
 from arbalest.pipeline._failures import one_line
+from arbalest.pipeline.result import FORMAT
 
 __all__ = ["cli", "main"]
 
@@ -56,6 +58,7 @@ DIALECTS: Final = ("redshift", "postgresql", "duckdb")
 class _State:
     verbose = False
     quiet = False
+    json: str | None = None  # the command whose JSON document goes to stdout (--json)
     err = Console(stderr=True, emoji=False)
     out = Console(soft_wrap=True, highlight=False, emoji=False)
 
@@ -84,6 +87,12 @@ _STORE = click.option(
     show_envvar=True,
     metavar="LOCATION",
     help="Use this folder or s3:// URL instead of the pipeline's store.",
+)
+_JSON = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document on stdout (its layout: docs/cli.md); stderr is unchanged.",
 )
 _VERBOSE_HELP = "Also log each object and debug lines; show the traceback of an error."
 _QUIET_HELP = "Only errors on stderr."
@@ -144,6 +153,7 @@ Environment variables (an option given on the command line wins):
   ARBALEST_WAREHOUSE  --warehouse        ARBALEST_VERBOSE  -v
   ARBALEST_STORE      --store            ARBALEST_QUIET    -q
   ARBALEST_DIALECT    ddl --dialect
+  ARBALEST_PROGRESS_SECONDS  seconds between plain progress lines (5)
 
 \b
 Exit codes:
@@ -190,9 +200,16 @@ def _execute(pipeline: Pipeline, command: str) -> RunResult:
             result = run(progress=BarProgress(bar))
         _state.err.print(result_table(result, name=pipeline.name), width=min(80, _state.err.width))
         return result
-    result = run(progress=LineProgress(_state.err, each_object=_state.verbose))
+    with LineProgress(_state.err, each_object=_state.verbose) as lines:
+        result = run(progress=lines)
     _state.err.print(summary_text(result), highlight=False, markup=False, soft_wrap=True)
     return result
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    """One JSON document, on one line of stdout (whatever the terminal's width)."""
+    sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def _show_rejects(result: RunResult) -> None:
@@ -209,52 +226,71 @@ def _show_rejects(result: RunResult) -> None:
 @_TARGET
 @_WAREHOUSE
 @_STORE
+@_JSON
 @_verbosity
-def run(target: str, warehouse: str | None, store: str | None) -> None:
+def run(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Run a pipeline: every step, each committed on its own."""
     _settle()
+    _state.json = "run" if as_json else None
     result = _execute(_pipeline(target, warehouse, store), "run")
     _show_rejects(result)
+    if as_json:
+        _print_json(result.to_dict())
 
 
 @cli.command()
 @_TARGET
 @_WAREHOUSE
 @_STORE
+@_JSON
 @_verbosity
-def validate(target: str, warehouse: str | None, store: str | None) -> None:
+def validate(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Dry run: every step in a transaction that is rolled back."""
     _settle()
+    _state.json = "validate" if as_json else None
     result = _execute(_pipeline(target, warehouse, store), "validate")
     _show_rejects(result)
+    if as_json:
+        _print_json(result.to_dict())
 
 
 @cli.command()
 @_TARGET
 @_WAREHOUSE
 @_STORE
+@_JSON
 @_verbosity
-def plan(target: str, warehouse: str | None, store: str | None) -> None:
+def plan(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Print what a run would do: DDL, objects to load, SQL."""
     _settle()
+    _state.json = "plan" if as_json else None
     pipeline = _pipeline(target, warehouse, store)
     _announce(pipeline, "plan")
-    _state.out.print(str(pipeline.plan()), markup=False)
+    found = pipeline.plan()
+    if as_json:
+        _print_json(found.to_dict())
+    else:
+        _state.out.print(str(found), markup=False)
 
 
 @cli.command()
 @_TARGET
 @_WAREHOUSE
 @_STORE
+@_JSON
 @_verbosity
-def status(target: str, warehouse: str | None, store: str | None) -> None:
+def status(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Print the journal of each target: objects and rows loaded, last load."""
     _settle()
+    _state.json = "status" if as_json else None
     pipeline = _pipeline(target, warehouse, store)
     _announce(pipeline, "status")
     targets = list(dict.fromkeys(s.target for s in pipeline.steps if s.target is not None))
     with runner.connect(pipeline, create=False) as conn:  # reads only: creates nothing
         statuses = journal.status(conn, targets)
+    if as_json:
+        _print_json(status_dict(statuses, targets))
+        return
     for line in status_lines(statuses, targets):
         _state.out.print(line, markup=False)
 
@@ -301,12 +337,29 @@ def _fail(message: str, *, code: int, exc: BaseException | None = None) -> int:
         _state.err.print("".join(lines).rstrip("\n"), highlight=False, markup=False, soft_wrap=True)
     # one line per error, whatever the driver wrote
     _state.err.print(f"error: {one_line(message)}", highlight=False, markup=False, soft_wrap=True)
+    if _state.json is not None:
+        # a scheduler reading stdout gets a document even when the command failed
+        retryable = bool(getattr(exc, "retryable", False))
+        step = getattr(exc, "step", None)
+        _print_json(
+            {
+                "format": FORMAT,
+                "command": _state.json,
+                "error": {
+                    "message": one_line(message),
+                    "step": step if isinstance(step, str) else None,
+                    "retryable": retryable,
+                    "exit_code": code,
+                },
+            }
+        )
     return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 done, 1 a step failed, 2 bad usage)."""
     _state.verbose = _state.quiet = False
+    _state.json = None
     # no :emoji: codes: names, keys and values are printed as they are
     _state.err = Console(stderr=True, emoji=False)
     _state.out = Console(soft_wrap=True, highlight=False, emoji=False)

@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import logging
-from typing import Final
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
+    DownloadColumn,
     Progress,
     TaskID,
     TextColumn,
-    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from rich.table import Table
 
+from arbalest.errors import ConfigurationError
 from arbalest.journal import TargetStatus
 from arbalest.pipeline import RunResult, StepResult
+from arbalest.pipeline.result import FORMAT
 from arbalest.stores.base import ObjectInfo
 
 __all__ = [
     "BarProgress",
     "LineProgress",
+    "Tally",
     "configure_logging",
     "result_table",
+    "status_dict",
     "status_lines",
     "status_table",
     "summary_text",
@@ -51,74 +60,229 @@ def configure_logging(console: Console, *, verbose: bool, quiet: bool) -> None:
     logger.propagate = False
 
 
-class LineProgress:
-    """Plain lines, for logs: one when a step starts and one when it ends (and, with
-    ``each_object``, one per object loaded)."""
+#: Without a terminal, a progress line this often (seconds) while a step loads, so that a
+#: long load in cron or CI shows it is alive; ``ARBALEST_PROGRESS_SECONDS`` changes it.
+PROGRESS_SECONDS: Final = 5.0
 
-    def __init__(self, console: Console, *, each_object: bool = False) -> None:
+
+def progress_seconds() -> float:
+    """The interval of the progress lines: ``ARBALEST_PROGRESS_SECONDS``, else
+    ``PROGRESS_SECONDS``."""
+    text = os.environ.get("ARBALEST_PROGRESS_SECONDS", "").strip()
+    if not text:
+        return PROGRESS_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"ARBALEST_PROGRESS_SECONDS={text!r}: write a number of seconds, such as 5"
+        ) from None
+    if not seconds > 0:
+        raise ConfigurationError(f"ARBALEST_PROGRESS_SECONDS={text!r}: must be more than 0")
+    return seconds
+
+
+def size_text(nbytes: float) -> str:
+    """``1.2 GB``: bytes in decimal units, as people read them."""
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:,.0f} {unit}" if unit == "bytes" else f"{nbytes:,.1f} {unit}"
+        nbytes /= 1000
+    raise AssertionError("unreachable")
+
+
+def duration_text(seconds: float) -> str:
+    """``0:42``, ``12:05``, ``1:02:03``."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+class Tally:
+    """How far one copy step is: objects, bytes and rows, with a rate and the time left.
+
+    Bytes count within an object as its pieces are read (at most the object's size until it
+    is done: a compressed object's pieces are larger than the object), and the whole size
+    once the object is loaded.
+    """
+
+    def __init__(self, label: str, objects: int, nbytes: int, clock: Callable[[], float]) -> None:
+        self.label = label
+        self.objects = objects
+        self.nbytes = nbytes
+        self.clock = clock
+        self.started = clock()
+        self.objects_done = 0
+        self.bytes_done = 0  # of the objects loaded
+        self.rows = 0
+        self.counts_rows = False  # rows are counted as pieces are read (not on Redshift)
+        self.partial: dict[str, int] = {}  # bytes read of objects under way
+
+    def chunk(self, info: ObjectInfo, nbytes: int, rows: int) -> None:
+        self.partial[info.key] = min(self.partial.get(info.key, 0) + nbytes, info.size)
+        self.rows += rows
+        self.counts_rows = True
+
+    def loaded(self, info: ObjectInfo) -> None:
+        self.partial.pop(info.key, None)
+        self.objects_done += 1
+        self.bytes_done += info.size
+
+    @property
+    def done(self) -> int:
+        """Bytes done, within objects under way too."""
+        return min(self.bytes_done + sum(self.partial.values()), self.nbytes)
+
+    def line(self) -> str:
+        """``copy events (incremental): 3/10 object(s), 1.2 GB of 4.0 GB (30%), 1,234,567
+        row(s), 25.0 MB/s, 0:48 left``."""
+        elapsed = self.clock() - self.started
+        done = self.done
+        percent = f" ({100 * done // self.nbytes}%)" if self.nbytes else ""
+        text = (
+            f"{self.label}: {self.objects_done:,}/{self.objects:,} object(s), "
+            f"{size_text(done)} of {size_text(self.nbytes)}{percent}"
+        )
+        if self.counts_rows:
+            text += f", {self.rows:,} row(s)"
+        if elapsed > 0 and done > 0:
+            rate = done / elapsed
+            left = (self.nbytes - done) / rate
+            text += f", {size_text(rate)}/s, {duration_text(left)} left"
+        else:
+            text += f", {duration_text(elapsed)} elapsed"
+        return text
+
+
+class LineProgress:
+    """Plain lines, for logs: one when a step starts and one when it ends; while a copy step
+    loads, every ``seconds`` a line with the objects, bytes and rows done, the rate and the
+    time left (and, with ``each_object``, one per object loaded). Use it in a ``with``
+    block: the lines stop when it ends, even when a step failed."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        each_object: bool = False,
+        seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.console = console
         self.each_object = each_object
+        self.seconds = progress_seconds() if seconds is None else seconds
+        self.clock = clock
+        self.tally: Tally | None = None
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """No more progress lines."""
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+    def _say(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.seconds):
+            with self.lock:
+                if self.tally is not None:
+                    self._say(self.tally.line())
 
     def step_started(self, label: str, objects: int, nbytes: int) -> None:
-        self.console.print(
-            f"{label}: {objects:,} object(s) to load, {nbytes:,} bytes",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
+        self._say(f"{label}: {objects:,} object(s) to load, {nbytes:,} bytes")
+        with self.lock:
+            self.tally = Tally(label, objects, nbytes, self.clock) if objects else None
+        if self.tally is not None and self.thread is None and not self.stop.is_set():
+            self.thread = threading.Thread(target=self._beat, name="arbalest-progress", daemon=True)
+            self.thread.start()
+
+    def chunk_loaded(self, label: str, info: ObjectInfo, nbytes: int, rows: int) -> None:
+        with self.lock:
+            if self.tally is not None:
+                self.tally.chunk(info, nbytes, rows)
 
     def object_loaded(self, label: str, info: ObjectInfo) -> None:
+        with self.lock:
+            if self.tally is not None:
+                self.tally.loaded(info)
         if self.each_object:
-            self.console.print(
-                f"{label}: loaded {info.key} ({info.size:,} bytes)",
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
-            )
+            self._say(f"{label}: loaded {info.key} ({info.size:,} bytes)")
 
     def step_finished(self, result: StepResult) -> None:
+        with self.lock:
+            self.tally = None
         detail = (
             f"{result.objects_loaded:,} object(s), {result.rows_loaded:,} row(s), "
             f"{result.rows_rejected:,} rejected, "
             if result.target
             else ""
         )
-        self.console.print(
-            f"{result.label}: done, {detail}{result.seconds:.2f} s",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
+        self._say(f"{result.label}: done, {detail}{result.seconds:.2f} s")
 
 
 class BarProgress:
-    """A progress bar per copy step, on a terminal."""
+    """A progress bar per copy step, on a terminal: bytes done of the total (within a large
+    object too), objects, rows, the rate and the time left."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.tasks: dict[str, TaskID] = {}
+        self.tallies: dict[str, Tally] = {}
 
     @staticmethod
     def create(console: Console) -> Progress:
         return Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
+            BarColumn(bar_width=20),
+            DownloadColumn(),
+            TextColumn("{task.fields[objects]} obj {task.fields[rows]} rows"),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
             console=console,
             transient=True,
         )
 
+    def _show(self, label: str) -> None:
+        tally = self.tallies[label]
+        self.progress.update(
+            self.tasks[label],
+            completed=tally.done,
+            objects=f"{tally.objects_done:,}/{tally.objects:,}",
+            rows=f"{tally.rows:,}",
+        )
+
     def step_started(self, label: str, objects: int, nbytes: int) -> None:
-        self.tasks[label] = self.progress.add_task(label, total=objects)
+        self.tallies[label] = Tally(label, objects, nbytes, time.monotonic)
+        self.tasks[label] = self.progress.add_task(
+            label, total=nbytes, objects=f"0/{objects:,}", rows="0"
+        )
+
+    def chunk_loaded(self, label: str, info: ObjectInfo, nbytes: int, rows: int) -> None:
+        if label in self.tasks:
+            self.tallies[label].chunk(info, nbytes, rows)
+            self._show(label)
 
     def object_loaded(self, label: str, info: ObjectInfo) -> None:
         if label in self.tasks:
-            self.progress.advance(self.tasks[label])
+            self.tallies[label].loaded(info)
+            self._show(label)
 
     def step_finished(self, result: StepResult) -> None:
         if result.label in self.tasks:
             self.progress.remove_task(self.tasks.pop(result.label))
+            self.tallies.pop(result.label, None)
 
 
 def _summary_rows(result: RunResult) -> list[list[str]]:
@@ -234,6 +398,26 @@ def summary_text(result: RunResult) -> str:
         for key in step.objects_changed[:5]:
             lines.append(f"{step.label}: {key} changed since it was loaded; not loaded again")
     return "\n".join(lines)
+
+
+def status_dict(statuses: list[TargetStatus], targets: list[str]) -> dict[str, Any]:
+    """The status as plain JSON values, as ``arbalest status --json`` prints it (documented in
+    docs/cli.md): one entry per target, in the pipeline's order, a target never loaded too."""
+    found = {s.target: s for s in statuses}
+    entries = []
+    for target in targets:
+        status = found.get(target)
+        when = status.last_loaded_at if status is not None else None
+        entries.append(
+            {
+                "target": target,
+                "objects": status.objects if status is not None else 0,
+                "rows_loaded": status.rows_loaded if status is not None else 0,
+                "rows_rejected": status.rows_rejected if status is not None else 0,
+                "last_loaded_at": when.isoformat() if when is not None else None,
+            }
+        )
+    return {"format": FORMAT, "command": "status", "targets": entries}
 
 
 def status_lines(statuses: list[TargetStatus], targets: list[str]) -> list[str]:

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 from arbalest.loading.rejects import Reject
 
-__all__ = ["Plan", "PlanStep", "Reject", "RunResult", "StepResult"]
+__all__ = ["FORMAT", "Plan", "PlanStep", "Reject", "RunResult", "StepResult"]
+
+#: The version of the documented JSON layout of ``to_dict()`` (and of ``--json``): it goes up
+#: only when a key is renamed or removed, or its meaning changes; new keys may come at any time.
+FORMAT: Final = 1
+
+
+def _reject_dict(reject: Reject) -> dict[str, Any]:
+    return {
+        "key": reject.key,
+        "line": reject.line,
+        "column": reject.column,
+        "value": reject.value,
+        "reason": reject.reason,
+        "code": reject.code,
+    }
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
@@ -50,6 +66,19 @@ class StepResult:
     seconds: float
     objects_changed: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The step as plain JSON values (see ``RunResult.to_dict``)."""
+        return {
+            "label": self.label,
+            "target": self.target,
+            "objects_loaded": self.objects_loaded,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "seconds": round(self.seconds, 3),
+            "objects_changed": list(self.objects_changed),
+            "rejects": [_reject_dict(r) for r in self.rejects],
+        }
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -75,6 +104,28 @@ class RunResult:
     def seconds(self) -> float:
         """Wall time of every step."""
         return sum(s.seconds for s in self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON values, as ``arbalest run --json`` prints it (the
+        layout is documented in docs/cli.md; ``format`` is its version)::
+
+            {"format": 1, "command": "run", "validated": false, "rows_loaded": 3,
+             "rows_rejected": 0, "seconds": 0.05, "steps": [{"label": ..., "target": ...,
+             "objects_loaded": 1, "rows_loaded": 3, "rows_rejected": 0, "seconds": 0.05,
+             "objects_changed": [], "rejects": []}]}
+
+        ``json.dumps(result.to_dict())`` always works: every value is a string, a number,
+        a boolean, ``None``, a list or a dict.
+        """
+        return {
+            "format": FORMAT,
+            "command": "validate" if self.validated else "run",
+            "validated": self.validated,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "seconds": round(self.seconds, 3),
+            "steps": [s.to_dict() for s in self.steps],
+        }
 
     def __str__(self) -> str:
         rows = [
@@ -119,12 +170,35 @@ class PlanStep:
     sql: list[str] = field(default_factory=list)
     objects_changed: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The step as plain JSON values (see ``Plan.to_dict``)."""
+        return {
+            "label": self.label,
+            "target": self.target,
+            # no trailing spaces: SQLAlchemy ends each column's line with ", "
+            "ddl": ["\n".join(line.rstrip() for line in d.splitlines()) for d in self.ddl],
+            "objects_to_load": len(self.keys),
+            "keys": list(self.keys),
+            "sql": list(self.sql),
+            "objects_changed": list(self.objects_changed),
+        }
+
 
 @dataclass(frozen=True)
 class Plan:
     """What ``run()`` would do, found without touching the warehouse's data."""
 
     steps: list[PlanStep]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as plain JSON values, as ``arbalest plan --json`` prints it (documented
+        in docs/cli.md)."""
+        return {
+            "format": FORMAT,
+            "command": "plan",
+            "objects_to_load": sum(len(s.keys) for s in self.steps),
+            "steps": [s.to_dict() for s in self.steps],
+        }
 
     def __str__(self) -> str:
         out: list[str] = []

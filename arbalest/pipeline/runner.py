@@ -67,7 +67,13 @@ class StoreUnavailableStepError(PipelineError, StoreUnavailableError):
 
 
 class Progress(Protocol):
-    """Receives progress events (the command line draws a bar with them)."""
+    """Receives progress events (the command line draws a bar with them).
+
+    An object may also have ``chunk_loaded(label, info, nbytes, rows)``: it is then called as
+    each piece of an object (about 8 MB of its lines) is read and converted, with the bytes
+    of that piece (uncompressed) and its rows, so that a large object shows progress before
+    it is done. Loads that Redshift's ``COPY`` reads itself report whole objects only.
+    """
 
     def step_started(self, label: str, objects: int, nbytes: int) -> None: ...
 
@@ -339,6 +345,7 @@ def _job(
     max_errors: int | None = None,
 ) -> CopyJob:
     label = label or step.label
+    chunk_loaded = getattr(listener, "chunk_loaded", None)  # optional: see Progress
     job = CopyJob(
         label=label,
         schema=step.schema,
@@ -352,6 +359,11 @@ def _job(
         run_id=run_id,
         validate=validate,
         on_object=lambda info: listener.object_loaded(label, info),
+        on_chunk=(
+            None
+            if chunk_loaded is None
+            else lambda info, nbytes, rows: chunk_loaded(label, info, nbytes, rows)
+        ),
         iam_role=pipeline.iam_role,
         credentials=pipeline.credentials,
         region=pipeline.region,

@@ -504,7 +504,9 @@ def test_a_terminal_gets_rich_tables_not_plain_lines(tmp_path: Path) -> None:
     code, text = run_on_a_terminal(["run", "jobs.py"], tmp_path)
     assert code == 0, text
     # the bar: drawn when the step's task is added (rich refreshes then), removed at the end
-    assert re.search(r"copy events \(incremental\) [━╸╺]+ +\d+/30 ", text), text
+    # with the bytes done of the total, the objects and the rows
+    bar = r"copy events \(incremental\) [━╸╺]+ +[\d.]+/[\d.]+ kB \d+/30 obj [\d,]+ rows"
+    assert re.search(bar, text), text
     # rich's summary table: box-drawing characters around the cells
     assert re.search(r"[┃│]\s*step\s*[┃│]\s*objects\s*[┃│]\s*rows\s*[┃│]", text), text
     assert re.search(r"│\s*copy events \(incremental\)\s*│\s*30\s*│\s*600\s*│\s*0\s*│", text), text

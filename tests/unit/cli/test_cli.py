@@ -1351,6 +1351,7 @@ def test_help_explains_targets_variables_and_exit_codes(
         "ARBALEST_DIALECT",
         "ARBALEST_VERBOSE",
         "ARBALEST_QUIET",
+        "ARBALEST_PROGRESS_SECONDS",
     ):
         assert variable in out, variable
     assert "Exit codes: 0 done 1 a step failed" in text
