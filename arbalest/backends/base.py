@@ -103,10 +103,13 @@ class CopyJob:
 
 @dataclass
 class LoadResult:
-    """What a backend loaded: one journal entry per object, and the rejects."""
+    """What a backend loaded: one journal entry per object, and the rejects; ``filled``:
+    per column, the rows loaded with a value (not NULL), or ``None`` where the warehouse read
+    the objects itself."""
 
     entries: list[Entry]
     rejects: list[Reject]
+    filled: dict[str, int] | None = None
 
     @property
     def rows_loaded(self) -> int:
@@ -264,6 +267,7 @@ class TransformBackend(Backend):
             columns += list(POSITION_COLUMNS)
         rows: Counter[int] = Counter()
         rejects: list[Reject] = []
+        filled: Counter[str] = Counter({spec.name: 0 for spec in job.schema.__fields__})
         scratch.sweep()  # what killed loads left behind
         converter = Converter(job.schema.__fields__, job.options)
         workdir = scratch.make("load")
@@ -293,6 +297,7 @@ class TransformBackend(Backend):
                 pending: Future[None] | None = None
                 for batch in converted:
                     rejects += batch.rejects
+                    filled.update(dict(zip(filled, batch.filled, strict=False)))
                     if len(rejects) > job.max_errors:
                         raise TooManyRejectsError(
                             job.label, rejects[: job.max_errors + 1], job.max_errors
@@ -322,7 +327,7 @@ class TransformBackend(Backend):
             Entry(info, rows[index], rejected.get(info.key, 0))
             for index, info in enumerate(objects)
         ]
-        return LoadResult(entries, rejects)
+        return LoadResult(entries, rejects, dict(filled))
 
     def _write_batch(
         self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], batch: Batch

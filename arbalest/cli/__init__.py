@@ -41,6 +41,7 @@ from arbalest.cli.output import (
     status_dict,
     status_lines,
     summary_text,
+    warning_lines,
 )
 from arbalest.errors import ArbalestError, ConfigurationError, TooManyRejectsError
 from arbalest.pipeline import Pipeline, RunResult, runner
@@ -199,6 +200,8 @@ def _execute(pipeline: Pipeline, command: str) -> RunResult:
         with BarProgress.create(_state.err) as bar:
             result = run(progress=BarProgress(bar))
         _state.err.print(result_table(result, name=pipeline.name), width=min(80, _state.err.width))
+        for line in warning_lines(result):
+            _state.err.print(line, highlight=False, markup=False, soft_wrap=True)
         return result
     with LineProgress(_state.err, each_object=_state.verbose) as lines:
         result = run(progress=lines)

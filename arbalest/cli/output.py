@@ -37,6 +37,7 @@ __all__ = [
     "status_lines",
     "status_table",
     "summary_text",
+    "warning_lines",
 ]
 
 WIDTH: Final = 80  # the summary and the status fit a terminal of 80 columns
@@ -45,6 +46,8 @@ WIDTH: Final = 80  # the summary and the status fit a terminal of 80 columns
 def _said_by_the_command(record: logging.LogRecord) -> bool:
     """False for the runner's own INFO lines (a run starts, a step is done, a run is done):
     the command's progress lines and summary say the same, so -v says it once."""
+    if getattr(record, "arbalest_step_warning", False):
+        return False  # a step's warning: the summary shows it
     return not (record.name == "arbalest.pipeline.runner" and record.levelno == logging.INFO)
 
 
@@ -397,7 +400,13 @@ def summary_text(result: RunResult) -> str:
     for step in result.steps:
         for key in step.objects_changed[:5]:
             lines.append(f"{step.label}: {key} changed since it was loaded; not loaded again")
+    lines += warning_lines(result)
     return "\n".join(lines)
+
+
+def warning_lines(result: RunResult) -> list[str]:
+    """The steps' warnings, one line each: ``warning: LABEL: TEXT``."""
+    return [f"warning: {step.label}: {text}" for step in result.steps for text in step.warnings]
 
 
 def status_dict(statuses: list[TargetStatus], targets: list[str]) -> dict[str, Any]:

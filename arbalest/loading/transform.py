@@ -72,11 +72,14 @@ class Batch:
     Attributes:
         rows: Good rows per chunk sequence number.
         rejects: The rejected records, in object and line order.
+        filled: Per column, the good rows whose value is not NULL (a column that no record
+            filled is worth a warning).
     """
 
     chunks: list[Chunk]
     rows: dict[int, int] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
+    filled: list[int] = field(default_factory=list)
     path: Path | None = None  # the good rows as a CSV or Parquet file (None: no rows)
     table: Any = None  # or as an Arrow table
     finished: bool = False
@@ -296,10 +299,15 @@ class Transform:
         batch.rejects = sorted(
             batch.rejects + self._sql_rejects(chunks), key=lambda r: (order[r.key], r.line)
         )
-        for seq, count in self.con.execute(
-            "SELECT chunk, count(*) FROM _arb_batch WHERE err_code IS NULL GROUP BY chunk"
+        # the rows per chunk and, in the same pass, the values per column (count(v) skips NULL)
+        filled = ", ".join(f"count(v{i})" for i in range(1, len(self.specs) + 1))
+        batch.filled = [0] * len(self.specs)
+        for seq, count, *values in self.con.execute(
+            f"SELECT chunk, count(*), {filled} FROM _arb_batch WHERE err_code IS NULL "
+            "GROUP BY chunk"
         ).fetchall():
             batch.rows[int(seq)] = int(count)
+            batch.filled = [a + int(b) for a, b in zip(batch.filled, values, strict=True)]
 
     def export(self, batch: Batch, path: Path, fmt: str, *, with_position: bool) -> None:
         """The batch's good rows as an Arrow table (``fmt="arrow"``), or written to ``path``

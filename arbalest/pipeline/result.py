@@ -55,6 +55,10 @@ class StepResult:
         seconds: Wall time of the step.
         objects_changed: Keys of objects loaded earlier that changed since (same key, new
             ETag); ``incremental`` reports them and does not load them again.
+        warnings: Mistakes that load nothing, in words (also logged, and shown by the
+            command): a source with no objects under it (naming the nearest existing
+            prefixes); a column NULL in every row of a step that loaded rows (naming the
+            near-miss JSON keys seen in the records).
     """
 
     label: str
@@ -65,6 +69,7 @@ class StepResult:
     rejects: list[Reject]
     seconds: float
     objects_changed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The step as plain JSON values (see ``RunResult.to_dict``)."""
@@ -76,6 +81,7 @@ class StepResult:
             "rows_rejected": self.rows_rejected,
             "seconds": round(self.seconds, 3),
             "objects_changed": list(self.objects_changed),
+            "warnings": list(self.warnings),
             "rejects": [_reject_dict(r) for r in self.rejects],
         }
 
@@ -112,7 +118,7 @@ class RunResult:
             {"format": 1, "command": "run", "validated": false, "rows_loaded": 3,
              "rows_rejected": 0, "seconds": 0.05, "steps": [{"label": ..., "target": ...,
              "objects_loaded": 1, "rows_loaded": 3, "rows_rejected": 0, "seconds": 0.05,
-             "objects_changed": [], "rejects": []}]}
+             "objects_changed": [], "warnings": [], "rejects": []}]}
 
         ``json.dumps(result.to_dict())`` always works: every value is a string, a number,
         a boolean, ``None``, a list or a dict.
@@ -147,6 +153,8 @@ class RunResult:
         for step in self.steps:
             for key in step.objects_changed[:5]:
                 text += f"\n{step.label}: {key} changed since it was loaded; not loaded again"
+            for warning in step.warnings:
+                text += f"\n{step.label}: warning: {warning}"
         return text
 
 

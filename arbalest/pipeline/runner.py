@@ -15,6 +15,7 @@ import contextlib
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -35,6 +36,7 @@ from arbalest.errors import (
     WarehouseUnavailableError,
 )
 from arbalest.pipeline._failures import connect_error, retryable_statement, statement_hint
+from arbalest.pipeline._warnings import empty_source, unfilled_columns
 from arbalest.pipeline.engines import duckdb_file
 from arbalest.pipeline.result import Plan, PlanStep, Reject, RunResult, StepResult
 from arbalest.pipeline.steps import CopyStep, SQLStep, TimeSeriesStep
@@ -230,7 +232,7 @@ def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = N
                 with _step_errors(step, secrets):
                     if isinstance(step, CopyStep | TimeSeriesStep):
                         run_step = _copy if isinstance(step, CopyStep) else _time_series
-                        loaded, changed = run_step(
+                        loaded, changed, warnings = run_step(
                             pipeline,
                             conn,
                             step,  # type: ignore[arg-type]  # matched to its function
@@ -248,7 +250,17 @@ def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = N
                             loaded.rejects,
                             time.monotonic() - started,
                             changed,
+                            warnings,
                         )
+                        for warning in warnings:
+                            # marked: the command shows them in its summary, not twice
+                            logger.warning(
+                                "%s%s: %s",
+                                prefix,
+                                step.label,
+                                warning,
+                                extra={"arbalest_step_warning": True},
+                            )
                     else:
                         _sql(conn, step, validate)
                         result = StepResult(
@@ -414,7 +426,7 @@ def _copy(
     validate: bool,
     held: contextlib.ExitStack,
     listener: Progress,
-) -> tuple[LoadResult, list[str]]:
+) -> tuple[LoadResult, list[str], list[str]]:
     store = pipeline.store
     assert store is not None  # checked when the step was added
     job = _job(pipeline, step, store, run_id, validate, listener)
@@ -441,7 +453,11 @@ def _copy(
             run_id=run_id,
             replace_prefix=step.source if step.mode == "replace" else None,
         )
-    return result, changed
+    warnings = [] if listing else [empty_source(store, step.source)]
+    if result.rows_loaded and result.filled is not None:
+        specs = step.schema.__fields__
+        warnings += unfilled_columns(specs, result.filled, store, objects, step.compression)
+    return result, changed, warnings
 
 
 def _new_partitions(conn: sa.Connection, step: TimeSeriesStep) -> list[str]:
@@ -461,15 +477,17 @@ def _time_series(
     validate: bool,
     held: contextlib.ExitStack,
     listener: Progress,
-) -> tuple[LoadResult, list[str]]:
+) -> tuple[LoadResult, list[str], list[str]]:
     store = step.sources.store
     table = step.table
     entries: list[journal.Entry] = []
     rejects: list[Reject] = []
+    filled: Counter[str] | None = Counter()
+    loaded_objects: list[ObjectInfo] = []
     with _step_transaction(pipeline, conn, table, step.target, validate, held):
         new = _new_partitions(conn, step)
         if not new:
-            return LoadResult([], []), []
+            return LoadResult([], []), [], []
         stagings = []
         listings = [list(store.list(p, exclude=pipeline.metadata)) for p in new]
         listener.step_started(
@@ -494,6 +512,11 @@ def _time_series(
             loaded = pipeline.backend.load(conn, job, objects)
             rejects += loaded.rejects
             entries += loaded.entries
+            loaded_objects += objects
+            if filled is not None and loaded.filled is not None:
+                filled.update(loaded.filled)
+            else:
+                filled = None
             journal.record(
                 conn,
                 target=step.target,
@@ -510,7 +533,12 @@ def _time_series(
         for staging in stagings:
             conn.execute(DropTable(staging))
         journal.cursor_commit(conn, step.sources.cursor, new[-1])
-    return LoadResult(entries, rejects), []
+    result = LoadResult(entries, rejects)
+    warnings = []
+    if result.rows_loaded and filled is not None:
+        specs = step.copy.schema.__fields__
+        warnings = unfilled_columns(specs, filled, store, loaded_objects, step.copy.compression)
+    return result, [], warnings
 
 
 def _sql(conn: sa.Connection, step: SQLStep, validate: bool) -> None:

@@ -25,6 +25,7 @@ RUN_STEP_KEYS = {
     "rows_rejected",
     "seconds",
     "objects_changed",
+    "warnings",
     "rejects",
 }
 REJECT_KEYS = {"key", "line", "column", "value", "reason", "code"}

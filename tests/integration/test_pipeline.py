@@ -312,7 +312,7 @@ def test_a_run_logs_the_pipelines_name(
     with warehouse.connect():
         pass  # the database exists (validating a missing DuckDB file says so in the log)
     caplog.set_level(logging.INFO, logger="arbalest")
-    put(lake, "events/a.json", [{"id": "a", "n": 1}])
+    put(lake, "events/a.json", [{"id": "a", "n": 1, "note": "x"}])  # no warning logged
     Pipeline(warehouse, store=lake, name="nightly").copy(event, "events").validate()
     Pipeline(warehouse, store=lake, name="nightly").copy(event, "events").run()
     Pipeline(warehouse, store=lake).copy(event, "events").run()

@@ -45,7 +45,10 @@ def same_keys(actual: Any, example: Any) -> None:
 
 
 REJECT = Reject("events/a.json", 2, "n", "x", "Invalid digit (type INTEGER)", 1207)
-COPY = StepResult("copy events (incremental)", "events", 1, 1, 1, [REJECT], 0.0912345)
+WARNING = "no record had the key 'createdAt'; records have 'created_at'"
+COPY = StepResult(
+    "copy events (incremental)", "events", 1, 1, 1, [REJECT], 0.0912345, warnings=[WARNING]
+)
 SQL = StepResult("sql: CREATE OR REPLACE TABLE n AS SELECT c...", None, 0, 0, 0, [], 0.001)
 
 
@@ -57,6 +60,7 @@ def test_a_run_result_is_the_documented_document() -> None:
     same_keys(document, example)
     assert shape(document) == shape(example)
     assert document["steps"][0]["rejects"][0] == example["steps"][0]["rejects"][0]
+    assert document["steps"][0]["warnings"] == example["steps"][0]["warnings"] == [WARNING]
     assert document["seconds"] == round(COPY.seconds + SQL.seconds, 3)
     assert (document["rows_loaded"], document["rows_rejected"]) == (1, 1)
 
