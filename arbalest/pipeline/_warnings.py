@@ -93,7 +93,7 @@ def _records(text: str) -> Iterator[Any]:
             return
         try:
             value, at = decoder.raw_decode(text, at)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python reads
             return
         count += 1
         yield value
@@ -139,7 +139,8 @@ def unfilled_columns(
     if not empty or not objects:
         return []
     seen: dict[str, bool] = {}
-    with contextlib.suppress(ArbalestError, OSError, EOFError, ValueError):
+    # a warning never fails a step: a sample that cannot be read suggests nothing
+    with contextlib.suppress(ArbalestError, OSError, EOFError, ValueError, RecursionError):
         seen = _seen(store, objects[0], compression)
     out = []
     for spec in empty:
