@@ -1,8 +1,8 @@
 """DuckDB: the embedded default for local work.
 
-Batches arrive as Parquet files written by the transform and are appended with
-``INSERT ... SELECT * FROM read_parquet(...)`` through the engine's own connection (a second
-DuckDB connection to the same file in one process would fail). DuckDB allows one process per
+Batches arrive as Arrow tables from the transform and are appended with ``INSERT ... SELECT``
+scanning each table in place, through the engine's own connection (a second DuckDB
+connection to the same file in one process would fail). DuckDB allows one process per
 file: runs in this process take turns by a lock per database file (its real path, however the
 URL spells it), and a run in another process waits, up to ``lock_timeout``, for the file to
 be let go (DuckDB's own file lock refuses a second process at once).
@@ -111,19 +111,39 @@ class DuckDBBackend(TransformBackend):
     def write(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any) -> int:
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in columns)
+        into = f"INSERT INTO {quote_table(conn.dialect, table)} ({names}) SELECT * FROM "
         # The Arrow table is scanned in place by the warehouse's own DuckDB connection (no
-        # file, no copy); the view name is private to this connection and dropped at once.
+        # file, no copy), through the same connection as the step's transaction.
         raw: Any = conn.connection.driver_connection
+        if _replacement_scans(raw):
+            # DuckDB finds the table by its name among this frame's variables (a replacement
+            # scan): nothing enters the catalog, so nothing holds the batch once written. A
+            # view would: dropping it inside the step's transaction keeps it, and the Arrow
+            # table it reads, until the commit (every batch of the step in memory at once).
+            _arbalest_batch = data  # noqa: F841 - read by name by DuckDB
+            # DuckDB answers an INSERT with the count of the rows it inserted
+            return _count(raw.execute(into + "_arbalest_batch"))
+        # A connection with replacement scans turned off: a view, private to this connection
         view = f"_arbalest_batch_{threading.get_ident()}"
         raw.register(view, data)
         try:
-            # DuckDB answers an INSERT with the count of the rows it inserted
-            inserted = conn.exec_driver_sql(
-                f"INSERT INTO {quote_table(conn.dialect, table)} ({names}) SELECT * FROM {view}"
-            ).scalar_one()
+            return _count(raw.execute(into + view))
         finally:
             # After a failed INSERT the transaction is aborted and DuckDB refuses even this;
             # the INSERT's own error is the one to report.
             with contextlib.suppress(duckdb.Error):
                 raw.unregister(view)
-        return int(inserted)
+
+
+def _replacement_scans(raw: Any) -> bool:
+    """Whether the connection finds Python objects by name (``python_enable_replacements``,
+    on unless someone turned it off). Asked before the ``INSERT``: a name DuckDB cannot find
+    fails the statement, and with it the step's transaction."""
+    setting = raw.execute("SELECT current_setting('python_enable_replacements')").fetchall()
+    return bool(setting[0][0])
+
+
+def _count(result: Any) -> int:
+    """The row count an ``INSERT`` answers with, its result read to the end (DuckDB refuses
+    other work on a connection whose last result is unfinished)."""
+    return int(result.fetchall()[0][0])
