@@ -160,7 +160,9 @@ def _event(rng: random.Random, stats: dict[str, int]) -> dict[str, Any]:
 
 
 def generate(folder: Path, n: int, files: int = FILES, seed: int = SEED) -> Path:
-    """Write ``n`` events in ``files`` parts under ``folder`` (reused when already there)."""
+    """Write ``n`` events in ``files`` parts under ``folder`` (reused when already there).
+
+    The manifest is written last, so an interrupted generation is made again next time."""
     manifest_path = folder / "manifest.json"
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
@@ -188,13 +190,11 @@ def generate(folder: Path, n: int, files: int = FILES, seed: int = SEED) -> Path
     for index in range(files):
         rng = random.Random(seed * 1_000_003 + index)
         count = per_file + (index < extra)
-        lines = [
-            json.dumps(_event(rng, stats), ensure_ascii=False, separators=(",", ":"))
-            for _ in range(count)
-        ]
-        data = "".join(line + "\n" for line in lines).encode()
-        (folder / f"part-{index:05d}.ndjson").write_bytes(data)
-        size += len(data)
+        # written as made, a line at a time: 10M events are 2.3 GB, and no part is held whole
+        with (folder / f"part-{index:05d}.ndjson").open("wb", buffering=1 << 20) as part:
+            for _ in range(count):
+                line = json.dumps(_event(rng, stats), ensure_ascii=False, separators=(",", ":"))
+                size += part.write((line + "\n").encode())
     manifest = {"n": n, "files": files, "seed": seed, "bytes": size, "expected": stats}
     manifest_path.write_text(json.dumps(manifest, indent=2))
     return folder

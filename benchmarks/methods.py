@@ -1,9 +1,14 @@
 """The measured methods. Each runs in a fresh child process (``python -m benchmarks.run
 --child``) so that its peak memory is its own; setup and checks stay outside the clock.
 
-Every method returns one or more measurements: rows, seconds, peak resident memory (the
-process's high-water mark, reset before each timed part) and whether the loaded rows were
-checked against the data set's aggregates.
+Every method returns one or more measurements: rows, wall seconds, CPU seconds, peak resident
+memory (the process's high-water mark, reset before each timed part) and whether the loaded
+rows were checked against the data set's aggregates.
+
+CPU seconds of a timed part are this process's own (user + system, all its threads, from
+``getrusage``), plus, when the warehouse is a PostgreSQL server on this machine, the CPU of
+every ``postgres`` process in ``/proc`` over the same span: the backend that runs the ``COPY``,
+and the WAL writer, checkpointer and background writer that work for it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import datetime as dt
 import io
 import os
+import resource
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -33,8 +39,31 @@ class Measurement:
     rows: int
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float | None  # None: a part of it could not be measured
+    server_cpu_seconds: float | None  # the PostgreSQL server's share; None: not a server load
     verified: bool | None = None  # None: nothing to check against
     detail: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        method: str,
+        rows: int,
+        clock: Clock,
+        verified: bool | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Measurement:
+        """A measurement of ``rows`` whose times and memory are ``clock``'s."""
+        return cls(
+            method,
+            rows,
+            clock.seconds,
+            clock.peak_rss_mb,
+            clock.cpu_seconds,
+            clock.server_cpu_seconds,
+            verified,
+            detail or {},
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,15 +108,110 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
+# -- CPU ---------------------------------------------------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_LOCAL_HOSTS = {None, "", "localhost", "127.0.0.1", "::1"}
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU of this process (every thread, live or ended) and of its reaped
+    children, so far."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def server_cpu_seconds() -> float | None:
+    """User + system CPU so far of every process named ``postgres`` on this machine, or None
+    when ``/proc`` shows none (no local server, or not allowed to see it).
+
+    Each process counts its own time (``utime``, ``stime``) and its ended children's
+    (``cutime``, ``cstime``): a backend that exits between two readings moves its time into
+    the postmaster's children's count, so the difference of two readings stays right.
+    """
+    ticks = 0
+    found = False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat_file:
+                stat = stat_file.read()
+        except OSError:  # gone since the listing, or not ours to read
+            continue
+        # "pid (comm) state ppid ..."; comm may hold spaces and parentheses
+        open_paren, close_paren = stat.find(b"("), stat.rfind(b")")
+        if stat[open_paren + 1 : close_paren] != b"postgres":
+            continue
+        fields = stat[close_paren + 2 :].split()
+        # fields 14-17 of proc(5), counted from the state (field 3) here
+        ticks += sum(int(value) for value in fields[11:15])
+        found = True
+    return ticks / _TICKS if found else None
+
+
+def local_server(url: str) -> bool:
+    """Whether the PostgreSQL server of ``url`` runs on this machine (its CPU is in /proc)."""
+    return sa.make_url(url).host in _LOCAL_HOSTS
+
+
+def checkpoint(url: str) -> None:
+    """Have PostgreSQL write out the pages the previous load left dirty, outside the clock, so
+    their writing is not counted against the next load (needs superuser; skipped if refused)."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with contextlib.suppress(sa.exc.DBAPIError), engine.connect() as conn:
+        conn.exec_driver_sql("CHECKPOINT")
+    engine.dispose()
+
+
+@dataclass
+class Clock:
+    """What ``timed`` measured of its block."""
+
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    own_cpu_seconds: float = 0.0
+    server_cpu_seconds: float | None = None
+    server: bool = False  # whether a PostgreSQL server's CPU belongs to the block
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        """This process's CPU plus the server's; None if the server's could not be read."""
+        if not self.server:
+            return self.own_cpu_seconds
+        if self.server_cpu_seconds is None:
+            return None
+        return self.own_cpu_seconds + self.server_cpu_seconds
+
+
 @contextlib.contextmanager
-def timed() -> Iterator[dict[str, float]]:
-    """Time the block and record its peak memory into the yielded dict."""
+def timed(spec: Spec | None = None, warehouse: str | None = None) -> Iterator[Clock]:
+    """Time the block: wall seconds, CPU seconds and peak memory.
+
+    With ``warehouse="postgresql"`` the server's CPU over the block is counted too (None when
+    the server is not on this machine or ``/proc`` does not show it), and a ``CHECKPOINT``
+    comes first, outside the clock.
+    """
+    clock = Clock(server=warehouse == "postgresql")
+    local = spec is not None and clock.server and local_server(spec.postgres_url)
+    if spec is not None and clock.server:
+        checkpoint(spec.postgres_url)
     reset_peak_rss()
-    out: dict[str, float] = {}
+    server_before = server_cpu_seconds() if local else None
+    own_before = own_cpu_seconds()
     start = time.perf_counter()
-    yield out
-    out["seconds"] = time.perf_counter() - start
-    out["peak_rss_mb"] = peak_rss_mb()
+    yield clock
+    clock.seconds = time.perf_counter() - start
+    clock.own_cpu_seconds = own_cpu_seconds() - own_before
+    server_after = server_cpu_seconds() if local else None
+    if server_before is not None and server_after is not None:
+        clock.server_cpu_seconds = server_after - server_before
+    clock.peak_rss_mb = peak_rss_mb()
 
 
 # -- warehouses --------------------------------------------------------------------------------
@@ -95,16 +219,20 @@ def timed() -> Iterator[dict[str, float]]:
 BENCH_SCHEMA = "arbalest_bench"
 
 
+def bench_schema(spec: Spec) -> str:
+    """The PostgreSQL schema the loads go into (``--postgres-schema``)."""
+    return str(spec.options.get("postgres_schema") or BENCH_SCHEMA)
+
+
 def fresh_postgres(spec: Spec) -> sa.Engine:
     """A PostgreSQL engine whose search_path is an empty benchmark schema."""
+    schema = bench_schema(spec)
     admin = sa.create_engine(spec.postgres_url)
     with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
-        conn.exec_driver_sql(f"CREATE SCHEMA {BENCH_SCHEMA}")
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     admin.dispose()
-    url = sa.make_url(spec.postgres_url).update_query_dict(
-        {"options": f"-csearch_path={BENCH_SCHEMA}"}
-    )
+    url = sa.make_url(spec.postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
     return sa.create_engine(url)
 
 
@@ -186,17 +314,16 @@ def arbalest(spec: Spec, warehouse: str, store: str) -> list[Measurement]:
         pipeline = Pipeline(engine, store=location).copy(
             Event, source="events", mode="replace" if mode == "replace" else "incremental"
         )
-        with timed() as clock:
+        with timed(spec, warehouse) as clock:
             result = pipeline.run()
         rows = result.rows_loaded
         ok, got = verified(spec, engine)
         rejects = sum(len(step.rejects) for step in result.steps)
         out.append(
-            Measurement(
+            Measurement.of(
                 f"{label} {mode}",
                 rows,
-                clock["seconds"],
-                clock["peak_rss_mb"],
+                clock,
                 ok and rejects == 0 and rows == (0 if mode == "rerun" else got["rows"]),
                 {"fingerprint": got, "rejects": rejects},
             )
@@ -261,7 +388,7 @@ def postgres_floor(spec: Spec) -> list[Measurement]:
     pooled = engine.raw_connection()
     raw: Any = pooled.dbapi_connection  # psycopg2's own connection
     try:
-        with timed() as clock:
+        with timed(spec, "postgresql") as clock:
             with raw.cursor() as cursor:
                 for path in files:
                     with path.open("rb") as data:
@@ -274,14 +401,7 @@ def postgres_floor(spec: Spec) -> list[Measurement]:
     ok, got = verified(spec, engine)
     engine.dispose()
     return [
-        Measurement(
-            "floor postgresql COPY csv",
-            got["rows"],
-            clock["seconds"],
-            clock["peak_rss_mb"],
-            ok,
-            {"fingerprint": got},
-        )
+        Measurement.of("floor postgresql COPY csv", got["rows"], clock, ok, {"fingerprint": got})
     ]
 
 
@@ -293,7 +413,7 @@ def duckdb_floor(spec: Spec) -> list[Measurement]:
     for old in (path, Path(f"{path}.wal")):
         old.unlink(missing_ok=True)
     glob = str(Path(spec.data) / "part-*.ndjson")
-    with timed() as clock:
+    with timed(spec, "duckdb") as clock:
         con = duckdb.connect(str(path))
         con.execute(_create_table_sql("duckdb"))
         con.execute(
@@ -304,16 +424,7 @@ def duckdb_floor(spec: Spec) -> list[Measurement]:
     engine = sa.create_engine(f"duckdb:///{path}")
     ok, got = verified(spec, engine)
     engine.dispose()
-    return [
-        Measurement(
-            "floor duckdb read_json",
-            got["rows"],
-            clock["seconds"],
-            clock["peak_rss_mb"],
-            ok,
-            {"fingerprint": got},
-        )
-    ]
+    return [Measurement.of("floor duckdb read_json", got["rows"], clock, ok, {"fingerprint": got})]
 
 
 # -- dlt ---------------------------------------------------------------------------------------
@@ -336,7 +447,7 @@ def dlt(spec: Spec, warehouse: str) -> list[Measurement]:
         for path in files:
             yield [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
 
-    dataset = "dlt_bench"
+    dataset = f"{bench_schema(spec)}_dlt"
     if warehouse == "postgresql":
         fresh_postgres(spec).dispose()
         url = sa.make_url(spec.postgres_url)
@@ -360,7 +471,7 @@ def dlt(spec: Spec, warehouse: str) -> list[Measurement]:
         dataset_name=dataset,
     )
     kwargs: dict[str, Any] = {"loader_file_format": file_format} if file_format else {}
-    with timed() as clock:
+    with timed(spec, warehouse) as clock:
         info = pipeline.run(events(), **kwargs)
     info.raise_on_failed_jobs()
     with pipeline.sql_client() as client:
@@ -368,11 +479,10 @@ def dlt(spec: Spec, warehouse: str) -> list[Measurement]:
         rows = int(counted[0][0])
     want = sum(1 for path in files for line in path.read_bytes().splitlines() if line)
     return [
-        Measurement(
+        Measurement.of(
             f"dlt {warehouse}",
             rows,
-            clock["seconds"],
-            clock["peak_rss_mb"],
+            clock,
             rows == want,
             {"dlt": dlt_module.__version__, "loader_file_format": file_format or "insert_values"},
         )
@@ -452,16 +562,15 @@ def planning(spec: Spec, warehouse: str) -> list[Measurement]:
     _fill_journal(engine, journal_keys)
     store: Any = SyntheticStore(journal_keys + new)
     pipeline = Pipeline(engine, store=store).copy(Event, source="events")
-    with timed() as clock:
+    with timed(spec, warehouse) as clock:
         plan = pipeline.plan()
     keys = plan.steps[0].keys
     engine.dispose()
     return [
-        Measurement(
+        Measurement.of(
             f"plan {warehouse} journal={journal_keys:,} new={new:,}",
             0,
-            clock["seconds"],
-            clock["peak_rss_mb"],
+            clock,
             len(keys) == new and keys[0] == f"events/{journal_keys:09d}.json",
             {"new_objects_found": len(keys)},
         )
@@ -475,7 +584,7 @@ def s3_listing(spec: Spec) -> list[Measurement]:
     from arbalest.stores.s3 import S3Store
 
     store = S3Store(f"s3://{spec.s3_bucket}/many")
-    with timed() as clock:
+    with timed() as clock:  # moto's server runs in the parent: its CPU is not counted here
         count = sum(1 for _ in store.list())
     tracemalloc.start()
     before, _ = tracemalloc.get_traced_memory()
@@ -484,11 +593,10 @@ def s3_listing(spec: Spec) -> list[Measurement]:
     tracemalloc.stop()
     want = int(spec.options.get("listing_objects", 100_000))
     return [
-        Measurement(
+        Measurement.of(
             f"s3 listing {want:,} objects",
             0,
-            clock["seconds"],
-            clock["peak_rss_mb"],
+            clock,
             count == len(kept) == want,
             {
                 "listing_held_mb": round((held - before) / 2**20, 2),

@@ -1,14 +1,16 @@
 """Run the benchmarks side by side and write ``benchmarks/RESULTS.md``.
 
-    python -m benchmarks.run                      # N = 1,000,000, every method
+    python -m benchmarks.run                      # N = 1,000,000, every method, 5 rounds
     python -m benchmarks.run -n 100000 --methods arbalest-duckdb-folder,floor-duckdb
+    python -m benchmarks.run --sizes 100000,1000000,10000000 --rounds-large 3
     python -m benchmarks.run --data /path/to/events-n1000000-f100   # reuse a data set
     python -m benchmarks.run --list
 
-Each method runs in a fresh child process (its peak memory is its own), one after the other,
-against the same data: Arbalest's loads, each warehouse's floor, dlt, planning against a big
-journal and listing a big S3 prefix. Speeds are compared as ratios within the run, because
-absolute figures drift on shared machines. Nothing here asserts a time.
+Each method runs in a fresh child process (its peak memory is its own) against the same data.
+Each warehouse's floor and Arbalest's loads into it run in interleaved rounds (floor,
+Arbalest, floor, Arbalest, ...), and Arbalest's speed is compared with the floor's round by
+round, because absolute figures drift on shared machines; dlt, planning against a big journal
+and listing a big S3 prefix run once. Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import events
-from benchmarks.methods import METHODS, Spec
+from benchmarks import events, report
+from benchmarks.methods import BENCH_SCHEMA, METHODS, Spec
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 S3_METHODS = {"arbalest-postgresql-s3", "arbalest-duckdb-s3", "s3-listing"}
+WAREHOUSES = ("postgresql", "duckdb")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,33 +53,98 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown method(s): {', '.join(unknown)}; see --list", file=sys.stderr)
         return 2
-    data = args.data or HERE / ".data" / f"events-n{args.n}-f{args.files}"
-    if args.data is None or not (data / "manifest.json").exists():
-        print(f"data: {data} (generating if needed)", flush=True)
-        events.generate(data, args.n, args.files)
+    sizes = sorted({args.n, *args.sizes})
+    results: list[dict[str, Any]] = []
+    runs: list[report.SizeRun] = []
     with tempfile.TemporaryDirectory(prefix="arbalest-bench-") as workdir:
-        _make_lake(Path(workdir), data)
-        with _s3(S3_METHODS & set(methods), Path(workdir), data, args) as (endpoint, bucket):
-            spec = Spec(
-                data=str(data),
-                workdir=workdir,
-                postgres_url=args.postgres_url,
-                s3_endpoint=endpoint,
-                s3_bucket=bucket,
-                options={
-                    "journal_keys": args.journal_keys,
-                    "new_objects": args.new_objects,
-                    "listing_objects": args.listing_objects,
-                    "dlt_max_files": args.dlt_max_files or args.files,
-                    "duckdb_memory_limit": args.duckdb_memory_limit,
-                },
-            )
-            results = [row for method in methods for row in _run_child(method, spec)]
-    report = _report(results, args, data)
-    print(report)
-    _write(args.output, report)
+        for size in sizes:
+            run = report.SizeRun(size, _data_set(args, size), _rounds(args, size), size == args.n)
+            runs.append(run)
+            results += _run_size(args, methods, run, Path(workdir) / f"n{size}")
+    if any("postgresql" in m for m in methods):
+        _drop_schemas(args)
+    header = [
+        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: `python -m benchmarks.run "
+        + " ".join(sys.argv[1:] if argv is None else argv)
+        + "`",
+        "",
+        _machine(args.postgres_url),
+    ]
+    text = report.render(results, runs, header)
+    print(text)
+    _write(args.output, text)
     failed = [r for r in results if r.get("error") or r.get("verified") is False]
     return 1 if failed else 0
+
+
+def _rounds(args: argparse.Namespace, size: int) -> int:
+    """``--rounds``, or ``--rounds-large`` at the sizes above ``-n``."""
+    large = size > args.n and args.rounds_large is not None
+    return int(args.rounds_large if large else args.rounds)
+
+
+def _data_set(args: argparse.Namespace, size: int) -> Path:
+    """The data set of ``size`` events: ``--data`` at ``-n`` if given, else under
+    ``--data-root``; generated if it has no manifest yet."""
+    if args.data is not None and size == args.n:
+        data: Path = args.data
+        if (data / "manifest.json").exists():
+            return data  # reused as it is, whatever its size
+    else:
+        data = args.data_root / f"events-n{size}-f{args.files}"
+    print(f"data: {data} (generating if needed)", flush=True)
+    return events.generate(data, size, args.files)
+
+
+def _rounded(method: str) -> bool:
+    """Floors and Arbalest's loads run in rounds, at every size; the rest once, at ``-n``."""
+    return method.startswith(("floor-", "arbalest-"))
+
+
+def _round_order(methods: list[str]) -> list[str]:
+    """One round: each warehouse's floor, then Arbalest's loads into that warehouse."""
+    order = []
+    for warehouse in WAREHOUSES:
+        order += [m for m in methods if m == f"floor-{warehouse}"]
+        order += [m for m in methods if m.startswith(f"arbalest-{warehouse}-")]
+    return order
+
+
+def _run_size(
+    args: argparse.Namespace, methods: list[str], run: report.SizeRun, workdir: Path
+) -> list[dict[str, Any]]:
+    """Every round of the floors and Arbalest's loads at one size, then (at ``-n``) the
+    methods that run once; each row tagged with its size and round."""
+    here = [m for m in methods if run.main or _rounded(m)]
+    rounded = _round_order([m for m in here if _rounded(m)])
+    once = [m for m in here if not _rounded(m)]
+    _make_lake(workdir, run.data)
+    out: list[dict[str, Any]] = []
+    with _s3(S3_METHODS & set(here), workdir, run.data, args) as (endpoint, bucket):
+        spec = Spec(
+            data=str(run.data),
+            workdir=str(workdir),
+            postgres_url=args.postgres_url,
+            s3_endpoint=endpoint,
+            s3_bucket=bucket,
+            options={
+                "journal_keys": args.journal_keys,
+                "new_objects": args.new_objects,
+                "listing_objects": args.listing_objects,
+                "dlt_max_files": args.dlt_max_files or args.files,
+                "duckdb_memory_limit": args.duckdb_memory_limit,
+                "postgres_schema": args.postgres_schema,
+            },
+        )
+        schedule = [(r, m) for r in range(1, run.rounds + 1) for m in rounded]
+        schedule += [(1, m) for m in once]
+        for round_, method in schedule:
+            where = f"N={run.size:,}" + (
+                f" round {round_}/{run.rounds}" if _rounded(method) else ""
+            )
+            for row in _run_child(method, spec, where):
+                out.append({**row, "size": run.size, "round": round_})
+    return out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,17 +153,47 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-n", type=int, default=1_000_000, help="events (default 1,000,000)")
+    parser.add_argument(
+        "-n", type=int, default=1_000_000, help="events: the size every method runs at (1,000,000)"
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[],
+        help="comma-separated event counts where the floors and Arbalest's loads run too",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=5,
+        help="interleaved rounds of the floors and Arbalest's loads (default 5)",
+    )
+    parser.add_argument(
+        "--rounds-large", type=_positive, help="rounds at the sizes above -n (default --rounds)"
+    )
     parser.add_argument("--files", type=int, default=events.FILES, help="objects (default 100)")
     parser.add_argument(
-        "--data", type=Path, help="a data set folder: reused as it is if it has a manifest.json"
+        "--data",
+        type=Path,
+        help="the data set folder of size -n: reused as it is if it has a manifest.json",
+    )
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=HERE / ".data",
+        help="where data sets events-n<N>-f<files> are found or made (benchmarks/.data)",
     )
     parser.add_argument("--methods", default="all", help="comma-separated (see --list)")
     parser.add_argument("--list", action="store_true", help="list the methods and exit")
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("ARBALEST_BENCH_POSTGRES", DEFAULT_POSTGRES),
-        help="a PostgreSQL database to use (a schema arbalest_bench is dropped and made)",
+        help="a PostgreSQL database to use (its benchmark schemas are dropped and made)",
+    )
+    parser.add_argument(
+        "--postgres-schema",
+        default=BENCH_SCHEMA,
+        help=f"the schema loads go into, dropped at the end with <it>_dlt ({BENCH_SCHEMA})",
     )
     parser.add_argument("--journal-keys", type=int, default=1_000_000)
     parser.add_argument("--new-objects", type=int, default=10_000)
@@ -111,6 +209,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
+
+
+def _sizes(text: str) -> list[int]:
+    return [_positive(part.replace("_", "")) for part in text.split(",") if part.strip()]
+
+
 # -- the children ------------------------------------------------------------------------------
 
 
@@ -120,8 +229,8 @@ def _child(method: str, spec: Spec) -> int:
     return 0
 
 
-def _run_child(method: str, spec: Spec) -> list[dict[str, Any]]:
-    print(f"running {method} ...", flush=True)
+def _run_child(method: str, spec: Spec, where: str) -> list[dict[str, Any]]:
+    print(f"running {method} ({where}) ...", flush=True)
     command = [sys.executable, "-m", "benchmarks.run", "--child", method]
     command += ["--spec", json.dumps(asdict(spec))]
     done = subprocess.run(
@@ -131,8 +240,10 @@ def _run_child(method: str, spec: Spec) -> list[dict[str, Any]]:
         if line.startswith("RESULT "):
             rows: list[dict[str, Any]] = json.loads(line[len("RESULT ") :])
             for row in rows:
+                cpu = row["cpu_seconds"]
                 print(
-                    f"  {row['method']}: {_rate(row)} rows/s, {row['seconds']:.2f} s, "
+                    f"  {row['method']}: {report.rate(row)} rows/s, {row['seconds']:.2f} s, "
+                    f"CPU {'-' if cpu is None else f'{cpu:.2f}'} s, "
                     f"peak {row['peak_rss_mb']:.0f} MB, verified={row['verified']}",
                     flush=True,
                 )
@@ -140,6 +251,17 @@ def _run_child(method: str, spec: Spec) -> list[dict[str, Any]]:
     error = (done.stderr.strip().splitlines() or ["no output"])[-1]
     print(f"  {method} FAILED: {error}", flush=True)
     return [{"method": method, "error": error, "stderr": done.stderr[-4000:]}]
+
+
+def _drop_schemas(args: argparse.Namespace) -> None:
+    """Drop what the loads left in PostgreSQL (the benchmark schema and dlt's)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(args.postgres_url)
+    with contextlib.suppress(sa.exc.DBAPIError), engine.begin() as conn:
+        for schema in (args.postgres_schema, f"{args.postgres_schema}_dlt"):
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    engine.dispose()
 
 
 # -- the data where each store reads it ---------------------------------------------------------
@@ -204,136 +326,6 @@ def _many_objects(bucket: str, count: int) -> None:
 
 
 # -- the report --------------------------------------------------------------------------------
-
-
-def _rate(row: dict[str, Any]) -> str:
-    if not row.get("rows") or not row.get("seconds"):
-        return "-"
-    return f"{row['rows'] / row['seconds']:,.0f}"
-
-
-def _speed(row: dict[str, Any] | None) -> float | None:
-    if row is None or row.get("error") or not row.get("rows") or not row.get("seconds"):
-        return None
-    return float(row["rows"]) / float(row["seconds"])
-
-
-def _ratio(a: float | None, b: float | None) -> str:
-    return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}×"
-
-
-def _report(results: list[dict[str, Any]], args: argparse.Namespace, data: Path) -> str:
-    by_name = {r["method"]: r for r in results}
-    floors = {
-        "postgresql": _speed(by_name.get("floor postgresql COPY csv")),
-        "duckdb": _speed(by_name.get("floor duckdb read_json")),
-    }
-    dlts = {w: _speed(by_name.get(f"dlt {w}")) for w in ("postgresql", "duckdb")}
-    lines = [
-        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: `python -m benchmarks.run "
-        + " ".join(sys.argv[1:])
-        + "`",
-        "",
-        _machine(args.postgres_url),
-        "",
-        f"Data: {data.name}, {events.expected(data)['rows']:,} events in "
-        f"{len(events.parts(data))} objects.",
-        "",
-        "| method | rows | seconds | rows/s | × floor | × dlt | peak RSS MB | checked |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for row in results:
-        if row.get("error"):
-            lines.append(f"| {row['method']} | failed: {row['error']} | | | | | | |")
-            continue
-        name = row["method"]
-        warehouse = next((w for w in ("postgresql", "duckdb") if w in name), None)
-        arbalest_load = name.startswith("arbalest") and not name.endswith("rerun")
-        speed = _speed(row)
-        lines.append(
-            f"| {name} | {row['rows']:,} | {row['seconds']:.2f} | {_rate(row)} | "
-            f"{_ratio(speed, floors.get(warehouse or '')) if arbalest_load else ''} | "
-            f"{_ratio(speed, dlts.get(warehouse or '')) if arbalest_load else ''} | "
-            f"{row['peak_rss_mb']:.0f} | {_checked(row)} |"
-        )
-    lines += ["", "Targets (ratios within this run):", ""]
-    lines += [f"- {t}" for t in _targets(by_name, floors, dlts)]
-    return "\n".join(lines) + "\n"
-
-
-def _checked(row: dict[str, Any]) -> str:
-    verified = row.get("verified")
-    extra = {k: v for k, v in row.get("detail", {}).items() if k != "fingerprint"}
-    text = {True: "yes", False: "**NO**", None: "-"}[verified]
-    return text + (f" {json.dumps(extra)}" if extra else "")
-
-
-def _targets(
-    by_name: dict[str, dict[str, Any]],
-    floors: dict[str, float | None],
-    dlts: dict[str, float | None],
-) -> list[str]:
-    out = []
-
-    def verdict(ok: bool | None) -> str:
-        return {True: "**met**", False: "**not met**", None: "not measured"}[ok]
-
-    for warehouse in ("postgresql", "duckdb"):
-        speed = _speed(by_name.get(f"arbalest {warehouse} folder incremental"))
-        floor, dlt = floors[warehouse], dlts[warehouse]
-        ratio = None if speed is None or floor is None else speed / floor
-        out.append(
-            f"{warehouse}, folder store: ≥ 0.5× the floor: "
-            f"{_ratio(speed, floor)} {verdict(None if ratio is None else ratio >= 0.5)}"
-        )
-        ratio = None if speed is None or dlt is None else speed / dlt
-        out.append(
-            f"{warehouse}: ≥ 10× dlt: {_ratio(speed, dlt)} "
-            f"{verdict(None if ratio is None else ratio >= 10)}"
-        )
-        s3 = _speed(by_name.get(f"arbalest {warehouse} s3 incremental"))
-        ratio = None if s3 is None or speed is None else s3 / speed
-        out.append(
-            f"{warehouse}: S3 (moto) ≥ 0.7× the folder store: {_ratio(s3, speed)} "
-            f"{verdict(None if ratio is None else ratio >= 0.7)}"
-        )
-    pg = by_name.get("arbalest postgresql folder incremental", {}).get("detail", {})
-    duck = by_name.get("arbalest duckdb folder incremental", {}).get("detail", {})
-    same = None
-    if pg.get("fingerprint") and duck.get("fingerprint"):
-        same = pg["fingerprint"] == duck["fingerprint"]
-    out.append(f"DuckDB and PostgreSQL loads hold the same rows (fingerprint): {verdict(same)}")
-    peaks = [
-        r["peak_rss_mb"]
-        for name, r in by_name.items()
-        if name.startswith("arbalest") and not r.get("error")
-    ]
-    out.append(
-        f"peak RSS of Arbalest's loads < 250 MB: max {max(peaks):.0f} MB "
-        f"{verdict(max(peaks) < 250)}"
-        if peaks
-        else "peak RSS of Arbalest's loads < 250 MB: not measured"
-    )
-    for name, row in by_name.items():
-        if name.startswith("plan ") and not row.get("error"):
-            out.append(
-                f"{name}: {row['seconds']:.2f} s < 5 s {verdict(row['seconds'] < 5)}"
-                f"{'' if row['verified'] else ' (**wrong plan**)'}"
-            )
-        if name.startswith("s3 listing") and not row.get("error"):
-            detail = row["detail"]
-            out.append(
-                f"{name}: {row['seconds']:.2f} s (moto's server is most of it); the listing "
-                f"kept whole is {detail['listing_held_mb']} MB of Python heap, the pages on "
-                f"the way add {detail['pages_in_flight_mb']} MB at most "
-                f"{verdict(_paged(detail))} (pages are not all held: under a tenth of the "
-                "listing)"
-            )
-    return out
-
-
-def _paged(detail: dict[str, float]) -> bool:
-    return detail["pages_in_flight_mb"] < 0.1 * detail["listing_held_mb"]
 
 
 def _machine(postgres_url: str) -> str:

@@ -1,0 +1,107 @@
+"""The report's arithmetic on made-up measurements: medians over rounds, ratios to the floor
+taken round by round, CPU that could not be measured shown as "-", and the targets' verdicts.
+No process is started and nothing is timed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+
+
+def _data(tmp_path: Path, n: int) -> Path:
+    folder = tmp_path / f"events-n{n}"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"expected": {"rows": n}}))
+    return folder
+
+
+def _row(
+    name: str,
+    size: int,
+    round_: int,
+    seconds: float,
+    cpu: float | None,
+    peak: float = 100.0,
+    server: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "method": name,
+        "rows": size,
+        "seconds": seconds,
+        "peak_rss_mb": peak,
+        "cpu_seconds": cpu,
+        "server_cpu_seconds": server,
+        "verified": True,
+        "detail": {"fingerprint": {"rows": size}},
+        "size": size,
+        "round": round_,
+    }
+
+
+FLOOR_DUCK = "floor duckdb read_json"
+OURS_DUCK = "arbalest duckdb folder incremental"
+FLOOR_PG = "floor postgresql COPY csv"
+OURS_PG = "arbalest postgresql folder incremental"
+
+
+def _rows(size: int, scale: float = 1.0) -> list[dict[str, Any]]:
+    rows = []
+    # floor 1, 1, 3 s and ours 2, 4, 3 s: ratios 0.5, 0.25, 1.0 by round, median 0.5 (the
+    # ratio of the medians would be 1 / 3)
+    for round_, (floor, ours) in enumerate([(1.0, 2.0), (1.0, 4.0), (3.0, 3.0)], start=1):
+        rows.append(_row(FLOOR_DUCK, size, round_, floor * scale, floor * scale, peak=120))
+        rows.append(
+            _row(OURS_DUCK, size, round_, ours * scale, 2 * ours * scale, peak=100 + round_)
+        )
+        # PostgreSQL's server CPU could not be read: CPU seconds unknown, never guessed
+        rows.append(_row(FLOOR_PG, size, round_, floor * scale, None))
+        rows.append(_row(OURS_PG, size, round_, ours * scale, None))
+    return rows
+
+
+def _render(tmp_path: Path, rows: list[dict[str, Any]], sizes: list[int], rounds: int) -> str:
+    runs = [report.SizeRun(n, _data(tmp_path, n), rounds, n == sizes[-1]) for n in sizes]
+    return report.render(rows, runs, ["header"])
+
+
+def _line(text: str, start: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(start))
+
+
+def test_ratios_are_medians_of_round_by_round_ratios(tmp_path: Path) -> None:
+    text = _render(tmp_path, _rows(1000), [1000], 3)
+    cells = _line(text, f"| {OURS_DUCK} | 1,000 |").split(" | ")
+    # rows, wall median, rows/s, CPU median, (no server), peak of the rounds, × floor, × CPU
+    assert cells[1:9] == ["1,000", "3.00", "333", "6.00", "", "103", "0.50×", "0.25×"]
+    by_round = _line(text.split("Round by round", 1)[1], f"| {OURS_DUCK} |")
+    assert "| 2.00, 4.00, 3.00 | 4.00, 8.00, 6.00 | 0.50×, 0.25×, 1.00× |" in by_round
+
+
+def test_unmeasured_cpu_is_a_dash_and_judges_nothing(tmp_path: Path) -> None:
+    text = _render(tmp_path, _rows(1000), [1000], 5)
+    cells = _line(text, f"| {OURS_PG} | 1,000 |").split(" | ")
+    assert cells[4:6] == ["-", "-"]  # CPU s, of which PG server
+    assert cells[8] == "-"  # × floor (CPU)
+    target = _line(text, "- postgresql, folder store, incremental:")
+    assert target.endswith("0.50× wall, - CPU not measured")
+
+
+def test_fewer_rounds_than_the_target_needs_are_not_judged(tmp_path: Path) -> None:
+    text = _render(tmp_path, _rows(1000), [1000], 3)
+    target = _line(text, "- duckdb, folder store, incremental:")
+    assert target.endswith("0.50× wall, 0.25× CPU not judged (3 rounds; the target needs 5)")
+
+
+def test_growth_compares_time_per_row_with_the_smallest_size(tmp_path: Path) -> None:
+    # ten times the rows in twenty times the time: twice the cost per row
+    rows = _rows(1000) + _rows(10_000, scale=20.0)
+    text = _render(tmp_path, rows, [1000, 10_000], 3)
+    growth = text.split("### From N = 1,000 to N = 10,000", 1)[1]
+    assert _line(growth, f"| {OURS_DUCK} | 1,000 |").endswith("| 1.00 | 1.00 |")
+    assert _line(growth, f"| {OURS_DUCK} | 10,000 |").endswith("| 2.00 | 2.00 |")
+    assert _line(growth, f"| {OURS_PG} | 10,000 |").endswith("| 2.00 | - |")
+    peak = _line(text, "- duckdb, incremental: peak RSS")
+    assert "103 MB at N = 1,000, 103 MB at N = 10,000 **met**" in peak
