@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import string
@@ -75,6 +76,75 @@ def test_python_and_sql_forms_agree(texts: list[str]) -> None:
                 rule,
                 options,
             )
+
+
+# Texts that the rules' shortcuts take (a value's canonical text: what DuckDB writes back
+# for it), the same texts spelt a little differently, and their neighbours just out of range.
+_TIMESTAMP_FORMATS = [
+    "{y}-{mo}-{d}",
+    "{y}-{mo}-{d}T{h}:{mi}:{s}",
+    "{y}-{mo}-{d} {h}:{mi}:{s}",
+    "{y}-{mo}-{d}T{h}:{mi}:{s}Z",
+    "{y}-{mo}-{d}T{h}:{mi}:{s}.{ms}",
+    "{y}-{mo}-{d} {h}:{mi}:{s}.{ms}",
+    "{y}-{mo}-{d}T{h}:{mi}:{s}.{ms}Z",
+    "{y}-{mo}-{d}T{h}:{mi}:{s}.{us}",
+    "{y}-{mo}-{d} {h}:{mi}:{s}.{us}",
+    "{y}-{mo}-{d}T{h}:{mi}:{s}.{us}Z",
+    "{y}-{mo}-{d}T{h}:{mi}:{s}.{us}+00:00",
+    "{y}-{mo}-{d}t{h}:{mi}:{s}.{ms}z",
+    "{y}-{mo}-{d}X{h}:{mi}:{s}.{ms}Z",
+]
+_canonical_timestamps = st.builds(
+    lambda fmt, when, pad: fmt.format(
+        y=f"{when.year:0{pad}d}",
+        mo=f"{when.month:02d}",
+        d=f"{when.day:02d}",
+        h=f"{when.hour:02d}",
+        mi=f"{when.minute:02d}",
+        s=f"{when.second:02d}",
+        ms=f"{when.microsecond // 1000:03d}",
+        us=f"{when.microsecond:06d}",
+    ),
+    st.sampled_from(_TIMESTAMP_FORMATS),
+    st.datetimes(),
+    st.sampled_from([4, 4, 4, 1, 5]),
+)
+_canonical_numbers = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),
+    st.integers(-(2**70), 2**70).map(lambda i: f"{i:+d}"),
+    st.integers(-(10**14), 10**14).map(lambda i: f"{i // 100}.{abs(i) % 100:02d}"),
+    st.integers(-(10**14), 10**14).map(lambda i: f"{i / 100:.2f}"),
+    st.integers(-(10**14), 10**14).map(lambda i: f"{i / 1000:.3f}"),
+    st.integers(-(10**14), 10**14).map(lambda i: f"{i:d}.0"),
+    st.sampled_from(["0.00", "-0.00", "-0", "00", "0.5", ".50", "5.", "1e2", " 5", "5 ", "1_000"]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(_canonical_timestamps | _canonical_numbers, min_size=1, max_size=60))
+def test_shortcuts_for_canonical_texts_agree(texts: list[str]) -> None:
+    for rule in RULES:
+        assert run_python(rule, texts, convert.DEFAULT_OPTIONS) == run_sql(
+            rule, texts, convert.DEFAULT_OPTIONS
+        ), rule
+
+
+@given(st.datetimes(), st.sampled_from(["Europe/Paris", "America/Los_Angeles", "UTC"]))
+@settings(max_examples=50, deadline=None)
+def test_timestamptz_does_not_depend_on_the_session_time_zone(when: dt.datetime, zone: str) -> None:
+    con = connection()
+    text = when.isoformat()
+    sql = convert.TimestampRule(timezone=True).sql_value("s")
+    con.execute(f"SET TimeZone = '{zone}'")
+    try:
+        row = con.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS s)", [text]).fetchone()
+    finally:
+        con.execute("SET TimeZone = 'UTC'")
+    assert row is not None
+    (value,) = row
+    expected = convert.TimestampRule(timezone=True).python(text)
+    assert (None if value is None else value.astimezone(dt.UTC)) == expected
 
 
 _json_values = st.recursive(
