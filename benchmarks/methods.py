@@ -240,9 +240,11 @@ def fresh_duckdb(spec: Spec, name: str) -> sa.Engine:
     path = Path(spec.workdir) / f"{name}.duckdb"
     for old in (path, Path(f"{path}.wal")):
         old.unlink(missing_ok=True)
+    # made as Arbalest makes an engine from a URL, with its defaults (a memory_limit)
+    from arbalest.pipeline.engines import create_engine
+
     limit = spec.options.get("duckdb_memory_limit")
-    config = {"config": {"memory_limit": limit}} if limit else {}
-    return sa.create_engine(f"duckdb:///{path}", connect_args=config)
+    return create_engine(f"duckdb:///{path}" + (f"?memory_limit={limit}" if limit else ""))
 
 
 def fresh_warehouse(spec: Spec, warehouse: str, name: str) -> sa.Engine:

@@ -201,7 +201,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dlt-max-files", type=int, help="give dlt only the first files")
     parser.add_argument(
         "--duckdb-memory-limit",
-        help="DuckDB's memory_limit for Arbalest's DuckDB warehouses (default: DuckDB's own)",
+        help="DuckDB's memory_limit for Arbalest's DuckDB warehouses "
+        "(default: Arbalest's, as for a URL)",
     )
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -120,7 +120,7 @@ class DuckDBBackend(TransformBackend):
             # scan): nothing enters the catalog, so nothing holds the batch once written. A
             # view would: dropping it inside the step's transaction keeps it, and the Arrow
             # table it reads, until the commit (every batch of the step in memory at once).
-            _arbalest_batch = data  # noqa: F841 - read by name by DuckDB
+            _arbalest_batch = data  # read by name by DuckDB
             # DuckDB answers an INSERT with the count of the rows it inserted
             return _count(raw.execute(into + "_arbalest_batch"))
         # A connection with replacement scans turned off: a view, private to this connection

@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import sqlalchemy as sa
 
 from arbalest.errors import ConfigurationError
 
-__all__ = ["DUCKDB_MEMORY_LIMIT", "create_engine", "duckdb_file", "warehouse_url"]
-
-#: DuckDB's ``memory_limit`` for the databases Arbalest opens from a URL, unless the URL sets
-#: its own (``duckdb:///w.duckdb?memory_limit=2GB``). DuckDB's own default is 80% of the
-#: machine's memory, which it fills with the rows of a step before committing them; with a
-#: limit it writes them to its temporary files instead, and a load of any size stays small.
-DUCKDB_MEMORY_LIMIT: Final = "128MB"
+__all__ = ["create_engine", "duckdb_file", "warehouse_url"]
 
 # What to install for a driver module SQLAlchemy could not import
 _INSTALL: Final = {
@@ -99,13 +93,10 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
             installed (the message says what to install).
     """
     parsed = warehouse_url(url)
-    options: dict[str, Any] = {} if _in_memory(parsed) else {"poolclass": sa.pool.NullPool}
-    if parsed.get_backend_name() == "duckdb" and not _in_memory(parsed):
-        # the URL's own settings are applied after these, so they win
-        options["connect_args"] = {"config": {"memory_limit": DUCKDB_MEMORY_LIMIT}}
+    pooling = {} if _in_memory(parsed) else {"poolclass": sa.pool.NullPool}
     shown = parsed.render_as_string(hide_password=True)
     try:
-        return sa.create_engine(parsed, hide_parameters=True, **options)
+        return sa.create_engine(parsed, hide_parameters=True, **pooling)
     except sa.exc.NoSuchModuleError:
         backend = parsed.get_backend_name()
         package = _DIALECT_PACKAGES.get(backend)
