@@ -11,6 +11,7 @@ be let go (DuckDB's own file lock refuses a second process at once).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import threading
@@ -21,8 +22,16 @@ from typing import Any, ClassVar, Final
 import duckdb
 import sqlalchemy as sa
 
-from arbalest.backends.base import Capabilities, TransformBackend, quote_table
+from arbalest.backends.base import (
+    Capabilities,
+    CopyJob,
+    LoadResult,
+    TransformBackend,
+    quote_table,
+)
+from arbalest.convert import sql_literal
 from arbalest.errors import ConcurrentRunError
+from arbalest.stores.base import ObjectInfo
 
 __all__ = ["DuckDBBackend"]
 
@@ -31,6 +40,8 @@ _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 #: DuckDB's refusal when another process holds the file.
 _HELD_ELSEWHERE: Final = re.compile(r"Could not set lock on file|Conflicting lock", re.I)
+#: DuckDB's ``memory_limit`` while a table without an index is loaded (see _bounded_cache).
+LOADING_MEMORY_LIMIT: Final = "32MB"
 #: The longest pause between two attempts to open a file another process holds.
 _MAX_PAUSE: Final = 1.0
 
@@ -108,6 +119,10 @@ class DuckDBBackend(TransformBackend):
         finally:
             lock.release()
 
+    def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
+        with _bounded_cache(conn, job.table):
+            return super().load(conn, job, objects)
+
     def write(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any) -> int:
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in columns)
@@ -133,6 +148,67 @@ class DuckDBBackend(TransformBackend):
             # the INSERT's own error is the one to report.
             with contextlib.suppress(duckdb.Error):
                 raw.unregister(view)
+
+
+@contextlib.contextmanager
+def _bounded_cache(conn: sa.Connection, table: sa.Table) -> Iterator[None]:
+    """While a table with no index is loaded, DuckDB's ``memory_limit`` is at most
+    ``LOADING_MEMORY_LIMIT``; the setting is put back before the step commits.
+
+    DuckDB keeps the blocks it writes cached up to its limit (by default 80% of the
+    machine's memory), so a load grows the process by about as much as it writes. Rows
+    appended to a table without an index need none of that cache: DuckDB writes them out
+    under any limit. A primary-key index must fit in memory, so those tables are left alone;
+    so is a limit already lower, and one that cannot be put back exactly (DuckDB prints a
+    limit rounded, so only its default and the URL's own ``memory_limit`` can be).
+    """
+    if table.primary_key or any(c.unique for c in table.columns) or table.indexes:
+        yield
+        return
+    raw: Any = conn.connection.driver_connection
+    before = _printed(raw)
+    configured = conn.engine.url.query.get("memory_limit")
+    if _bytes(before) <= _bytes(LOADING_MEMORY_LIMIT):
+        restore = None
+    elif before == _printed_limit(None):
+        restore = "RESET memory_limit"
+    elif isinstance(configured, str) and before == _printed_limit(configured):
+        restore = f"SET memory_limit = {sql_literal(configured)}"
+    else:
+        restore = None
+    if restore is None:
+        yield
+        return
+    raw.execute(f"SET memory_limit = '{LOADING_MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        # put back even after a failure (the setting outlives a rolled-back transaction)
+        with contextlib.suppress(duckdb.Error):
+            raw.execute(restore)
+
+
+def _printed(raw: Any) -> str:
+    return str(raw.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+
+@functools.cache
+def _printed_limit(limit: str | None) -> str:
+    """How DuckDB prints ``limit`` (``None``: its default) as the ``memory_limit``."""
+    config: dict[str, Any] = {} if limit is None else {"memory_limit": limit}
+    with duckdb.connect(":memory:", config=config) as con:
+        return _printed(con)
+
+
+def _bytes(size: str) -> float:
+    """DuckDB's spelling of a size (``953.6 MiB``) in bytes."""
+    match = re.fullmatch(r"([0-9.]+)\s*([KMGTP]?i?B|bytes)", size.strip())
+    if match is None:
+        return float("inf")  # a spelling not known here: treated as no limit
+    number, unit = match.groups()
+    scale = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+    scale |= {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PiB": 2**50, "PB": 10**15}
+    return float(number) * scale.get(unit, 1)
 
 
 def _replacement_scans(raw: Any) -> bool:

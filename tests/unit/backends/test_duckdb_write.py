@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from arbalest.backends.duckdb import DuckDBBackend
+from arbalest.backends.duckdb import LOADING_MEMORY_LIMIT, DuckDBBackend, _bounded_cache, _bytes
 
 TABLE = sa.Table("t", sa.MetaData(), sa.Column("a", sa.Integer), sa.Column("b", sa.String))
 
@@ -68,4 +68,75 @@ def test_a_failed_write_rolls_back_with_the_step(tmp_path: Path) -> None:
             backend.write(conn, TABLE, ["a", "b"], pa.table({"a": ["x"], "b": ["y"]}))
         conn.rollback()
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 0
+    engine.dispose()
+
+
+def _limit(conn: sa.Connection) -> str:
+    return str(conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar_one())
+
+
+def _as_printed(limit: str) -> str:
+    with duckdb.connect(config={"memory_limit": limit}) as con:
+        return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+
+KEYED = sa.Table("k", sa.MetaData(), sa.Column("a", sa.Integer, primary_key=True))
+UNIQUE = sa.Table("u", sa.MetaData(), sa.Column("a", sa.Integer, unique=True))
+
+
+@pytest.mark.parametrize("url_limit", [None, "2GB"])
+def test_loading_a_table_without_an_index_bounds_duckdbs_cache_then_puts_it_back(
+    tmp_path: Path, url_limit: str | None
+) -> None:
+    query = f"?memory_limit={url_limit}" if url_limit else ""
+    engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}{query}")
+    with engine.connect() as conn:
+        before = _limit(conn)
+        with _bounded_cache(conn, TABLE):
+            assert _limit(conn) == _as_printed(LOADING_MEMORY_LIMIT)
+        assert _limit(conn) == before
+        # put back after a failure too
+        with pytest.raises(RuntimeError), _bounded_cache(conn, TABLE):
+            raise RuntimeError
+        assert _limit(conn) == before
+        # a table with an index keeps DuckDB's limit: its index must fit in memory
+        for keyed in (KEYED, UNIQUE):
+            with _bounded_cache(conn, keyed):
+                assert _limit(conn) == before
+    engine.dispose()
+
+
+def test_a_lower_limit_of_the_users_is_kept(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}?memory_limit=16MB")
+    with engine.connect() as conn:
+        with _bounded_cache(conn, TABLE):
+            assert _limit(conn) == _as_printed("16MB")
+        assert _limit(conn) == _as_printed("16MB")
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("printed", "expected"),
+    [
+        ("953.6 MiB", 953.6 * 2**20),
+        ("18.8 GiB", 18.8 * 2**30),
+        ("0 bytes", 0),
+        ("512 KiB", 512 * 2**10),
+        ("2GB", 2e9),
+        ("unlimited", float("inf")),
+    ],
+)
+def test_sizes_as_duckdb_prints_them(printed: str, expected: float) -> None:
+    assert _bytes(printed) == pytest.approx(expected)
+
+
+def test_a_limit_set_at_run_time_is_left_alone(tmp_path: Path) -> None:
+    # DuckDB prints a limit rounded: one set by a statement could not be put back exactly
+    engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET memory_limit = '3GB'")
+        before = _limit(conn)
+        with _bounded_cache(conn, TABLE):
+            assert _limit(conn) == before
+        assert _limit(conn) == before
     engine.dispose()
