@@ -158,11 +158,13 @@ def _bounded_cache(conn: sa.Connection, table: sa.Table) -> Iterator[None]:
     DuckDB keeps the blocks it writes cached up to its limit (by default 80% of the
     machine's memory), so a load grows the process by about as much as it writes. Rows
     appended to a table without an index need none of that cache: DuckDB writes them out
-    under any limit. A primary-key index must fit in memory, so those tables are left alone;
+    under any limit. A primary-key index must fit in memory, so those tables are left alone,
+    as is an in-memory database (its rows would go to temporary files in the working folder);
     so is a limit already lower, and one that cannot be put back exactly (DuckDB prints a
     limit rounded, so only its default and the URL's own ``memory_limit`` can be).
     """
-    if table.primary_key or any(c.unique for c in table.columns) or table.indexes:
+    in_memory = database_key(conn.engine.url.database).startswith(":memory:")
+    if in_memory or table.primary_key or any(c.unique for c in table.columns) or table.indexes:
         yield
         return
     raw: Any = conn.connection.driver_connection

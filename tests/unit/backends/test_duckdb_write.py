@@ -106,6 +106,16 @@ def test_loading_a_table_without_an_index_bounds_duckdbs_cache_then_puts_it_back
     engine.dispose()
 
 
+def test_an_in_memory_database_keeps_its_limit() -> None:
+    # its rows live in memory: under a low limit they would go to files in the working folder
+    engine = sa.create_engine("duckdb:///:memory:")
+    with engine.connect() as conn:
+        before = _limit(conn)
+        with _bounded_cache(conn, TABLE):
+            assert _limit(conn) == before
+    engine.dispose()
+
+
 def test_a_lower_limit_of_the_users_is_kept(tmp_path: Path) -> None:
     engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}?memory_limit=16MB")
     with engine.connect() as conn:
