@@ -1,5 +1,10 @@
 """PostgreSQL: rows converted by the transform, streamed with ``COPY ... FROM STDIN``.
 
+Each batch arrives as an Arrow table and is sent in PostgreSQL's binary ``COPY`` format
+(encoded by pgpq): nothing for the server to parse but the values themselves, and no text
+quoting to get wrong. A session whose ``client_encoding`` is not UTF-8 would read the text in
+it wrongly, so such a session gets CSV instead, declared UTF-8.
+
 Runs on the same target are serialised by a transaction-level advisory lock, waited for up
 to ``lock_timeout`` seconds.
 """
@@ -7,23 +12,28 @@ to ``lock_timeout`` seconds.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import duckdb
 import sqlalchemy as sa
 
 from arbalest.backends.base import Capabilities, TransformBackend, quote_table
+from arbalest.convert import sql_literal
 from arbalest.errors import ConcurrentRunError
 
 __all__ = ["PostgresBackend"]
 
 _LOCK_NOT_AVAILABLE = "55P03"
-_CHUNK = 1 << 20  # bytes per write of a COPY
+_CHUNK = 1 << 20  # bytes per write of a COPY of CSV
+_ROWS_PER_PART = 4096  # rows per write of a binary COPY
+_UTF8 = frozenset({"UTF8", "UNICODE"})
 
 
 class PostgresBackend(TransformBackend):
-    """Loads into PostgreSQL with COPY FROM STDIN (CSV), in the step's transaction."""
+    """Loads into PostgreSQL with binary COPY FROM STDIN, in the step's transaction."""
 
     name = "postgresql"
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -32,7 +42,7 @@ class PostgresBackend(TransformBackend):
         max_identifier_bytes=63,
         advisory_locks=True,
     )
-    batch_format = "csv"
+    batch_format = "arrow"
 
     @contextlib.contextmanager
     def lock(self, conn: sa.Connection, target: str, timeout: float) -> Iterator[None]:
@@ -66,22 +76,135 @@ class PostgresBackend(TransformBackend):
         return self.lock(conn, " creating tables", timeout)
 
     def write(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any) -> int:
-        # The transform quotes every value but NULL (Transform.export), so COPY's CSV reads
-        # each exactly: no end-of-data marker (\.) or line break outside quotes, and '' is
-        # apart from NULL. The file is UTF-8, whatever the session's client_encoding.
-        path = Path(data)
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in columns)
-        statement = (
-            f"COPY {quote_table(conn.dialect, table)} ({names}) FROM STDIN "
-            "WITH (FORMAT csv, ENCODING 'UTF8')"
-        )
+        target = f"COPY {quote_table(conn.dialect, table)} ({names}) FROM STDIN"
         raw: Any = conn.connection.dbapi_connection  # psycopg2's or psycopg 3's connection
-        with raw.cursor() as cursor, path.open("rb") as data:
-            if hasattr(cursor, "copy_expert"):  # psycopg2
-                cursor.copy_expert(statement, data, size=_CHUNK)
-            else:  # psycopg 3: the same bytes, streamed through its COPY object
-                with cursor.copy(statement) as copy:
-                    while chunk := data.read(_CHUNK):
-                        copy.write(chunk)
-            return int(cursor.rowcount)  # COPY's own count of the rows it stored
+        if _client_encoding(raw) in _UTF8:
+            # PostgreSQL reads the text in binary COPY in the session's client_encoding
+            parts = _binary_copy(conn.dialect, [table.c[c] for c in columns], data)
+            return _copy(raw, f"{target} WITH (FORMAT binary)", parts)
+        # Every text value is quoted but NULL, so COPY's CSV reads each exactly: no
+        # end-of-data marker (\.) or line break outside quotes, and '' is apart from NULL.
+        with tempfile.TemporaryDirectory(prefix="arbalest-csv-") as folder:
+            path = Path(folder) / "batch.csv"
+            _write_csv(data, path)
+            with path.open("rb") as stream:
+                parts = iter(lambda: stream.read(_CHUNK), b"")
+                return _copy(raw, f"{target} WITH (FORMAT csv, ENCODING 'UTF8')", parts)
+
+
+def _client_encoding(raw: Any) -> str:
+    """The session's client_encoding, as the driver knows it (psycopg2 or psycopg 3)."""
+    # psycopg2 says UTF8 (the server's name), psycopg 3 utf-8 (Python's)
+    name = getattr(raw, "encoding", None) or raw.info.encoding
+    return str(name).upper().replace("-", "").replace("_", "")
+
+
+class _Parts:
+    """A file-like reader over ``parts`` (psycopg2's ``copy_expert`` reads a file)."""
+
+    def __init__(self, parts: Iterable[bytes]) -> None:
+        self._parts = iter(parts)
+
+    def read(self, size: int = -1) -> bytes:
+        # an empty read is the end of the data: parts that are empty are skipped
+        return next((part for part in self._parts if part), b"")
+
+
+def _copy(raw: Any, statement: str, parts: Iterable[bytes]) -> int:
+    """Stream ``parts`` to ``statement``; COPY's own count of the rows it stored."""
+    with raw.cursor() as cursor:
+        if hasattr(cursor, "copy_expert"):  # psycopg2
+            cursor.copy_expert(statement, _Parts(parts), size=_CHUNK)
+        else:  # psycopg 3: the same bytes, streamed through its COPY object
+            with cursor.copy(statement) as copy:
+                for part in parts:
+                    copy.write(part)
+        return int(cursor.rowcount)
+
+
+def _binary_copy(
+    dialect: sa.Dialect, columns: Sequence[sa.Column[Any]], data: Any
+) -> Iterator[bytes]:
+    """``data`` (an Arrow table) in PostgreSQL's binary COPY format for ``columns``, a
+    thousand rows or so at a time.
+
+    Binary COPY sends each value as the column's own type reads it, with no type named: an
+    integer or float must be exactly as wide as its column, and JSONB carries a version
+    byte. Arrow's narrower numbers are widened here to their column's width.
+    """
+    import pyarrow as pa
+    from pgpq import ArrowToPostgresBinaryEncoder
+
+    fields = []
+    builders: dict[str, Any] = {}
+    arrays = []
+    for column, name, array in zip(columns, data.column_names, data.columns, strict=True):
+        sql = column.type.compile(dialect=dialect).upper()
+        wanted = _ARROW_WIDTHS.get(sql.split("(")[0].strip())
+        if wanted is not None and array.type != wanted():
+            array = array.cast(wanted())
+        field = pa.field(name, array.type)
+        if sql == "JSONB":
+            builders[name] = _string_builder(field)
+        else:
+            builders[name] = ArrowToPostgresBinaryEncoder.infer_encoder(field)
+        fields.append(field)
+        arrays.append(array)
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    encoder = ArrowToPostgresBinaryEncoder.new_with_encoders(table.schema, builders)
+    yield encoder.write_header()
+    for batch in table.to_batches(max_chunksize=_ROWS_PER_PART):
+        yield encoder.write_batch(batch)
+    yield encoder.finish()
+
+
+def _string_builder(field: Any) -> Any:
+    """A JSONB encoder for a text field of whichever Arrow string layout it has."""
+    import pyarrow as pa
+    from pgpq import encoders
+    from pgpq.schema import Jsonb
+
+    if field.type == pa.string():
+        return encoders.StringEncoderBuilder.new_with_output(field, Jsonb())
+    if field.type == pa.large_string():
+        return encoders.LargeStringEncoderBuilder.new_with_output(field, Jsonb())
+    return encoders.StringViewEncoderBuilder.new_with_output(field, Jsonb())
+
+
+def _arrow_type(name: str) -> Any:
+    import pyarrow as pa
+
+    return getattr(pa, name)()
+
+
+# PostgreSQL's numeric types of a fixed width, by the name SQLAlchemy compiles them to, and
+# the Arrow type of the same width.
+_ARROW_WIDTHS: dict[str, Any] = {
+    "SMALLINT": lambda: _arrow_type("int16"),
+    "INTEGER": lambda: _arrow_type("int32"),
+    "BIGINT": lambda: _arrow_type("int64"),
+    "REAL": lambda: _arrow_type("float32"),
+    "DOUBLE PRECISION": lambda: _arrow_type("float64"),
+    "FLOAT": lambda: _arrow_type("float64"),
+}
+
+
+def _write_csv(data: Any, path: Path) -> None:
+    """``data`` (an Arrow table) as CSV for COPY: text quoted, NULL not, times in UTC."""
+    import pyarrow as pa
+
+    text = [
+        name
+        for name, kind in zip(data.column_names, data.schema.types, strict=True)
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or str(kind) == "string_view"
+    ]
+    quote = f", FORCE_QUOTE ({', '.join(text)})" if text else ""
+    with duckdb.connect(":memory:", config={"threads": 1}) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("_arbalest_batch", data)
+        con.execute(
+            f"COPY (SELECT * FROM _arbalest_batch) TO {sql_literal(str(path))} "
+            f"(FORMAT csv, HEADER false{quote})"
+        )
