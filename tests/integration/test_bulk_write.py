@@ -335,3 +335,37 @@ def test_a_schema_without_text_columns_loads(engine: sa.Engine, tmp_path: Path) 
     assert sorted(rows, key=repr) == sorted(
         [(1, True, dt.date(2026, 1, 2)), (None, None, None)], key=repr
     )
+
+
+# -- a session that does not speak UTF-8 --------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
+def test_text_arrives_intact_through_a_session_in_another_encoding(
+    postgres_module_url: str, tmp_path: Path, driver: str
+) -> None:
+    # Binary COPY's text is read in the session's client_encoding: a LATIN1 session gets
+    # the batches as CSV declared UTF-8 instead, and text outside LATIN1 arrives intact.
+    url = sa.make_url(postgres_module_url).set(drivername=f"postgresql+{driver}")
+    latin1 = sa.create_engine(url.update_query_dict({"client_encoding": "latin1"}))
+    utf8 = sa.create_engine(url)
+    values = ["naïve façade", "東京の天気", "rocket \U0001f680", SPECIAL[0], "", None]
+    records = many_rows(values)
+    folder = tmp_path / Many.__tablename__
+    folder.mkdir()
+    (folder / "a.json").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    try:
+        with latin1.connect() as conn:
+            encoding = conn.exec_driver_sql("SHOW client_encoding").scalar_one()
+        assert encoding.upper() == "LATIN1"
+        result = (
+            Pipeline(latin1, store=tmp_path).copy(Many, Many.__tablename__, mode="replace").run()
+        )
+        assert (result.rows_loaded, result.rows_rejected) == (len(records), 0)
+        with utf8.connect() as conn:
+            rows = [tuple(r) for r in conn.execute(sa.select(*Many.__table__.columns))]
+        assert by_number(rows) == expected_many(records)
+    finally:
+        latin1.dispose()
+        utf8.dispose()
