@@ -38,9 +38,12 @@ __all__ = [
     "ColumnChange",
     "ColumnType",
     "TableChanges",
+    "add_column",
     "compare",
     "mismatch",
+    "normalise",
     "reconcile",
+    "widen_column",
     "widen_first",
 ]
 
@@ -55,14 +58,18 @@ ALEMBIC_DOCS: Final = "docs/changes.md#alembic"
 def _refusal(changes: Sequence[ColumnChange], evolve: bool) -> str:
     """What to do about ``changes`` (the fix a ``TableMismatchError`` names)."""
     fixes = []
-    if not evolve and any(c.evolvable for c in changes):
+    offered = not evolve and any(c.evolvable for c in changes)
+    if offered:
         fixes.append(
             "copy(..., evolve=True) adds new columns (nullable) and widens VARCHAR columns"
         )
-    if any(not c.evolvable for c in changes):
+    others = [c.column for c in changes if not c.evolvable]
+    if others:
         fixes.append(
-            "the other differences are never made by a load: migrate the table (Alembic "
-            f"autogenerate; see {ALEMBIC_DOCS}) or change the class to match the table"
+            f"{'the other differences' if offered else 'these differences'} "
+            f"({', '.join(dict.fromkeys(others))}) are never made by a load: migrate the "
+            f"table (Alembic autogenerate, see {ALEMBIC_DOCS}) or change the class to match "
+            "the table"
         )
     return "; ".join(fixes)
 
@@ -297,7 +304,7 @@ def _class_type(column: sa.Column[Any], dialect: sa.Dialect, keeps_lengths: bool
     return normalise(str(column.type.compile(dialect=dialect)), keeps_lengths=keeps_lengths)
 
 
-def _add_statement(table: sa.Table, column: sa.Column[Any], dialect: sa.Dialect) -> str:
+def add_column(table: sa.Table, column: sa.Column[Any], dialect: sa.Dialect) -> str:
     """``ALTER TABLE ... ADD COLUMN``: the column as ``CREATE TABLE`` would spell it, nullable
     (the rows already there have no value; the class's NOT NULL is still enforced on every
     record loaded, as a reject)."""
@@ -309,7 +316,8 @@ def _add_statement(table: sa.Table, column: sa.Column[Any], dialect: sa.Dialect)
     return f"ALTER TABLE {quote_table(dialect, table)} ADD COLUMN {spec}"
 
 
-def _widen_statement(table: sa.Table, column: sa.Column[Any], dialect: sa.Dialect) -> str:
+def widen_column(table: sa.Table, column: sa.Column[Any], dialect: sa.Dialect) -> str:
+    """``ALTER TABLE ... ALTER COLUMN ... TYPE``: ``column``'s type as the class has it."""
     name = dialect.identifier_preparer.quote(column.name)
     kind = column.type.compile(dialect=dialect)
     # no USING clause: Redshift refuses one, and a longer VARCHAR needs none anywhere
@@ -338,7 +346,7 @@ def compare(conn: sa.Connection, table: sa.Table, backend: Backend) -> TableChan
             if column.primary_key:
                 changes.append(ColumnChange(column.name, "key", None, declared, False))
             else:
-                statement = _add_statement(table, column, dialect)
+                statement = add_column(table, column, dialect)
                 changes.append(ColumnChange(column.name, "add", None, declared, True, statement))
             continue
         was = there.type
@@ -346,7 +354,7 @@ def compare(conn: sa.Connection, table: sa.Table, backend: Backend) -> TableChan
             if was.family == wanted.family == "varchar":
                 wider = was.length is not None and (wanted.length or 0) > was.length
                 if wider:
-                    statement = _widen_statement(table, column, dialect)
+                    statement = widen_column(table, column, dialect)
                     changes.append(
                         ColumnChange(
                             column.name,
