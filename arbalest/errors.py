@@ -20,6 +20,8 @@ they resemble, so ``except ValueError`` keeps working for people who expect it::
         ├── CopyError                      the warehouse refused a load; .statement (redacted)
         ├── SQLStepError                   .statement (redacted)
         ├── ConcurrentRunError             the run lock is held; retryable = True
+        ├── TableMismatchError (SchemaError)  the target table's columns differ from its
+        │                                  class; .table, .columns, .differences
         └── WarehouseUnavailableError      cannot connect, or connection lost; retryable = True
 
 ``retryable`` is true only where trying again can help: a refused connection, a timeout,
@@ -48,6 +50,7 @@ __all__ = [
     "SchemaError",
     "StoreError",
     "StoreUnavailableError",
+    "TableMismatchError",
     "TooManyRejectsError",
     "UnknownBackendError",
     "WarehouseAccessError",
@@ -232,6 +235,41 @@ class ConcurrentRunError(PipelineError):
     """Another run holds the lock on the target table for longer than ``lock_timeout``."""
 
     retryable = True
+
+
+class TableMismatchError(PipelineError, SchemaError):
+    """A copy step's target table exists and its columns differ from the class in a way the
+    step may not change (any way at all, without ``evolve=True``); nothing was changed.
+
+    Both a ``PipelineError`` (``.step`` names the step) and a ``SchemaError`` (the class and
+    the table disagree).
+
+    Attributes:
+        table: The target table.
+        columns: Every differing column: the class's, in its order, then the table's.
+        differences: One sentence per difference, e.g. ``"column name is VARCHAR(64) in the
+            table, VARCHAR(256) in the class (evolve=True widens it)"``.
+        fix: What to do: ``evolve=True``, or a migration (Alembic), or change the class.
+    """
+
+    def __init__(
+        self,
+        step: str,
+        table: str,
+        columns: Sequence[str],
+        differences: Sequence[str],
+        fix: str,
+    ) -> None:
+        shown = ", ".join(dict.fromkeys(columns))
+        super().__init__(
+            step,
+            f"the table {table} differs from its class in column(s) {shown}: "
+            f"{'; '.join(differences)}. To fix: {fix}. Nothing was changed.",
+        )
+        self.table = table
+        self.columns = list(dict.fromkeys(columns))
+        self.differences = list(differences)
+        self.fix = fix
 
 
 class WarehouseUnavailableError(PipelineError):

@@ -64,12 +64,18 @@ class Capabilities:
         requires_s3: The objects must be in S3.
         max_identifier_bytes: The longest table or column name.
         advisory_locks: Runs are serialised with the warehouse's own locks.
+        varchar_lengths: ``VARCHAR(n)`` keeps its length ``n`` (DuckDB's ``VARCHAR`` has
+            none: every length is one type, and there is nothing to widen).
+        alter_type_in_transaction: ``ALTER TABLE ... ALTER COLUMN ... TYPE`` can run inside a
+            transaction block (Redshift refuses it there).
     """
 
     reads_objects_itself: bool
     requires_s3: bool
     max_identifier_bytes: int
     advisory_locks: bool
+    varchar_lengths: bool = True
+    alter_type_in_transaction: bool = True
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ class DuckDBBackend(TransformBackend):
         requires_s3=False,
         max_identifier_bytes=127,
         advisory_locks=False,
+        varchar_lengths=False,
     )
     batch_format = "arrow"
     lock_before_transaction = True

@@ -185,6 +185,9 @@ class RedshiftBackend(Backend):
         requires_s3=True,
         max_identifier_bytes=127,
         advisory_locks=False,
+        # "You can't alter columns inside a multi-statement block (BEGIN ... END)"
+        # (ALTER TABLE, Amazon Redshift Database Developer Guide)
+        alter_type_in_transaction=False,
     )
 
     def check_job(self, job: CopyJob) -> None:

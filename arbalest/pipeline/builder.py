@@ -266,6 +266,7 @@ class Pipeline:
                     truncate_columns=step.truncate_columns,
                     compression=step.compression,
                     time_format=step.time_format,
+                    evolve=step.evolve,
                 )
             else:
                 new = new._with(step)
@@ -290,6 +291,7 @@ class Pipeline:
         truncate_columns: bool = False,
         compression: str | None = None,
         time_format: str = "auto",
+        evolve: bool = False,
     ) -> Self:
         """Add a step that loads the JSON objects under ``source`` into ``schema``'s table.
 
@@ -306,6 +308,11 @@ class Pipeline:
                 suffix (``.gz``, ``.bz2``, ``.zst``).
             time_format: ``"auto"``, ``"epochsecs"``, ``"epochmillisecs"`` or a format such
                 as ``"YYYY-MM-DD HH:MI:SS"``.
+            evolve: When the table exists and differs from the class: ``False`` (default),
+                the step fails with a ``TableMismatchError`` naming every differing column;
+                ``True``, the step adds the class's new columns (nullable) and widens
+                ``VARCHAR`` columns first, and fails on any other difference. See
+                docs/changes.md.
 
         Raises:
             ConfigurationError: For any bad argument, at once; also for a table or column
@@ -320,6 +327,7 @@ class Pipeline:
             truncate_columns=truncate_columns,
             compression=compression,
             time_format=time_format,
+            evolve=evolve,
         )
         _check_inside("source=", source, self._store)
         if self._store is None:
@@ -360,7 +368,8 @@ class Pipeline:
                 date or time column: an aware ``datetime`` is its instant; a naive one, a
                 ``date`` or an ISO 8601 text without an offset is UTC, as partition names
                 are. The bound is a typed parameter: no session or machine zone applies.
-            **options: ``max_errors``, ``truncate_columns``, ``compression``, ``time_format``.
+            **options: ``max_errors``, ``truncate_columns``, ``compression``, ``time_format``,
+                ``evolve``.
         """
         step = time_series_step(
             schema, sources, series_column=series_column, since=since, **options

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from arbalest.loading.rejects import Reject
+
+if TYPE_CHECKING:
+    from arbalest.pipeline.evolution import ColumnChange
 
 __all__ = ["FORMAT", "Plan", "PlanStep", "Reject", "RunResult", "StepResult"]
 
@@ -169,6 +172,15 @@ class PlanStep:
         keys: The objects that would be loaded (none already in the journal).
         sql: The statements of a SQL step (parameters stay bound, shown by name).
         objects_changed: Loaded objects that changed since (see ``StepResult``).
+        changes: How the existing table differs from the class (see ``ColumnChange``).
+        alter: The ``ALTER TABLE`` statements ``run()`` would run, in the step's
+            transaction: with ``evolve=True``, and only when every difference is one it
+            makes (else ``refused`` says why the step would fail).
+        alter_before: ``ALTER`` statements that would run before the step's transaction,
+            where the warehouse cannot run them in one (Redshift's ``ALTER COLUMN ...
+            TYPE``).
+        refused: Why ``run()`` would refuse the step (the ``TableMismatchError``'s fix), or
+            ``None``.
     """
 
     label: str
@@ -177,6 +189,10 @@ class PlanStep:
     keys: list[str] = field(default_factory=list)
     sql: list[str] = field(default_factory=list)
     objects_changed: list[str] = field(default_factory=list)
+    changes: list[ColumnChange] = field(default_factory=list)
+    alter: list[str] = field(default_factory=list)
+    alter_before: list[str] = field(default_factory=list)
+    refused: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The step as plain JSON values (see ``Plan.to_dict``)."""
@@ -189,6 +205,10 @@ class PlanStep:
             "keys": list(self.keys),
             "sql": list(self.sql),
             "objects_changed": list(self.objects_changed),
+            "changes": [c.to_dict() for c in self.changes],
+            "alter": list(self.alter_before) + list(self.alter),
+            "alter_outside_transaction": list(self.alter_before),
+            "refused": self.refused,
         }
 
 
@@ -214,6 +234,15 @@ class Plan:
             out.append(f"{number}. {step.label}")
             for ddl in step.ddl:
                 out.append("   create: " + " ".join(ddl.split()))
+            if step.changes:
+                out.append("   the table differs from the class:")
+                out += [f"     {change.describe()}" for change in step.changes]
+            for statement in step.alter_before:
+                out.append(f"   alter (before the step's transaction): {statement}")
+            for statement in step.alter:
+                out.append(f"   alter: {statement}")
+            if step.refused is not None:
+                out.append(f"   run() refuses this step (TableMismatchError): {step.refused}")
             if step.target is not None:
                 out.append(f"   objects to load: {len(step.keys)}")
                 out += [f"     {key}" for key in step.keys[:20]]

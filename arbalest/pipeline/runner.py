@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable, DropTable
@@ -35,6 +35,7 @@ from arbalest.errors import (
     WarehouseAccessError,
     WarehouseUnavailableError,
 )
+from arbalest.pipeline import evolution
 from arbalest.pipeline._failures import connect_error, retryable_statement, statement_hint
 from arbalest.pipeline._warnings import empty_source, unfilled_columns
 from arbalest.pipeline.engines import duckdb_file
@@ -389,20 +390,27 @@ def _job(
 def _step_transaction(
     pipeline: Pipeline,
     conn: sa.Connection,
-    table: sa.Table,
-    target: str,
+    step: CopyStep | TimeSeriesStep,
     validate: bool,
     held: contextlib.ExitStack,
-) -> Iterator[None]:
+) -> Iterator[list[str]]:
     """The step's transaction (none of its own when validating), with the journal and the
-    target created if missing, and the target's run lock held."""
+    target created if missing, the target's run lock held, and an existing target checked
+    against its class (and evolved, with ``evolve=True``: see ``evolution``). Yields the
+    step's warnings so far."""
     backend = pipeline.backend
+    table, target = step.table, step.target
+    evolve = step.copy.evolve if isinstance(step, TimeSeriesStep) else step.evolve
+    if evolve and not validate and not backend.capabilities.alter_type_in_transaction:
+        # Redshift: ALTER COLUMN ... TYPE only outside a transaction block
+        evolution.widen_first(pipeline.engine, table, backend, step=step.label)
     with contextlib.ExitStack() as stack:
         if backend.lock_before_transaction and not validate:
             # taken first, so that the transaction sees what the previous holder committed
             stack.enter_context(backend.lock(conn, target, pipeline.lock_timeout))
         if not validate:
             stack.enter_context(conn.begin())
+        created = False
         tables = (journal.JOURNAL, journal.CURSORS, table)
         if not all(journal.table_exists(conn, t) for t in tables):
             # Runs starting at once on a new warehouse would race to create the same tables;
@@ -412,10 +420,17 @@ def _step_transaction(
             journal.ensure(conn)
             if not journal.table_exists(conn, table):
                 conn.execute(CreateTable(table, if_not_exists=True))
+                created = True
         if not backend.lock_before_transaction or validate:
             lock = backend.lock(conn, target, pipeline.lock_timeout)
             (held if validate else stack).enter_context(lock)
-        yield
+        warnings = []
+        if not created:
+            # with the lock held: two runs never both alter the table
+            warnings = evolution.reconcile(
+                conn, table, backend, step=step.label, evolve=evolve, validate=validate
+            )
+        yield warnings
 
 
 def _copy(
@@ -430,7 +445,7 @@ def _copy(
     store = pipeline.store
     assert store is not None  # checked when the step was added
     job = _job(pipeline, step, store, run_id, validate, listener)
-    with _step_transaction(pipeline, conn, step.table, step.target, validate, held):
+    with _step_transaction(pipeline, conn, step, validate, held) as warnings:
         listing = list(store.list(step.source, exclude=pipeline.metadata))
         loaded = journal.loaded(conn, step.target, step.source)
         objects, changed = select_objects(listing, loaded, step.mode)
@@ -453,7 +468,8 @@ def _copy(
             run_id=run_id,
             replace_prefix=step.source if step.mode == "replace" else None,
         )
-    warnings = [] if listing else [empty_source(store, step.source)]
+    if not listing:
+        warnings.append(empty_source(store, step.source))
     if result.rows_loaded and result.filled is not None:
         specs = step.schema.__fields__
         warnings += unfilled_columns(specs, result.filled, store, objects, step.compression)
@@ -484,10 +500,10 @@ def _time_series(
     rejects: list[Reject] = []
     filled: Counter[str] | None = Counter()
     loaded_objects: list[ObjectInfo] = []
-    with _step_transaction(pipeline, conn, table, step.target, validate, held):
+    with _step_transaction(pipeline, conn, step, validate, held) as warnings:
         new = _new_partitions(conn, step)
         if not new:
-            return LoadResult([], []), [], []
+            return LoadResult([], []), [], warnings
         stagings = []
         listings = [list(store.list(p, exclude=pipeline.metadata)) for p in new]
         listener.step_started(
@@ -534,10 +550,9 @@ def _time_series(
             conn.execute(DropTable(staging))
         journal.cursor_commit(conn, step.sources.cursor, new[-1])
     result = LoadResult(entries, rejects)
-    warnings = []
     if result.rows_loaded and filled is not None:
         specs = step.copy.schema.__fields__
-        warnings = unfilled_columns(specs, filled, store, loaded_objects, step.copy.compression)
+        warnings += unfilled_columns(specs, filled, store, loaded_objects, step.copy.compression)
     return result, [], warnings
 
 
@@ -568,8 +583,11 @@ def plan(pipeline: Pipeline) -> Plan:
                 )
                 continue
             ddl = []
+            table_changes: dict[str, Any] = {}
             if not journal.table_exists(conn, step.table):
                 ddl.append(str(CreateTable(step.table).compile(dialect=dialect)).strip())
+            else:
+                table_changes = _planned_changes(pipeline, conn, step)
             if isinstance(step, TimeSeriesStep):
                 objects = [
                     info
@@ -577,7 +595,13 @@ def plan(pipeline: Pipeline) -> Plan:
                     for info in step.sources.store.list(partition, exclude=pipeline.metadata)
                 ]
                 steps.append(
-                    PlanStep(step.label, step.target, ddl=ddl, keys=[o.key for o in objects])
+                    PlanStep(
+                        step.label,
+                        step.target,
+                        ddl=ddl,
+                        keys=[o.key for o in objects],
+                        **table_changes,
+                    )
                 )
                 continue
             store = pipeline.store
@@ -592,7 +616,30 @@ def plan(pipeline: Pipeline) -> Plan:
                     ddl=ddl,
                     keys=[o.key for o in objects],
                     objects_changed=changed,
+                    **table_changes,
                 )
             )
         conn.rollback()
     return Plan(steps)
+
+
+def _planned_changes(
+    pipeline: Pipeline, conn: sa.Connection, step: CopyStep | TimeSeriesStep
+) -> dict[str, Any]:
+    """How the existing table differs from the class, and what the step would do about it
+    (``PlanStep``'s ``changes``, ``alter``, ``alter_before`` and ``refused``)."""
+    evolve = step.copy.evolve if isinstance(step, TimeSeriesStep) else step.evolve
+    changes = evolution.compare(conn, step.table, pipeline.backend)
+    if not changes:
+        return {}
+    refused = changes.refused(evolve)
+    if refused:
+        return {
+            "changes": changes.changes,
+            "refused": evolution.mismatch(step.label, changes, evolve).fix,
+        }
+    return {
+        "changes": changes.changes,
+        "alter": changes.statements(in_transaction=True),
+        "alter_before": changes.statements(in_transaction=False),
+    }

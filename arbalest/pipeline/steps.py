@@ -46,6 +46,7 @@ class CopyStep:
     truncate_columns: bool = False
     compression: str | None = None
     time_format: str = "auto"
+    evolve: bool = False
 
     @property
     def table(self) -> sa.Table:
@@ -241,6 +242,7 @@ def copy_step(
     truncate_columns: object = False,
     compression: object = None,
     time_format: object = "auto",
+    evolve: object = False,
 ) -> CopyStep:
     """Build a copy step, checking every argument now (``ConfigurationError``)."""
     if not (isinstance(schema, type) and issubclass(schema, Schema)):
@@ -264,6 +266,8 @@ def copy_step(
         )
     if not isinstance(time_format, str):
         raise ConfigurationError(f"time_format= is a string, not {time_format!r}")
+    if not isinstance(evolve, bool):
+        raise ConfigurationError(f"evolve= is True or False, not {evolve!r}")
     ConvertOptions(truncate_columns, time_format)  # an unsupported format fails here
     if mode == "merge" and not schema.__table__.primary_key.columns:
         raise ConfigurationError(
@@ -278,6 +282,7 @@ def copy_step(
         truncate_columns,
         compression,  # checked against COMPRESSIONS above
         time_format,
+        evolve,
     )
 
 

@@ -30,7 +30,19 @@ RUN_STEP_KEYS = {
 }
 REJECT_KEYS = {"key", "line", "column", "value", "reason", "code"}
 PLAN_KEYS = {"format", "command", "objects_to_load", "steps"}
-PLAN_STEP_KEYS = {"label", "target", "ddl", "objects_to_load", "keys", "sql", "objects_changed"}
+PLAN_STEP_KEYS = {
+    "label",
+    "target",
+    "ddl",
+    "objects_to_load",
+    "keys",
+    "sql",
+    "objects_changed",
+    "changes",
+    "alter",
+    "alter_outside_transaction",
+    "refused",
+}
 STATUS_KEYS = {"format", "command", "targets"}
 TARGET_KEYS = {"target", "objects", "rows_loaded", "rows_rejected", "last_loaded_at"}
 

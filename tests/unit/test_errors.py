@@ -27,6 +27,13 @@ ALL_ERRORS: list[errors.ArbalestError] = [
     errors.WarehouseUnavailableError("copy events (merge)", "connection lost"),
     errors.WarehouseUnavailableError("", "cannot open the warehouse duckdb:///w.duckdb: lock"),
     errors.WarehouseAccessError("duckdb:///x/w.duckdb", "No such file", "create the folder"),
+    errors.TableMismatchError(
+        "copy events (incremental)",
+        "events",
+        ["referrer"],
+        ["column referrer (VARCHAR(256)) is not in the table"],
+        "copy(..., evolve=True) adds new columns",
+    ),
 ]
 
 

@@ -277,3 +277,40 @@ def test_a_date_columns_timestamp_errors_are_date_errors(
         "x",
     )
     assert (reject.code, reject.reason) == expected
+
+
+def test_evolution_statements_are_redshifts() -> None:
+    """What evolve=True runs on Redshift: one ADD COLUMN per statement (Redshift adds one
+    column per ALTER TABLE), nullable, with its encoding; ALTER COLUMN ... TYPE with no
+    USING clause (Redshift refuses one)."""
+    from arbalest import Schema, String, Super, TimestampTZ
+    from arbalest.pipeline.evolution import add_column, widen_column
+
+    class Base(Schema):
+        __abstract__ = True
+        metadata = sa.MetaData()
+
+    class Event(Base):
+        __tablename__ = "Events"
+        __table_args__ = {"schema": "raw"}
+        id = String(36, primary_key=True)
+        select = String(300, encode="zstd")
+        seen_at = TimestampTZ(nullable=False)
+        payload = Super()
+
+    table = Event.__table__
+    added = [add_column(table, table.c[name], DIALECT) for name in ("seen_at", "payload")]
+    assert added == [
+        'ALTER TABLE "raw"."Events" ADD COLUMN seen_at TIMESTAMPTZ',
+        'ALTER TABLE "raw"."Events" ADD COLUMN payload SUPER',
+    ]
+    widened = widen_column(table, table.c.select, DIALECT)
+    assert widened == 'ALTER TABLE "raw"."Events" ALTER COLUMN "select" TYPE VARCHAR(300)'
+    assert add_column(table, table.c.select, DIALECT) == (
+        'ALTER TABLE "raw"."Events" ADD COLUMN "select" VARCHAR(300) ENCODE zstd'
+    )
+    for statement in [*added, widened]:
+        parsed = sqlglot.parse_one(statement, read="redshift")
+        assert isinstance(parsed, sqlglot.exp.Alter)
+        assert "USING" not in statement
+        assert "NOT NULL" not in statement
