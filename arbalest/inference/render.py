@@ -264,7 +264,15 @@ def _import(names: list[str]) -> list[str]:
 
 
 def _wrap(text: str, pad: str = "") -> list[str]:
-    return [f"{pad}# {line}" for line in textwrap.wrap(_comment(text), LINE_LENGTH - len(pad) - 2)]
+    return [
+        f"{pad}# {line}"
+        for line in textwrap.wrap(
+            _comment(text),
+            LINE_LENGTH - len(pad) - 2,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    ]
 
 
 def render(

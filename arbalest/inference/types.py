@@ -5,9 +5,10 @@ Each candidate type is checked against every value with the loaders' own convers
 type chosen is one that loads every value of the sample: the narrowest candidate that
 accepts them all. The candidates depend on what kind of JSON values were seen:
 
-* booleans: ``Boolean``;
-* numbers: ``Integer``, ``BigInt``, ``Decimal(p, s)`` (integers beyond 64 bits, or numbers
-  with 1 to :data:`MAX_SCALE` digits after the point, none in exponent notation), ``Double``;
+* booleans (and strings such as ``"yes"`` mixed with them): ``Boolean``;
+* numbers, and numbers mixed with strings that COPY converts (``"2"``): ``Integer``,
+  ``BigInt``, ``Decimal(p, s)`` (integers beyond 64 bits, or numbers with 1 to
+  :data:`MAX_SCALE` digits after the point, none in exponent notation), ``Double``;
 * strings: ``Date`` (no time part), ``TimestampTZ`` (some carry ``Z`` or an offset) or
   ``Timestamp`` when every one is a date or timestamp by ``TIMEFORMAT 'auto'`` and written
   with ``-`` or ``/`` (``20240101`` is a number to people, whatever COPY thinks), then
@@ -150,6 +151,8 @@ def _decimal(texts: Sequence[str]) -> Choice | None:
     """``Decimal(p, s)`` for numbers in plain notation that it holds exactly, else None."""
     digits = scale = 0
     for text in texts:
+        if not text:
+            continue  # an empty string is NULL for numbers
         if "e" in text or "E" in text or not text or text[-1:].isalpha():
             return None  # exponent notation, NaN, Infinity: Double's or String's
         whole, _, fraction = text.lstrip("+-").partition(".")
@@ -160,19 +163,17 @@ def _decimal(texts: Sequence[str]) -> Choice | None:
     return Choice("Decimal", (max(MIN_PRECISION, digits + scale), scale))
 
 
-def _number_candidates(node: Node, texts: Sequence[str]) -> list[Choice]:
-    if node.kinds == {"integer"}:
-        found = [Choice("Integer"), Choice("BigInt")]
-        decimal = _decimal(texts)
-        if decimal is not None:
-            found.append(Choice("Decimal", (38, 0)))
-        return [*found, Choice("Double")]
+def _number_candidates(texts: Sequence[str]) -> list[Choice]:
+    """Integer, BigInt, Decimal, Double: the rules decide which loads every text."""
+    found = [Choice("Integer"), Choice("BigInt")]
     decimal = _decimal(texts)
+    if decimal is not None and not any("." in t for t in texts):
+        found.append(Choice("Decimal", (38, 0)))
     # a number with a fraction of 1 to MAX_SCALE digits: Decimal; whole numbers written as
     # 5.0 are doubles that happened to be whole
-    if decimal is not None and decimal.args[1] > 0:
-        return [decimal, Choice("Double")]
-    return [Choice("Double")]
+    elif decimal is not None and decimal.args[1] > 0:
+        found.append(decimal)
+    return [*found, Choice("Double")]
 
 
 def _string_candidates(texts: Sequence[str]) -> list[Choice]:
@@ -196,11 +197,19 @@ def choose(node: Node) -> Choice:
     if node.kinds == {"boolean"}:
         candidates = [Choice("Boolean")]
     elif node.kinds <= {"integer", "number"}:
-        candidates = _number_candidates(node, [t for t in texts if t is not None])
+        candidates = _number_candidates([t for t in texts if t is not None])
     elif node.kinds == {"string"}:
         candidates = _string_candidates([t for t in texts if t is not None])
     elif node.kinds not in ({"object"}, {"array"}):
-        candidates = [Choice("Super", note="values of more than one kind")]
+        # numbers and strings (or booleans and strings) mixed: COPY converts "2" into an
+        # INTEGER and "yes" into a BOOLEAN, so a scalar type may load them all
+        mixed = "strings mixed with other values"
+        if node.kinds <= {"integer", "number", "string"}:
+            numbers = _number_candidates([t for t in texts if t is not None])
+            candidates = [Choice(c.type, c.args, mixed) for c in numbers]
+        elif node.kinds == {"boolean", "string"}:
+            candidates = [Choice("Boolean", note=mixed)]
+        candidates.append(Choice("Super", note="values of more than one kind"))
     length = string_length(_text_length(texts))
     if node.kinds <= {"array", "object"}:
         candidates.append(Choice("Super"))
