@@ -24,6 +24,7 @@ from arbalest.errors import (
     WarehouseAccessError,
     WarehouseUnavailableError,
 )
+from arbalest.inference import infer
 from arbalest.orchestration import SortedSources, TimeSeriesImport
 from arbalest.pipeline import Pipeline, Plan, PlanStep, Reject, RunResult, StepResult
 from arbalest.schema import (
@@ -102,5 +103,6 @@ __all__ = [
     "WarehouseAccessError",
     "WarehouseUnavailableError",
     "__version__",
+    "infer",
     "metadata",
 ]

@@ -8,6 +8,7 @@
     arbalest status jobs.py[:NAME]
     arbalest ddl jobs.py:Event --dialect redshift|postgresql|duckdb
     arbalest jsonpaths jobs.py:Event
+    arbalest infer SOURCE [--store LOCATION] [--sample N] [--name NAME]
 
 Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise), headed
 ``pipeline NAME: COMMAND`` when the pipeline has a name (``Pipeline(..., name=...)``);
@@ -31,7 +32,7 @@ import sqlalchemy as sa
 from rich.console import Console
 from sqlalchemy.schema import CreateTable
 
-from arbalest import __version__, journal
+from arbalest import __version__, inference, journal
 from arbalest.cli.commands import CodeError, resolve_pipeline, resolve_schema
 from arbalest.cli.output import (
     BarProgress,
@@ -147,7 +148,8 @@ FILE[:NAME] picks the pipeline of run, plan, validate and status:
   FILE  a Python file (jobs.py) or an importable module (myproject.jobs)
   NAME  a Pipeline in it, or a function that returns one; without :NAME,
         the variable `pipeline`, else the file's only Pipeline
-ddl and jsonpaths take MODULE_OR_FILE:SCHEMA, a Schema class.
+ddl and jsonpaths take MODULE_OR_FILE:SCHEMA, a Schema class; infer takes
+SOURCE, a folder or s3:// URL (or, with --store, a prefix in that store).
 
 \b
 Environment variables (an option given on the command line wins):
@@ -328,6 +330,39 @@ def jsonpaths(target: str) -> None:
     """Print a schema's JSONPaths file."""
     _settle()
     _state.out.print(json.dumps(resolve_schema(target).__jsonpaths__, indent=2), markup=False)
+
+
+@cli.command()
+@click.argument("source", metavar="SOURCE")
+@click.option(
+    "--store",
+    metavar="LOCATION",
+    help="The folder or s3:// URL that SOURCE is a prefix in. Without it, SOURCE is "
+    "itself a folder or s3:// URL.",
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    default=inference.DEFAULT_SAMPLE,
+    show_default=True,
+    metavar="N",
+    help=f"Read up to N records, from up to {inference.MAX_OBJECTS} objects spread over "
+    "the listing.",
+)
+@click.option(
+    "--name",
+    metavar="NAME",
+    help="The class name (default: from SOURCE's last segment, events/ -> Events).",
+)
+@_verbosity
+def infer(source: str, store: str | None, sample: int, name: str | None) -> None:
+    """Print a Schema class for a sample of SOURCE's records (reads only)."""
+    _settle()
+    if store is None:
+        store, source = source, ""
+    text = inference.infer(store, source, sample=sample, name=name)
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _fail(message: str, *, code: int, exc: BaseException | None = None) -> int:
