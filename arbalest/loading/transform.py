@@ -29,6 +29,7 @@ import duckdb
 from arbalest import convert
 from arbalest.convert import BAD_CHARACTER, BAD_RECORD, MAX_RECORD_BYTES, NOT_NULL, sql_literal
 from arbalest.loading import scratch
+from arbalest.loading.drift import KeyShape, read_objects
 from arbalest.loading.reader import Chunk
 from arbalest.loading.records import Carry, scan
 from arbalest.loading.rejects import Reject, clip
@@ -74,12 +75,15 @@ class Batch:
         rejects: The rejected records, in object and line order.
         filled: Per column, the good rows whose value is not NULL (a column that no record
             filled is worth a warning).
+        shapes: Good rows per key shape: the keys of each object the schema reads into
+            (``drift.read_objects``), for the drift report.
     """
 
     chunks: list[Chunk]
     rows: dict[int, int] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
     filled: list[int] = field(default_factory=list)
+    shapes: dict[KeyShape, int] = field(default_factory=dict)
     path: Path | None = None  # the good rows as a CSV or Parquet file (None: no rows)
     table: Any = None  # or as an Arrow table
     finished: bool = False
@@ -116,6 +120,7 @@ class Transform:
         self.specs = list(specs)
         self.options = options
         self.con = con
+        self.objects = read_objects(self.specs)
         self._workdir = scratch.make("transform")
 
     def close(self) -> None:
@@ -164,6 +169,11 @@ class Transform:
         if parents:
             plist = "[" + ", ".join(sql_literal(p) for _, p, _ in parents) + "]"
             level1.append(f"CASE WHEN slow THEN NULL ELSE json_extract(l, {plist}) END AS p")
+        # the keys of every object the schema reads into, for the drift report (one parse
+        # for all of them)
+        olist = "[" + ", ".join(sql_literal(duckdb_path(p)) for p in self.objects.paths) + "]"
+        level1.append(f"CASE WHEN slow THEN NULL ELSE json_keys(l, {olist}) END AS k")
+        position.append("k")
 
         level2 = list(position)
         t = j = 0
@@ -299,15 +309,18 @@ class Transform:
         batch.rejects = sorted(
             batch.rejects + self._sql_rejects(chunks), key=lambda r: (order[r.key], r.line)
         )
-        # the rows per chunk and, in the same pass, the values per column (count(v) skips NULL)
+        # the rows per chunk and, in the same pass, the values per column (count(v) skips
+        # NULL) and the rows per key shape (records of one shape share one group)
         filled = ", ".join(f"count(v{i})" for i in range(1, len(self.specs) + 1))
         batch.filled = [0] * len(self.specs)
-        for seq, count, *values in self.con.execute(
-            f"SELECT chunk, count(*), {filled} FROM _arb_batch WHERE err_code IS NULL "
-            "GROUP BY chunk"
+        for seq, keys, count, *values in self.con.execute(
+            f"SELECT chunk, k, count(*), {filled} FROM _arb_batch WHERE err_code IS NULL "
+            "GROUP BY chunk, k"
         ).fetchall():
-            batch.rows[int(seq)] = int(count)
+            batch.rows[int(seq)] = batch.rows.get(int(seq), 0) + int(count)
             batch.filled = [a + int(b) for a, b in zip(batch.filled, values, strict=True)]
+            shape: KeyShape = tuple(None if k is None else tuple(k) for k in keys)
+            batch.shapes[shape] = batch.shapes.get(shape, 0) + int(count)
 
     def export(self, batch: Batch, path: Path, fmt: str, *, with_position: bool) -> None:
         """The batch's good rows as an Arrow table (``fmt="arrow"``), or written to ``path``
