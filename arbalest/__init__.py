@@ -26,7 +26,16 @@ from arbalest.errors import (
 )
 from arbalest.inference import infer
 from arbalest.orchestration import SortedSources, TimeSeriesImport
-from arbalest.pipeline import Pipeline, Plan, PlanStep, Reject, RunResult, StepResult
+from arbalest.pipeline import (
+    Drift,
+    Pipeline,
+    Plan,
+    PlanStep,
+    Reject,
+    RunResult,
+    StepResult,
+    UnmappedPath,
+)
 from arbalest.schema import (
     BigInt,
     Boolean,
@@ -67,6 +76,7 @@ __all__ = [
     "Date",
     "Decimal",
     "Double",
+    "Drift",
     "Field",
     "Integer",
     "JsonObject",
@@ -100,6 +110,7 @@ __all__ = [
     "TimestampTZ",
     "TooManyRejectsError",
     "UnknownBackendError",
+    "UnmappedPath",
     "WarehouseAccessError",
     "WarehouseUnavailableError",
     "__version__",

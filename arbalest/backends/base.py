@@ -27,6 +27,7 @@ from arbalest.convert import ConvertOptions
 from arbalest.errors import CopyError, TooManyRejectsError
 from arbalest.journal import Entry
 from arbalest.loading import reader, scratch
+from arbalest.loading.drift import KeyShape
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
 from arbalest.loading.transform import Batch, Converter, batches
@@ -111,11 +112,13 @@ class CopyJob:
 class LoadResult:
     """What a backend loaded: one journal entry per object, and the rejects; ``filled``:
     per column, the rows loaded with a value (not NULL), or ``None`` where the warehouse read
-    the objects itself."""
+    the objects itself; ``shapes``: the rows loaded per key shape (``Batch.shapes``), or
+    ``None`` likewise."""
 
     entries: list[Entry]
     rejects: list[Reject]
     filled: dict[str, int] | None = None
+    shapes: dict[KeyShape, int] | None = None
 
     @property
     def rows_loaded(self) -> int:
@@ -274,6 +277,7 @@ class TransformBackend(Backend):
         rows: Counter[int] = Counter()
         rejects: list[Reject] = []
         filled: Counter[str] = Counter({spec.name: 0 for spec in job.schema.__fields__})
+        shapes: Counter[KeyShape] = Counter()
         scratch.sweep()  # what killed loads left behind
         converter = Converter(job.schema.__fields__, job.options)
         workdir = scratch.make("load")
@@ -304,6 +308,7 @@ class TransformBackend(Backend):
                 for batch in converted:
                     rejects += batch.rejects
                     filled.update(dict(zip(filled, batch.filled, strict=False)))
+                    shapes.update(batch.shapes)
                     if len(rejects) > job.max_errors:
                         raise TooManyRejectsError(
                             job.label, rejects[: job.max_errors + 1], job.max_errors
@@ -333,7 +338,7 @@ class TransformBackend(Backend):
             Entry(info, rows[index], rejected.get(info.key, 0))
             for index, info in enumerate(objects)
         ]
-        return LoadResult(entries, rejects, dict(filled))
+        return LoadResult(entries, rejects, dict(filled), dict(shapes))
 
     def _write_batch(
         self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], batch: Batch

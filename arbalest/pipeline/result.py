@@ -6,12 +6,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from arbalest.loading.drift import Drift, UnmappedPath
 from arbalest.loading.rejects import Reject
 
 if TYPE_CHECKING:
     from arbalest.pipeline.evolution import ColumnChange
 
-__all__ = ["FORMAT", "Plan", "PlanStep", "Reject", "RunResult", "StepResult"]
+__all__ = [
+    "FORMAT",
+    "Drift",
+    "Plan",
+    "PlanStep",
+    "Reject",
+    "RunResult",
+    "StepResult",
+    "UnmappedPath",
+]
 
 #: The version of the documented JSON layout of ``to_dict()`` (and of ``--json``): it goes up
 #: only when a key is renamed or removed, or its meaning changes; new keys may come at any time.
@@ -62,6 +72,10 @@ class StepResult:
             command): a source with no objects under it (naming the nearest existing
             prefixes); a column NULL in every row of a step that loaded rows (naming the
             near-miss JSON keys seen in the records).
+        drift: The JSON keys of the records loaded that no column reads, and the columns no
+            record filled (see ``Drift``); ``None`` for SQL steps and where the warehouse
+            reads the objects itself (Redshift's ``COPY``), so no record passes through
+            Arbalest.
     """
 
     label: str
@@ -73,6 +87,7 @@ class StepResult:
     seconds: float
     objects_changed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    drift: Drift | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The step as plain JSON values (see ``RunResult.to_dict``)."""
@@ -85,6 +100,7 @@ class StepResult:
             "seconds": round(self.seconds, 3),
             "objects_changed": list(self.objects_changed),
             "warnings": list(self.warnings),
+            "drift": None if self.drift is None else self.drift.to_dict(),
             "rejects": [_reject_dict(r) for r in self.rejects],
         }
 
@@ -121,7 +137,8 @@ class RunResult:
             {"format": 1, "command": "run", "validated": false, "rows_loaded": 3,
              "rows_rejected": 0, "seconds": 0.05, "steps": [{"label": ..., "target": ...,
              "objects_loaded": 1, "rows_loaded": 3, "rows_rejected": 0, "seconds": 0.05,
-             "objects_changed": [], "warnings": [], "rejects": []}]}
+             "objects_changed": [], "warnings": [], "drift": {"unmapped": [],
+             "unfilled": []}, "rejects": []}]}
 
         ``json.dumps(result.to_dict())`` always works: every value is a string, a number,
         a boolean, ``None``, a list or a dict.
@@ -158,6 +175,10 @@ class RunResult:
                 text += f"\n{step.label}: {key} changed since it was loaded; not loaded again"
             for warning in step.warnings:
                 text += f"\n{step.label}: warning: {warning}"
+            if step.drift is not None:
+                # (its unfilled columns are already among the warnings)
+                for line in Drift(step.drift.unmapped).describe():
+                    text += f"\n{step.label}: drift: {line}"
         return text
 
 

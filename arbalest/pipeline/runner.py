@@ -35,6 +35,7 @@ from arbalest.errors import (
     WarehouseAccessError,
     WarehouseUnavailableError,
 )
+from arbalest.loading.drift import Drift, KeyShape, drift_report, read_objects
 from arbalest.pipeline import evolution
 from arbalest.pipeline._failures import connect_error, retryable_statement, statement_hint
 from arbalest.pipeline._warnings import empty_source, unfilled_columns
@@ -252,6 +253,7 @@ def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = N
                             time.monotonic() - started,
                             changed,
                             warnings,
+                            _drift(step, loaded),
                         )
                         for warning in warnings:
                             # marked: the command shows them in its summary, not twice
@@ -476,6 +478,14 @@ def _copy(
     return result, changed, warnings
 
 
+def _drift(step: CopyStep | TimeSeriesStep, loaded: LoadResult) -> Drift | None:
+    """The step's drift report; ``None`` where the warehouse read the objects itself."""
+    if loaded.shapes is None or loaded.filled is None:
+        return None
+    specs = step.schema.__fields__ if isinstance(step, CopyStep) else step.copy.schema.__fields__
+    return drift_report(read_objects(specs), loaded.shapes, loaded.filled, loaded.rows_loaded)
+
+
 def _new_partitions(conn: sa.Connection, step: TimeSeriesStep) -> list[str]:
     committed, _ = journal.cursor_point(conn, step.sources.cursor)
     partitions = step.sources.partitions()
@@ -499,11 +509,12 @@ def _time_series(
     entries: list[journal.Entry] = []
     rejects: list[Reject] = []
     filled: Counter[str] | None = Counter()
+    shapes: Counter[KeyShape] | None = Counter()
     loaded_objects: list[ObjectInfo] = []
     with _step_transaction(pipeline, conn, step, validate, held) as warnings:
         new = _new_partitions(conn, step)
         if not new:
-            return LoadResult([], []), [], warnings
+            return LoadResult([], [], {}, {}), [], warnings
         stagings = []
         listings = [list(store.list(p, exclude=pipeline.metadata)) for p in new]
         listener.step_started(
@@ -533,6 +544,10 @@ def _time_series(
                 filled.update(loaded.filled)
             else:
                 filled = None
+            if shapes is not None and loaded.shapes is not None:
+                shapes.update(loaded.shapes)
+            else:
+                shapes = None
             journal.record(
                 conn,
                 target=step.target,
@@ -549,7 +564,12 @@ def _time_series(
         for staging in stagings:
             conn.execute(DropTable(staging))
         journal.cursor_commit(conn, step.sources.cursor, new[-1])
-    result = LoadResult(entries, rejects)
+    result = LoadResult(
+        entries,
+        rejects,
+        None if filled is None else dict(filled),
+        None if shapes is None else dict(shapes),
+    )
     if result.rows_loaded and filled is not None:
         specs = step.copy.schema.__fields__
         warnings += unfilled_columns(specs, filled, store, loaded_objects, step.copy.compression)

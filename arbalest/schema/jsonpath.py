@@ -13,7 +13,7 @@ from typing import Final, TypeAlias
 
 from arbalest.errors import SchemaError
 
-__all__ = ["JSONPath", "Step", "duckdb_path", "format_path", "parse_path"]
+__all__ = ["JSONPath", "Step", "display_path", "duckdb_path", "format_path", "parse_path"]
 
 Step: TypeAlias = str | int
 JSONPath: TypeAlias = tuple[Step, ...]
@@ -72,6 +72,25 @@ def format_path(path: JSONPath) -> str:
             escaped = step.replace("\\", "\\\\").replace("'", "\\'")
             out.append(f"['{escaped}']")
     return "".join(out)
+
+
+_PLAIN_KEY: Final = re.compile(r"[^.\[\]'\"\s]+")
+
+
+def display_path(path: JSONPath) -> str:
+    """Steps as people write them: ``child.name``, ``tags[0]``; a key that a dot would not
+    keep whole (a dot, a bracket, a quote, a space, or empty) in brackets, escaped as
+    ``format_path`` does: ``child['my.key']``, ``['first name']``."""
+    out = ""
+    for step in path:
+        if isinstance(step, int):
+            out += f"[{step}]"
+        elif _PLAIN_KEY.fullmatch(step):
+            out += f".{step}" if out else step
+        else:
+            escaped = step.replace("\\", "\\\\").replace("'", "\\'")
+            out += f"['{escaped}']"
+    return out
 
 
 def duckdb_path(path: JSONPath) -> str:

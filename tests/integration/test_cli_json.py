@@ -26,8 +26,10 @@ RUN_STEP_KEYS = {
     "seconds",
     "objects_changed",
     "warnings",
+    "drift",
     "rejects",
 }
+DRIFT_KEYS = {"unmapped", "unfilled"}
 REJECT_KEYS = {"key", "line", "column", "value", "reason", "code"}
 PLAN_KEYS = {"format", "command", "objects_to_load", "steps"}
 PLAN_STEP_KEYS = {
@@ -131,6 +133,7 @@ def test_plan_run_and_status_print_the_documented_json(tmp_path: Path) -> None:
     assert set(ran) == RUN_KEYS
     assert [set(s) for s in ran["steps"]] == [RUN_STEP_KEYS, RUN_STEP_KEYS]
     assert set(ran["steps"][0]["rejects"][0]) == REJECT_KEYS
+    assert set(ran["steps"][0]["drift"]) == DRIFT_KEYS
     assert (ran["format"], ran["command"], ran["validated"]) == (1, "run", False)
     assert (ran["rows_loaded"], ran["rows_rejected"]) == (2, 1)
     assert ran["steps"][0]["rejects"][0] == {

@@ -10,7 +10,7 @@ from typing import Any
 
 from arbalest.cli.output import status_dict
 from arbalest.journal import TargetStatus
-from arbalest.pipeline import Plan, PlanStep, Reject, RunResult, StepResult
+from arbalest.pipeline import Drift, Plan, PlanStep, Reject, RunResult, StepResult, UnmappedPath
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "cli.md"
 
@@ -47,7 +47,15 @@ def same_keys(actual: Any, example: Any) -> None:
 REJECT = Reject("events/a.json", 2, "n", "x", "Invalid digit (type INTEGER)", 1207)
 WARNING = "no record had the key 'createdAt'; records have 'created_at'"
 COPY = StepResult(
-    "copy events (incremental)", "events", 1, 1, 1, [REJECT], 0.0912345, warnings=[WARNING]
+    "copy events (incremental)",
+    "events",
+    1,
+    1,
+    1,
+    [REJECT],
+    0.0912345,
+    warnings=[WARNING],
+    drift=Drift((UnmappedPath("created_at", 1, 1.0),), ("created_at",)),
 )
 SQL = StepResult("sql: CREATE OR REPLACE TABLE n AS SELECT c...", None, 0, 0, 0, [], 0.001)
 
@@ -61,6 +69,8 @@ def test_a_run_result_is_the_documented_document() -> None:
     assert shape(document) == shape(example)
     assert document["steps"][0]["rejects"][0] == example["steps"][0]["rejects"][0]
     assert document["steps"][0]["warnings"] == example["steps"][0]["warnings"] == [WARNING]
+    assert document["steps"][0]["drift"] == example["steps"][0]["drift"]
+    assert document["steps"][1]["drift"] is None
     assert document["seconds"] == round(COPY.seconds + SQL.seconds, 3)
     assert (document["rows_loaded"], document["rows_rejected"]) == (1, 1)
 
