@@ -186,9 +186,12 @@ def _bounded_cache(conn: sa.Connection, table: sa.Table) -> Iterator[None]:
     try:
         yield
     finally:
-        # put back even after a failure (the setting outlives a rolled-back transaction)
-        with contextlib.suppress(duckdb.Error):
-            raw.execute(restore)
+        # Put back even after a failure: the setting outlives a rolled-back transaction, and
+        # a pooled connection would keep 32 MB for a later load into a keyed table. Through
+        # another connection to the same database: after a failed statement the step's own
+        # refuses everything but ROLLBACK, and the limit is the database's, not a session's.
+        with raw.duplicate() as other:  # a new connection to the same database
+            other.execute(restore)
 
 
 def _printed(raw: Any) -> str:

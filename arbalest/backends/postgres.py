@@ -142,9 +142,9 @@ def _binary_copy(
     arrays = []
     for column, name, array in zip(columns, data.column_names, data.columns, strict=True):
         sql = column.type.compile(dialect=dialect).upper()
-        wanted = _ARROW_WIDTHS.get(sql.split("(")[0].strip())
-        if wanted is not None and array.type != wanted():
-            array = array.cast(wanted())
+        width = _ARROW_WIDTHS.get(sql.split("(")[0].strip())
+        if width is not None and array.type != getattr(pa, width)():
+            array = array.cast(getattr(pa, width)())
         field = pa.field(name, array.type)
         if sql == "JSONB":
             builders[name] = _string_builder(field)
@@ -173,21 +173,15 @@ def _string_builder(field: Any) -> Any:
     return encoders.StringViewEncoderBuilder.new_with_output(field, Jsonb())
 
 
-def _arrow_type(name: str) -> Any:
-    import pyarrow as pa
-
-    return getattr(pa, name)()
-
-
 # PostgreSQL's numeric types of a fixed width, by the name SQLAlchemy compiles them to, and
-# the Arrow type of the same width.
-_ARROW_WIDTHS: dict[str, Any] = {
-    "SMALLINT": lambda: _arrow_type("int16"),
-    "INTEGER": lambda: _arrow_type("int32"),
-    "BIGINT": lambda: _arrow_type("int64"),
-    "REAL": lambda: _arrow_type("float32"),
-    "DOUBLE PRECISION": lambda: _arrow_type("float64"),
-    "FLOAT": lambda: _arrow_type("float64"),
+# pyarrow's name for the type of the same width.
+_ARROW_WIDTHS: dict[str, str] = {
+    "SMALLINT": "int16",
+    "INTEGER": "int32",
+    "BIGINT": "int64",
+    "REAL": "float32",
+    "DOUBLE PRECISION": "float64",
+    "FLOAT": "float64",
 }
 
 

@@ -90,14 +90,21 @@ def test_loading_a_table_without_an_index_bounds_duckdbs_cache_then_puts_it_back
 ) -> None:
     query = f"?memory_limit={url_limit}" if url_limit else ""
     engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}{query}")
+    TABLE.metadata.create_all(engine)
     with engine.connect() as conn:
         before = _limit(conn)
         with _bounded_cache(conn, TABLE):
             assert _limit(conn) == _as_printed(LOADING_MEMORY_LIMIT)
         assert _limit(conn) == before
-        # put back after a failure too
+        # put back after a failure too, also one that aborted the step's transaction
         with pytest.raises(RuntimeError), _bounded_cache(conn, TABLE):
             raise RuntimeError
+        assert _limit(conn) == before
+        conn.rollback()  # the reads above began a transaction
+        conn.begin()
+        with pytest.raises(duckdb.ConversionException), _bounded_cache(conn, TABLE):
+            DuckDBBackend(engine).write(conn, TABLE, ["a", "b"], pa.table({"a": ["x"], "b": ["y"]}))
+        conn.rollback()
         assert _limit(conn) == before
         # a table with an index keeps DuckDB's limit: its index must fit in memory
         for keyed in (KEYED, UNIQUE):
