@@ -1,13 +1,13 @@
 """The original Arbalest's API, on top of ``Pipeline``.
 
-::
-
-    pipeline = S3CopyPipeline(aws_access_key_id=..., aws_secret_access_key=...,
-                              bucket="my-bucket", db_connection=psycopg2.connect(...))
-    pipeline.bulk_copy(metadata="meta", source="users", schema=JsonObject(...))
-    pipeline.manifest_copy(metadata="meta", source="events", schema=JsonObject(...))
-    pipeline.sql(("SELECT ... %s ...", 1), "...")
-    pipeline.run()
+```python
+pipeline = S3CopyPipeline(aws_access_key_id=..., aws_secret_access_key=...,
+                          bucket="my-bucket", db_connection=psycopg2.connect(...))
+pipeline.bulk_copy(metadata="meta", source="users", schema=JsonObject(...))
+pipeline.manifest_copy(metadata="meta", source="events", schema=JsonObject(...))
+pipeline.sql(("SELECT ... %s ...", 1), "...")
+pipeline.run()
+```
 
 Unlike ``Pipeline``, it changes in place and each method returns the same object, as the
 original did. A DB-API connection is wrapped in an engine; Redshift is told from PostgreSQL by

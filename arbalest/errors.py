@@ -1,28 +1,30 @@
 """Every exception Arbalest raises.
 
-All of them derive from :class:`ArbalestError`, and most also derive from the builtin
-they resemble, so ``except ValueError`` keeps working for people who expect it::
+All of them derive from ``ArbalestError``, and most also derive from the builtin they
+resemble, so ``except ValueError`` keeps working for people who expect it:
 
-    ArbalestError                          retryable: bool = False (by class, or by cause)
-    ├── SchemaError (TypeError)            raised while a class statement runs; names the field(s)
-    ├── ConfigurationError (ValueError)    bad arguments to Pipeline/.copy()/CLI; raised at once
-    │   ├── UnknownBackendError (LookupError)
-    │   ├── MissingDependencyError (ImportError)   says which extra to install
-    │   └── WarehouseAccessError           the warehouse refuses to open: a failed sign-in, a
-    │                                      missing database, role or directory, a refused
-    │                                      permission; says what to fix
-    ├── LoadError (ValueError)             one value or record that cannot be converted
-    ├── StoreError                         listing/reading/writing objects
-    │   ├── ObjectNotFoundError (LookupError)
-    │   └── StoreUnavailableError          retryable = True
-    └── PipelineError                      a step failed; the warehouse is as it was before it
-        ├── TooManyRejectsError            .rejects: the rejected records
-        ├── CopyError                      the warehouse refused a load; .statement (redacted)
-        ├── SQLStepError                   .statement (redacted)
-        ├── ConcurrentRunError             the run lock is held; retryable = True
-        ├── TableMismatchError (SchemaError)  the target table's columns differ from its
-        │                                  class; .table, .columns, .differences
-        └── WarehouseUnavailableError      cannot connect, or connection lost; retryable = True
+```text
+ArbalestError                          retryable: bool = False (by class, or by cause)
+├── SchemaError (TypeError)            raised while a class statement runs; names the field(s)
+├── ConfigurationError (ValueError)    bad arguments to Pipeline/.copy()/CLI; raised at once
+│   ├── UnknownBackendError (LookupError)
+│   ├── MissingDependencyError (ImportError)   says which extra to install
+│   └── WarehouseAccessError           the warehouse refuses to open: a failed sign-in, a
+│                                      missing database, role or directory, a refused
+│                                      permission; says what to fix
+├── LoadError (ValueError)             one value or record that cannot be converted
+├── StoreError                         listing/reading/writing objects
+│   ├── ObjectNotFoundError (LookupError)
+│   └── StoreUnavailableError          retryable = True
+└── PipelineError                      a step failed; the warehouse is as it was before it
+    ├── TooManyRejectsError            .rejects: the rejected records
+    ├── CopyError                      the warehouse refused a load; .statement (redacted)
+    ├── SQLStepError                   .statement (redacted)
+    ├── ConcurrentRunError             the run lock is held; retryable = True
+    ├── TableMismatchError (SchemaError)  the target table's columns differ from its
+    │                                  class; .table, .columns, .differences
+    └── WarehouseUnavailableError      cannot connect, or connection lost; retryable = True
+```
 
 ``retryable`` is true only where trying again can help: a refused connection, a timeout,
 throttling, a lock. A ``CopyError`` or ``SQLStepError`` is retryable when the warehouse gave

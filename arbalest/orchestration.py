@@ -1,11 +1,11 @@
 """Orchestration helpers: sorted partitions of a prefix, and time-series imports.
 
-::
-
-    sources = SortedSources("s3://lake/raw", "events", start="2014-11-04/01", end="2014-11-06",
-                            warehouse=engine)
-    list(sources)   # ["events/2014-11-04/01", "events/2014-11-05/00", "events/2014-11-06"]
-    pipeline.time_series(Event, sources, series_column="created_at").run()
+```python
+sources = SortedSources("s3://lake/raw", "events", start="2014-11-04/01", end="2014-11-06",
+                        warehouse=engine)
+list(sources)   # ["events/2014-11-04/01", "events/2014-11-05/00", "events/2014-11-06"]
+pipeline.time_series(Event, sources, series_column="created_at").run()
+```
 """
 
 from __future__ import annotations

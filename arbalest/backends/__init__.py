@@ -1,4 +1,15 @@
-"""Warehouses: one backend per SQLAlchemy dialect (DuckDB, PostgreSQL, Redshift)."""
+"""Warehouses: one backend per SQLAlchemy dialect (DuckDB, PostgreSQL, Redshift).
+
+- ``base``: the ``Backend`` interface, ``Capabilities``, ``CopyJob``, ``LoadResult``, and
+  ``TransformBackend``: the load loop of the warehouses Arbalest feeds itself.
+- ``duckdb``, ``postgres``: those two, each writing the transform's batches its own way.
+- ``redshift``: Redshift, whose ``COPY`` reads the objects from S3 itself.
+- ``duplicates``: which record repeats a primary key, after a load refused for it.
+- ``_registry``: the backend for a dialect: registered, built in, or an entry point.
+
+A backend loads in the transaction the runner opened; it never commits, nor writes the
+journal.
+"""
 
 from __future__ import annotations
 

@@ -191,7 +191,8 @@ class Backend(ABC):
     def lock(
         self, conn: sa.Connection, target: str, timeout: float
     ) -> contextlib.AbstractContextManager[None]:
-        """Hold the run lock of ``target`` (the runner opens the step's transaction first).
+        """Hold the run lock of ``target``: inside the step's transaction, or before it
+        begins when ``lock_before_transaction`` is set.
 
         Raises:
             ConcurrentRunError: If another run holds it for longer than ``timeout`` seconds.

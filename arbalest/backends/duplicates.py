@@ -1,7 +1,7 @@
 """Which record repeats a primary key, when an ``incremental`` or ``replace`` load is refused.
 
-The warehouses say it each in their own words, and about the batch they were sent (a line of
-a CSV file), not about the user's objects. Only when the load has failed, the objects are
+The warehouses say it each in their own words, and about the batch they were sent (a row of
+a converted batch), not about the user's objects. Only when the load has failed, the objects are
 loaded again, with their positions, into a temporary table on a connection of its own, whose
 transaction is rolled back; the first record (in load order) whose key was seen before, in
 the load or in the table, is named by object key and line. Nothing of this runs on a load

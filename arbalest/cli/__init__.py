@@ -1,14 +1,14 @@
 """The ``arbalest`` command.
 
-::
-
-    arbalest run jobs.py[:NAME]         run a pipeline (NAME: a Pipeline, or a function
-    arbalest plan jobs.py[:NAME]        returning one; default: `pipeline`, else the only one)
-    arbalest validate jobs.py[:NAME]
-    arbalest status jobs.py[:NAME]
-    arbalest ddl jobs.py:Event --dialect redshift|postgresql|duckdb
-    arbalest jsonpaths jobs.py:Event
-    arbalest infer SOURCE [--store LOCATION] [--sample N] [--name NAME]
+```text
+arbalest run jobs.py[:NAME]         run a pipeline (NAME: a Pipeline, or a function
+arbalest plan jobs.py[:NAME]        returning one; default: `pipeline`, else the only one)
+arbalest validate jobs.py[:NAME]
+arbalest status jobs.py[:NAME]
+arbalest ddl jobs.py:Event --dialect redshift|postgresql|duckdb
+arbalest jsonpaths jobs.py:Event
+arbalest infer SOURCE [--store LOCATION] [--sample N] [--name NAME]
+```
 
 Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise), headed
 ``pipeline NAME: COMMAND`` when the pipeline has a name (``Pipeline(..., name=...)``);
@@ -17,6 +17,9 @@ or a warehouse or store could not be reached, 2 bad usage or configuration. Opti
 come from ``ARBALEST_*`` environment variables (``ARBALEST_WAREHOUSE``, ``ARBALEST_STORE``,
 ``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``, ``ARBALEST_DIALECT``, ``ARBALEST_PROGRESS_SECONDS``).
 ``-v`` and ``-q`` go before or after the command. ``--help`` says all of this.
+
+The commands and their options are defined here; ``commands`` finds the pipeline or schema a
+command names (a file or a module), and ``output`` draws progress, summaries and status.
 """
 
 from __future__ import annotations

@@ -1,19 +1,19 @@
 """Run pipelines as Luigi tasks: ``complete()`` comes from the journal.
 
-::
+```python
+class LoadEvents(PipelineTask):
+    def pipeline(self) -> Pipeline:
+        return Pipeline(WAREHOUSE, store=LAKE).copy(Event, "events")
 
-    class LoadEvents(PipelineTask):
-        def pipeline(self) -> Pipeline:
-            return Pipeline(WAREHOUSE, store=LAKE).copy(Event, "events")
+class DailySummary(PipelineTask):
+    def requires(self):
+        return LoadEvents()
 
-    class DailySummary(PipelineTask):
-        def requires(self):
-            return LoadEvents()
+    def pipeline(self) -> Pipeline:
+        return Pipeline(WAREHOUSE).sql("INSERT INTO daily SELECT ...")
 
-        def pipeline(self) -> Pipeline:
-            return Pipeline(WAREHOUSE).sql("INSERT INTO daily SELECT ...")
-
-    luigi.build([DailySummary()], local_scheduler=True)
+luigi.build([DailySummary()], local_scheduler=True)
+```
 
 A task is complete when it has run once with its current parameters (``run()`` then sets
 its completion marker, ``luigi:<task id>``, in the journal's cursors) and, since then,
@@ -194,7 +194,7 @@ class PipelineParameter(luigi.Parameter[Any]):
     """A ``Pipeline``, a function returning one, or the import path of either
     (``"module:name"``).
 
-    Part of the task's identity: it is serialised by :func:`pipeline_identity`, so two
+    Part of the task's identity: it is serialised by ``pipeline_identity()``, so two
     tasks with different pipelines have different task ids (and completion markers), and a
     task has the same id in every process. An import path given on Luigi's command line
     (``--pipeline-factory jobs:nightly``) is imported when the pipeline is needed.
@@ -215,7 +215,7 @@ class PipelineTask(luigi.Task):
     ``pipeline`` parameter; here ``pipeline`` is the method to override, so the parameter
     has another name.
 
-    ``pipeline_factory`` is part of the task's identity (see :func:`pipeline_identity`):
+    ``pipeline_factory`` is part of the task's identity (see ``pipeline_identity()``):
     tasks made from this class with different pipelines have different task ids, and so
     different completion markers, and a task's id is the same in every process.
     """

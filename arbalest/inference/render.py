@@ -146,7 +146,7 @@ def _members(node: Node, prefix: tuple[str, ...], columns: set[str], depth: int)
 
 
 def width(text: str) -> int:
-    """Columns ``text`` takes (it is ASCII: see :func:`string`)."""
+    """Columns ``text`` takes (it is ASCII: see ``string()``)."""
     return len(text)
 
 

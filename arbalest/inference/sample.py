@@ -64,7 +64,7 @@ def spread(count: int, most: int) -> list[int]:
 def read_sample(store: ObjectStore, source: str, size: int) -> Sample:
     """Read up to ``size`` records of the objects under ``source``.
 
-    The records come from up to :data:`MAX_OBJECTS` objects spread over the listing (in
+    The records come from up to ``MAX_OBJECTS`` objects spread over the listing (in
     key order), about the same number from each; an object with fewer leaves the rest to
     the objects after it.
 

@@ -8,7 +8,7 @@ accepts them all. The candidates depend on what kind of JSON values were seen:
 * booleans (and strings such as ``"yes"`` mixed with them): ``Boolean``;
 * numbers, and numbers mixed with strings that COPY converts (``"2"``): ``Integer``,
   ``BigInt``, ``Decimal(p, s)`` (integers beyond 64 bits, or numbers with 1 to
-  :data:`MAX_SCALE` digits after the point, none in exponent notation), ``Double``;
+  ``MAX_SCALE`` digits after the point, none in exponent notation), ``Double``;
 * strings: ``Date`` (no time part), ``TimestampTZ`` (some carry ``Z`` or an offset) or
   ``Timestamp`` when every one is a date or timestamp by ``TIMEFORMAT 'auto'`` and written
   with ``-`` or ``/`` (``20240101`` is a number to people, whatever COPY thinks), then
@@ -60,7 +60,7 @@ class Node:
 
     Attributes:
         present: Records whose value here is not null (nor missing).
-        kinds: The kinds of JSON value seen (see :func:`kind_of`).
+        kinds: The kinds of JSON value seen (see ``kind_of()``).
         values: Every value seen that is not null (objects included).
         children: The keys of the objects seen here, in the order first seen.
     """

@@ -108,8 +108,8 @@ class Pipeline:
     Every method returns a new ``Pipeline``; a pipeline is never changed in place, so a
     partly built one can be shared and extended. Each step is checked when it is added.
 
-    Example::
-
+    Example:
+        ```python
         result = (
             Pipeline("duckdb:///warehouse.duckdb", store="./lake")
             .copy(Event, source="events/", mode="incremental", max_errors=10)
@@ -119,6 +119,7 @@ class Pipeline:
             .run()
         )
         print(result)
+        ```
 
     Args:
         warehouse: A SQLAlchemy ``Engine`` or URL (``duckdb:///file.duckdb``;

@@ -59,7 +59,8 @@ class StepResult:
     """The outcome of one step.
 
     Attributes:
-        label: ``"copy <table> (<mode>)"`` for a copy, ``"sql: <first statement>"`` for SQL.
+        label: ``"copy <table> (<mode>)"`` for a copy, ``"time series <table>"`` for a time
+            series, ``"sql: <first statement>"`` for SQL.
         target: The table a copy loads, or ``None``.
         objects_loaded: Objects loaded by this step.
         rows_loaded: Rows loaded.
@@ -132,13 +133,15 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON values, as ``arbalest run --json`` prints it (the
-        layout is documented in docs/cli.md; ``format`` is its version)::
+        layout is documented in docs/cli.md; ``format`` is its version):
 
-            {"format": 1, "command": "run", "validated": false, "rows_loaded": 3,
-             "rows_rejected": 0, "seconds": 0.05, "steps": [{"label": ..., "target": ...,
-             "objects_loaded": 1, "rows_loaded": 3, "rows_rejected": 0, "seconds": 0.05,
-             "objects_changed": [], "warnings": [], "drift": {"unmapped": [],
-             "unfilled": []}, "rejects": []}]}
+        ```text
+        {"format": 1, "command": "run", "validated": false, "rows_loaded": 3,
+         "rows_rejected": 0, "seconds": 0.05, "steps": [{"label": ..., "target": ...,
+         "objects_loaded": 1, "rows_loaded": 3, "rows_rejected": 0, "seconds": 0.05,
+         "objects_changed": [], "warnings": [], "drift": {"unmapped": [],
+         "unfilled": []}, "rejects": []}]}
+        ```
 
         ``json.dumps(result.to_dict())`` always works: every value is a string, a number,
         a boolean, ``None``, a list or a dict.
@@ -190,7 +193,9 @@ class PlanStep:
         label: The step's label.
         target: The table a copy loads, or ``None``.
         ddl: Statements that would create missing tables.
-        keys: The objects that would be loaded (none already in the journal).
+        keys: The objects that would be loaded: every one under the source for
+            ``replace``; those not in the journal for ``incremental``; new and changed ones
+            for ``merge``; those of the new partitions for a time series.
         sql: The statements of a SQL step (parameters stay bound, shown by name).
         objects_changed: Loaded objects that changed since (see ``StepResult``).
         changes: How the existing table differs from the class (see ``ColumnChange``).

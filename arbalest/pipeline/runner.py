@@ -4,9 +4,11 @@
 that is rolled back at the end (so SQL steps see the tables the copies would create);
 ``plan`` opens no transaction that writes.
 
-A copy step, inside its transaction: take the target's run lock, create the journal and the
-target if missing, list the source, subtract the journal, load, write the journal, commit.
-The lock is taken before the journal is read, so two runs never pick the same objects.
+A copy step, inside its transaction: create the journal and the target if missing (under
+the backend's creation lock), take the target's run lock (before the transaction begins
+where the backend says so: DuckDB), check the table against its class, list the source,
+subtract the journal, load, write the journal, commit. The lock is taken before the journal
+is read, so two runs never pick the same objects.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The original Arbalest's import path: ``from arbalest.redshift import S3CopyPipeline``."""
+"""The original Arbalest's import path: ``from arbalest.redshift import S3CopyPipeline``.
+
+``schema`` keeps ``from arbalest.redshift.schema import JsonObject, Property``. Re-exports
+only: the code is in ``arbalest.compat`` and ``arbalest.schema.functional``.
+"""
 
 from __future__ import annotations
 

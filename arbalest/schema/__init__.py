@@ -1,4 +1,16 @@
-"""The schema DSL: typed classes that describe a table and the JSON that fills it."""
+"""The schema DSL: typed classes that describe a table and the JSON that fills it.
+
+- ``base``: ``Schema``, ``Nested``, the shared ``metadata``, and the metaclass that builds
+  each class's table, JSONPaths and column specs once, when the class is defined.
+- ``fields``: the field types (``String``, ``Integer``, ...), each with its SQLAlchemy type
+  and its conversion rule.
+- ``_build``: the pure functions the metaclass calls (column names, checks, the ``Table``).
+- ``jsonpath``: Redshift JSONPaths parsed, written, and translated for DuckDB.
+- ``functional``: the original's ``JsonObject`` and ``Property``.
+- ``quoting``: every name a warehouse reserves is quoted on all three (installed on import).
+
+Nothing here knows of stores, warehouses or pipelines.
+"""
 
 from __future__ import annotations
 

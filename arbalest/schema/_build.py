@@ -126,7 +126,7 @@ def walk(
 def column_name(attrs: tuple[str, ...], field: Field[Any], owner: str) -> str:
     """The column name of a field: ``name=`` or the attribute names joined by ``_``.
 
-    Lowercased, as Redshift stores names; cut to 127 bytes with a :class:`SchemaWarning`.
+    Lowercased, as Redshift stores names; cut to 127 bytes with a ``SchemaWarning``.
     """
     name = (field.name if field.name is not None else "_".join(attrs)).lower()
     encoded = name.encode("utf-8")
@@ -143,14 +143,14 @@ def column_name(attrs: tuple[str, ...], field: Field[Any], owner: str) -> str:
 
 
 def check_fields(owner: str, found: list[tuple[tuple[str, ...], JSONPath, Field[Any]]]) -> None:
-    """Raise :class:`SchemaError` for the first field given a wrong argument, naming the class,
+    """Raise ``SchemaError`` for the first field given a wrong argument, naming the class,
     the field and the argument: ``Event.count: String() argument length='forty': ...``."""
     for attrs, _, field in found:
         field.check(f"{owner}.{'.'.join(attrs)}")
 
 
 def check_specs(owner: str, specs: list[ColumnSpec]) -> None:
-    """Raise :class:`SchemaError` for reserved attribute names or duplicate columns."""
+    """Raise ``SchemaError`` for reserved attribute names or duplicate columns."""
     for spec in specs:
         if spec.attrs[0] in RESERVED_NAMES and len(spec.attrs) == 1:
             raise SchemaError(

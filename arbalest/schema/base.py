@@ -147,8 +147,8 @@ def _bind(owner: Any, prefix: tuple[str, ...], by_attrs: dict[tuple[str, ...], A
 class Schema(_Record, metaclass=SchemaMeta):
     """A table and the JSON records that fill it, declared as a class.
 
-    Example::
-
+    Example:
+        ```python
         class Event(Schema):
             __tablename__ = "events"
             id = String(36, primary_key=True)
@@ -162,6 +162,7 @@ class Schema(_Record, metaclass=SchemaMeta):
         Event.from_json({"id": "a", "someNumber": "7", "child": {"someBoolean": "yes"}}).row()
                               # ('a', 7, True)
         select(Event.id).where(Event.child.some_boolean)
+        ```
     """
 
     metadata: ClassVar[sa.MetaData] = metadata

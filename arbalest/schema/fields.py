@@ -51,7 +51,7 @@ T = TypeVar("T")
 
 
 class FieldOptions(TypedDict, total=False):
-    """The keyword arguments every field takes (see :class:`Field`)."""
+    """The keyword arguments every field takes (see ``Field``)."""
 
     key: str | None
     name: str | None
@@ -69,27 +69,30 @@ _TEXT_OPTIONS: Final = ("key", "name", "path", "doc", "encode")
 class Field(Generic[T]):
     """A column of a schema, filled from one JSONPath of each record.
 
-    Args:
-        key: The JSON key (default: the attribute name).
-        name: The column name (default: the attribute names on the path, joined by ``_``).
-        path: A whole JSONPath such as ``"$['tags'][0]"``, overriding the keys.
-        nullable: Whether the column accepts NULL; a NULL for a NOT NULL column is a
+    Keyword Args:
+        key (str | None): The JSON key (default: the attribute name).
+        name (str | None): The column name (default: the attribute names on the path, joined
+            by ``_``).
+        path (str | None): A whole JSONPath such as ``"$['tags'][0]"``, overriding the keys.
+        nullable (bool): Whether the column accepts NULL; a NULL for a NOT NULL column is a
             rejected record (code 1213). Primary keys are never nullable.
-        primary_key: Part of the primary key (``merge`` upserts on it). Never autoincrements.
-        doc: Documentation, kept on the SQLAlchemy column.
-        encode: Redshift column compression (``ENCODE``), e.g. ``"zstd"`` or ``"az64"``.
+        primary_key (bool): Part of the primary key (``merge`` upserts on it). Never
+            autoincrements.
+        doc (str | None): Documentation, kept on the SQLAlchemy column.
+        encode (str | None): Redshift column compression (``ENCODE``), e.g. ``"zstd"`` or
+            ``"az64"``.
 
     A mistake in the arguments (``String("forty")``, ``primary_kye=True``) is a
-    :class:`~arbalest.errors.SchemaError` raised when the schema class that holds the field
+    [`SchemaError`][arbalest.SchemaError] raised when the schema class that holds the field
     is defined, naming the class, the field and the argument; a field used outside a schema
-    raises it when its type or rule is asked for (:meth:`check`).
+    raises it when its type or rule is asked for ([`check`][arbalest.Field.check]).
     """
 
     #: Arguments besides the options, in the order they are given positionally.
     _ARGS: tuple[str, ...] = ()
 
     def __init__(self, **options: Unpack[FieldOptions]) -> None:
-        #: What is wrong with the arguments, one message each (raised by :meth:`check`).
+        #: What is wrong with the arguments, one message each (raised by ``check()``).
         self.problems: list[str] = []
         given: dict[str, Any] = dict(options)
         for unknown in [k for k in given if k not in _OPTIONS]:
@@ -127,7 +130,7 @@ class Field(Generic[T]):
         self.attr: str = ""
 
     def check(self, where: str | None = None) -> None:
-        """Raise :class:`~arbalest.errors.SchemaError` for the first mistake in the arguments.
+        """Raise ``SchemaError`` for the first mistake in the arguments.
 
         Args:
             where: What holds the field, for the message (``"Event.count"``).

@@ -1,13 +1,13 @@
 """The original Arbalest's functional schemas: ``JsonObject`` and ``Property``.
 
-::
+```python
+JsonObject("events",
+           Property("id", "VARCHAR(36)"),
+           Property("someNumber", "INTEGER", "custom_column_name"),
+           Property("child", Property("someBoolean", "BOOLEAN")))
+```
 
-    JsonObject("events",
-               Property("id", "VARCHAR(36)"),
-               Property("someNumber", "INTEGER", "custom_column_name"),
-               Property("child", Property("someBoolean", "BOOLEAN")))
-
-builds a :class:`~arbalest.schema.base.Schema` class like any other, in a MetaData of its
+builds a ``Schema`` class like any other, in a MetaData of its
 own unless ``metadata=`` is given. Column names follow the original: the JSON key (nested
 keys joined by ``_``), lowercased as Redshift stores them, unless a column name is given.
 """

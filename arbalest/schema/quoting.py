@@ -8,7 +8,7 @@ as ``time`` or ``values``), SQLAlchemy's PostgreSQL list lacks ``lateral``, ``co
 ``concurrently`` and ``tablesample``, and sqlalchemy-redshift's lacks ``interval``.
 
 Arbalest's column and table names are lowercase, so quoting one changes how it is parsed and
-nothing else. :func:`install` gives the preparers of DuckDB, PostgreSQL and Redshift (each
+nothing else. ``install()`` gives the preparers of DuckDB, PostgreSQL and Redshift (each
 its own copy) every keyword that one of the three warehouses does not take as a bare name.
 It runs once, when ``arbalest.schema`` is imported, so every engine and dialect Arbalest
 makes or receives quotes the same names, and so do the DDL that ``arbalest ddl`` prints and
@@ -89,7 +89,7 @@ def quoted_keywords() -> frozenset[str]:
 
 
 def install() -> None:
-    """Add :func:`quoted_keywords` to the reserved words of the three dialects' preparers.
+    """Add ``quoted_keywords()`` to the reserved words of the three dialects' preparers.
 
     Each preparer class gets a set of its own (duckdb-engine adds DuckDB's reserved words to
     its preparer's set whenever a dialect is made; before this, that set was PostgreSQL's).

@@ -1,4 +1,12 @@
-"""Object stores: where the JSON objects are (a local folder or an S3 prefix)."""
+"""Object stores: where the JSON objects are (a local folder or an S3 prefix).
+
+- ``base``: the ``ObjectStore`` protocol every store follows, ``ObjectInfo``, and key helpers.
+- ``local``: ``LocalStore``, a folder (also the test double).
+- ``s3``: ``S3Store``, the one module that imports boto3.
+- ``credentials``: ``Credentials``, AWS keys that never show their secrets.
+
+``open_store`` (here) picks the store for a location. Nothing here knows of schemas.
+"""
 
 from __future__ import annotations
 
@@ -31,11 +39,13 @@ def open_store(
     Args:
         location: ``s3://bucket/prefix`` for Amazon S3; anything else is a local folder; a
             store object is returned as it is.
-        credentials: AWS access keys for S3 (``arbalest.stores.s3.Credentials``).
+        credentials: AWS access keys for S3 (``arbalest.Credentials``, or a mapping of
+            boto3's names).
         region: The bucket's region, for S3.
 
     Raises:
-        ConfigurationError: If the local folder does not exist.
+        ConfigurationError: If the local folder does not exist, or the location is a URL of
+            another scheme than ``s3://`` and ``file://``.
     """
     if isinstance(location, ObjectStore) and not isinstance(location, str | os.PathLike):
         return location

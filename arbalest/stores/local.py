@@ -18,11 +18,12 @@ __all__ = ["LocalStore"]
 class LocalStore:
     """Objects are the files under a folder; keys are their paths relative to it.
 
-    Example::
-
+    Example:
+        ```python
         store = LocalStore("./lake")
         for info in store.list("events"):
             print(info.key, info.size)
+        ```
 
     The ETag of a file is its size and modification time in nanoseconds, so a file that is
     rewritten gets a new one.

@@ -1,4 +1,4 @@
-"""Amazon S3 as an object store (the only module besides the Redshift backend that imports boto3).
+"""Amazon S3 as an object store: the one module of the package that imports boto3.
 
 Listing is paginated and yields page by page; reads stream, and a connection that drops in the
 middle of an object is resumed from the byte where it stopped (a ranged GET pinned to the
@@ -68,13 +68,14 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 class S3Store:
     """Objects under ``s3://bucket/prefix``.
 
-    Example::
-
+    Example:
+        ```python
         store = S3Store("s3://my-lake/raw")                  # credentials from the environment
         store = S3Store("s3://my-lake/raw", region="eu-west-1",
                         credentials=Credentials(key_id, secret))
         for info in store.list("events"):
             print(info.key, info.size)
+        ```
 
     Args:
         url: ``s3://bucket`` or ``s3://bucket/prefix``.

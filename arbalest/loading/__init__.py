@@ -1,0 +1,13 @@
+"""Reading and converting the objects of a copy step: the path every warehouse Arbalest feeds
+shares (Redshift's ``COPY`` reads its objects itself).
+
+- ``reader``: objects to chunk files: streamed, decompressed, cut at line ends, read ahead.
+- ``transform``: batches of chunks to typed rows and rejects, one DuckDB query per batch,
+  with each column's conversion rule (``arbalest.convert``).
+- ``records``: the exact reader for the lines the fast path leaves (records spanning lines,
+  several on a line, malformed stretches).
+- ``rejects``: the ``Reject`` record; ``drift``: the drift report; ``scratch``: the
+  temporary folders of a load.
+
+Nothing here writes to a warehouse or the journal: the backends do (``arbalest.backends``).
+"""
