@@ -24,7 +24,7 @@ from arbalest.errors import (
     WarehouseAccessError,
     WarehouseUnavailableError,
 )
-from arbalest.inference import infer
+from arbalest.inference import DriftSample, StepDrift, infer, sample_drift
 from arbalest.orchestration import SortedSources, TimeSeriesImport
 from arbalest.pipeline import (
     Drift,
@@ -77,6 +77,7 @@ __all__ = [
     "Decimal",
     "Double",
     "Drift",
+    "DriftSample",
     "Field",
     "Integer",
     "JsonObject",
@@ -99,6 +100,7 @@ __all__ = [
     "SchemaWarning",
     "SmallInt",
     "SortedSources",
+    "StepDrift",
     "StepResult",
     "StoreError",
     "StoreUnavailableError",
@@ -116,4 +118,5 @@ __all__ = [
     "__version__",
     "infer",
     "metadata",
+    "sample_drift",
 ]
