@@ -50,7 +50,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import click
 import sqlalchemy as sa
@@ -260,12 +260,7 @@ def _show_rejects(result: RunResult) -> None:
 @_verbosity
 def run(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Run a pipeline: every step, each committed on its own."""
-    _settle()
-    _state.json = "run" if as_json else None
-    result = _execute(_pipeline(target, warehouse, store), "run")
-    _show_rejects(result)
-    if as_json:
-        _print_json(result.to_dict())
+    _run_or_validate("run", target, warehouse, store, as_json)
 
 
 @cli.command()
@@ -276,9 +271,19 @@ def run(target: str, warehouse: str | None, store: str | None, as_json: bool) ->
 @_verbosity
 def validate(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Dry run: every step in a transaction that is rolled back."""
+    _run_or_validate("validate", target, warehouse, store, as_json)
+
+
+def _run_or_validate(
+    verb: Literal["run", "validate"],
+    target: str,
+    warehouse: str | None,
+    store: str | None,
+    as_json: bool,
+) -> None:
     _settle()
-    _state.json = "validate" if as_json else None
-    result = _execute(_pipeline(target, warehouse, store), "validate")
+    _state.json = verb if as_json else None
+    result = _execute(_pipeline(target, warehouse, store), verb)
     _show_rejects(result)
     if as_json:
         _print_json(result.to_dict())
