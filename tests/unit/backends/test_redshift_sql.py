@@ -14,7 +14,15 @@ from sqlalchemy.schema import CreateTable
 from sqlalchemy_redshift.dialect import RedshiftDialect_psycopg2
 
 from arbalest import ConfigurationError, Credentials
-from arbalest.backends.redshift import RedshiftBackend, build_copy, manifest_document
+from arbalest.backends.redshift import (
+    CREATION_LOCK,
+    SYS,
+    RedshiftBackend,
+    WarehouseFacts,
+    build_copy,
+    lock_table,
+    manifest_document,
+)
 
 DIALECT = RedshiftDialect_psycopg2()
 TABLE = sa.Table(
@@ -175,12 +183,14 @@ def test_quoted_table_and_column_names() -> None:
 
 
 class Recorder:
-    """A connection that records what it is asked to run; ``SHOW`` answers ``30s``."""
+    """A connection that records what it is asked to run; ``SHOW`` answers ``30s``, every
+    table exists, and the warehouse facts are already known (``info``)."""
 
     dialect = DIALECT
 
-    def __init__(self) -> None:
+    def __init__(self, facts: WarehouseFacts) -> None:
         self.ran: list[tuple[str, Any]] = []
+        self.info = {"arbalest.redshift": facts}
 
     def exec_driver_sql(self, sql: str) -> Any:
         self.ran.append((sql, None))
@@ -193,18 +203,42 @@ class Recorder:
     def scalar_one(self) -> str:
         return "30s"
 
+    def first(self) -> tuple[int]:
+        return (1,)
 
-def test_the_lock_bounds_its_wait_then_restores_the_sessions_timeout() -> None:
-    conn = Recorder()
+
+@pytest.mark.parametrize(
+    ("serializable", "locked"),
+    [
+        (False, "LOCK _arbalest_lock_events_82d50d9042de"),
+        # two steps that read and write the journal would fail Redshift's serializable check
+        (True, "LOCK _arbalest_lock_events_82d50d9042de, _arbalest_journal"),
+    ],
+)
+def test_the_lock_bounds_its_wait_then_restores_the_sessions_timeout(
+    serializable: bool, locked: str
+) -> None:
+    conn = Recorder(WarehouseFacts(SYS, serializable))
     backend = RedshiftBackend(sa.create_engine("redshift+psycopg2://"))
     with backend.lock(conn, "events", 2.5):  # type: ignore[arg-type]  # a stand-in
-        assert conn.ran == [
-            ("SHOW statement_timeout", None),
-            ("SET statement_timeout TO 2500", None),
-            ("LOCK _arbalest_journal", None),
+        assert [sql for sql, _ in conn.ran if "information_schema" not in sql] == [
+            "SHOW statement_timeout",
+            "SET statement_timeout TO 2500",
+            locked,
             # the previous value is bound, never pasted into the SQL
-            ("SELECT set_config('statement_timeout', :value, false)", {"value": "30s"}),
+            "SELECT set_config('statement_timeout', :value, false)",
         ]
+        assert conn.ran[-1][1] == {"value": "30s"}
+
+
+def test_each_target_has_a_lock_table_of_its_own() -> None:
+    names = {lock_table(t).name for t in ("events", "sales.events", "x" * 300, "x" * 301, "")}
+    assert len(names) == 5
+    # Redshift folds names to lowercase: one table, one lock
+    assert lock_table("Events").name == lock_table("events").name
+    assert all(len(n.encode()) <= 127 and n.startswith("_arbalest_lock_") for n in names)
+    assert lock_table("sales.events").name.startswith("_arbalest_lock_sales_events_")
+    assert CREATION_LOCK.name not in names
 
 
 # -- the load table, and what goes from it into the target ---------------------------------
