@@ -16,7 +16,9 @@ from sqlalchemy_redshift.dialect import RedshiftDialect_psycopg2
 from arbalest import ConfigurationError, Credentials
 from arbalest.backends.redshift import (
     CREATION_LOCK,
+    STL,
     SYS,
+    LoadViews,
     RedshiftBackend,
     WarehouseFacts,
     build_copy,
@@ -348,3 +350,106 @@ def test_evolution_statements_are_redshifts() -> None:
         assert isinstance(parsed, sqlglot.exp.Alter)
         assert "USING" not in statement
         assert "NOT NULL" not in statement
+
+
+# -- the system views, the lock SQL, and the COPY for a driver that binds on the server ------
+
+
+@pytest.mark.parametrize("views", [STL, SYS], ids=["stl", "sys"])
+def test_the_load_view_queries_are_redshift_sql(views: LoadViews) -> None:
+    """Each statement parses as Redshift SQL, reads the view's documented columns, and takes
+    its values as bound parameters."""
+    documented = {
+        "stl_load_errors": {
+            "query",
+            "session",
+            "starttime",
+            "line_number",
+            "colname",
+            "raw_field_value",
+            "err_reason",
+            "err_code",
+        },
+        "sys_load_history": {"query_id", "loaded_rows", "error_count"},
+        "sys_load_error_detail": {
+            "query_id",
+            "session_id",
+            "start_time",
+            "line_number",
+            "column_name",
+            "error_message",
+            "error_code",
+        },
+    }
+    statements = [views.last_copy, views.errors, views.session_errors]
+    if views.history is not None:
+        statements.append(views.history)
+    for sql in statements:
+        compiled = str(sa.text(sql).compile(dialect=DIALECT))
+        expression = sqlglot.parse_one(
+            compiled.replace("%(query)s", "1").replace("%(pid)s", "2"), read="redshift"
+        )
+        tables = {t.name for t in expression.find_all(sqlglot.exp.Table)}
+        columns = {c.name for c in expression.find_all(sqlglot.exp.Column)}
+        for table in tables:
+            assert columns <= documented[table], (table, columns - documented[table])
+        assert tables <= set(documented)
+    assert ":query" in views.errors
+    assert ":pid" in views.session_errors
+    if views is SYS:
+        # SYS_ query ids are last_user_query_id()'s, never pg_last_copy_id()'s
+        assert "pg_last_copy" not in " ".join(statements)
+        assert "last_user_query_id()" in views.last_copy
+    else:
+        assert "sys_" not in " ".join(statements)
+
+
+def test_the_probes_and_lock_statements_are_redshift_sql() -> None:
+    from arbalest.backends import redshift
+
+    for sql in (redshift._PROBE_STL, redshift._PROBE_ISOLATION):
+        sqlglot.parse_one(sql, read="redshift")
+    ddl = str(CreateTable(lock_table("sales.events"), if_not_exists=True).compile(dialect=DIALECT))
+    created = sqlglot.parse_one(ddl, read="redshift")
+    assert created.find(sqlglot.exp.Table).name == lock_table("sales.events").name  # type: ignore[union-attr]
+    assert "IF NOT EXISTS" in ddl
+
+
+def test_a_driver_that_binds_on_the_server_gets_the_copy_with_its_values_written_in() -> None:
+    """Redshift refuses parameters in a COPY (``syntax error at or near "$1"``): for
+    redshift_connector the statement is compiled with literal values; psycopg2 keeps binds."""
+    from sqlalchemy_redshift.dialect import RedshiftDialect_redshift_connector
+
+    from arbalest.backends.redshift import run_copy
+
+    class Conn:
+        def __init__(self, dialect: Any) -> None:
+            self.dialect = dialect
+            self.ran: list[tuple[str, Any]] = []
+
+        def execute(self, statement: Any) -> None:
+            self.ran.append(("execute", statement))
+
+        def exec_driver_sql(self, sql: str) -> None:
+            self.ran.append(("driver", sql))
+
+    statement = build_copy(
+        TABLE,
+        ["id", "some_number"],
+        manifest_url=MANIFEST,
+        jsonpaths_url=JSONPATHS,
+        iam_role=ROLE,
+        max_error=3,
+    )
+    connector = Conn(RedshiftDialect_redshift_connector())
+    run_copy(connector, statement)  # type: ignore[arg-type]
+    ((how, sql),) = connector.ran
+    assert how == "driver"
+    assert f"FROM '{MANIFEST}'" in sql
+    assert f"aws_iam_role={ROLE}" in sql
+    assert "%s" not in sql
+    assert "%(" not in sql
+    assert isinstance(sqlglot.parse_one(" ".join(sql.split()), read="redshift"), sqlglot.exp.Copy)
+    psycopg = Conn(DIALECT)
+    run_copy(psycopg, statement)  # type: ignore[arg-type]
+    assert psycopg.ran == [("execute", statement)]
