@@ -721,7 +721,9 @@ class _Copier:
                     job.label, (self.rejects + recorded)[: job.max_errors + 1], job.max_errors
                 ) from None
             raise
-        count, new = read_back(self.conn, self.views, job.label, info.key, self.dates)
+        count, new = read_back(
+            self.conn, self.views, job.label, info.key, self.dates, no_load=job.validate
+        )
         self.rejects += new
         self.rejected[info.key] += len(new)
         self.rows[info.key] += count
@@ -744,14 +746,17 @@ def run_copy(conn: sa.Connection, statement: RedshiftCopy) -> None:
     conn.exec_driver_sql(str(text))
 
 
-#: How long to wait, at most, for a view that fills in a moment after the statement (SYS).
+#: How long to wait, at most, for a view that fills in a moment after the statement (SYS):
+#: for the COPY's history row (without it, its rows cannot be counted), and for as many
+#: error rows as the history counts.
 _LAG_SECONDS: Final = 10.0
+_DETAIL_LAG_SECONDS: Final = 5.0
 
 
-def _waited(read: Any, done: Any) -> Any:
-    """``read()`` until ``done(result)``, pausing longer each time, for up to ``_LAG_SECONDS``;
-    the last result either way."""
-    deadline = time.monotonic() + _LAG_SECONDS
+def _waited(read: Any, done: Any, seconds: float | None = None) -> Any:
+    """``read()`` until ``done(result)``, pausing longer each time, for up to ``seconds``
+    (default ``_LAG_SECONDS``); the last result either way."""
+    deadline = time.monotonic() + (_LAG_SECONDS if seconds is None else seconds)
     pause = 0.05
     result = read()
     while not done(result) and time.monotonic() < deadline:
@@ -762,12 +767,19 @@ def _waited(read: Any, done: Any) -> Any:
 
 
 def read_back(
-    conn: sa.Connection, views: LoadViews, label: str, key: str, dates: frozenset[str]
+    conn: sa.Connection,
+    views: LoadViews,
+    label: str,
+    key: str,
+    dates: frozenset[str],
+    *,
+    no_load: bool = False,
 ) -> tuple[int, list[Reject]]:
-    """The rows loaded and the rejects of the ``COPY`` that ``conn`` ran last.
+    """The rows loaded and the rejects of the ``COPY`` that ``conn`` ran last (``no_load``:
+    a ``COPY ... NOLOAD``, which loads no rows).
 
     Raises:
-        CopyError: If the ``SYS`` views do not record the ``COPY`` in time.
+        CopyError: If the ``SYS`` views do not record a loading ``COPY`` in time.
     """
     found = conn.execute(sa.text(views.last_copy)).one()
     query = int(found[0])
@@ -779,6 +791,9 @@ def read_back(
             lambda: conn.execute(sa.text(views.history), {"query": query}).first(),
             lambda row: row is not None,
         )
+        if history is None and no_load:
+            # nothing was loaded to count: the rejects are what a validation is after
+            history = (0, None)
         if history is None:
             raise CopyError(
                 label,
@@ -786,12 +801,17 @@ def read_back(
                 f"SYS_LOAD_HISTORY after {_LAG_SECONDS:g} s, so its rows cannot be counted; "
                 "the step is rolled back: run it again",
             )
-        rows, expected = int(history[0]), int(history[1])
+        rows = int(history[0])
+        expected = None if history[1] is None else int(history[1])
 
     def read() -> list[Any]:
         return list(conn.execute(sa.text(views.errors), {"query": query}))
 
-    found_errors = _waited(read, lambda r: expected is None or len(r) >= expected)
+    found_errors = _waited(
+        read,
+        lambda r: expected is None or len(r) >= expected,
+        min(_DETAIL_LAG_SECONDS, _LAG_SECONDS),
+    )
     if expected is not None and len(found_errors) < expected:
         logger.warning(
             "%s: SYS_LOAD_HISTORY counts %d load error(s) for %s, SYS_LOAD_ERROR_DETAIL holds %d",

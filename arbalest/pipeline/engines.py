@@ -25,7 +25,7 @@ __all__ = ["create_engine", "duckdb_file", "warehouse_url"]
 _INSTALL: Final = {
     "psycopg2": "psycopg2-binary",
     "psycopg": '"psycopg[binary]"',
-    "redshift_connector": "'arbalest[redshift]'",
+    "redshift_connector": '"arbalest[redshift]>=2"',
     "duckdb": "duckdb duckdb-engine",
     "duckdb_engine": "duckdb-engine",
     "sqlalchemy_redshift": "sqlalchemy-redshift",
@@ -174,7 +174,7 @@ def _redshift_connector_options(url: sa.URL) -> dict[str, Any]:
         raise ConfigurationError(
             f"cannot use the warehouse URL {url.render_as_string(hide_password=True)}: its "
             "driver 'redshift_connector' is not installed; install it with: pip install "
-            "'arbalest[redshift]'"
+            '"arbalest[redshift]>=2"'
         ) from None
     hints = typing.get_type_hints(redshift_connector.connect)
     options: dict[str, Any] = {}

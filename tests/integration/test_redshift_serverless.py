@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import (
+    CopyError,
     Integer,
     Pipeline,
     Schema,
@@ -121,6 +122,26 @@ def test_counts_wait_for_sys_load_history_to_record_the_copy(
         waited = time.monotonic() - started
     assert result.rows_loaded == 2
     assert waited >= 0.4  # it did wait, rather than count nothing
+
+
+def test_a_copy_sys_load_history_never_records_fails_the_step_but_not_a_validation(
+    postgres_schema: str,
+    s3_endpoint: str,
+    s3_bucket: str,
+    event: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from arbalest.backends import redshift
+
+    monkeypatch.setattr(redshift, "_LAG_SECONDS", 0.3)
+    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    with redshift_stand_in(postgres_schema, serverless=True, history_lag=None) as standin:
+        with pytest.raises(CopyError, match=r"has not recorded the COPY of events/a\.json"):
+            pipeline(standin, s3_bucket, event).run()
+        with standin.engine.connect() as conn:
+            assert not journal.table_exists(conn, event.__table__)
+        # NOLOAD loads nothing to count: its rejects are what a validation is after
+        assert pipeline(standin, s3_bucket, event).validate().rows_loaded == 0
 
 
 def test_validate_on_serverless_counts_rejects_and_keeps_nothing(
