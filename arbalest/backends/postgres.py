@@ -69,7 +69,7 @@ class PostgresBackend(TransformBackend):
         yield
 
     def creation_lock(
-        self, conn: sa.Connection, timeout: float
+        self, conn: sa.Connection, timeout: float, *, validate: bool = False
     ) -> contextlib.AbstractContextManager[None]:
         # the same kind of lock as a target's, on a name no table can have; READ COMMITTED
         # lets the second run see the tables once the first has committed them

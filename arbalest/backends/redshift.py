@@ -1,21 +1,34 @@
-"""Amazon Redshift: the cluster reads the objects from S3 itself, with ``COPY``.
+"""Amazon Redshift: the cluster or workgroup reads the objects from S3 itself, with ``COPY``.
+
+When a run connects, Arbalest finds out, once per connection, where the warehouse records its
+loads (``STL_LOAD_ERRORS`` on a provisioned cluster; ``SYS_LOAD_HISTORY`` and
+``SYS_LOAD_ERROR_DETAIL`` where the ``STL_`` tables cannot be queried, as on Redshift
+Serverless) and the database's isolation level (``STV_DB_ISOLATION_LEVEL``).
 
 For each copy step, inside the step's transaction:
 
-1. ``LOCK`` the journal table (Redshift has no advisory locks, and two transactions that read
-   and write the journal at once would fail Redshift's serializable isolation); waiting is
-   bounded by ``statement_timeout`` = ``lock_timeout``, and the session's own
-   ``statement_timeout`` is put back once the lock is held.
+1. ``LOCK`` the target's own lock table (``_arbalest_lock_<name>_<digest>``, empty), so that
+   runs on one target take turns and runs on others do not wait; Redshift has no advisory
+   locks. On a database with ``SERIALIZABLE`` isolation the journal is locked too: two
+   transactions that both read and write it would otherwise fail Redshift's serializable
+   check (error 1023), whatever their targets. Waiting is bounded by ``statement_timeout`` =
+   ``lock_timeout``, and the session's own ``statement_timeout`` is put back once the lock is
+   held. The first runs on a new warehouse take turns creating the journal, the target and
+   the lock table under ``LOCK _arbalest_lock`` (that one table is created, if missing, on a
+   connection of its own, and committed at once).
 2. Upload the schema's JSONPaths file and, per object, a manifest listing exactly that object
    (its full ``s3://`` URL, ``mandatory: true``, ``content_length``) under the pipeline's
    metadata folder. Nothing to load: no manifest, no ``COPY``.
 3. One ``COPY`` per object (sqlalchemy-redshift's ``CopyCommand``, plus ZSTD and
    ``IAM_ROLE default``, which it lacks), in the order the objects come (``merge``: oldest
    first). One object per COPY is what makes its counts exact: Redshift reports rows per
-   COPY (``pg_last_copy_count()``), while ``STL_LOAD_COMMITS`` only has the *lines* each
-   file held (a pretty-printed record spans many, a line may hold several), and its
-   ``filename``, like ``STL_LOAD_ERRORS``', keeps only the first 256 bytes of a URL. So
-   every reject and row of a COPY is its one object's, however long the URL.
+   COPY (``pg_last_copy_count()``, ``SYS_LOAD_HISTORY.loaded_rows``), while the per-file
+   views only have the *lines* each file held (a pretty-printed record spans many, a line
+   may hold several), and their file names, like ``STL_LOAD_ERRORS``', keep only the first
+   256 bytes of a URL. So every reject and row of a COPY is its one object's, however long
+   the URL. With psycopg2 the COPY's values are bound parameters (psycopg2 puts them in the
+   text itself); other drivers bind on the server, which Redshift refuses for ``COPY``, so
+   the statement is compiled with its values written in.
 4. Where the rows go: straight into the target (``incremental``), or into a temporary load
    table first: ``replace`` then deletes the target's rows (``DELETE``: ``TRUNCATE`` would
    commit) and inserts the load table's; ``merge`` numbers each object's rows, refuses an
@@ -25,8 +38,9 @@ For each copy step, inside the step's transaction:
    ``TIMEFORMAT`` (Redshift reads ``DATE`` with ``DATEFORMAT``, which knows no epoch formats
    and whose handling of offsets is not documented), and then take the date in UTC: the
    local rule exactly.
-5. Read the rejects of each ``COPY`` back from ``STL_LOAD_ERRORS``; more rejects than
-   ``max_errors`` fails the step.
+5. Read the rows and rejects of each ``COPY`` back (``pg_last_copy_id()`` and
+   ``STL_LOAD_ERRORS``; or ``last_user_query_id()``, ``SYS_LOAD_HISTORY`` and
+   ``SYS_LOAD_ERROR_DETAIL``); more rejects than ``max_errors`` fails the step.
 
 Every mode uses a manifest: a ``COPY`` of ``s3://bucket/events/a.json`` is a prefix, and
 would also load ``events/a.json.old``.
@@ -35,11 +49,14 @@ would also load ``events/a.json.old``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import sqlalchemy as sa
@@ -48,6 +65,7 @@ from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy_redshift.commands import Compression, CopyCommand, Format, visit_copy_command
 
 from arbalest import journal
+from arbalest.backends._redshift_iam import SECRET_OPTIONS, sign_in_for
 from arbalest.backends.base import (
     POSITION_COLUMNS,
     Backend,
@@ -55,6 +73,7 @@ from arbalest.backends.base import (
     CopyJob,
     LoadResult,
     quote_table,
+    sqlstate,
     staging_name,
     staging_table,
     upsert_from,
@@ -72,7 +91,18 @@ from arbalest.loading.rejects import Reject, clip
 from arbalest.stores.base import ObjectInfo, join_key
 from arbalest.stores.credentials import Credentials
 
-__all__ = ["RedshiftBackend", "RedshiftCopy", "build_copy", "manifest_document"]
+__all__ = [
+    "CREATION_LOCK",
+    "STL",
+    "SYS",
+    "LoadViews",
+    "RedshiftBackend",
+    "RedshiftCopy",
+    "WarehouseFacts",
+    "build_copy",
+    "lock_table",
+    "manifest_document",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +206,164 @@ def _without_values(exc: Exception) -> str:
     return str(exc).split(";")[0]
 
 
+@dataclass(frozen=True)
+class LoadViews:
+    """Where a warehouse records what each ``COPY`` did, as the SQL that reads it back.
+
+    Each ``errors`` row is ``(line, column, value, reason, code)``, as a ``Reject`` takes them.
+
+    Attributes:
+        name: ``"stl"`` or ``"sys"``.
+        last_copy: The statement, run right after a ``COPY``, that gives its query id (and,
+            for ``STL``, its rows).
+        history: For ``SYS``: the ``COPY``'s rows and error count, by ``:query``.
+        errors: The ``COPY``'s load errors, by ``:query``.
+        session_errors: The load errors of the last ``COPY`` of session ``:pid``.
+        lags: The views fill in a moment after the statement returns: read again until they
+            hold what was asked for.
+    """
+
+    name: str
+    last_copy: str
+    history: str | None
+    errors: str
+    session_errors: str
+    lags: bool
+
+
+#: A provisioned cluster's ``STL_LOAD_ERRORS``: ``query`` is ``pg_last_copy_id()``.
+STL: Final = LoadViews(
+    name="stl",
+    last_copy="SELECT pg_last_copy_id(), pg_last_copy_count()",
+    history=None,
+    errors=(
+        "SELECT line_number, trim(colname), trim(raw_field_value), trim(err_reason), err_code "
+        "FROM stl_load_errors WHERE query = :query ORDER BY starttime, line_number"
+    ),
+    session_errors=(
+        "SELECT line_number, trim(colname), trim(raw_field_value), trim(err_reason), err_code "
+        "FROM stl_load_errors WHERE session = :pid AND query = "
+        "(SELECT max(query) FROM stl_load_errors WHERE session = :pid) "
+        "ORDER BY starttime, line_number"
+    ),
+    lags=False,
+)
+#: The ``SYS_`` monitoring views (Redshift Serverless; provisioned clusters have them too).
+#: Their ``query_id`` is not ``pg_last_copy_id()``'s: ``last_user_query_id()`` gives it, for
+#: the statement before. They keep no raw field value, so a reject's ``value`` is ``None``.
+SYS: Final = LoadViews(
+    name="sys",
+    last_copy="SELECT last_user_query_id()",
+    history="SELECT loaded_rows, error_count FROM sys_load_history WHERE query_id = :query",
+    errors=(
+        "SELECT line_number, trim(column_name), CAST(NULL AS VARCHAR), trim(error_message), "
+        "error_code FROM sys_load_error_detail WHERE query_id = :query "
+        "ORDER BY start_time, line_number"
+    ),
+    session_errors=(
+        "SELECT line_number, trim(column_name), CAST(NULL AS VARCHAR), trim(error_message), "
+        "error_code FROM sys_load_error_detail WHERE session_id = :pid AND query_id = "
+        "(SELECT max(query_id) FROM sys_load_error_detail WHERE session_id = :pid) "
+        "ORDER BY start_time, line_number"
+    ),
+    lags=True,
+)
+
+#: Where the facts found on a connection are kept (``Connection.info`` lives as long as the
+#: driver's connection).
+_FACTS_KEY: Final = "arbalest.redshift"
+_PROBE_STL: Final = "SELECT 1 FROM stl_load_errors LIMIT 1"
+_PROBE_ISOLATION: Final = (
+    "SELECT trim(isolation_level) FROM stv_db_isolation_level WHERE db_name = current_database()"
+)
+
+
+@dataclass(frozen=True)
+class WarehouseFacts:
+    """What Arbalest found out about a Redshift warehouse on one connection.
+
+    Attributes:
+        views: Where loads are recorded (``STL``, or ``SYS`` where ``STL_`` cannot be read).
+        serializable: The database has ``SERIALIZABLE`` isolation (then the journal is locked
+            with a target's lock). Where ``STV_DB_ISOLATION_LEVEL`` cannot be read: assumed
+            on a provisioned cluster (its default before ``SNAPSHOT``), not on Serverless
+            (``SNAPSHOT`` is the default of every workgroup).
+    """
+
+    views: LoadViews
+    serializable: bool
+
+
+def probe(conn: sa.Connection) -> WarehouseFacts:
+    """Find out ``WarehouseFacts`` with two small queries, each in a transaction of its own
+    (a query that fails aborts its transaction). ``conn`` must not be in a transaction."""
+    stl = _answers(conn, _PROBE_STL) is not None
+    level = _answers(conn, _PROBE_ISOLATION)
+    # the level as the view shows it ("Serializable", "Snapshot Isolation"), else assumed
+    found = str(level[0][0]).strip().lower() if level else None
+    serializable = found.startswith("serializable") if found is not None else stl
+    facts = WarehouseFacts(STL if stl else SYS, serializable)
+    logger.debug(
+        "Redshift: loads recorded in the %s views, %s isolation (%s)",
+        facts.views.name.upper(),
+        "SERIALIZABLE" if serializable else "SNAPSHOT",
+        "found" if level else "assumed",
+    )
+    return facts
+
+
+def _answers(conn: sa.Connection, sql: str) -> list[Any] | None:
+    """The rows of ``sql``, or ``None`` if the warehouse refuses it (no such view, no
+    permission): a refusal that is not a lost connection."""
+    try:
+        with conn.begin():
+            return list(conn.exec_driver_sql(sql).all())
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        return None
+
+
+_LOCK_COLUMN: Final = "held"
+#: The lock runs take while they create Arbalest's tables and a new target.
+CREATION_LOCK: Final = sa.Table(
+    "_arbalest_lock", sa.MetaData(), sa.Column(_LOCK_COLUMN, sa.SmallInteger)
+)
+
+
+def lock_table(target: str) -> sa.Table:
+    """The empty table whose ``LOCK`` is ``target``'s run lock: ``_arbalest_lock_`` and the
+    target's name (letters, digits and ``_``, at most 40) and 12 hex digits of its SHA-1.
+    Redshift folds names to lowercase, so ``Events`` and ``events`` share one."""
+    folded = target.lower()
+    digest = hashlib.sha1(folded.encode(), usedforsecurity=False).hexdigest()[:12]
+    slug = re.sub(r"[^a-z0-9]+", "_", folded).strip("_")[:40]
+    name = f"_arbalest_lock_{slug}_{digest}" if slug else f"_arbalest_lock_{digest}"
+    return sa.Table(name, sa.MetaData(), sa.Column(_LOCK_COLUMN, sa.SmallInteger))
+
+
+@contextlib.contextmanager
+def _bounded(conn: sa.Connection, timeout: float, what: str, why: str) -> Iterator[None]:
+    """Run the statements inside with ``statement_timeout`` = ``timeout``, then put the
+    session's own value back; a timeout is a ``ConcurrentRunError`` (``what``, ``why``)."""
+    milliseconds = max(int(timeout * 1000), 1)
+    # statement_timeout bounds the wait for the LOCK only: the session's own value (a
+    # user's or a cluster's setting) is put back for the COPY and whatever follows
+    previous = str(conn.exec_driver_sql("SHOW statement_timeout").scalar_one())
+    conn.exec_driver_sql(f"SET statement_timeout TO {milliseconds}")
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if sqlstate(exc.orig) == _STATEMENT_TIMEOUT or "timeout" in str(exc.orig):
+            raise ConcurrentRunError(what, why) from None
+        raise
+    # A failed LOCK aborts the transaction, and its rollback undoes the SET; on success
+    # the value is restored as a bound parameter, never pasted into SQL.
+    conn.execute(
+        sa.text("SELECT set_config('statement_timeout', :value, false)"), {"value": previous}
+    )
+
+
 class RedshiftBackend(Backend):
     """Loads with Redshift's own ``COPY`` from S3 (see the module docstring)."""
 
@@ -197,33 +385,94 @@ class RedshiftBackend(Backend):
             )
 
     def secrets(self) -> tuple[str, ...]:
-        return ()
+        # temporary passwords of an IAM sign-in; secrets a URL of the caller's own holds
+        sign_in = sign_in_for(self.engine)
+        found = list(sign_in.secrets()) if sign_in is not None else []
+        for name, value in self.engine.url.query.items():
+            if name.lower() in SECRET_OPTIONS:
+                found += [value] if isinstance(value, str) else list(value)
+        return tuple(found)
+
+    def connect(self, timeout: float) -> sa.Connection:
+        conn = self.engine.connect()
+        try:
+            self.facts(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def facts(self, conn: sa.Connection) -> WarehouseFacts:
+        """What this connection's warehouse is like, found out once per connection (on a
+        connection of its own when ``conn`` is already in a transaction)."""
+        found = conn.info.get(_FACTS_KEY)
+        if isinstance(found, WarehouseFacts):
+            return found
+        if conn.in_transaction():
+            with self.engine.connect() as side:
+                found = probe(side)
+        else:
+            found = probe(conn)
+        conn.info[_FACTS_KEY] = found
+        return found
+
+    def lock_tables(self, target: str) -> tuple[sa.Table, ...]:
+        return (lock_table(target),)
 
     @contextlib.contextmanager
     def lock(self, conn: sa.Connection, target: str, timeout: float) -> Iterator[None]:
-        milliseconds = max(int(timeout * 1000), 1)
-        # statement_timeout bounds the wait for the LOCK only: the session's own value (a
-        # user's or a cluster's setting) is put back for the COPY and whatever follows
-        previous = str(conn.exec_driver_sql("SHOW statement_timeout").scalar_one())
-        conn.exec_driver_sql(f"SET statement_timeout TO {milliseconds}")
-        try:
-            conn.exec_driver_sql(f"LOCK {quote_table(conn.dialect, journal.JOURNAL)}")
-        except sa.exc.DBAPIError as exc:
-            if getattr(exc.orig, "pgcode", None) == _STATEMENT_TIMEOUT or "timeout" in str(
-                exc.orig
-            ):
-                raise ConcurrentRunError(
-                    f"lock {target}",
-                    f"another run has held Arbalest's journal for more than {timeout:g} s "
-                    "(lock_timeout); try again later",
-                ) from None
-            raise
-        # A failed LOCK aborts the transaction, and its rollback undoes the SET; on success
-        # the value is restored as a bound parameter, never pasted into SQL.
-        conn.execute(
-            sa.text("SELECT set_config('statement_timeout', :value, false)"), {"value": previous}
+        tables = [lock_table(target)]
+        if not journal.table_exists(conn, tables[0]):
+            # the runner creates it with the journal; a caller of its own gets it here, in
+            # its transaction
+            conn.execute(CreateTable(tables[0], if_not_exists=True))
+        serializable = self.facts(conn).serializable
+        if serializable:
+            tables.append(journal.JOURNAL)  # always last: every run locks in one order
+        names = ", ".join(quote_table(conn.dialect, t) for t in tables)
+        why = (
+            f"another run has been loading {target!r} for more than {timeout:g} s "
+            "(lock_timeout); try again later"
         )
+        if serializable:
+            why = (
+                f"another run has held Arbalest's journal for more than {timeout:g} s "
+                "(lock_timeout; with SERIALIZABLE isolation, runs on every target take turns); "
+                "try again later"
+            )
+        with _bounded(conn, timeout, f"lock {target}", why):
+            conn.exec_driver_sql(f"LOCK {names}")
         yield
+
+    @contextlib.contextmanager
+    def creation_lock(
+        self, conn: sa.Connection, timeout: float, *, validate: bool = False
+    ) -> Iterator[None]:
+        if not journal.table_exists(conn, CREATION_LOCK):
+            if validate:
+                # a validation leaves no table behind, and is rolled back whatever it meets
+                yield
+                return
+            self._create_creation_lock()
+        why = (
+            f"another run has been creating Arbalest's tables for more than {timeout:g} s "
+            "(lock_timeout); try again later"
+        )
+        with _bounded(conn, timeout, "create tables", why):
+            conn.exec_driver_sql(f"LOCK {quote_table(conn.dialect, CREATION_LOCK)}")
+        yield
+
+    def _create_creation_lock(self) -> None:
+        """Create ``_arbalest_lock`` and commit at once, on a connection of its own: runs
+        that start together both get to ``LOCK`` it. Two creating it at the same moment: one
+        is refused (a duplicate in the catalog), and finds it there."""
+        try:
+            with self.engine.begin() as side:
+                side.execute(CreateTable(CREATION_LOCK, if_not_exists=True))
+        except sa.exc.DBAPIError:
+            with self.engine.connect() as side:
+                if not journal.table_exists(side, CREATION_LOCK):
+                    raise
 
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
         table = job.table
@@ -235,7 +484,8 @@ class RedshiftBackend(Backend):
         )
         if objects:
             job.store.put(jsonpaths_key, json.dumps(job.schema.__jsonpaths__, indent=2).encode())
-        copier = _Copier(conn, job, columns, job.store.uri(jsonpaths_key), dates)
+        views = self.facts(conn).views
+        copier = _Copier(conn, job, columns, job.store.uri(jsonpaths_key), dates, views)
         if job.mode == "incremental" and not dates:
             for info in objects:
                 copier.copy(table, info)
@@ -414,12 +664,14 @@ class _Copier:
         columns: list[str],
         jsonpaths_url: str,
         dates: frozenset[str],
+        views: LoadViews,
     ) -> None:
         self.conn = conn
         self.job = job
         self.columns = columns
         self.jsonpaths_url = jsonpaths_url
         self.dates = dates
+        self.views = views
         self.rejects: list[Reject] = []
         self.rows: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
@@ -427,7 +679,7 @@ class _Copier:
 
     def copy(self, table: sa.Table, info: ObjectInfo) -> None:
         """COPY one object into ``table``: its rows are the COPY's count, its rejects all
-        the COPY's load errors (no URL is matched against a truncated ``filename``)."""
+        the COPY's load errors (no URL is matched against a truncated file name)."""
         job = self.job
         store = job.store
         key = join_key(
@@ -457,31 +709,118 @@ class _Copier:
         )
         (pid,) = self.conn.execute(sa.text("SELECT pg_backend_pid()")).one()
         try:
-            self.conn.execute(statement)
+            run_copy(self.conn, statement)
         except sa.exc.DBAPIError:
             # COPY failed (too many errors, or worse): the transaction is lost, so read what
             # Redshift recorded for this session on a connection of its own.
-            recorded = _errors_of_session(self.conn.engine, int(pid), info.key, self.dates)
+            recorded = _errors_of_session(
+                self.conn.engine, self.views, int(pid), info.key, self.dates
+            )
             if len(self.rejects) + len(recorded) > job.max_errors:
                 raise TooManyRejectsError(
                     job.label, (self.rejects + recorded)[: job.max_errors + 1], job.max_errors
                 ) from None
             raise
-        query, count = self.conn.execute(
-            sa.text("SELECT pg_last_copy_id(), pg_last_copy_count()")
-        ).one()
-        new = _errors_of_query(self.conn, int(query), info.key, self.dates)
+        count, new = read_back(
+            self.conn, self.views, job.label, info.key, self.dates, no_load=job.validate
+        )
         self.rejects += new
         self.rejected[info.key] += len(new)
-        self.rows[info.key] += int(count)
+        self.rows[info.key] += count
         if len(self.rejects) > job.max_errors:
             raise TooManyRejectsError(job.label, self.rejects[: job.max_errors + 1], job.max_errors)
 
 
-_ERRORS: Final = (
-    "SELECT line_number, trim(colname), trim(raw_field_value), trim(err_reason), err_code "
-    "FROM stl_load_errors WHERE {where} ORDER BY starttime, line_number"
-)
+#: The drivers that write bound values into the statement text themselves.
+_CLIENT_SIDE_BINDS: Final = frozenset({"psycopg2", "psycopg2cffi"})
+
+
+def run_copy(conn: sa.Connection, statement: RedshiftCopy) -> None:
+    """Run a ``COPY``. Redshift refuses server-side parameters in a ``COPY`` (``syntax error
+    at or near "$1"``), so for drivers that bind on the server (redshift_connector) the
+    statement is compiled with its values written in; psycopg2 does the same itself."""
+    if conn.dialect.driver in _CLIENT_SIDE_BINDS:
+        conn.execute(statement)
+        return
+    text = statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    conn.exec_driver_sql(str(text))
+
+
+#: How long to wait, at most, for a view that fills in a moment after the statement (SYS):
+#: for the COPY's history row (without it, its rows cannot be counted), and for as many
+#: error rows as the history counts.
+_LAG_SECONDS: Final = 10.0
+_DETAIL_LAG_SECONDS: Final = 5.0
+
+
+def _waited(read: Any, done: Any, seconds: float | None = None) -> Any:
+    """``read()`` until ``done(result)``, pausing longer each time, for up to ``seconds``
+    (default ``_LAG_SECONDS``); the last result either way."""
+    deadline = time.monotonic() + (_LAG_SECONDS if seconds is None else seconds)
+    pause = 0.05
+    result = read()
+    while not done(result) and time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+        result = read()
+    return result
+
+
+def read_back(
+    conn: sa.Connection,
+    views: LoadViews,
+    label: str,
+    key: str,
+    dates: frozenset[str],
+    *,
+    no_load: bool = False,
+) -> tuple[int, list[Reject]]:
+    """The rows loaded and the rejects of the ``COPY`` that ``conn`` ran last (``no_load``:
+    a ``COPY ... NOLOAD``, which loads no rows).
+
+    Raises:
+        CopyError: If the ``SYS`` views do not record a loading ``COPY`` in time.
+    """
+    found = conn.execute(sa.text(views.last_copy)).one()
+    query = int(found[0])
+    expected: int | None = None
+    if views.history is None:
+        rows = int(found[1])
+    else:
+        history = _waited(
+            lambda: conn.execute(sa.text(views.history), {"query": query}).first(),
+            lambda row: row is not None,
+        )
+        if history is None and no_load:
+            # nothing was loaded to count: the rejects are what a validation is after
+            history = (0, None)
+        if history is None:
+            raise CopyError(
+                label,
+                f"Redshift has not recorded the COPY of {key} (query {query}) in "
+                f"SYS_LOAD_HISTORY after {_LAG_SECONDS:g} s, so its rows cannot be counted; "
+                "the step is rolled back: run it again",
+            )
+        rows = int(history[0])
+        expected = None if history[1] is None else int(history[1])
+
+    def read() -> list[Any]:
+        return list(conn.execute(sa.text(views.errors), {"query": query}))
+
+    found_errors = _waited(
+        read,
+        lambda r: expected is None or len(r) >= expected,
+        min(_DETAIL_LAG_SECONDS, _LAG_SECONDS),
+    )
+    if expected is not None and len(found_errors) < expected:
+        logger.warning(
+            "%s: SYS_LOAD_HISTORY counts %d load error(s) for %s, SYS_LOAD_ERROR_DETAIL holds %d",
+            label,
+            expected,
+            key,
+            len(found_errors),
+        )
+    return rows, [_reject(row, key, dates) for row in found_errors]
 
 
 def _reject(row: Sequence[Any], key: str, dates: frozenset[str]) -> Reject:
@@ -505,29 +844,18 @@ def _reject(row: Sequence[Any], key: str, dates: frozenset[str]) -> Reject:
 _DATE_RULE: Final = DateRule()
 
 
-def _errors_of_query(
-    conn: sa.Connection, query: int, key: str, dates: frozenset[str]
-) -> list[Reject]:
-    rows = conn.execute(sa.text(_ERRORS.format(where="query = :query")), {"query": query})
-    return [_reject(row, key, dates) for row in rows]
-
-
 def _errors_of_session(
-    engine: sa.Engine, pid: int, key: str, dates: frozenset[str]
+    engine: sa.Engine, views: LoadViews, pid: int, key: str, dates: frozenset[str]
 ) -> list[Reject]:
     """The load errors of the last COPY of session ``pid``, read on another connection."""
     try:
         with engine.connect() as other:
-            rows = other.execute(
-                sa.text(
-                    _ERRORS.format(
-                        where="session = :pid AND query = (SELECT max(query) FROM "
-                        "stl_load_errors WHERE session = :pid)"
-                    )
-                ),
-                {"pid": pid},
-            ).all()
+
+            def read() -> list[Any]:
+                return list(other.execute(sa.text(views.session_errors), {"pid": pid}).all())
+
+            rows = _waited(read, bool) if views.lags else read()
     except sa.exc.DBAPIError:
-        logger.warning("could not read STL_LOAD_ERRORS after a failed COPY")
+        logger.warning("could not read the load errors after a failed COPY")
         return []
     return [_reject(row, key, dates) for row in rows]
