@@ -4,6 +4,10 @@
   ``TransformBackend``: the load loop of the warehouses Arbalest feeds itself.
 - ``duckdb``, ``postgres``: those two, each writing the transform's batches its own way.
 - ``redshift``: Redshift, whose ``COPY`` reads the objects from S3 itself.
+- ``_redshift_copy``: the ``COPY`` statement Redshift runs, its manifest, and how each driver
+  sends it.
+- ``_redshift_views``: reading back a ``COPY``'s rows and load errors (``STL_`` or ``SYS_``
+  views) and what a warehouse records them in.
 - ``_redshift_iam``: IAM sign-in for Redshift: temporary credentials for psycopg2 URLs with
   ``iam=true``, and the options of ``redshift+redshift_connector://`` URLs.
 - ``duplicates``: which record repeats a primary key, after a load refused for it.

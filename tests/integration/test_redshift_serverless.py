@@ -21,7 +21,7 @@ from arbalest import (
     TooManyRejectsError,
     journal,
 )
-from arbalest.backends.redshift import SYS, read_back
+from arbalest.backends._redshift_views import SYS, read_back
 from arbalest.convert import BAD_DATE, DateRule
 from tests.fixtures.redshift import SYS_QUERY_OFFSET
 from tests.fixtures.servers import redshift_stand_in
@@ -131,9 +131,9 @@ def test_a_copy_sys_load_history_never_records_fails_the_step_but_not_a_validati
     event: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from arbalest.backends import redshift
+    from arbalest.backends import _redshift_views
 
-    monkeypatch.setattr(redshift, "_LAG_SECONDS", 0.3)
+    monkeypatch.setattr(_redshift_views, "_LAG_SECONDS", 0.3)
     put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     with redshift_stand_in(postgres_schema, serverless=True, history_lag=None) as standin:
         with pytest.raises(CopyError, match=r"has not recorded the COPY of events/a\.json"):

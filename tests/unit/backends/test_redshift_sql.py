@@ -302,7 +302,7 @@ def test_settling_takes_each_date_in_utc() -> None:
 def test_a_date_columns_timestamp_errors_are_date_errors(
     column: str, code: int, expected: tuple[int, str]
 ) -> None:
-    from arbalest.backends.redshift import _reject
+    from arbalest.backends._redshift_views import _reject
 
     row = (3, f"{column}   ", "x  ", f"{expected[1]}   ", code)
     reject = _reject(row, "events/a.json", frozenset({"day"}))
@@ -405,9 +405,9 @@ def test_the_load_view_queries_are_redshift_sql(views: LoadViews) -> None:
 
 
 def test_the_probes_and_lock_statements_are_redshift_sql() -> None:
-    from arbalest.backends import redshift
+    from arbalest.backends import _redshift_views
 
-    for sql in (redshift._PROBE_STL, redshift._PROBE_ISOLATION):
+    for sql in (_redshift_views._PROBE_STL, _redshift_views._PROBE_ISOLATION):
         sqlglot.parse_one(sql, read="redshift")
     ddl = str(CreateTable(lock_table("sales.events"), if_not_exists=True).compile(dialect=DIALECT))
     created = sqlglot.parse_one(ddl, read="redshift")
@@ -420,7 +420,7 @@ def test_a_driver_that_binds_on_the_server_gets_the_copy_with_its_values_written
     redshift_connector the statement is compiled with literal values; psycopg2 keeps binds."""
     from sqlalchemy_redshift.dialect import RedshiftDialect_redshift_connector
 
-    from arbalest.backends.redshift import run_copy
+    from arbalest.backends._redshift_copy import run_copy
 
     class Conn:
         def __init__(self, dialect: Any) -> None:
