@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 import arbalest
 
-pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.iam"]
+pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.iam", "tests.fixtures.cli"]
 
 _FOLDER_MARKERS = {
     "integration": ("integration",),

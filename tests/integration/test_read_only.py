@@ -16,26 +16,9 @@ import sqlalchemy as sa
 from arbalest import Integer, Pipeline, Schema, String, WarehouseAccessError
 from arbalest.cli import main
 from arbalest.pipeline import runner
+from tests.fixtures.modules import module
 
-JOBS = """\
-import sqlalchemy as sa
-
-from arbalest import Integer, Pipeline, Schema, String
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Event(Base):
-    __tablename__ = "events"
-    id = String(36, primary_key=True)
-    n = Integer()
-
-
-pipeline = Pipeline({warehouse!r}, store={store!r}).copy(Event, "events")
-"""
+JOBS = module('pipeline = Pipeline({warehouse!r}, store={store!r}).copy(Event, "events")\n')
 
 
 @pytest.fixture
