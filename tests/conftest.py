@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -39,3 +40,15 @@ def base() -> type[arbalest.Schema]:
         metadata = sa.MetaData()
 
     return Base
+
+
+@pytest.fixture
+def event(base: type[arbalest.Schema]) -> Any:
+    """The schema most tests load: ``events`` (``id`` VARCHAR(36) primary key, ``n`` INTEGER)."""
+
+    class Event(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "events"
+        id = arbalest.String(36, primary_key=True)
+        n = arbalest.Integer()
+
+    return Event

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from arbalest import Pipeline
 from tests.fixtures.cli import arbalest, environment, timeless
+from tests.fixtures.lakes import put
 from tests.fixtures.modules import module
 
 MODULE = module(
@@ -87,9 +88,7 @@ class Project:
             MODULE.format(warehouse=warehouse, store=str(self.lake), source=source)
         )
         for key, records in OBJECTS.items():
-            path = self.lake / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(json.dumps(r) + "\n" for r in records))
+            put(self.lake, key, records)
 
     def __call__(self, *args: str) -> Any:
         return arbalest(*args, cwd=self.root, env=environment())

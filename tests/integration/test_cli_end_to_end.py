@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.fixtures.cli import ARBALEST, arbalest, environment, timeless
+from tests.fixtures.lakes import put
 from tests.fixtures.modules import module
 
 MODULE = module(
@@ -39,13 +40,6 @@ pipeline = (
 
 SQL_LABEL = "sql: CREATE TABLE IF NOT EXISTS checked (c..."
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
-
-
-def put(lake: Path, key: str, records: list[dict[str, Any]]) -> int:
-    path = lake / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path.stat().st_size
 
 
 def duckdb_engine(path: Path) -> sa.Engine:

@@ -35,11 +35,8 @@ import sqlalchemy as sa
 from arbalest import (
     ConfigurationError,
     Credentials,
-    Integer,
     Pipeline,
     PipelineError,
-    Schema,
-    String,
     WarehouseUnavailableError,
 )
 from arbalest.cli import main
@@ -186,16 +183,6 @@ def test_the_scanner_finds_every_secret_in_every_form_and_place() -> None:
 
 
 # -- fixtures: a lake, a warehouse URL with a password, keys -----------------------------------
-
-
-@pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(36, primary_key=True)
-        n = Integer()
-
-    return Event
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from arbalest import Pipeline
 from tests.fixtures.cli import invoke, timeless
+from tests.fixtures.lakes import put
 from tests.fixtures.modules import module, write_module
 
 pytestmark = pytest.mark.usefixtures("clean_cli")
@@ -58,10 +59,7 @@ class Project:
         )
 
     def put(self, key: str, records: list[dict[str, Any]], lake: Path | None = None) -> int:
-        path = (lake or self.lake) / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(r) + "\n" for r in records))
-        return path.stat().st_size
+        return put(lake or self.lake, key, records)
 
 
 def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
