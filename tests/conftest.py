@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 import arbalest
 
-pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.iam"]
+pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.iam", "tests.fixtures.cli"]
 
 _FOLDER_MARKERS = {
     "integration": ("integration",),
@@ -39,3 +40,15 @@ def base() -> type[arbalest.Schema]:
         metadata = sa.MetaData()
 
     return Base
+
+
+@pytest.fixture
+def event(base: type[arbalest.Schema]) -> Any:
+    """The schema most tests load: ``events`` (``id`` VARCHAR(36) primary key, ``n`` INTEGER)."""
+
+    class Event(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "events"
+        id = arbalest.String(36, primary_key=True)
+        n = arbalest.Integer()
+
+    return Event

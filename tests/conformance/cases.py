@@ -15,22 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from arbalest import (
-    BigInt,
-    Boolean,
-    Char,
-    Date,
-    Decimal,
-    Double,
     Integer,
     Nested,
-    Real,
     Schema,
-    SmallInt,
     String,
-    Super,
-    Timestamp,
-    TimestampTZ,
 )
+from tests.fixtures.schemas import NAMED, every_type
 
 UTC = dt.UTC
 
@@ -40,23 +30,10 @@ class Base(Schema):
     metadata = sa.MetaData()
 
 
-class Row(Base):
+# id, then a column of each type (i16 ... j), then a path, an odd key and a nested object
+class Row(Base, every_type(NAMED, id=String(10, primary_key=True), string=8)):  # type: ignore[misc]
     __tablename__ = "conformance"
 
-    id = String(10, primary_key=True)
-    i16 = SmallInt()
-    i32 = Integer()
-    i64 = BigInt()
-    dec = Decimal(10, 3)
-    r = Real()
-    d = Double()
-    b = Boolean()
-    ch = Char(3)
-    s = String(8)
-    day = Date()
-    ts = Timestamp()
-    tz = TimestampTZ()
-    j = Super()
     first_tag = String(8, path="$['tags'][0]")
     odd = String(8, key="key with spaces.and 'dots'")
 

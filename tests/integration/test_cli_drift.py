@@ -15,39 +15,30 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import Pipeline
-from tests.integration.test_cli_end_to_end import arbalest, environment, timeless
+from tests.fixtures.cli import arbalest, environment, timeless
+from tests.fixtures.lakes import put
+from tests.fixtures.modules import module
 
-MODULE = """\
-import sqlalchemy as sa
-
-from arbalest import Integer, Nested, Pipeline, Schema, String, Timestamp
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Event(Base):
-    __tablename__ = "events"
-    id = String(36, primary_key=True)
-    n = Integer()
-    created_at = Timestamp(key="createdAt")
-    referrer = String(100, key="ref")
-
-    class child(Nested):
-        name = String(20)
-
-        class depth(Nested):
-            level = Integer()
-
-
+MODULE = module(
+    """\
 pipeline = (
     Pipeline({warehouse!r}, store={store!r})
     .copy(Event, {source!r}, max_errors=10)
     .sql("CREATE TABLE IF NOT EXISTS checked (c INTEGER)")
 )
-"""
+""",
+    names=("Integer", "Nested", "Pipeline", "Schema", "String", "Timestamp"),
+    fields="""\
+        created_at = Timestamp(key="createdAt")
+        referrer = String(100, key="ref")
+
+        class child(Nested):
+            name = String(20)
+
+            class depth(Nested):
+                level = Integer()
+        """,
+)
 
 #: Objects in key order: the producer renamed createdAt to created_at after a.json, added
 #: colour and child.age, an object (extra) and a key under child.depth.
@@ -97,9 +88,7 @@ class Project:
             MODULE.format(warehouse=warehouse, store=str(self.lake), source=source)
         )
         for key, records in OBJECTS.items():
-            path = self.lake / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(json.dumps(r) + "\n" for r in records))
+            put(self.lake, key, records)
 
     def __call__(self, *args: str) -> Any:
         return arbalest(*args, cwd=self.root, env=environment())

@@ -16,7 +16,6 @@ import re
 import select
 import struct
 import subprocess
-import sys
 import termios
 import time
 from pathlib import Path
@@ -25,69 +24,22 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-ARBALEST = Path(sys.executable).with_name("arbalest")
+from tests.fixtures.cli import ARBALEST, arbalest, environment, timeless
+from tests.fixtures.lakes import put
+from tests.fixtures.modules import module
 
-MODULE = """\
-import sqlalchemy as sa
-
-from arbalest import Integer, Pipeline, Schema, String
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Event(Base):
-    __tablename__ = "events"
-    id = String(36, primary_key=True)
-    n = Integer()
-
-
+MODULE = module(
+    """\
 pipeline = (
     Pipeline({warehouse!r}, store={store!r})
     .copy(Event, "events", max_errors={max_errors})
     .sql("CREATE TABLE IF NOT EXISTS checked (c INTEGER)")
 )
 """
+)
 
 SQL_LABEL = "sql: CREATE TABLE IF NOT EXISTS checked (c..."
-SECONDS = re.compile(r" *\b\d+\.\d\d\b")
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
-
-
-def timeless(text: str) -> str:
-    return SECONDS.sub(" T", text)
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARBALEST_")}
-    env.pop("COLUMNS", None)
-    env.pop("LINES", None)
-    env["PYTHONIOENCODING"] = "utf-8"
-    env.update(extra)
-    return env
-
-
-def arbalest(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ARBALEST), *args],
-        cwd=cwd,
-        env=environment() if env is None else env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def put(lake: Path, key: str, records: list[dict[str, Any]]) -> int:
-    path = lake / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path.stat().st_size
 
 
 def duckdb_engine(path: Path) -> sa.Engine:

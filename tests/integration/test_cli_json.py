@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from arbalest import Pipeline
-from tests.integration.test_cli_end_to_end import Project, duckdb_engine, put
+from tests.fixtures.lakes import put
+from tests.integration.test_cli_end_to_end import Project, duckdb_engine
 
 RUN_KEYS = {"format", "command", "validated", "rows_loaded", "rows_rejected", "seconds", "steps"}
 RUN_STEP_KEYS = {

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli_end_to_end import MODULE, arbalest, put
+from tests.fixtures.cli import arbalest
+from tests.fixtures.lakes import put
+from tests.integration.test_cli_end_to_end import MODULE
 
 
 def test_a_schema_mistake_is_one_line_at_the_field(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli_end_to_end import arbalest, environment
+from tests.fixtures.cli import arbalest, environment
 
 MODULE = """\
 import time

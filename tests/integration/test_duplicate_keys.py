@@ -4,7 +4,6 @@ that ``mode="merge"`` keeps the newest; the step commits nothing."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import CopyError, Integer, Pipeline, Schema, String, journal
+from tests.fixtures.lakes import put
 
 HINT = 'mode="merge" keeps the newest record of each key'
-
-
-@pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(36, primary_key=True)
-        n = Integer()
-
-    return Event
-
-
-def put(lake: Path, key: str, records: list[dict[str, Any]]) -> None:
-    path = lake / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def state(engine: sa.Engine, table: str = "events") -> tuple[list[Any], dict[str, int]]:

@@ -3,7 +3,6 @@ new columns added and VARCHARs widened with it, in the step's transaction, in ev
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from arbalest import (
     journal,
 )
 from arbalest.backends import backend_for
+from tests.fixtures.lakes import put
 
 
 def fresh() -> type[Schema]:
@@ -65,12 +65,6 @@ def lake(tmp_path: Path) -> Path:
     root = tmp_path / "lake"
     root.mkdir()
     return root
-
-
-def put(lake: Path, key: str, records: list[dict[str, Any]]) -> None:
-    path = lake / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def columns(engine: sa.Engine, table: str = "events") -> dict[str, str]:

@@ -13,49 +13,19 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from arbalest import Integer, Pipeline, Schema, String, WarehouseAccessError
+from arbalest import Pipeline, WarehouseAccessError
 from arbalest.cli import main
 from arbalest.pipeline import runner
+from tests.fixtures.lakes import put
+from tests.fixtures.modules import module
 
-JOBS = """\
-import sqlalchemy as sa
-
-from arbalest import Integer, Pipeline, Schema, String
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Event(Base):
-    __tablename__ = "events"
-    id = String(36, primary_key=True)
-    n = Integer()
-
-
-pipeline = Pipeline({warehouse!r}, store={store!r}).copy(Event, "events")
-"""
-
-
-@pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(36, primary_key=True)
-        n = Integer()
-
-    return Event
+JOBS = module('pipeline = Pipeline({warehouse!r}, store={store!r}).copy(Event, "events")\n')
 
 
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
-    root = tmp_path / "lake"
-    (root / "events").mkdir(parents=True)
-    (root / "events/a.json").write_text(
-        "".join(json.dumps({"id": f"a{i}", "n": i}) + "\n" for i in range(3))
-    )
-    return root
+    put(tmp_path / "lake", "events/a.json", [{"id": f"a{i}", "n": i} for i in range(3)])
+    return tmp_path / "lake"
 
 
 def files(folder: Path) -> set[str]:

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from botocore.stub import Stubber
 
-from arbalest import Integer, Pipeline, Schema, String, WarehouseAccessError
+from arbalest import Pipeline, WarehouseAccessError
 from arbalest.backends import _redshift_iam
 from tests.fixtures.redshift import install_stand_in
 from tests.fixtures.servers import POSTGRES_URL
@@ -22,16 +22,6 @@ from tests.fixtures.servers import POSTGRES_URL
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
 ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
-
-
-@pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(36, primary_key=True)
-        n = Integer()
-
-    return Event
 
 
 def iam_url(user: str, schema: str, query: str) -> str:

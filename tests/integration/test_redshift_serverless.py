@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 from arbalest import (
     CopyError,
-    Integer,
     Pipeline,
     Schema,
     String,
@@ -29,16 +28,6 @@ from tests.fixtures.servers import redshift_stand_in
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
 ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
-
-
-@pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(36, primary_key=True)
-        n = Integer()
-
-    return Event
 
 
 def put(bucket: str, key: str, records: list[Any]) -> None:

@@ -3,7 +3,6 @@ the engine it made from a URL, never of one the caller passed."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -15,27 +14,14 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from arbalest import Integer, Pipeline, Schema, SortedSources, String
-
-
-@pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(36, primary_key=True)
-        n = Integer()
-
-    return Event
+from arbalest import Pipeline, SortedSources
+from tests.fixtures.lakes import put
 
 
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
-    root = tmp_path / "lake"
-    (root / "events").mkdir(parents=True)
-    (root / "events/a.json").write_text(
-        "".join(json.dumps({"id": f"a{i}", "n": i}) + "\n" for i in range(3))
-    )
-    return root
+    put(tmp_path / "lake", "events/a.json", [{"id": f"a{i}", "n": i} for i in range(3)])
+    return tmp_path / "lake"
 
 
 _COUNT_IN_ANOTHER_PROCESS = """

@@ -15,41 +15,21 @@ from alembic.migration import MigrationContext
 
 import arbalest
 from arbalest import (
-    BigInt,
-    Boolean,
-    Char,
-    Date,
     Decimal,
-    Double,
     Integer,
     Nested,
-    Real,
     Schema,
-    SmallInt,
     String,
-    Super,
-    Timestamp,
-    TimestampTZ,
 )
+from tests.fixtures.schemas import LETTERS, every_type
 
 
 def all_types(base: type[Schema]) -> type[Schema]:
-    class AllTypes(base):  # type: ignore[misc, valid-type]
+    every = every_type(LETTERS, id=String(36, primary_key=True), without=("i",))
+
+    class AllTypes(base, every):  # type: ignore[misc, valid-type]
         __tablename__ = "all_types"
         __table_args__ = {"redshift_distkey": "id"}
-        id = String(36, primary_key=True)
-        a = SmallInt()
-        b = Integer()
-        c = BigInt()
-        d = Decimal(10, 3)
-        e = Real()
-        f = Double()
-        g = Boolean()
-        h = Char(3)
-        j = Date()
-        k = Timestamp()
-        m = TimestampTZ()
-        n = Super()
 
         class child(Nested):
             class depth(Nested):

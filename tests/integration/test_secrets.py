@@ -19,10 +19,8 @@ import datetime as dt
 import json
 import logging
 import socket
-import sys
 import textwrap
 import traceback
-import types
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,15 +35,13 @@ import sqlalchemy as sa
 from arbalest import (
     ConfigurationError,
     Credentials,
-    Integer,
     Pipeline,
     PipelineError,
-    Schema,
-    String,
     WarehouseUnavailableError,
 )
 from arbalest.cli import main
 from tests.fixtures.faults import Fault, FaultProxy, Operation
+from tests.fixtures.modules import module
 from tests.fixtures.servers import POSTGRES_URL
 
 KEY_ID = "AKIAQX7PLANTEDKEY4ID"
@@ -187,16 +183,6 @@ def test_the_scanner_finds_every_secret_in_every_form_and_place() -> None:
 
 
 # -- fixtures: a lake, a warehouse URL with a password, keys -----------------------------------
-
-
-@pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(36, primary_key=True)
-        n = Integer()
-
-    return Event
 
 
 @pytest.fixture
@@ -648,25 +634,8 @@ def test_no_temporary_password_from_redshift_connectors_own_iam_sign_in(
 
 # -- the command line -----------------------------------------------------------------------
 
-JOBS = """\
-import os
-
-import sqlalchemy as sa
-
-from arbalest import Credentials, Integer, Pipeline, Schema, String
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Event(Base):
-    __tablename__ = "events"
-    id = String(36, primary_key=True)
-    n = Integer()
-
-
+JOBS = module(
+    """\
 # credentials from the environment, as in production (never in the file); one function per
 # pipeline, so that a command builds only the one it runs
 def keys():
@@ -691,24 +660,10 @@ def missing():
     return Pipeline(
         os.environ["PLANTED_WAREHOUSE"], store="s3://no-such-bucket-planted/x", credentials=keys()
     ).copy(Event, "events")
-"""
-
-
-@pytest.fixture
-def clean_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The "arbalest" logger, sys.path and sys.modules as they were (the command imports
-    the pipeline file and configures logging); no ARBALEST_* variable from outside."""
-    for name in ("ARBALEST_WAREHOUSE", "ARBALEST_STORE", "ARBALEST_VERBOSE", "ARBALEST_QUIET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(sys, "argv", ["arbalest"])
-    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    logger = logging.getLogger("arbalest")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
-    for name in [m for m in sys.modules if m.startswith("arbalest_cli_")]:
-        del sys.modules[name]
+""",
+    first=("import os",),
+    names=("Credentials", "Integer", "Pipeline", "Schema", "String"),
+)
 
 
 @pytest.mark.postgres

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import Integer, Pipeline, Schema, String
-from tests.integration.test_cli_end_to_end import arbalest, environment
+from tests.fixtures.cli import arbalest, environment
 from tests.integration.test_cli_json import document
 
 

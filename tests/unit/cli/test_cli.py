@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import re
-import sys
 import textwrap
 import threading
-import types
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,42 +22,22 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import Pipeline
-from arbalest.cli import main
+from tests.fixtures.cli import invoke, timeless
+from tests.fixtures.lakes import put
+from tests.fixtures.modules import module, write_module
+
+pytestmark = pytest.mark.usefixtures("clean_cli")
 
 # -- helpers ------------------------------------------------------------------------------
 
-HEAD = """\
-import sqlalchemy as sa
-
-from arbalest import Integer, Pipeline, Schema, String
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Event(Base):
-    __tablename__ = "events"
-    id = String(36, primary_key=True)
-    n = Integer()
-
-
+HEAD = module(
+    """\
 class Other(Base):
     __tablename__ = "others"
     id = String(36, primary_key=True)
-
-
-WAREHOUSE = {warehouse!r}
-STORE = {store!r}
-"""
-
-SECONDS = re.compile(r" *\b\d+\.\d\d\b")
-
-
-def timeless(text: str) -> str:
-    """``text`` with every duration (``0.01``, right-aligned or not) replaced by `` T``."""
-    return SECONDS.sub(" T", text)
+""",
+    "WAREHOUSE = {warehouse!r}\nSTORE = {store!r}\n",
+)
 
 
 @dataclass
@@ -77,17 +53,13 @@ class Project:
         return f"duckdb:///{self.warehouse}"
 
     def module(self, body: str, name: str = "jobs", *, folder: Path | None = None) -> Path:
-        path = (folder or self.root) / f"{name}.py"
-        path.parent.mkdir(parents=True, exist_ok=True)
         head = HEAD.format(warehouse=self.url, store=str(self.lake))
-        path.write_text(head + "\n" + textwrap.dedent(body))
-        return path
+        return write_module(
+            (folder or self.root) / f"{name}.py", head + "\n" + textwrap.dedent(body)
+        )
 
     def put(self, key: str, records: list[dict[str, Any]], lake: Path | None = None) -> int:
-        path = (lake or self.lake) / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(r) + "\n" for r in records))
-        return path.stat().st_size
+        return put(lake or self.lake, key, records)
 
 
 def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -101,39 +73,6 @@ def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def tables(warehouse: Path) -> set[str]:
     return {r[0] for r in query(warehouse, "SELECT table_name FROM information_schema.tables")}
-
-
-def invoke(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture(autouse=True)
-def clean_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No ARBALEST_* variable from outside; sys.path, sys.modules and the "arbalest" logger
-    as they were (the command imports pipeline files and configures logging)."""
-    for name in (
-        "ARBALEST_WAREHOUSE",
-        "ARBALEST_STORE",
-        "ARBALEST_VERBOSE",
-        "ARBALEST_QUIET",
-        "ARBALEST_DIALECT",
-        "COLUMNS",
-        "LINES",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    # as the installed script: click names the program after argv[0] ("arbalest"), not
-    # after how pytest was started ("python -m pytest")
-    monkeypatch.setattr(sys, "argv", ["arbalest"])
-    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    logger = logging.getLogger("arbalest")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
-    for name in [m for m in sys.modules if m.startswith(("arbalest_cli_", "cli_jobs_"))]:
-        del sys.modules[name]
 
 
 @pytest.fixture

@@ -2,65 +2,32 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 import textwrap
-import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from arbalest.cli import main
 from arbalest.cli.output import result_table
 from arbalest.pipeline import RunResult, StepResult
+from tests.fixtures.cli import invoke
+from tests.fixtures.modules import module
 
-HEAD = """\
-import sqlalchemy as sa
+pytestmark = pytest.mark.usefixtures("clean_cli")
 
-from arbalest import Integer, Pipeline, Schema, String
-from arbalest.errors import StoreUnavailableError
-from arbalest.stores.local import LocalStore
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Event(Base):
-    __tablename__ = "events"
-    id = String(36, primary_key=True)
-    n = Integer()
-
-
+HEAD = module(
+    """\
 class Unreachable(LocalStore):
     def list(self, prefix="", *, exclude=None):
         raise StoreUnavailableError(f"cannot list {{prefix}}: S3 did not answer")
         yield
-
-
-WAREHOUSE = {warehouse!r}
-STORE = {store!r}
-"""
-
-
-@pytest.fixture(autouse=True)
-def clean_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """sys.path, sys.modules and the "arbalest" logger as they were (the command imports
-    pipeline files and configures logging); no ARBALEST_* variable from outside."""
-    for name in ("ARBALEST_WAREHOUSE", "ARBALEST_STORE", "ARBALEST_VERBOSE", "ARBALEST_QUIET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(sys, "argv", ["arbalest"])
-    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    logger = logging.getLogger("arbalest")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
-    for name in [m for m in sys.modules if m.startswith("arbalest_cli_")]:
-        del sys.modules[name]
+""",
+    "WAREHOUSE = {warehouse!r}\nSTORE = {store!r}\n",
+    imports=(
+        "from arbalest.errors import StoreUnavailableError",
+        "from arbalest.stores.local import LocalStore",
+    ),
+)
 
 
 @pytest.fixture
@@ -78,12 +45,6 @@ def jobs(tmp_path: Path) -> Path:
 def write(path: Path, body: str) -> Path:
     path.write_text(path.read_text() + "\n" + textwrap.dedent(body))
     return path
-
-
-def invoke(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # -- retry hints --------------------------------------------------------------------------

@@ -22,16 +22,6 @@ from arbalest.pipeline.steps import CopyStep, SQLStep
 
 
 @pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(36, primary_key=True)
-        n = Integer()
-
-    return Event
-
-
-@pytest.fixture
 def keyless(base: type[Schema]) -> Any:
     class Keyless(base):  # type: ignore[misc, valid-type]
         n = Integer()

@@ -12,21 +12,13 @@ from sqlalchemy.schema import CreateTable
 from sqlalchemy_redshift.dialect import RedshiftDialect_psycopg2
 
 from arbalest import (
-    BigInt,
-    Boolean,
-    Char,
-    Date,
-    Decimal,
-    Double,
     Integer,
-    Real,
     Schema,
     SmallInt,
     String,
-    Super,
     Timestamp,
-    TimestampTZ,
 )
+from tests.fixtures.schemas import LETTERS, every_type
 
 DIALECTS = {
     "redshift": RedshiftDialect_psycopg2(),
@@ -58,21 +50,9 @@ EXPECTED_TYPES = {
 
 @pytest.fixture
 def all_types(base: type[Schema]) -> type[Schema]:
-    class AllTypes(base):  # type: ignore[misc, valid-type]
+    class AllTypes(base, every_type(LETTERS)):  # type: ignore[misc, valid-type]
         __tablename__ = "all_types"
-        a = SmallInt(primary_key=True)
-        b = Integer()
-        c = BigInt()
-        d = Decimal(10, 3)
-        e = Real()
-        f = Double()
-        g = Boolean()
-        h = Char(3)
-        i = String(20)
-        j = Date()
-        k = Timestamp()
-        m = TimestampTZ()
-        n = Super()
+        a = SmallInt(primary_key=True)  # first, where every_type puts it
 
     return AllTypes
 

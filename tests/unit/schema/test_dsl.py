@@ -15,23 +15,18 @@ from arbalest import (
     BigInt,
     Boolean,
     Char,
-    Date,
     Decimal,
-    Double,
     Integer,
     LoadError,
     Nested,
-    Real,
     Schema,
     SchemaError,
     SchemaWarning,
-    SmallInt,
     String,
-    Super,
     Timestamp,
-    TimestampTZ,
 )
 from arbalest.schema.base import SchemaMeta
+from tests.fixtures.schemas import LETTERS, every_type
 
 
 def make_event(base: type[Schema]) -> Any:
@@ -303,20 +298,8 @@ def test_schema_inheritance_keeps_base_fields_first(base: type[Schema]) -> None:
 
 
 def test_every_field_type_maps_to_its_sqlalchemy_type(base: type[Schema]) -> None:
-    class AllTypes(base):  # type: ignore[misc, valid-type]
-        a = SmallInt()
-        b = Integer()
-        c = BigInt()
-        d = Decimal(10, 3)
-        e = Real()
-        f = Double()
-        g = Boolean()
-        h = Char(3)
-        i = String(20)
-        j = Date()
-        k = Timestamp()
-        m = TimestampTZ()
-        n = Super()
+    class AllTypes(base, every_type(LETTERS)):  # type: ignore[misc, valid-type]
+        pass
 
     types = {c.name: c.type for c in AllTypes.__table__.c}
     assert isinstance(types["a"], sa.SmallInteger)
