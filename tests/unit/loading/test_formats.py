@@ -15,6 +15,7 @@ from arbalest.loading.formats import (
     format_of_key,
     resolve_format,
 )
+from arbalest.pipeline.steps import CopyStep
 from arbalest.stores.base import ObjectInfo
 
 
@@ -130,11 +131,15 @@ def pipeline(tmp_path: Path) -> Pipeline:
 def test_copy_takes_format_and_csv_options(tmp_path: Path) -> None:
     step = pipeline(tmp_path).copy(Flat, "in", format="csv", csv_options={"header": False})
     copy = step.steps[0]
+    assert isinstance(copy, CopyStep)
     assert copy.format == "csv"
     assert copy.csv_options == CsvOptions(header=False)
     again = step.using(store=tmp_path).steps[0]
+    assert isinstance(again, CopyStep)
     assert (again.format, again.csv_options) == ("csv", CsvOptions(header=False))
-    assert pipeline(tmp_path).copy(Flat, "in").steps[0].format is None
+    default = pipeline(tmp_path).copy(Flat, "in").steps[0]
+    assert isinstance(default, CopyStep)
+    assert default.format is None
 
 
 @pytest.mark.parametrize(
