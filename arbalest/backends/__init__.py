@@ -4,6 +4,8 @@
   ``TransformBackend``: the load loop of the warehouses Arbalest feeds itself.
 - ``duckdb``, ``postgres``: those two, each writing the transform's batches its own way.
 - ``redshift``: Redshift, whose ``COPY`` reads the objects from S3 itself.
+- ``redshift_tabular``: Parquet and CSV on Redshift: a load table shaped like each object,
+  ``COPY`` into it by position, then the fields inserted by name.
 - ``duplicates``: which record repeats a primary key, after a load refused for it.
 - ``_registry``: the backend for a dialect: registered, built in, or an entry point.
 

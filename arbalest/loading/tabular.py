@@ -746,6 +746,11 @@ class CsvReader:
             pos += 1  # past the delimiter
 
 
+def _shown(text: str) -> str:
+    """A record's text as a reject's value: bytes that were not text shown as U+FFFD."""
+    return clip(_SURROGATES.sub("\ufffd", text))
+
+
 # -- reading objects into chunks -------------------------------------------------------------
 
 
@@ -903,7 +908,7 @@ class TabularFeed(Feed):
                     if record.error is not None:
                         code, reason = record.error
                         rejects.append(
-                            Reject(info.key, record.line, None, clip(record.text), reason, code)
+                            Reject(info.key, record.line, None, _shown(record.text), reason, code)
                         )
                         continue
                     if mapping is None:  # the header
@@ -921,7 +926,7 @@ class TabularFeed(Feed):
                             else f"Missing column(s): {count} fields, {expected} expected"
                         )
                         rejects.append(
-                            Reject(info.key, record.line, None, clip(record.text), reason, code)
+                            Reject(info.key, record.line, None, _shown(record.text), reason, code)
                         )
                         continue
                     values = record.values
