@@ -496,7 +496,15 @@ def _copy(
         warnings.append(empty_source(store, step.source))
     if result.rows_loaded and result.filled is not None:
         specs = step.schema.__fields__
-        warnings += unfilled_columns(specs, result.filled, store, objects, step.compression)
+        warnings += unfilled_columns(
+            specs,
+            result.filled,
+            store,
+            objects,
+            step.compression,
+            fmt=job.format,
+            csv=step.csv_options,
+        )
     return result, changed, warnings
 
 
@@ -595,7 +603,15 @@ def _time_series(
     )
     if result.rows_loaded and filled is not None:
         specs = step.copy.schema.__fields__
-        warnings += unfilled_columns(specs, filled, store, loaded_objects, step.copy.compression)
+        warnings += unfilled_columns(
+            specs,
+            filled,
+            store,
+            loaded_objects,
+            step.copy.compression,
+            fmt=job.format if loaded_objects else "json",
+            csv=step.copy.csv_options,
+        )
     return result, [], warnings
 
 

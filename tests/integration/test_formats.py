@@ -153,3 +153,22 @@ def test_validate_reads_csv_and_leaves_nothing(
     assert (result.rows_loaded, [r.line for r in result.steps[0].rejects]) == (1, [3])
     with warehouse.connect() as conn:
         assert not journal.table_exists(conn, event.__table__)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_column_no_row_filled_is_a_warning_with_near_column_names(
+    fmt: str, warehouse: sa.Engine, tmp_path: Path, base: type[Schema]
+) -> None:
+    class Seen(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "seen"
+        id = String(8)
+        created = String(8, key="createdAt")
+
+    if fmt == "csv":
+        put(tmp_path, "in/a.csv", "id,created_at\nx,y\n")
+    else:
+        put(tmp_path, "in/a.parquet", parquet({"id": ["x"], "created_at": ["y"]}))
+    result = Pipeline(warehouse, store=tmp_path).copy(Seen, "in").run()
+    assert result.steps[0].warnings == [
+        "no record had the key 'createdAt'; records have 'created_at'"
+    ]
