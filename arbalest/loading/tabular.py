@@ -73,8 +73,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Rows of CSV per chunk file.
+#: A CSV chunk file holds at most this many records, or about this many bytes of them.
 CSV_CHUNK_ROWS: Final = 100_000
+CSV_CHUNK_BYTES: Final = 4 * 1024 * 1024
 #: Parquet row groups are gathered into chunks of about this many bytes (uncompressed).
 PARQUET_CHUNK_BYTES: Final = 64 * 1024 * 1024
 EXTRA_COLUMNS: Final = 1202
@@ -866,17 +867,15 @@ class TabularFeed(Feed):
             columns = parquet_columns(self._specs, schema, info.key, self._options)
             shape = _shape(self._objects_read, _arrow_tree(schema))
             ranges = _row_ranges(metadata)
+            total = max(1, metadata.num_rows)
+            given = 0  # the object's bytes handed out with chunks so far (for progress)
             for number, rows in enumerate(ranges):
                 last = number == len(ranges) - 1
+                # each chunk its share of the object's size, by rows: they add up to it
+                share = info.size - given if last else info.size * (rows[1] - rows[0]) // total
+                given += share
                 chunk = TableChunk(
-                    index,
-                    info,
-                    1,
-                    path,
-                    info.size if last else 0,
-                    temporary and last,
-                    last,
-                    shape=shape,
+                    index, info, 1, path, share, temporary and last, last, shape=shape
                 )
                 # the query names the chunk by its sequence number, known when handed out
                 chunk.query = functools.partial(
@@ -932,7 +931,7 @@ class TabularFeed(Feed):
                     values = record.values
                     collected.add(record.line, [None if m is None else values[m] for m in mapping])
                     nbytes += len(record.text) + 1
-                    if len(collected.lines) >= CSV_CHUNK_ROWS:
+                    if len(collected.lines) >= CSV_CHUNK_ROWS or nbytes >= CSV_CHUNK_BYTES:
                         if pending is not None:
                             yield pending
                         pending = self._csv_chunk(
@@ -984,9 +983,7 @@ class TabularFeed(Feed):
         last: bool,
     ) -> TableChunk:
         path, _ = collected.write()
-        chunk = TableChunk(
-            index, info, 1, path, info.size if last else nbytes, True, last, shape=shape
-        )
+        chunk = TableChunk(index, info, 1, path, nbytes, True, last, shape=shape)
         chunk.read_rejects = rejects
         specs, options = self._specs, self._options
         chunk.query = lambda seq: _csv_query(specs, path, seq, options)
