@@ -578,6 +578,14 @@ class _Record:
     text: str = ""  # the record as written, for a reject
 
 
+@dataclass
+class _Lines:
+    """Complete lines without a quote character: records one a line, read in bulk."""
+
+    first: int  # the first line's number
+    text: str  # the lines, each ended by a line end (the last one maybe not)
+
+
 class CsvReader:
     """Reads CSV records from a byte stream, in Redshift's CSV dialect.
 
@@ -604,6 +612,17 @@ class CsvReader:
 
     def records(self, stream: IO[bytes]) -> Iterator[_Record]:
         """The records of the object, header included (after ``ignore_header`` lines)."""
+        for item in self.items(stream):
+            if isinstance(item, _Record):
+                yield item
+                continue
+            numbers, rows, errors, texts = self.rows_of(item)
+            records = [_Record(n, r, None, t) for n, r, t in zip(numbers, rows, texts, strict=True)]
+            yield from sorted([*records, *errors], key=lambda r: r.line)
+
+    def items(self, stream: IO[bytes]) -> Iterator[_Record | _Lines]:
+        """The records of the object, and runs of lines without a quote character (each a
+        record, split by ``rows_of``), in order."""
         decoder = codecs.getincrementaldecoder(self.options.codec)(errors="surrogateescape")
         buffer = ""
         at = 0  # where the next record starts in the buffer
@@ -633,6 +652,13 @@ class CsvReader:
             if skip and not final:
                 continue
             while at < len(buffer):
+                run = self._run(buffer, at, final)
+                if run > at:  # lines without a quote: split in bulk
+                    text = buffer[at:run]
+                    yield _Lines(line, text)
+                    line += text.count("\n") + (0 if text.endswith("\n") else 1)
+                    at = run
+                    continue
                 parsed = self._record(buffer, at, line, final)
                 if parsed is None:  # it goes on past the buffer: read more
                     if len(buffer) - at > 2 * MAX_RECORD_BYTES:
@@ -647,6 +673,56 @@ class CsvReader:
                 record, at, line = parsed
                 if record is not None:
                     yield record
+
+    def _run(self, buffer: str, at: int, final: bool) -> int:
+        """Where the complete lines from ``at`` that hold no quote character end."""
+        last = buffer.rfind("\n", at)
+        end = len(buffer) if final else last + 1
+        if end <= at:
+            return at
+        quote = buffer.find(self.quote, at, end)
+        if quote < 0:
+            return end
+        return buffer.rfind("\n", at, quote) + 1 or at
+
+    def rows_of(
+        self, item: _Lines
+    ) -> tuple[list[int], list[list[str | None]], list[_Record], list[str]]:
+        """The records of a run of lines: their line numbers, their values, the lines that
+        are not text in the encoding (rejects), and the records' texts."""
+        text = item.text
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()
+        if "\r" in text:
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        first = item.first
+        if all(lines):
+            numbers = list(range(first, first + len(lines)))
+        else:  # empty lines are skipped, and counted
+            kept = [i for i, line in enumerate(lines) if line]
+            numbers = [first + i for i in kept]
+            lines = [lines[i] for i in kept]
+        errors: list[_Record] = []
+        if self._undecodable and _SURROGATES.search(text):
+            bad = [i for i, line in enumerate(lines) if _SURROGATES.search(line)]
+            errors = [
+                _Record(numbers[i], [], self._encoding_error(lines[i]), lines[i]) for i in bad
+            ]
+            good = sorted(set(range(len(lines))) - set(bad))
+            numbers = [numbers[i] for i in good]
+            lines = [lines[i] for i in good]
+        rows: list[list[str | None]] = [line.split(self.delimiter) for line in lines]  # type: ignore[misc]
+        options = self.options
+        if options.empty_as_null or options.blanks_as_null:
+            rows = [[self._unquoted(v) for v in row] for row in rows]  # type: ignore[arg-type]
+        elif options.null_as in text:
+            null = options.null_as
+            rows = [
+                [None if v == null else v for v in row] if null in line else row
+                for row, line in zip(rows, lines, strict=True)
+            ]
+        return numbers, rows, errors, lines
 
     def _record(
         self, buffer: str, at: int, line: int, final: bool
@@ -774,10 +850,21 @@ class _Columns:
         self.lines.append(line)
         self.rows.append(values)
 
-    def write(self) -> tuple[Path, int]:
-        """Write the rows collected (maybe none) to a new chunk file."""
-        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * self.count
-        arrays = [pa.array(self.lines, pa.int64())] + [pa.array(c, pa.string()) for c in columns]
+    def extend(self, lines: list[int], rows: list[list[str | None]]) -> None:
+        self.lines += lines
+        self.rows += rows
+
+    def write(self, mapping: Sequence[int | None] | None) -> tuple[Path, int]:
+        """Write the rows collected (maybe none) to a new chunk file, each field's value
+        picked from its place in the records (``mapping``)."""
+        columns = list(zip(*self.rows, strict=True))
+        count = len(self.lines)
+        arrays = [pa.array(self.lines, pa.int64())]
+        for place in mapping or [None] * self.count:
+            if place is None or not columns:
+                arrays.append(pa.nulls(count, pa.string()))
+            else:
+                arrays.append(pa.array(columns[place], pa.string()))
         table = pa.Table.from_arrays(arrays, schema=self.schema)
         path = self.workdir / f"{self.obj:08d}-{self.number:06d}.parquet"
         self.number += 1
@@ -894,57 +981,76 @@ class TabularFeed(Feed):
         reader = CsvReader(options, delimiter_for(info.key, options))
         compression = compression_of(info.key, self._compression)
         n = len(self._specs)
-        collected = _Columns(n, self._workdir, index)
-        rejects: list[Reject] = []
-        shape: KeyShape | None = None
-        mapping: list[int | None] | None = None if options.header else list(range(n))
-        expected = n
-        nbytes = 0
+        state = _CsvState(
+            _Columns(n, self._workdir, index),
+            None if options.header else list(range(n)),
+            n,
+        )
         pending: TableChunk | None = None
         try:
             with self._store.open(info.key) as raw, open_decompressed(raw, compression) as stream:
-                for record in reader.records(stream):
-                    if record.error is not None:
-                        code, reason = record.error
-                        rejects.append(
-                            Reject(info.key, record.line, None, _shown(record.text), reason, code)
-                        )
-                        continue
-                    if mapping is None:  # the header
-                        mapping = self._header(info.key, record.values)
-                        expected = len(record.values)
-                        names = [v or "" for v in record.values]
-                        shape = _shape(self._objects_read, _csv_tree(names))
-                        continue
-                    count = len(record.values)
-                    if count != expected:
-                        code = EXTRA_COLUMNS if count > expected else MISSING_COLUMNS
-                        reason = (
-                            f"Extra column(s) found: {count} fields, {expected} expected"
-                            if count > expected
-                            else f"Missing column(s): {count} fields, {expected} expected"
-                        )
-                        rejects.append(
-                            Reject(info.key, record.line, None, _shown(record.text), reason, code)
-                        )
-                        continue
-                    values = record.values
-                    collected.add(record.line, [None if m is None else values[m] for m in mapping])
-                    nbytes += len(record.text) + 1
-                    if len(collected.lines) >= CSV_CHUNK_ROWS or nbytes >= CSV_CHUNK_BYTES:
+                for item in reader.items(stream):
+                    if isinstance(item, _Record):
+                        self._take(info.key, state, [item.line], [item.values], [item.text], item)
+                    else:
+                        numbers, rows, errors, texts = reader.rows_of(item)
+                        for error in errors:
+                            state.reject(info.key, error)
+                        self._take(info.key, state, numbers, rows, texts, None)
+                        state.nbytes += len(item.text)
+                    if len(state.collected.lines) >= CSV_CHUNK_ROWS or (
+                        state.nbytes >= CSV_CHUNK_BYTES
+                    ):
                         if pending is not None:
                             yield pending
-                        pending = self._csv_chunk(
-                            index, info, collected, rejects, shape, nbytes, False
-                        )
-                        rejects, nbytes = [], 0
+                        pending = self._csv_chunk(index, info, state, last=False)
         except (OSError, EOFError) as exc:
             if pending is not None:
                 pending.discard()
             raise StoreError(f"cannot read {info.key!r} as CSV: {exc}") from exc
         if pending is not None:
             yield pending
-        yield self._csv_chunk(index, info, collected, rejects, shape, nbytes, True)
+        yield self._csv_chunk(index, info, state, last=True)
+
+    def _take(
+        self,
+        key: str,
+        state: _CsvState,
+        numbers: list[int],
+        rows: list[list[str | None]],
+        texts: list[str],
+        record: _Record | None,
+    ) -> None:
+        """Collect records: the header first; a record with a wrong field count rejected."""
+        if record is not None:
+            if record.error is not None:
+                state.reject(key, record)
+                return
+            state.nbytes += len(record.text) + 1
+        if state.mapping is None and rows:  # the header
+            names = rows[0]
+            state.mapping = self._header(key, names)
+            state.expected = len(names)
+            state.shape = _shape(self._objects_read, _csv_tree([v or "" for v in names]))
+            numbers, rows, texts = numbers[1:], rows[1:], texts[1:]
+        expected = state.expected
+        counts = [len(row) for row in rows]
+        if counts.count(expected) != len(counts):
+            kept = []
+            for i, count in enumerate(counts):
+                if count == expected:
+                    kept.append(i)
+                    continue
+                reason = (
+                    f"Extra column(s) found: {count} fields, {expected} expected"
+                    if count > expected
+                    else f"Missing column(s): {count} fields, {expected} expected"
+                )
+                code = EXTRA_COLUMNS if count > expected else MISSING_COLUMNS
+                state.reject(key, _Record(numbers[i], [], (code, reason), texts[i]))
+            numbers = [numbers[i] for i in kept]
+            rows = [rows[i] for i in kept]
+        state.collected.extend(numbers, rows)
 
     def _header(self, key: str, names: list[str | None]) -> list[int | None]:
         """Where each field's value is in the records, by the header's names."""
@@ -973,21 +1079,32 @@ class TabularFeed(Feed):
         return mapping
 
     def _csv_chunk(
-        self,
-        index: int,
-        info: ObjectInfo,
-        collected: _Columns,
-        rejects: list[Reject],
-        shape: KeyShape | None,
-        nbytes: int,
-        last: bool,
+        self, index: int, info: ObjectInfo, state: _CsvState, *, last: bool
     ) -> TableChunk:
-        path, _ = collected.write()
-        chunk = TableChunk(index, info, 1, path, nbytes, True, last, shape=shape)
-        chunk.read_rejects = rejects
+        path, _ = state.collected.write(state.mapping)
+        chunk = TableChunk(index, info, 1, path, state.nbytes, True, last, shape=state.shape)
+        chunk.read_rejects = sorted(state.rejects, key=lambda r: r.line)
+        state.rejects, state.nbytes = [], 0
         specs, options = self._specs, self._options
         chunk.query = lambda seq: _csv_query(specs, path, seq, options)
         return chunk
+
+
+@dataclass
+class _CsvState:
+    """What reading one CSV object has gathered so far."""
+
+    collected: _Columns
+    mapping: list[int | None] | None  # where each field's value is (None: no header yet)
+    expected: int  # fields per record
+    shape: KeyShape | None = None
+    nbytes: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+    def reject(self, key: str, record: _Record) -> None:
+        assert record.error is not None
+        code, reason = record.error
+        self.rejects.append(Reject(key, record.line, None, _shown(record.text), reason, code))
 
 
 def parquet_metadata(path: Path, key: str) -> pq.FileMetaData:
