@@ -58,7 +58,7 @@ def test_time_series_by_day_and_hour(tmp_path: Path) -> None:
 
 
 def test_parquet_lake_into_duckdb(tmp_path: Path) -> None:
-    example = load("parquet_lake")
+    example = sys.modules.get("example_parquet_lake") or load("parquet_lake")
     first = example.main(str(tmp_path))
     assert (first.steps[0].objects_loaded, first.rows_loaded) == (3, 12)
     assert first.steps[0].rows_rejected == 0
