@@ -34,7 +34,7 @@ from arbalest.errors import (
     WarehouseAccessError,
     WarehouseUnavailableError,
 )
-from arbalest.inference import infer
+from arbalest.inference import DriftSample, StepDrift, infer, sample_drift
 from arbalest.orchestration import SortedSources, TimeSeriesImport
 from arbalest.pipeline import (
     CsvOptions,
@@ -89,6 +89,7 @@ __all__ = [
     "Decimal",
     "Double",
     "Drift",
+    "DriftSample",
     "Field",
     "Integer",
     "JsonObject",
@@ -111,6 +112,7 @@ __all__ = [
     "SchemaWarning",
     "SmallInt",
     "SortedSources",
+    "StepDrift",
     "StepResult",
     "StoreError",
     "StoreUnavailableError",
@@ -128,4 +130,5 @@ __all__ = [
     "__version__",
     "infer",
     "metadata",
+    "sample_drift",
 ]

@@ -1,17 +1,19 @@
 """Redshift COPY's conversion rules, in one place and in two forms that agree.
 
-Every value of every loaded row goes through exactly one :class:`Rule` (one per column type):
+Every value Arbalest converts goes through exactly one ``Rule`` (one per column type):
 
 * ``Rule.python(text, options)`` converts one value in Python. ``Schema.from_json`` uses it,
   and the tests use it as the reference for the SQL form.
 * ``Rule.sql_value(s, options)`` and ``Rule.sql_error(s, v, options)`` are DuckDB SQL
-  expressions that convert a whole column of values at once; the loaders of every warehouse
-  run them (PostgreSQL's through an embedded DuckDB), so per-value work is vectorised.
+  expressions that convert a whole column of values at once; the transform
+  (``arbalest.loading.transform``) runs them in a private in-memory DuckDB for DuckDB and
+  PostgreSQL alike (Redshift's ``COPY`` applies its own rules, which these reproduce), so
+  per-value work is vectorised.
 
 Both forms take a value's *text*: what Redshift's JSONPath extraction yields, and what
 DuckDB's ``json_extract_string`` gives: a JSON string's characters, a number or ``true`` /
 ``false`` as written by the JSON writer, an object or array as compact JSON text, and
-``None`` / NULL for a JSON null or a missing key. :func:`json_text` turns a decoded Python
+``None`` / NULL for a JSON null or a missing key. ``json_text()`` turns a decoded Python
 value into that text. ``Super`` columns take the JSON value itself instead.
 
 The grammar each rule accepts is written as regular expressions shared by both forms (RE2 in
@@ -107,7 +109,7 @@ def reason_for(code: int, type_name: str | None = None) -> str:
 class Rejected(Exception):
     """Raised by a rule's Python form: the value is rejected with ``code``.
 
-    Internal and cheap; :func:`convert_value` turns it into a :class:`LoadError`.
+    Internal and cheap; ``convert_value()`` turns it into a ``LoadError``.
     """
 
     def __init__(self, code: int, reason: str | None = None) -> None:
@@ -195,7 +197,7 @@ class DuplicateKeys(dict[str, Any]):
     """A JSON object that had a key more than once: the first one counts, as in the reader.
 
     ``written`` holds every member as written, so that its JSON text is the reader's
-    (``{"k":1,"k":2}``); a ``Super`` column rejects such a value (see :class:`SuperRule`).
+    (``{"k":1,"k":2}``); a ``Super`` column rejects such a value (see ``SuperRule``).
     """
 
     __slots__ = ("written",)
@@ -230,9 +232,9 @@ _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 def json_loads(text: str | bytes) -> Any:
     """Decode one JSON value as the loaders' JSON reader reads it.
 
-    Of duplicate keys the first one counts (:class:`DuplicateKeys` keeps them all for the
+    Of duplicate keys the first one counts (``DuplicateKeys`` keeps them all for the
     value's text); ``NaN``, ``Infinity`` and ``-Infinity`` are numbers; integers keep all
-    their digits; a number beyond a double is kept as written (:class:`JSONNumber`). An
+    their digits; a number beyond a double is kept as written (``JSONNumber``). An
     escaped lone surrogate (``"\\ud800"``) is not JSON.
 
     Raises:
@@ -358,7 +360,7 @@ def json_text(value: JSONValue) -> str | None:
 class Rule:
     """How one column type converts text (see the module docstring).
 
-    Subclasses implement ``_python`` (one value, raising :class:`Rejected`), ``sql_value``
+    Subclasses implement ``_python`` (one value, raising ``Rejected``), ``sql_value``
     and ``sql_error``. ``sql_type`` is the DuckDB type that ``sql_value`` produces.
     """
 
@@ -375,7 +377,7 @@ class Rule:
         return self.type_name
 
     def python(self, text: str | None, options: ConvertOptions = DEFAULT_OPTIONS) -> Any:
-        """Convert one value's text; raise :class:`Rejected` when it cannot be converted."""
+        """Convert one value's text; raise ``Rejected`` when it cannot be converted."""
         if text is None or (text == "" and self.empty_is_null):
             return None
         return self._python(text, options)

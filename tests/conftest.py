@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 import arbalest
 
-pytest_plugins = ["tests.fixtures.servers"]
+pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.iam"]
 
 _FOLDER_MARKERS = {
     "integration": ("integration",),

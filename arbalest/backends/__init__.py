@@ -6,6 +6,12 @@
 - ``redshift``: Redshift, whose ``COPY`` reads the objects from S3 itself.
 - ``redshift_tabular``: Parquet and CSV on Redshift: a load table shaped like each object,
   ``COPY`` into it by position, then the fields inserted by name.
+- ``_redshift_copy``: the ``COPY`` statement Redshift runs, its manifest, and how each driver
+  sends it.
+- ``_redshift_views``: reading back a ``COPY``'s rows and load errors (``STL_`` or ``SYS_``
+  views) and what a warehouse records them in.
+- ``_redshift_iam``: IAM sign-in for Redshift: temporary credentials for psycopg2 URLs with
+  ``iam=true``, and the options of ``redshift+redshift_connector://`` URLs.
 - ``duplicates``: which record repeats a primary key, after a load refused for it.
 - ``_registry``: the backend for a dialect: registered, built in, or an entry point.
 

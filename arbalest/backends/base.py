@@ -44,6 +44,7 @@ __all__ = [
     "LoadResult",
     "TransformBackend",
     "quote_table",
+    "sqlstate",
     "staging_table",
     "upsert_from",
 ]
@@ -127,6 +128,21 @@ class LoadResult:
     @property
     def rows_loaded(self) -> int:
         return sum(e.rows_loaded for e in self.entries)
+
+
+def sqlstate(orig: BaseException | None) -> str:
+    """The SQLSTATE of a driver's error: ``pgcode`` (psycopg2), ``sqlstate`` (psycopg 3), or
+    the ``C`` field of redshift_connector's error dictionary; ``""`` when it has none."""
+    for attribute in ("pgcode", "sqlstate"):
+        value = getattr(orig, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], dict):
+        code = args[0].get("C")
+        if isinstance(code, str):
+            return code
+    return ""
 
 
 def quote_table(dialect: sa.Dialect, table: sa.Table) -> str:
@@ -213,11 +229,18 @@ class Backend(ABC):
         return self.engine.connect()
 
     def creation_lock(
-        self, conn: sa.Connection, timeout: float
+        self, conn: sa.Connection, timeout: float, *, validate: bool = False
     ) -> contextlib.AbstractContextManager[None]:
         """Held while a step creates the journal or its table, until the step ends, so that
-        runs starting together on a new warehouse take turns (default: none)."""
+        runs starting together on a new warehouse take turns (default: none). ``validate``:
+        the step's transaction will be rolled back, and the lock may leave nothing behind.
+        """
         return contextlib.nullcontext()
+
+    def lock_tables(self, target: str) -> tuple[sa.Table, ...]:
+        """Tables the run lock of ``target`` needs (created with the journal, under the
+        creation lock; default: none)."""
+        return ()
 
     def check_job(self, job: CopyJob) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Refuse a job this backend cannot run (raises ``ConfigurationError``)."""

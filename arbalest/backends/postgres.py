@@ -69,7 +69,7 @@ class PostgresBackend(TransformBackend):
         yield
 
     def creation_lock(
-        self, conn: sa.Connection, timeout: float
+        self, conn: sa.Connection, timeout: float, *, validate: bool = False
     ) -> contextlib.AbstractContextManager[None]:
         # the same kind of lock as a target's, on a name no table can have; READ COMMITTED
         # lets the second run see the tables once the first has committed them
@@ -127,8 +127,8 @@ def _copy(raw: Any, statement: str, parts: Iterable[bytes]) -> int:
 def _binary_copy(
     dialect: sa.Dialect, columns: Sequence[sa.Column[Any]], data: Any
 ) -> Iterator[bytes]:
-    """``data`` (an Arrow table) in PostgreSQL's binary COPY format for ``columns``, a
-    thousand rows or so at a time.
+    """``data`` (an Arrow table) in PostgreSQL's binary COPY format for ``columns``,
+    ``_ROWS_PER_PART`` rows at a time.
 
     Binary COPY sends each value as the column's own type reads it, with no type named: an
     integer or float must be exactly as wide as its column, and JSONB carries a version

@@ -1,21 +1,34 @@
-"""Amazon Redshift: the cluster reads the objects from S3 itself, with ``COPY``.
+"""Amazon Redshift: the cluster or workgroup reads the objects from S3 itself, with ``COPY``.
+
+When a run connects, Arbalest finds out, once per connection, where the warehouse records its
+loads (``STL_LOAD_ERRORS`` on a provisioned cluster; ``SYS_LOAD_HISTORY`` and
+``SYS_LOAD_ERROR_DETAIL`` where the ``STL_`` tables cannot be queried, as on Redshift
+Serverless) and the database's isolation level (``STV_DB_ISOLATION_LEVEL``).
 
 For each copy step, inside the step's transaction:
 
-1. ``LOCK`` the journal table (Redshift has no advisory locks, and two transactions that read
-   and write the journal at once would fail Redshift's serializable isolation); waiting is
-   bounded by ``statement_timeout`` = ``lock_timeout``, and the session's own
-   ``statement_timeout`` is put back once the lock is held.
+1. ``LOCK`` the target's own lock table (``_arbalest_lock_<name>_<digest>``, empty), so that
+   runs on one target take turns and runs on others do not wait; Redshift has no advisory
+   locks. On a database with ``SERIALIZABLE`` isolation the journal is locked too: two
+   transactions that both read and write it would otherwise fail Redshift's serializable
+   check (error 1023), whatever their targets. Waiting is bounded by ``statement_timeout`` =
+   ``lock_timeout``, and the session's own ``statement_timeout`` is put back once the lock is
+   held. The first runs on a new warehouse take turns creating the journal, the target and
+   the lock table under ``LOCK _arbalest_lock`` (that one table is created, if missing, on a
+   connection of its own, and committed at once).
 2. Upload the schema's JSONPaths file and, per object, a manifest listing exactly that object
    (its full ``s3://`` URL, ``mandatory: true``, ``content_length``) under the pipeline's
    metadata folder. Nothing to load: no manifest, no ``COPY``.
 3. One ``COPY`` per object (sqlalchemy-redshift's ``CopyCommand``, plus ZSTD and
    ``IAM_ROLE default``, which it lacks), in the order the objects come (``merge``: oldest
    first). One object per COPY is what makes its counts exact: Redshift reports rows per
-   COPY (``pg_last_copy_count()``), while ``STL_LOAD_COMMITS`` only has the *lines* each
-   file held (a pretty-printed record spans many, a line may hold several), and its
-   ``filename``, like ``STL_LOAD_ERRORS``', keeps only the first 256 bytes of a URL. So
-   every reject and row of a COPY is its one object's, however long the URL.
+   COPY (``pg_last_copy_count()``, ``SYS_LOAD_HISTORY.loaded_rows``), while the per-file
+   views only have the *lines* each file held (a pretty-printed record spans many, a line
+   may hold several), and their file names, like ``STL_LOAD_ERRORS``', keep only the first
+   256 bytes of a URL. So every reject and row of a COPY is its one object's, however long
+   the URL. With psycopg2 the COPY's values are bound parameters (psycopg2 puts them in the
+   text itself); other drivers bind on the server, which Redshift refuses for ``COPY``, so
+   the statement is compiled with its values written in.
 4. Where the rows go: straight into the target (``incremental``), or into a temporary load
    table first: ``replace`` then deletes the target's rows (``DELETE``: ``TRUNCATE`` would
    commit) and inserts the load table's; ``merge`` numbers each object's rows, refuses an
@@ -25,8 +38,9 @@ For each copy step, inside the step's transaction:
    ``TIMEFORMAT`` (Redshift reads ``DATE`` with ``DATEFORMAT``, which knows no epoch formats
    and whose handling of offsets is not documented), and then take the date in UTC: the
    local rule exactly.
-5. Read the rejects of each ``COPY`` back from ``STL_LOAD_ERRORS``; more rejects than
-   ``max_errors`` fails the step.
+5. Read the rows and rejects of each ``COPY`` back (``pg_last_copy_id()`` and
+   ``STL_LOAD_ERRORS``; or ``last_user_query_id()``, ``SYS_LOAD_HISTORY`` and
+   ``SYS_LOAD_ERROR_DETAIL``); more rejects than ``max_errors`` fails the step.
 
 Every mode uses a manifest: a ``COPY`` of ``s3://bucket/events/a.json`` is a prefix, and
 would also load ``events/a.json.old``.
@@ -35,19 +49,36 @@ would also load ``events/a.json.old``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable, DropTable
-from sqlalchemy_redshift.commands import Compression, CopyCommand, Format, visit_copy_command
 
 from arbalest import journal
+from arbalest.backends._redshift_copy import (
+    MAX_MAXERROR,
+    RedshiftCopy,
+    build_copy,
+    manifest_document,
+    run_copy,
+)
+from arbalest.backends._redshift_iam import SECRET_OPTIONS, sign_in_for
+from arbalest.backends._redshift_views import (
+    _FACTS_KEY,
+    STL,
+    SYS,
+    LoadViews,
+    WarehouseFacts,
+    _errors_of_session,
+    probe,
+    read_back,
+)
 from arbalest.backends.base import (
     POSITION_COLUMNS,
     Backend,
@@ -55,11 +86,12 @@ from arbalest.backends.base import (
     CopyJob,
     LoadResult,
     quote_table,
+    sqlstate,
     staging_name,
     staging_table,
     upsert_from,
 )
-from arbalest.convert import BAD_DATE, BAD_TIMESTAMP, DateRule
+from arbalest.convert import DateRule
 from arbalest.errors import (
     ConcurrentRunError,
     ConfigurationError,
@@ -68,131 +100,65 @@ from arbalest.errors import (
 )
 from arbalest.journal import Entry
 from arbalest.loading.reader import compression_of
-from arbalest.loading.rejects import Reject, clip
+from arbalest.loading.rejects import Reject
 from arbalest.stores.base import ObjectInfo, join_key
-from arbalest.stores.credentials import Credentials
 
-__all__ = ["RedshiftBackend", "RedshiftCopy", "build_copy", "manifest_document"]
+__all__ = [
+    "CREATION_LOCK",
+    "STL",
+    "SYS",
+    "LoadViews",
+    "RedshiftBackend",
+    "RedshiftCopy",
+    "WarehouseFacts",
+    "build_copy",
+    "lock_table",
+    "manifest_document",
+]
 
 logger = logging.getLogger(__name__)
 
-#: COPY refuses a MAXERROR above this.
-MAX_MAXERROR: Final = 100_000
-_ROLE_PLACEHOLDER: Final = "arn:aws:iam::000000000000:role/arbalest-default-role"
-_COMPRESSION: Final = {"gzip": Compression.gzip, "bzip2": Compression.bzip2}
 _STATEMENT_TIMEOUT: Final = "57014"  # query_canceled: statement_timeout elapsed
 
 
-class RedshiftCopy(CopyCommand):  # type: ignore[misc]  # the library is untyped
-    """``CopyCommand`` with what it lacks: ``ZSTD``, the cluster's default IAM role, and
-    ``SERIALIZETOJSON``.
-
-    Args:
-        zstd: The objects are compressed with Zstandard.
-        default_role: Authorise with ``IAM_ROLE default`` (the cluster's default role).
-        serialize_to_json: Load Parquet structs, lists and maps into SUPER columns.
-        **kw: ``CopyCommand``'s arguments.
-    """
-
-    inherit_cache = False
-
-    def __init__(
-        self,
-        *,
-        zstd: bool = False,
-        default_role: bool = False,
-        serialize_to_json: bool = False,
-        **kw: Any,
-    ) -> None:
-        if default_role:
-            kw["iam_role_arns"] = _ROLE_PLACEHOLDER  # replaced when compiled
-        super().__init__(**kw)
-        self.zstd = zstd
-        self.default_role = default_role
-        self.serialize_to_json = serialize_to_json
+_LOCK_COLUMN: Final = "held"
+#: The lock runs take while they create Arbalest's tables and a new target.
+CREATION_LOCK: Final = sa.Table(
+    "_arbalest_lock", sa.MetaData(), sa.Column(_LOCK_COLUMN, sa.SmallInteger)
+)
 
 
-@compiles(RedshiftCopy)
-def _compile_copy(element: RedshiftCopy, compiler: Any, **kw: Any) -> str:
-    text: str = visit_copy_command(element, compiler, **kw)
-    if element.default_role:
-        text = re.sub(r"WITH CREDENTIALS AS \S+", "IAM_ROLE default", text, count=1)
-    if element.zstd:
-        text = text.rstrip() + " ZSTD"
-    if element.serialize_to_json:  # Parquet structs, lists and maps into SUPER
-        text = text.rstrip() + " SERIALIZETOJSON"
-    return text
+def lock_table(target: str) -> sa.Table:
+    """The empty table whose ``LOCK`` is ``target``'s run lock: ``_arbalest_lock_`` and the
+    target's name (letters, digits and ``_``, at most 40) and 12 hex digits of its SHA-1.
+    Redshift folds names to lowercase, so ``Events`` and ``events`` share one."""
+    folded = target.lower()
+    digest = hashlib.sha1(folded.encode(), usedforsecurity=False).hexdigest()[:12]
+    slug = re.sub(r"[^a-z0-9]+", "_", folded).strip("_")[:40]
+    name = f"_arbalest_lock_{slug}_{digest}" if slug else f"_arbalest_lock_{digest}"
+    return sa.Table(name, sa.MetaData(), sa.Column(_LOCK_COLUMN, sa.SmallInteger))
 
 
-def manifest_document(entries: Sequence[tuple[str, int]]) -> dict[str, Any]:
-    """A COPY manifest: every URL mandatory, with its content length."""
-    return {
-        "entries": [
-            {"url": url, "mandatory": True, "meta": {"content_length": size}}
-            for url, size in entries
-        ]
-    }
-
-
-def build_copy(
-    table: sa.Table,
-    columns: Sequence[str],
-    *,
-    manifest_url: str,
-    jsonpaths_url: str,
-    iam_role: str | None = None,
-    credentials: Credentials | None = None,
-    region: str | None = None,
-    compression: str | None = None,
-    time_format: str = "auto",
-    max_error: int = 0,
-    truncate_columns: bool = False,
-    no_load: bool = False,
-) -> RedshiftCopy:
-    """The ``COPY`` of one manifest of JSON objects into ``table``'s ``columns``.
-
-    An IAM role is preferred; access keys (with a session token) are accepted; with neither,
-    the cluster's default role (``IAM_ROLE default``).
-    """
-    auth = copy_auth(iam_role, credentials)
+@contextlib.contextmanager
+def _bounded(conn: sa.Connection, timeout: float, what: str, why: str) -> Iterator[None]:
+    """Run the statements inside with ``statement_timeout`` = ``timeout``, then put the
+    session's own value back; a timeout is a ``ConcurrentRunError`` (``what``, ``why``)."""
+    milliseconds = max(int(timeout * 1000), 1)
+    # statement_timeout bounds the wait for the LOCK only: the session's own value (a
+    # user's or a cluster's setting) is put back for the COPY and whatever follows
+    previous = str(conn.exec_driver_sql("SHOW statement_timeout").scalar_one())
+    conn.exec_driver_sql(f"SET statement_timeout TO {milliseconds}")
     try:
-        return RedshiftCopy(
-            to=[table.c[c] for c in columns],
-            data_location=manifest_url,
-            format=Format.json,
-            path_file=jsonpaths_url,
-            compression=_COMPRESSION.get(compression or ""),
-            zstd=compression == "zstd",
-            time_format=time_format,
-            max_error=max_error,
-            truncate_columns=truncate_columns,
-            no_load=no_load,
-            manifest=True,
-            region=region,
-            **auth,
-        )
-    except (TypeError, ValueError) as exc:
-        # CopyCommand checks the shapes of ARNs and keys; never echo the values
-        raise ConfigurationError(f"cannot build the COPY command: {_without_values(exc)}") from None
-
-
-def copy_auth(iam_role: str | None, credentials: Credentials | None) -> dict[str, Any]:
-    """``RedshiftCopy``'s authorisation arguments: the IAM role if given, else the access
-    keys, else the cluster's default role."""
-    auth: dict[str, Any] = {}
-    if iam_role is not None:
-        auth["iam_role_arns"] = iam_role
-    elif credentials is not None:
-        auth["access_key_id"] = credentials.access_key_id
-        auth["secret_access_key"] = credentials.secret_access_key
-        auth["session_token"] = credentials.session_token
-    else:
-        auth["default_role"] = True
-    return auth
-
-
-def _without_values(exc: Exception) -> str:
-    return str(exc).split(";")[0]
+        yield
+    except sa.exc.DBAPIError as exc:
+        if sqlstate(exc.orig) == _STATEMENT_TIMEOUT or "timeout" in str(exc.orig):
+            raise ConcurrentRunError(what, why) from None
+        raise
+    # A failed LOCK aborts the transaction, and its rollback undoes the SET; on success
+    # the value is restored as a bound parameter, never pasted into SQL.
+    conn.execute(
+        sa.text("SELECT set_config('statement_timeout', :value, false)"), {"value": previous}
+    )
 
 
 class RedshiftBackend(Backend):
@@ -219,39 +185,100 @@ class RedshiftBackend(Backend):
         check_tabular_job(job)
 
     def secrets(self) -> tuple[str, ...]:
-        return ()
+        # temporary passwords of an IAM sign-in; secrets a URL of the caller's own holds
+        sign_in = sign_in_for(self.engine)
+        found = list(sign_in.secrets()) if sign_in is not None else []
+        for name, value in self.engine.url.query.items():
+            if name.lower() in SECRET_OPTIONS:
+                found += [value] if isinstance(value, str) else list(value)
+        return tuple(found)
+
+    def connect(self, timeout: float) -> sa.Connection:
+        conn = self.engine.connect()
+        try:
+            self.facts(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def facts(self, conn: sa.Connection) -> WarehouseFacts:
+        """What this connection's warehouse is like, found out once per connection (on a
+        connection of its own when ``conn`` is already in a transaction)."""
+        found = conn.info.get(_FACTS_KEY)
+        if isinstance(found, WarehouseFacts):
+            return found
+        if conn.in_transaction():
+            with self.engine.connect() as side:
+                found = probe(side)
+        else:
+            found = probe(conn)
+        conn.info[_FACTS_KEY] = found
+        return found
+
+    def lock_tables(self, target: str) -> tuple[sa.Table, ...]:
+        return (lock_table(target),)
 
     @contextlib.contextmanager
     def lock(self, conn: sa.Connection, target: str, timeout: float) -> Iterator[None]:
-        milliseconds = max(int(timeout * 1000), 1)
-        # statement_timeout bounds the wait for the LOCK only: the session's own value (a
-        # user's or a cluster's setting) is put back for the COPY and whatever follows
-        previous = str(conn.exec_driver_sql("SHOW statement_timeout").scalar_one())
-        conn.exec_driver_sql(f"SET statement_timeout TO {milliseconds}")
-        try:
-            conn.exec_driver_sql(f"LOCK {quote_table(conn.dialect, journal.JOURNAL)}")
-        except sa.exc.DBAPIError as exc:
-            if getattr(exc.orig, "pgcode", None) == _STATEMENT_TIMEOUT or "timeout" in str(
-                exc.orig
-            ):
-                raise ConcurrentRunError(
-                    f"lock {target}",
-                    f"another run has held Arbalest's journal for more than {timeout:g} s "
-                    "(lock_timeout); try again later",
-                ) from None
-            raise
-        # A failed LOCK aborts the transaction, and its rollback undoes the SET; on success
-        # the value is restored as a bound parameter, never pasted into SQL.
-        conn.execute(
-            sa.text("SELECT set_config('statement_timeout', :value, false)"), {"value": previous}
+        tables = [lock_table(target)]
+        if not journal.table_exists(conn, tables[0]):
+            # the runner creates it with the journal; a caller of its own gets it here, in
+            # its transaction
+            conn.execute(CreateTable(tables[0], if_not_exists=True))
+        serializable = self.facts(conn).serializable
+        if serializable:
+            tables.append(journal.JOURNAL)  # always last: every run locks in one order
+        names = ", ".join(quote_table(conn.dialect, t) for t in tables)
+        why = (
+            f"another run has been loading {target!r} for more than {timeout:g} s "
+            "(lock_timeout); try again later"
         )
+        if serializable:
+            why = (
+                f"another run has held Arbalest's journal for more than {timeout:g} s "
+                "(lock_timeout; with SERIALIZABLE isolation, runs on every target take turns); "
+                "try again later"
+            )
+        with _bounded(conn, timeout, f"lock {target}", why):
+            conn.exec_driver_sql(f"LOCK {names}")
         yield
+
+    @contextlib.contextmanager
+    def creation_lock(
+        self, conn: sa.Connection, timeout: float, *, validate: bool = False
+    ) -> Iterator[None]:
+        if not journal.table_exists(conn, CREATION_LOCK):
+            if validate:
+                # a validation leaves no table behind, and is rolled back whatever it meets
+                yield
+                return
+            self._create_creation_lock()
+        why = (
+            f"another run has been creating Arbalest's tables for more than {timeout:g} s "
+            "(lock_timeout); try again later"
+        )
+        with _bounded(conn, timeout, "create tables", why):
+            conn.exec_driver_sql(f"LOCK {quote_table(conn.dialect, CREATION_LOCK)}")
+        yield
+
+    def _create_creation_lock(self) -> None:
+        """Create ``_arbalest_lock`` and commit at once, on a connection of its own: runs
+        that start together both get to ``LOCK`` it. Two creating it at the same moment: one
+        is refused (a duplicate in the catalog), and finds it there."""
+        try:
+            with self.engine.begin() as side:
+                side.execute(CreateTable(CREATION_LOCK, if_not_exists=True))
+        except sa.exc.DBAPIError:
+            with self.engine.connect() as side:
+                if not journal.table_exists(side, CREATION_LOCK):
+                    raise
 
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
         if job.format != "json":  # Parquet and CSV: see redshift_tabular
             from arbalest.backends.redshift_tabular import load_tabular
 
-            return load_tabular(conn, job, objects)
+            return load_tabular(conn, job, objects, self.facts(conn).views)
         table = job.table
         specs = job.schema.__fields__
         columns = [spec.name for spec in specs]
@@ -261,7 +288,8 @@ class RedshiftBackend(Backend):
         )
         if objects:
             job.store.put(jsonpaths_key, json.dumps(job.schema.__jsonpaths__, indent=2).encode())
-        copier = _Copier(conn, job, columns, job.store.uri(jsonpaths_key), dates)
+        views = self.facts(conn).views
+        copier = _Copier(conn, job, columns, job.store.uri(jsonpaths_key), dates, views)
         if job.mode == "incremental" and not dates:
             for info in objects:
                 copier.copy(table, info)
@@ -440,12 +468,14 @@ class _Copier:
         columns: list[str],
         jsonpaths_url: str,
         dates: frozenset[str],
+        views: LoadViews,
     ) -> None:
         self.conn = conn
         self.job = job
         self.columns = columns
         self.jsonpaths_url = jsonpaths_url
         self.dates = dates
+        self.views = views
         self.rejects: list[Reject] = []
         self.rows: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
@@ -453,7 +483,7 @@ class _Copier:
 
     def copy(self, table: sa.Table, info: ObjectInfo) -> None:
         """COPY one object into ``table``: its rows are the COPY's count, its rejects all
-        the COPY's load errors (no URL is matched against a truncated ``filename``)."""
+        the COPY's load errors (no URL is matched against a truncated file name)."""
         job = self.job
         store = job.store
         key = join_key(
@@ -483,77 +513,26 @@ class _Copier:
         )
         (pid,) = self.conn.execute(sa.text("SELECT pg_backend_pid()")).one()
         try:
-            self.conn.execute(statement)
+            run_copy(self.conn, statement)
         except sa.exc.DBAPIError:
             # COPY failed (too many errors, or worse): the transaction is lost, so read what
             # Redshift recorded for this session on a connection of its own.
-            recorded = _errors_of_session(self.conn.engine, int(pid), info.key, self.dates)
+            recorded = _errors_of_session(
+                self.conn.engine, self.views, int(pid), info.key, self.dates
+            )
             if len(self.rejects) + len(recorded) > job.max_errors:
                 raise TooManyRejectsError(
                     job.label, (self.rejects + recorded)[: job.max_errors + 1], job.max_errors
                 ) from None
             raise
-        query, count = self.conn.execute(
-            sa.text("SELECT pg_last_copy_id(), pg_last_copy_count()")
-        ).one()
-        new = _errors_of_query(self.conn, int(query), info.key, self.dates)
+        count, new = read_back(
+            self.conn, self.views, job.label, info.key, self.dates, no_load=job.validate
+        )
         self.rejects += new
         self.rejected[info.key] += len(new)
-        self.rows[info.key] += int(count)
+        self.rows[info.key] += count
         if len(self.rejects) > job.max_errors:
             raise TooManyRejectsError(job.label, self.rejects[: job.max_errors + 1], job.max_errors)
 
 
-_ERRORS: Final = (
-    "SELECT line_number, trim(colname), trim(raw_field_value), trim(err_reason), err_code "
-    "FROM stl_load_errors WHERE {where} ORDER BY starttime, line_number"
-)
-
-
-def _reject(row: Sequence[Any], key: str, dates: frozenset[str]) -> Reject:
-    line, column, value, reason, code = row
-    column = str(column).strip() or None if column is not None else None
-    reason, code = str(reason).strip(), int(code)
-    if column in dates and code == BAD_TIMESTAMP:
-        # a DATE column loads as TIMESTAMPTZ (see the module docstring): its bad values are
-        # the local rule's 1205, not the load table's 1206
-        reason, code = _DATE_RULE.reason(BAD_DATE), BAD_DATE
-    return Reject(
-        key,
-        int(line),
-        column,
-        None if value is None else clip(str(value).rstrip()),
-        reason,
-        code,
-    )
-
-
-_DATE_RULE: Final = DateRule()
-
-
-def _errors_of_query(
-    conn: sa.Connection, query: int, key: str, dates: frozenset[str]
-) -> list[Reject]:
-    rows = conn.execute(sa.text(_ERRORS.format(where="query = :query")), {"query": query})
-    return [_reject(row, key, dates) for row in rows]
-
-
-def _errors_of_session(
-    engine: sa.Engine, pid: int, key: str, dates: frozenset[str]
-) -> list[Reject]:
-    """The load errors of the last COPY of session ``pid``, read on another connection."""
-    try:
-        with engine.connect() as other:
-            rows = other.execute(
-                sa.text(
-                    _ERRORS.format(
-                        where="session = :pid AND query = (SELECT max(query) FROM "
-                        "stl_load_errors WHERE session = :pid)"
-                    )
-                ),
-                {"pid": pid},
-            ).all()
-    except sa.exc.DBAPIError:
-        logger.warning("could not read STL_LOAD_ERRORS after a failed COPY")
-        return []
-    return [_reject(row, key, dates) for row in rows]
+#: The drivers that write bound values into the statement text themselves.

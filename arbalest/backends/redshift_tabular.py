@@ -41,6 +41,14 @@ from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy_redshift.commands import Compression, Encoding, Format
 from sqlalchemy_redshift.dialect import SUPER
 
+from arbalest.backends._redshift_copy import (
+    MAX_MAXERROR,
+    RedshiftCopy,
+    copy_auth,
+    manifest_document,
+    run_copy,
+)
+from arbalest.backends._redshift_views import LoadViews, _errors_of_session, read_back
 from arbalest.backends.base import (
     CopyJob,
     LoadResult,
@@ -163,8 +171,6 @@ def build_tabular_copy(
 ) -> Any:
     """The ``COPY`` of one manifest into ``load`` (every column, in order), for the job's
     format and options (see the module docstring)."""
-    from arbalest.backends.redshift import RedshiftCopy, copy_auth
-
     auth = copy_auth(job.iam_role, job.credentials)
     kw: dict[str, Any] = {"data_location": manifest_url, "manifest": True, **auth}
     if job.format == "parquet":
@@ -202,12 +208,15 @@ def build_tabular_copy(
         ) from None
 
 
-def load_tabular(conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
-    """Load Parquet or CSV ``objects`` by ``job.mode`` (see the module docstring)."""
+def load_tabular(
+    conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo], views: LoadViews
+) -> LoadResult:
+    """Load Parquet or CSV ``objects`` by ``job.mode`` (see the module docstring); the load
+    errors and counts are read back from ``views`` (``STL_`` or ``SYS_``)."""
     from arbalest.backends.redshift import _refuse_ambiguous, number_rows
 
     table = job.table
-    copier = _TabularCopier(conn, job)
+    copier = _TabularCopier(conn, job, views)
     names = [c.name for c in table.columns]
     if job.mode == "incremental":
         for info in objects:
@@ -239,9 +248,10 @@ def load_tabular(conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo
 class _TabularCopier:
     """Per object: a load table shaped like it, a COPY into it, an INSERT by name."""
 
-    def __init__(self, conn: sa.Connection, job: CopyJob) -> None:
+    def __init__(self, conn: sa.Connection, job: CopyJob, views: LoadViews) -> None:
         self.conn = conn
         self.job = job
+        self.views = views
         self.specs: list[ColumnSpec] = list(job.schema.__fields__)
         self.rejects: list[Reject] = []
         self.rows: Counter[str] = Counter()
@@ -410,13 +420,6 @@ class _TabularCopier:
 
     def _copy_into(self, load: sa.Table, info: ObjectInfo, as_json: bool) -> None:
         """COPY one object into ``load``; count its rows and collect its rejects."""
-        from arbalest.backends.redshift import (
-            MAX_MAXERROR,
-            _errors_of_query,
-            _errors_of_session,
-            manifest_document,
-        )
-
         job = self.job
         store = job.store
         key = join_key(
@@ -447,27 +450,24 @@ class _TabularCopier:
         dates = frozenset(s.name for s in self.specs if isinstance(s.rule, DateRule))
         (pid,) = self.conn.execute(sa.text("SELECT pg_backend_pid()")).one()
         try:
-            self.conn.execute(statement)
+            run_copy(self.conn, statement)
         except sa.exc.DBAPIError:
             if job.format == "parquet":
                 raise
-            recorded = _errors_of_session(self.conn.engine, int(pid), info.key, dates)
+            recorded = _errors_of_session(self.conn.engine, self.views, int(pid), info.key, dates)
             if len(self.rejects) + len(recorded) > job.max_errors:
                 raise TooManyRejectsError(
                     job.label, (self.rejects + recorded)[: job.max_errors + 1], job.max_errors
                 ) from None
             raise
-        query, count = self.conn.execute(
-            sa.text("SELECT pg_last_copy_id(), pg_last_copy_count()")
-        ).one()
-        new = (
-            []
-            if job.format == "parquet"
-            else _errors_of_query(self.conn, int(query), info.key, dates)
+        count, new = read_back(
+            self.conn, self.views, job.label, info.key, dates, no_load=job.validate
         )
+        if job.format == "parquet":
+            new = []  # COPY from Parquet has no MAXERROR: it loaded every row, or failed
         self.rejects += new
         self.rejected[info.key] += len(new)
-        self.rows[info.key] += int(count)
+        self.rows[info.key] += count
         if len(self.rejects) > job.max_errors:
             raise TooManyRejectsError(job.label, self.rejects[: job.max_errors + 1], job.max_errors)
 

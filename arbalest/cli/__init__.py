@@ -1,5 +1,6 @@
 """The ``arbalest`` command.
 
+<<<<<<< HEAD
 ```text
 arbalest run jobs.py[:NAME]         run a pipeline (NAME: a Pipeline, or a function
 arbalest plan jobs.py[:NAME]        returning one; default: `pipeline`, else the only one)
@@ -20,6 +21,27 @@ come from ``ARBALEST_*`` environment variables (``ARBALEST_WAREHOUSE``, ``ARBALE
 
 The commands and their options are defined here; ``commands`` finds the pipeline or schema a
 command names (a file or a module), and ``output`` draws progress, summaries and status.
+=======
+::
+
+    arbalest run jobs.py[:NAME]         run a pipeline (NAME: a Pipeline, or a function
+    arbalest plan jobs.py[:NAME]        returning one; default: `pipeline`, else the only one)
+    arbalest validate jobs.py[:NAME]
+    arbalest status jobs.py[:NAME]
+    arbalest drift jobs.py[:NAME] [--sample N]
+    arbalest ddl jobs.py:Event --dialect redshift|postgresql|duckdb
+    arbalest jsonpaths jobs.py:Event
+    arbalest infer SOURCE [--store LOCATION] [--sample N] [--name NAME]
+
+Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise), headed
+``pipeline NAME: COMMAND`` when the pipeline has a name (``Pipeline(..., name=...)``);
+results (the DDL, the JSON, the plan, the status, the drift report) to stdout. Exit codes:
+0 done, 1 a step failed or a warehouse or store could not be reached, 2 bad usage or
+configuration. Options can also come from ``ARBALEST_*`` environment variables
+(``ARBALEST_WAREHOUSE``, ``ARBALEST_STORE``, ``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``,
+``ARBALEST_DIALECT``, ``ARBALEST_PROGRESS_SECONDS``). ``-v`` and ``-q`` go before or after
+the command. ``--help`` says all of this.
+>>>>>>> drift-cmd
 """
 
 from __future__ import annotations
@@ -28,7 +50,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import click
 import sqlalchemy as sa
@@ -147,7 +169,7 @@ def _settle() -> None:
 _HELP = """Load JSON objects from S3 or a folder into Redshift, PostgreSQL or DuckDB.
 
 \b
-FILE[:NAME] picks the pipeline of run, plan, validate and status:
+FILE[:NAME] picks the pipeline of run, plan, validate, status and drift:
   FILE  a Python file (jobs.py) or an importable module (myproject.jobs)
   NAME  a Pipeline in it, or a function that returns one; without :NAME,
         the variable `pipeline`, else the file's only Pipeline
@@ -238,12 +260,7 @@ def _show_rejects(result: RunResult) -> None:
 @_verbosity
 def run(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Run a pipeline: every step, each committed on its own."""
-    _settle()
-    _state.json = "run" if as_json else None
-    result = _execute(_pipeline(target, warehouse, store), "run")
-    _show_rejects(result)
-    if as_json:
-        _print_json(result.to_dict())
+    _run_or_validate("run", target, warehouse, store, as_json)
 
 
 @cli.command()
@@ -254,9 +271,19 @@ def run(target: str, warehouse: str | None, store: str | None, as_json: bool) ->
 @_verbosity
 def validate(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Dry run: every step in a transaction that is rolled back."""
+    _run_or_validate("validate", target, warehouse, store, as_json)
+
+
+def _run_or_validate(
+    verb: Literal["run", "validate"],
+    target: str,
+    warehouse: str | None,
+    store: str | None,
+    as_json: bool,
+) -> None:
     _settle()
-    _state.json = "validate" if as_json else None
-    result = _execute(_pipeline(target, warehouse, store), "validate")
+    _state.json = verb if as_json else None
+    result = _execute(_pipeline(target, warehouse, store), verb)
     _show_rejects(result)
     if as_json:
         _print_json(result.to_dict())
@@ -301,6 +328,49 @@ def status(target: str, warehouse: str | None, store: str | None, as_json: bool)
         return
     for line in status_lines(statuses, targets):
         _state.out.print(line, markup=False)
+
+
+@cli.command(short_help="Print how a sample of the sources drifted from the classes.")
+@_TARGET
+@_STORE
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    default=inference.DEFAULT_SAMPLE,
+    show_default=True,
+    metavar="N",
+    help=f"Read up to N records per step, from up to {inference.MAX_OBJECTS} objects spread "
+    "over its source's listing.",
+)
+@_JSON
+@_verbosity
+def drift(target: str, store: str | None, sample: int, as_json: bool) -> None:
+    """Print how a sample of each copy step's records differs from its class: the JSON keys
+    no column reads (with the share of records that had them) and the columns no record
+    filled, as a load of those records would report them.
+
+    Reads only: lists and reads objects, and never connects to the warehouse.
+    """
+    _settle()
+    _state.json = "drift" if as_json else None
+    pipeline = _pipeline(target, None, store)
+    _announce(pipeline, "drift")
+
+    def done(step: inference.StepDrift) -> None:
+        if not _state.quiet:
+            _state.err.print(
+                f"{step.label}: sampled {len(step.objects)} object(s), {step.rows:,} "
+                f"record(s), {len(step.rejects):,} rejected, {step.seconds:.2f} s",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+
+    found = inference.sample_drift(pipeline, sample=sample, on_step=done)
+    if as_json:
+        _print_json(found.to_dict())
+    else:
+        _state.out.print(str(found), markup=False)
 
 
 @cli.command()

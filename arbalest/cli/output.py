@@ -43,12 +43,17 @@ __all__ = [
 WIDTH: Final = 80  # the summary and the status fit a terminal of 80 columns
 
 
+#: Loggers whose INFO lines the command's own progress lines say already.
+_SAID: Final = ("arbalest.pipeline.runner", "arbalest.inference.drift")
+
+
 def _said_by_the_command(record: logging.LogRecord) -> bool:
-    """False for the runner's own INFO lines (a run starts, a step is done, a run is done):
-    the command's progress lines and summary say the same, so -v says it once."""
+    """False for the runner's own INFO lines (a run starts, a step is done, a run is done)
+    and the drift sample's (a step is sampled): the command's progress lines and summary say
+    the same, so -v says it once."""
     if getattr(record, "arbalest_step_warning", False):
         return False  # a step's warning: the summary shows it
-    return not (record.name == "arbalest.pipeline.runner" and record.levelno == logging.INFO)
+    return not (record.name in _SAID and record.levelno == logging.INFO)
 
 
 def configure_logging(console: Console, *, verbose: bool, quiet: bool) -> None:

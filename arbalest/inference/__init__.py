@@ -1,9 +1,12 @@
-"""Writing a schema class from the data: ``arbalest.infer`` and ``arbalest infer``.
+"""Writing a schema class from the data (``arbalest.infer``, ``arbalest infer``), and
+reporting how the data drifted from the classes (``arbalest.sample_drift``, ``arbalest
+drift``).
 
 A sample of a source's records is read as the loaders read them (``sample``), each JSON path
 gets the narrowest field type whose conversion rule loads every value seen there
-(``types``), and the class is written as formatted Python (``render``). Read-only: it lists
-and reads objects, and writes nothing.
+(``types``), and the class is written as formatted Python (``render``). For the drift
+report, the same sample of each step's source goes through the loaders' transform
+(``drift``). Read-only: both list and read objects, and write nothing.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import keyword
 import os
 
 from arbalest.errors import ConfigurationError
+from arbalest.inference.drift import DriftSample, StepDrift, sample_drift
 from arbalest.inference.render import IMPORTED, class_name, loads_something, members, render
 from arbalest.inference.sample import DEFAULT_SAMPLE, MAX_OBJECTS, read_sample
 from arbalest.inference.types import Node
 from arbalest.stores import ObjectStore, folder_prefix, open_store
 
-__all__ = ["DEFAULT_SAMPLE", "MAX_OBJECTS", "infer"]
+__all__ = ["DEFAULT_SAMPLE", "MAX_OBJECTS", "DriftSample", "StepDrift", "infer", "sample_drift"]
 
 
 def infer(

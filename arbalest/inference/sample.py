@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Final
+from typing import Any, Final, Protocol
 
 from arbalest import convert
 from arbalest.errors import ConfigurationError
@@ -21,7 +21,16 @@ from arbalest.loading.records import scan
 from arbalest.pipeline._warnings import empty_source
 from arbalest.stores.base import ObjectInfo, ObjectStore, folder_prefix, outside_reason
 
-__all__ = ["DEFAULT_SAMPLE", "MAX_OBJECTS", "Sample", "read_sample", "spread"]
+__all__ = [
+    "DEFAULT_SAMPLE",
+    "MAX_OBJECTS",
+    "Readable",
+    "Sample",
+    "choose",
+    "read_sample",
+    "records_of",
+    "spread",
+]
 
 #: Records read by default.
 DEFAULT_SAMPLE: Final = 1000
@@ -61,6 +70,12 @@ def spread(count: int, most: int) -> list[int]:
     return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
 
 
+def choose(listing: Sequence[ObjectInfo]) -> list[ObjectInfo]:
+    """The objects a sample is read from: up to :data:`MAX_OBJECTS` of ``listing`` (in its
+    order), evenly spread, first and last included."""
+    return [listing[i] for i in spread(len(listing), MAX_OBJECTS)]
+
+
 def read_sample(store: ObjectStore, source: str, size: int) -> Sample:
     """Read up to ``size`` records of the objects under ``source``.
 
@@ -83,7 +98,7 @@ def read_sample(store: ObjectStore, source: str, size: int) -> Sample:
     listing = [info for info in store.list(source, exclude=exclude) if info.size > 0]
     if not listing:
         raise ConfigurationError(empty_source(store, source))
-    chosen = [listing[i] for i in spread(len(listing), MAX_OBJECTS)]
+    chosen = choose(listing)
     sample = Sample(listed=len(listing))
     for done, info in enumerate(chosen):
         left = size - len(sample.records)
@@ -102,36 +117,59 @@ def _read_object(store: ObjectStore, info: ObjectInfo, quota: int, sample: Sampl
         store.open(info.key) as raw,
         open_decompressed(raw, compression_of(info.key, None)) as stream,
     ):
-        first_line, carry = 1, None
-        for lines, last in _blocks(stream):
-            bad_text = [i for i, line in enumerate(lines) if line is None]
-            sample.malformed += len(bad_text)  # not UTF-8: rejected by every load
-            text = ["" if line is None else line for line in lines]
-            result = scan(
-                text,
-                first_line,
-                range(first_line, first_line + len(text)),
-                carry=carry,
-                last=last,
-            )
-            carry = result.carry
-            first_line += len(text)
-            sample.malformed += len(result.malformed)
-            for record in result.records:
-                try:
-                    value = convert.json_loads(record.text)
-                except (ValueError, RecursionError):
-                    sample.malformed += 1
-                    continue
-                sample.records.append(value)
-                taken += 1
-                if taken >= quota:
-                    return
-            if carry is None and last:
+        for _, text in records_of(stream):
+            if text is None:
+                sample.malformed += 1
+                continue
+            try:
+                value = convert.json_loads(text)
+            except (ValueError, RecursionError):
+                sample.malformed += 1
+                continue
+            sample.records.append(value)
+            taken += 1
+            if taken >= quota:
                 return
 
 
-def _blocks(stream: IO[bytes]) -> Iterator[tuple[Sequence[str | None], bool]]:
+class Readable(Protocol):
+    """A byte stream: what ``records_of`` reads."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def records_of(stream: Readable) -> Iterator[tuple[int, str | None]]:
+    """The records of a decompressed object, in order, as the loaders find them: each as the
+    line it ends on and its text, or ``None`` for a stretch that is not JSON (a malformed
+    stretch, or a line that is not UTF-8), which every load rejects whatever the class.
+
+    The object is read a few thousand lines at a time: a caller that stops early has read
+    little more than it took.
+    """
+    first_line, carry = 1, None
+    for lines, last in _blocks(stream):
+        found: list[tuple[int, str | None]] = [
+            (first_line + i, None) for i, line in enumerate(lines) if line is None
+        ]
+        text = ["" if line is None else line for line in lines]
+        result = scan(
+            text,
+            first_line,
+            range(first_line, first_line + len(text)),
+            carry=carry,
+            last=last,
+        )
+        carry = result.carry
+        first_line += len(text)
+        found += [(m.line, None) for m in result.malformed]
+        found += [(r.line, r.text) for r in result.records]
+        found.sort(key=lambda item: item[0])  # stable: a line's records keep their order
+        yield from found
+        if carry is None and last:
+            return
+
+
+def _blocks(stream: Readable) -> Iterator[tuple[Sequence[str | None], bool]]:
     """The object's lines, decoded (``None`` for a line that is not UTF-8), a few thousand at
     a time, each batch with whether it is the last."""
     pending: list[str | None] = []
@@ -148,7 +186,7 @@ def _blocks(stream: IO[bytes]) -> Iterator[tuple[Sequence[str | None], bool]]:
     yield pending, True
 
 
-def _lines(stream: IO[bytes]) -> Iterator[bytes]:
+def _lines(stream: Readable) -> Iterator[bytes]:
     """The lines of a byte stream, without their line ends, read a block at a time (not every
     decompressor reads lines)."""
     rest = b""

@@ -26,6 +26,7 @@ __all__ = [
     "UnmappedPath",
     "drift_report",
     "merge_shapes",
+    "percent",
     "read_objects",
 ]
 
@@ -77,14 +78,16 @@ class Drift:
         """One line per finding: ``JSON key 'colour' is read by no column (25% of
         records)``, ``column 'code' is NULL in every row``."""
         lines = [
-            f"JSON key {u.path!r} is read by no column ({_percent(u.share)} of records)"
+            f"JSON key {u.path!r} is read by no column ({percent(u.share)} of records)"
             for u in self.unmapped
         ]
         lines += [f"column {name!r} is NULL in every row" for name in self.unfilled]
         return lines
 
 
-def _percent(share: float) -> str:
+def percent(share: float) -> str:
+    """A share as people read it: ``50%``, ``100%``, ``0.25%`` (below 10%, two significant
+    figures at most)."""
     if share >= 1:
         return "100%"
     if share >= 0.1:

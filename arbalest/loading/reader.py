@@ -36,6 +36,7 @@ __all__ = [
     "compression_of",
     "open_decompressed",
     "spool",
+    "spool_stream",
 ]
 
 logger = logging.getLogger(__name__)
@@ -138,6 +139,19 @@ def spool(
         raise StoreError(
             f"cannot read {info.key!r} as {compression or 'uncompressed'} data: {exc}"
         ) from exc
+
+
+def spool_stream(
+    stream: IO[bytes],
+    info: ObjectInfo,
+    obj: int,
+    workdir: Path,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[Chunk]:
+    """Yield the chunks of an object already open, decompressed, as ``stream``: what
+    ``spool`` does once it has opened the object (a byte-order mark left out, lines over the
+    record limit blanked and kept in ``Chunk.oversized``, the last chunk marked ``last``)."""
+    return _cut(stream, info, obj, workdir, chunk_bytes)
 
 
 def _cut(

@@ -22,7 +22,7 @@ __all__ = ["STALE_AFTER", "make", "sweep"]
 
 #: Seconds without a change after which a dead process's folder is removed.
 STALE_AFTER: Final = 3600.0
-_NAME: Final = re.compile(r"arbalest-(?:load|transform)-(\d+)-[^/]+")
+_NAME: Final = re.compile(r"arbalest-(?:load|transform|drift)-(\d+)-[^/]+")
 
 
 def make(kind: str) -> Path:

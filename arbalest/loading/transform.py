@@ -69,7 +69,8 @@ def connect_private(
 
 @dataclass
 class Batch:
-    """The outcome of one batch: rows are in the ``_arb_batch`` table until written.
+    """The outcome of one batch: its rows are in the connection's ``_arb_batch`` table until
+    ``Transform.export`` hands them over (``Batch.table`` or ``Batch.path``).
 
     Attributes:
         rows: Good rows per chunk sequence number.
@@ -85,7 +86,7 @@ class Batch:
     rejects: list[Reject] = field(default_factory=list)
     filled: list[int] = field(default_factory=list)
     shapes: dict[KeyShape, int] = field(default_factory=dict)
-    path: Path | None = None  # the good rows as a CSV or Parquet file (None: no rows)
+    path: Path | None = None  # the good rows as a CSV or Parquet file (None: none, or a table)
     table: Any = None  # or as an Arrow table
     finished: bool = False
     carries: dict[int, Carry] = field(default_factory=dict)  # records open at its end
@@ -108,8 +109,6 @@ class Transform:
         specs: The schema's columns.
         options: The COPY options that change conversions.
         con: A private DuckDB connection (``connect_private()``).
-        extra: Also keep each row's chunk, line and place on the line (``merge`` orders by
-            them).
     """
 
     def __init__(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Final
 
+from arbalest.backends.base import sqlstate as _sqlstate
 from arbalest.errors import ArbalestError, WarehouseAccessError, WarehouseUnavailableError
 
 __all__ = ["connect_error", "one_line", "retryable_statement", "statement_hint"]
@@ -58,6 +59,13 @@ _PERMANENT: Final = (
         frozenset({"42501", "28000"}),
         re.compile(r"(?i)permission denied|CONNECT privilege|no pg_hba\.conf entry|access denied"),
         "grant the warehouse user access (or use one that has it)",
+    ),
+    _Permanent(
+        frozenset(),
+        # redshift_connector, refusing its options before it connects
+        re.compile(r"(?i)connection parameter \S+ must be specified|invalid connection propert"),
+        "add the missing option to the warehouse URL's query (redshift_connector's names: "
+        "db_user, cluster_identifier, region, serverless_work_group...)",
     ),
     _Permanent(
         frozenset(),
@@ -107,21 +115,6 @@ def one_line(text: str) -> str:
     return out
 
 
-def _sqlstate(orig: BaseException | None) -> str:
-    """The SQLSTATE of a DBAPI error: ``pgcode`` (psycopg2), ``sqlstate`` (psycopg 3), or the
-    ``C`` field of redshift_connector's error dictionary."""
-    for attribute in ("pgcode", "sqlstate"):
-        value = getattr(orig, attribute, None)
-        if isinstance(value, str) and value:
-            return value
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], dict):
-        code = args[0].get("C")
-        if isinstance(code, str):
-            return code
-    return ""
-
-
 def connect_error(orig: BaseException | None, warehouse: str, reason: str) -> ArbalestError:
     """The error for a connection that could not be opened.
 
@@ -148,10 +141,13 @@ def connect_error(orig: BaseException | None, warehouse: str, reason: str) -> Ar
 
 def retryable_statement(orig: BaseException | None, reason: str) -> bool:
     """Whether a statement that failed may pass if tried again (a lock, a timeout, a
-    deadlock, throttling), judged by its SQLSTATE, else by the driver's words."""
+    deadlock, a serialization failure, throttling), judged by its SQLSTATE or by the
+    driver's words."""
+    # Redshift gives some of these (error 1023, a serializable isolation violation) under a
+    # SQLSTATE of its own, so the words are read too.
     state = _sqlstate(orig)
-    if state:
-        return _RETRYABLE_STATES.match(state) is not None
+    if state and _RETRYABLE_STATES.match(state) is not None:
+        return True
     return _RETRYABLE_WORDS.search(reason) is not None
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "RunResult",
     "StepResult",
     "UnmappedPath",
+    "reject_dict",
 ]
 
 #: The version of the documented JSON layout of ``to_dict()`` (and of ``--json``): it goes up
@@ -28,7 +29,8 @@ __all__ = [
 FORMAT: Final = 1
 
 
-def _reject_dict(reject: Reject) -> dict[str, Any]:
+def reject_dict(reject: Reject) -> dict[str, Any]:
+    """A reject as plain JSON values, as every ``--json`` document writes it."""
     return {
         "key": reject.key,
         "line": reject.line,
@@ -102,7 +104,7 @@ class StepResult:
             "objects_changed": list(self.objects_changed),
             "warnings": list(self.warnings),
             "drift": None if self.drift is None else self.drift.to_dict(),
-            "rejects": [_reject_dict(r) for r in self.rejects],
+            "rejects": [reject_dict(r) for r in self.rejects],
         }
 
 

@@ -434,16 +434,20 @@ def _step_transaction(
         if not validate:
             stack.enter_context(conn.begin())
         created = False
-        tables = (journal.JOURNAL, journal.CURSORS, table)
+        locks = backend.lock_tables(target)
+        tables = (journal.JOURNAL, journal.CURSORS, table, *locks)
         if not all(journal.table_exists(conn, t) for t in tables):
             # Runs starting at once on a new warehouse would race to create the same tables;
             # the creation lock makes them take turns (held until the step ends).
-            creating = backend.creation_lock(conn, pipeline.lock_timeout)
+            creating = backend.creation_lock(conn, pipeline.lock_timeout, validate=validate)
             (held if validate else stack).enter_context(creating)
             journal.ensure(conn)
             if not journal.table_exists(conn, table):
                 conn.execute(CreateTable(table, if_not_exists=True))
                 created = True
+            for lock_table in locks:
+                if not journal.table_exists(conn, lock_table):
+                    conn.execute(CreateTable(lock_table, if_not_exists=True))
         if not backend.lock_before_transaction or validate:
             lock = backend.lock(conn, target, pipeline.lock_timeout)
             (held if validate else stack).enter_context(lock)

@@ -11,7 +11,7 @@ import decimal
 import difflib
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypedDict, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -159,16 +159,28 @@ class Field(Generic[T]):
             self._bad("length", value, str(exc))
             return None
 
-    # -- what each type defines ----------------------------------------------------------
+    # -- what each type declares ---------------------------------------------------------
+
+    #: The column's SQLAlchemy type, for a type without arguments (a type with arguments,
+    #: such as ``String(length)``, makes it from them in ``sa_type``).
+    _TYPE: ClassVar[TypeEngine[Any] | None] = None
+    #: The conversion rule (REDSHIFT_COPY.md "Conversions"): the class's own, or for a type
+    #: with arguments the one ``__init__`` made from them (None: the arguments are wrong).
+    _rule: convert.Rule | None = None
 
     def sa_type(self) -> TypeEngine[Any]:
         """The SQLAlchemy type of the column."""
-        raise NotImplementedError
+        if self._TYPE is None:
+            raise NotImplementedError(f"{type(self).__name__} declares no SQL type")
+        return self._TYPE
 
     @property
     def rule(self) -> convert.Rule:
         """The conversion rule (REDSHIFT_COPY.md "Conversions") for this column."""
-        raise NotImplementedError
+        if self._rule is None:
+            self.check()  # a type with wrong arguments has no rule: say what is wrong
+            raise NotImplementedError(f"{type(self).__name__} declares no conversion rule")
+        return self._rule
 
     # -- descriptor protocol -------------------------------------------------------------
 
@@ -242,40 +254,22 @@ def _declaration() -> tuple[str | None, int | None]:
 class SmallInt(Field[int]):
     """SMALLINT: 16-bit integers."""
 
-    _RULE = convert.IntegerRule(16)
-
-    def sa_type(self) -> TypeEngine[Any]:
-        return sa.SmallInteger()
-
-    @property
-    def rule(self) -> convert.Rule:
-        return self._RULE
+    _TYPE = sa.SmallInteger()
+    _rule = convert.IntegerRule(16)
 
 
 class Integer(Field[int]):
     """INTEGER: 32-bit integers."""
 
-    _RULE = convert.IntegerRule(32)
-
-    def sa_type(self) -> TypeEngine[Any]:
-        return sa.Integer()
-
-    @property
-    def rule(self) -> convert.Rule:
-        return self._RULE
+    _TYPE = sa.Integer()
+    _rule = convert.IntegerRule(32)
 
 
 class BigInt(Field[int]):
     """BIGINT: 64-bit integers."""
 
-    _RULE = convert.IntegerRule(64)
-
-    def sa_type(self) -> TypeEngine[Any]:
-        return sa.BigInteger()
-
-    @property
-    def rule(self) -> convert.Rule:
-        return self._RULE
+    _TYPE = sa.BigInteger()
+    _rule = convert.IntegerRule(64)
 
 
 class Decimal(Field[decimal.Decimal]):
@@ -294,7 +288,6 @@ class Decimal(Field[decimal.Decimal]):
         super().__init__(**options)
         self.precision = precision
         self.scale = scale
-        self._rule: convert.Rule | None = None
         wrong = [(a, v) for a, v in (("precision", precision), ("scale", scale)) if not _whole(v)]
         for arg, value in wrong:
             self._bad(arg, value, "must be a whole number")
@@ -310,13 +303,6 @@ class Decimal(Field[decimal.Decimal]):
     def sa_type(self) -> TypeEngine[Any]:
         return sa.Numeric(self.precision, self.scale, asdecimal=True)
 
-    @property
-    def rule(self) -> convert.Rule:
-        if self._rule is None:
-            self.check()
-            raise AssertionError("a field without a rule has a problem")  # pragma: no cover
-        return self._rule
-
     def _repr_args(self) -> str:
         extra = super()._repr_args()
         return f"{self.precision}, {self.scale}" + (f", {extra}" if extra else "")
@@ -325,40 +311,22 @@ class Decimal(Field[decimal.Decimal]):
 class Real(Field[float]):
     """REAL: 32-bit floating point."""
 
-    _RULE = convert.FloatRule(32)
-
-    def sa_type(self) -> TypeEngine[Any]:
-        return sa.REAL()
-
-    @property
-    def rule(self) -> convert.Rule:
-        return self._RULE
+    _TYPE = sa.REAL()
+    _rule = convert.FloatRule(32)
 
 
 class Double(Field[float]):
     """DOUBLE PRECISION: 64-bit floating point."""
 
-    _RULE = convert.FloatRule(64)
-
-    def sa_type(self) -> TypeEngine[Any]:
-        return sa.Double()
-
-    @property
-    def rule(self) -> convert.Rule:
-        return self._RULE
+    _TYPE = sa.Double()
+    _rule = convert.FloatRule(64)
 
 
 class Boolean(Field[bool]):
     """BOOLEAN, from true/false or the strings t, yes, 1, f, no, 0 (any case)."""
 
-    _RULE = convert.BooleanRule()
-
-    def sa_type(self) -> TypeEngine[Any]:
-        return sa.Boolean(create_constraint=False)
-
-    @property
-    def rule(self) -> convert.Rule:
-        return self._RULE
+    _TYPE = sa.Boolean(create_constraint=False)
+    _rule = convert.BooleanRule()
 
 
 class Char(Field[str]):
@@ -369,17 +337,10 @@ class Char(Field[str]):
     def __init__(self, length: int = 1, **options: Unpack[FieldOptions]) -> None:
         super().__init__(**options)
         self.length = length
-        self._rule: convert.Rule | None = self._length(length, 4096, convert.CharRule)
+        self._rule = self._length(length, 4096, convert.CharRule)
 
     def sa_type(self) -> TypeEngine[Any]:
         return sa.CHAR(self.length)
-
-    @property
-    def rule(self) -> convert.Rule:
-        if self._rule is None:
-            self.check()
-            raise AssertionError("a field without a rule has a problem")  # pragma: no cover
-        return self._rule
 
     def _repr_args(self) -> str:
         extra = super()._repr_args()
@@ -394,17 +355,10 @@ class String(Field[str]):
     def __init__(self, length: int = 256, **options: Unpack[FieldOptions]) -> None:
         super().__init__(**options)
         self.length = length
-        self._rule: convert.Rule | None = self._length(length, 65535, convert.VarcharRule)
+        self._rule = self._length(length, 65535, convert.VarcharRule)
 
     def sa_type(self) -> TypeEngine[Any]:
         return sa.String(self.length)
-
-    @property
-    def rule(self) -> convert.Rule:
-        if self._rule is None:
-            self.check()
-            raise AssertionError("a field without a rule has a problem")  # pragma: no cover
-        return self._rule
 
     def _repr_args(self) -> str:
         extra = super()._repr_args()
@@ -414,54 +368,30 @@ class String(Field[str]):
 class Date(Field[dt.date]):
     """DATE; a time part is dropped."""
 
-    _RULE = convert.DateRule()
-
-    def sa_type(self) -> TypeEngine[Any]:
-        return sa.Date()
-
-    @property
-    def rule(self) -> convert.Rule:
-        return self._RULE
+    _TYPE = sa.Date()
+    _rule = convert.DateRule()
 
 
 class Timestamp(Field[dt.datetime]):
     """TIMESTAMP (without time zone): an offset in the data is applied, giving UTC."""
 
-    _RULE = convert.TimestampRule()
-
-    def sa_type(self) -> TypeEngine[Any]:
-        return sa.DateTime(timezone=False)
-
-    @property
-    def rule(self) -> convert.Rule:
-        return self._RULE
+    _TYPE = sa.DateTime(timezone=False)
+    _rule = convert.TimestampRule()
 
 
 class TimestampTZ(Field[dt.datetime]):
     """TIMESTAMPTZ: the instant, kept in UTC."""
 
-    _RULE = convert.TimestampRule(timezone=True)
-
-    def sa_type(self) -> TypeEngine[Any]:
-        return sa.DateTime(timezone=True).with_variant(RedshiftTimestampTZ(), "redshift")
-
-    @property
-    def rule(self) -> convert.Rule:
-        return self._RULE
+    _TYPE = sa.DateTime(timezone=True).with_variant(RedshiftTimestampTZ(), "redshift")
+    _rule = convert.TimestampRule(timezone=True)
 
 
 class Super(Field[JSONValue]):
     """SUPER: a JSON value kept whole (JSONB in PostgreSQL, JSON in DuckDB)."""
 
-    _RULE = convert.SuperRule()
-
-    def sa_type(self) -> TypeEngine[Any]:
-        return (
-            sa.JSON(none_as_null=True)
-            .with_variant(JSONB(none_as_null=True), "postgresql")
-            .with_variant(RedshiftSuper(), "redshift")
-        )
-
-    @property
-    def rule(self) -> convert.Rule:
-        return self._RULE
+    _TYPE = (
+        sa.JSON(none_as_null=True)
+        .with_variant(JSONB(none_as_null=True), "postgresql")
+        .with_variant(RedshiftSuper(), "redshift")
+    )
+    _rule = convert.SuperRule()

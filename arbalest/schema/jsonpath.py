@@ -64,14 +64,15 @@ def parse_path(text: str) -> JSONPath:
 
 def format_path(path: JSONPath) -> str:
     """Write steps in bracket notation: ``$['child']['someBoolean']``, ``$['tags'][0]``."""
-    out = ["$"]
-    for step in path:
-        if isinstance(step, int):
-            out.append(f"[{step}]")
-        else:
-            escaped = step.replace("\\", "\\\\").replace("'", "\\'")
-            out.append(f"['{escaped}']")
-    return "".join(out)
+    return "$" + "".join(
+        f"[{step}]" if isinstance(step, int) else _bracketed(step) for step in path
+    )
+
+
+def _bracketed(key: str) -> str:
+    """A key in bracket notation, its backslashes and quotes escaped: ``['it\\'s']``."""
+    escaped = key.replace("\\", "\\\\").replace("'", "\\'")
+    return f"['{escaped}']"
 
 
 _PLAIN_KEY: Final = re.compile(r"[^.\[\]'\"\s]+")
@@ -88,8 +89,7 @@ def display_path(path: JSONPath) -> str:
         elif _PLAIN_KEY.fullmatch(step):
             out += f".{step}" if out else step
         else:
-            escaped = step.replace("\\", "\\\\").replace("'", "\\'")
-            out += f"['{escaped}']"
+            out += _bracketed(step)
     return out
 
 

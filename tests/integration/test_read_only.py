@@ -1,6 +1,7 @@
-"""Read-only verbs write nothing: ``plan()``, ``arbalest plan`` and ``arbalest status`` create
-no file, table or journal, ``validate()`` leaves none behind, and a DuckDB path with no
-database there is said to be missing rather than created."""
+"""Read-only verbs write nothing: ``plan()``, ``arbalest plan``, ``arbalest status`` and
+``arbalest drift`` create no file, table or journal, ``validate()`` leaves none behind, and a
+DuckDB path with no database there is said to be missing rather than created. ``arbalest
+drift`` does not even connect to the warehouse."""
 
 from __future__ import annotations
 
@@ -146,5 +147,45 @@ def test_read_only_verbs_create_no_table_or_journal(
     assert main(["plan", str(jobs)]) == 0
     assert main(["status", str(jobs)]) == 0
     assert main(["validate", str(jobs)]) == 0
+    assert main(["drift", str(jobs)]) == 0
     assert tables(warehouse) == before
     assert "_arbalest_journal" not in before
+    # the same after a run: drift adds nothing to the journal or the table
+    assert main(["run", "-q", str(jobs)]) == 0
+    with warehouse.connect() as conn:
+        journaled = conn.exec_driver_sql("SELECT count(*) FROM _arbalest_journal").scalar()
+    after_run = tables(warehouse)
+    (lake / "events/b.json").write_text(json.dumps({"id": "b", "n": 1, "new": 2}) + "\n")
+    capsys.readouterr()
+    assert main(["drift", str(jobs)]) == 0
+    assert "unmapped  new  1 record(s)  25%" in capsys.readouterr().out
+    assert tables(warehouse) == after_run
+    with warehouse.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM _arbalest_journal").scalar() == (
+            journaled
+        )
+        assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar() == 3
+
+
+def tree(folder: Path) -> list[Path]:
+    """Every path under ``folder`` (bar the bytecode that importing jobs.py may write)."""
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if "__pycache__" not in p.parts)
+
+
+@pytest.mark.parametrize(
+    "warehouse",
+    [
+        "duckdb:///{tmp}/db/warehouse.duckdb",  # no database file there
+        "postgresql+psycopg2://loader@127.0.0.1:1/dw",  # nothing listens on port 1
+    ],
+)
+def test_cli_drift_never_opens_the_warehouse_and_writes_no_file(
+    tmp_path: Path, lake: Path, warehouse: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "db").mkdir()
+    jobs = write_jobs(tmp_path, warehouse.format(tmp=tmp_path), lake)
+    before = tree(tmp_path)
+    assert main(["drift", str(jobs)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("copy events (incremental): 3 record(s) from 1 of 1 object(s)")
+    assert tree(tmp_path) == before  # no database, no .wal, nothing in the lake

@@ -278,3 +278,29 @@ def test_the_parquet_lake_example_loads_into_redshift_as_into_duckdb(
     assert [tuple(r) for r in revenue] == [(dt.date(2026, 3, d), D("66.99")) for d in (1, 2, 3)]
     assert tuple(coupons) == (4, 12, 12)
     assert all(c["serialize_to_json"] for c in redshift_standin.copies)
+
+
+def test_serverless_reads_csv_rejects_and_parquet_counts_from_the_sys_views(
+    redshift_serverless: Any, s3_bucket: str
+) -> None:
+    put_objects(s3_bucket, {"a.csv": "id,n\nk1,1\nk2,x\n"}, folder="c")
+    put_objects(
+        s3_bucket, {"a.parquet": parquet({"id": ["p1", "p2"], "n": pa.array([1, 2])})}, folder="p"
+    )
+    store = f"s3://{s3_bucket}/lake"
+    result = (
+        Pipeline(redshift_serverless.engine, store=store, iam_role=ROLE)
+        .copy(Keyed, "c", max_errors=1)
+        .run()
+    )
+    assert [(r.key, r.line, r.column, r.code) for r in result.steps[0].rejects] == [
+        ("c/a.csv", 3, "n", 1207)
+    ]
+    assert result.rows_loaded == 1
+    result = Pipeline(redshift_serverless.engine, store=store, iam_role=ROLE).copy(Keyed, "p").run()
+    assert result.rows_loaded == 2
+    assert [(r["id"], r["n"]) for r in table_rows(redshift_serverless.engine, Keyed)] == [
+        ("k1", 1),
+        ("p1", 1),
+        ("p2", 2),
+    ]

@@ -2,18 +2,20 @@
 
 Distinctive fake credentials are planted (AWS access keys with a session token for the S3
 store and for Redshift's COPY; a password in the PostgreSQL warehouse URL, which the server's
-trust authentication ignores), then every surface is driven and captured: runs that succeed
-and runs that fail (a missing bucket, an object that cannot be read, S3 refusing the keys,
-too many rejects, a failing SQL step, a warehouse that refuses connections), ``validate()``,
-``plan()``, the ``repr`` and ``str`` of pipelines, stores, credentials, steps, results,
-plans and errors (with their causes and contexts, and tracebacks as
-``traceback.format_exception`` prints them), the ``arbalest`` logger's records at DEBUG, and
-the ``arbalest`` command's stdout and stderr with ``--verbose``. Every captured string is
-scanned for each secret, whole, URL-encoded, or any 10 characters of it in a row.
+trust authentication ignores; a temporary database password from an IAM sign-in, answered by
+a botocore Stubber or by moto's Redshift), then every surface is driven and captured: runs
+that succeed and runs that fail (a missing bucket, an object that cannot be read, S3
+refusing the keys, too many rejects, a failing SQL step, a warehouse that refuses
+connections), ``validate()``, ``plan()``, the ``repr`` and ``str`` of pipelines, stores,
+credentials, steps, results, plans and errors (with their causes and contexts, and
+tracebacks as ``traceback.format_exception`` prints them), the ``arbalest`` logger's records
+at DEBUG, and the ``arbalest`` command's stdout and stderr with ``--verbose``. Every captured
+string is scanned for each secret, whole, URL-encoded, or any 10 characters of it in a row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import socket
@@ -40,19 +42,24 @@ from arbalest import (
     PipelineError,
     Schema,
     String,
+    WarehouseUnavailableError,
 )
 from arbalest.cli import main
 from tests.fixtures.faults import Fault, FaultProxy, Operation
+from tests.fixtures.servers import POSTGRES_URL
 
 KEY_ID = "AKIAQX7PLANTEDKEY4ID"
 SECRET_KEY = "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"
 SESSION_TOKEN = "IQoJb3JpZ2luX2VjEPLANTEDsessionTOKEN" + "Zm9vYmFy" * 6
 PG_PASSWORD = "pgPLANTEDpassw0rd-7c1e"
+# what GetClusterCredentials / GetCredentials answer, in the IAM sign-in tests
+TEMPORARY_PASSWORD = "tmpPLANTEDdbPassw0rd/IAM+Zx81"
 SECRETS = {
     "AWS access key id": KEY_ID,
     "AWS secret access key": SECRET_KEY,
     "AWS session token": SESSION_TOKEN,
     "PostgreSQL password": PG_PASSWORD,
+    "Redshift temporary password": TEMPORARY_PASSWORD,
 }
 WINDOW = 10  # this many characters of a secret in a row are a leak
 
@@ -514,6 +521,129 @@ def test_no_secret_key_anywhere_in_a_refused_copys_error_chain(
 ) -> None:
     surfaces = refused_copy(redshift_standin, s3_bucket, credentials, event, hide)
     surfaces.check(["AWS secret access key", "AWS session token"], suppressed=True)
+
+
+# -- IAM sign-in: a temporary database password ----------------------------------------------
+
+
+def iam_pipeline(
+    user: str, schema: str, bucket: str, event: Any, port: int | None = None, **kw: Any
+) -> Pipeline:
+    base = sa.make_url(POSTGRES_URL)
+    url = (
+        f"redshift+psycopg2://{user}@{base.host}:{port or base.port}/{base.database}?iam=true"
+        f"&cluster_identifier=loading&region=us-east-1&sslmode=disable"
+        f"&options=-csearch_path%3D{schema}"
+    )
+    return Pipeline(url, store=f"s3://{bucket}/lake", **kw).copy(event, "events", max_errors=1)
+
+
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_no_temporary_password_from_an_iam_sign_in_anywhere(
+    iam_user: str,
+    postgres_schema: str,
+    s3_bucket: str,
+    credentials: Credentials,
+    event: Any,
+    debug_logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """psycopg2 signs in with a password from GetClusterCredentials: runs that succeed and
+    fail, validate(), plan(), a warehouse that refuses connections, and every repr."""
+    from botocore.stub import Stubber
+
+    from arbalest.backends import _redshift_iam
+    from tests.fixtures.redshift import install_stand_in
+
+    client = boto3.client("redshift", region_name="us-east-1")
+    stub = Stubber(client)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=15)
+    for _ in range(2):  # the pipeline's engine, then the refused one's
+        stub.add_response(
+            "get_cluster_credentials",
+            {"DbUser": f"IAM:{iam_user}", "DbPassword": TEMPORARY_PASSWORD, "Expiration": expires},
+        )
+    stub.activate()
+    monkeypatch.setattr(_redshift_iam, "_client", lambda service, region, profile: client)
+    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    pipeline = iam_pipeline(iam_user, postgres_schema, s3_bucket, event, credentials=credentials)
+    side = sa.create_engine(
+        sa.make_url(POSTGRES_URL).update_query_dict(
+            {"options": f"-csearch_path={postgres_schema}"}
+        ),
+        isolation_level="AUTOCOMMIT",
+    )
+    standin = install_stand_in(pipeline.engine, side)
+    surfaces = Surfaces()
+    try:
+        surfaces.add_object("pipeline", pipeline)
+        surfaces.add_object("plan", pipeline.plan())
+        surfaces.add_object("validate", pipeline.validate())
+        surfaces.add_object("run", pipeline.run())
+        put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": "x"}, {"id": "b2", "n": "y"}])
+        with pytest.raises(PipelineError) as caught:
+            pipeline.run()
+        surfaces.add_exception("too many rejects", caught.value)
+        surfaces.add_object("engine", pipeline.engine)
+        surfaces.add_object("url", pipeline.engine.url)
+        surfaces.add_object("sign-in", _redshift_iam.sign_in_for(pipeline.engine))
+    finally:
+        standin.remove()
+        pipeline.close()
+        side.dispose()
+    refused = iam_pipeline(iam_user, postgres_schema, s3_bucket, event, port=refused_port())
+    with pytest.raises(WarehouseUnavailableError) as caught_refused:
+        refused.run()
+    surfaces.add_exception("refused connection", caught_refused.value)
+    assert TEMPORARY_PASSWORD in _redshift_iam.sign_in_for(refused.engine).secrets()  # type: ignore[union-attr]
+    surfaces.add_logs("logs", debug_logs.records)
+    stub.assert_no_pending_responses()
+    surfaces.check()
+
+
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_no_temporary_password_from_redshift_connectors_own_iam_sign_in(
+    s3_endpoint: str,
+    s3_bucket: str,
+    event: Any,
+    debug_logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """redshift_connector asks moto's Redshift for the password itself, then finds nothing
+    listening: the error, its chain and the logs hold no trace of the password."""
+    from moto.redshift import models
+
+    boto3.client("redshift", region_name="us-east-1").create_cluster(
+        ClusterIdentifier="connector",
+        ClusterType="single-node",
+        NodeType="ra3.xlplus",
+        MasterUsername="admin",
+        MasterUserPassword="Adm1nPassword",
+    )
+    answered = []
+    real = models.RedshiftBackend.get_cluster_credentials
+
+    def planted(self: Any, *args: Any, **kw: Any) -> Any:
+        found = real(self, *args, **kw)
+        answered.append(found["DbUser"])
+        return {**found, "DbPassword": TEMPORARY_PASSWORD}
+
+    monkeypatch.setattr(models.RedshiftBackend, "get_cluster_credentials", planted)
+    url = (
+        f"redshift+redshift_connector://etl@127.0.0.1:{refused_port()}/dev?iam=true"
+        "&cluster_identifier=connector&region=us-east-1&timeout=5"
+    )
+    pipeline = Pipeline(url, store=f"s3://{s3_bucket}/lake").copy(event, "events")
+    surfaces = Surfaces()
+    with pytest.raises(WarehouseUnavailableError) as caught:
+        pipeline.run()
+    assert answered == ["IAM:etl"], caught.value  # the driver did get the password
+    surfaces.add_exception("refused connection", caught.value)
+    surfaces.add_object("pipeline", pipeline)
+    surfaces.add_logs("logs", debug_logs.records)
+    surfaces.check()
 
 
 # -- the command line -----------------------------------------------------------------------

@@ -14,7 +14,17 @@ from sqlalchemy.schema import CreateTable
 from sqlalchemy_redshift.dialect import RedshiftDialect_psycopg2
 
 from arbalest import ConfigurationError, Credentials
-from arbalest.backends.redshift import RedshiftBackend, build_copy, manifest_document
+from arbalest.backends.redshift import (
+    CREATION_LOCK,
+    STL,
+    SYS,
+    LoadViews,
+    RedshiftBackend,
+    WarehouseFacts,
+    build_copy,
+    lock_table,
+    manifest_document,
+)
 
 DIALECT = RedshiftDialect_psycopg2()
 TABLE = sa.Table(
@@ -175,12 +185,14 @@ def test_quoted_table_and_column_names() -> None:
 
 
 class Recorder:
-    """A connection that records what it is asked to run; ``SHOW`` answers ``30s``."""
+    """A connection that records what it is asked to run; ``SHOW`` answers ``30s``, every
+    table exists, and the warehouse facts are already known (``info``)."""
 
     dialect = DIALECT
 
-    def __init__(self) -> None:
+    def __init__(self, facts: WarehouseFacts) -> None:
         self.ran: list[tuple[str, Any]] = []
+        self.info = {"arbalest.redshift": facts}
 
     def exec_driver_sql(self, sql: str) -> Any:
         self.ran.append((sql, None))
@@ -193,18 +205,42 @@ class Recorder:
     def scalar_one(self) -> str:
         return "30s"
 
+    def first(self) -> tuple[int]:
+        return (1,)
 
-def test_the_lock_bounds_its_wait_then_restores_the_sessions_timeout() -> None:
-    conn = Recorder()
+
+@pytest.mark.parametrize(
+    ("serializable", "locked"),
+    [
+        (False, "LOCK _arbalest_lock_events_82d50d9042de"),
+        # two steps that read and write the journal would fail Redshift's serializable check
+        (True, "LOCK _arbalest_lock_events_82d50d9042de, _arbalest_journal"),
+    ],
+)
+def test_the_lock_bounds_its_wait_then_restores_the_sessions_timeout(
+    serializable: bool, locked: str
+) -> None:
+    conn = Recorder(WarehouseFacts(SYS, serializable))
     backend = RedshiftBackend(sa.create_engine("redshift+psycopg2://"))
     with backend.lock(conn, "events", 2.5):  # type: ignore[arg-type]  # a stand-in
-        assert conn.ran == [
-            ("SHOW statement_timeout", None),
-            ("SET statement_timeout TO 2500", None),
-            ("LOCK _arbalest_journal", None),
+        assert [sql for sql, _ in conn.ran if "information_schema" not in sql] == [
+            "SHOW statement_timeout",
+            "SET statement_timeout TO 2500",
+            locked,
             # the previous value is bound, never pasted into the SQL
-            ("SELECT set_config('statement_timeout', :value, false)", {"value": "30s"}),
+            "SELECT set_config('statement_timeout', :value, false)",
         ]
+        assert conn.ran[-1][1] == {"value": "30s"}
+
+
+def test_each_target_has_a_lock_table_of_its_own() -> None:
+    names = {lock_table(t).name for t in ("events", "sales.events", "x" * 300, "x" * 301, "")}
+    assert len(names) == 5
+    # Redshift folds names to lowercase: one table, one lock
+    assert lock_table("Events").name == lock_table("events").name
+    assert all(len(n.encode()) <= 127 and n.startswith("_arbalest_lock_") for n in names)
+    assert lock_table("sales.events").name.startswith("_arbalest_lock_sales_events_")
+    assert CREATION_LOCK.name not in names
 
 
 # -- the load table, and what goes from it into the target ---------------------------------
@@ -266,7 +302,7 @@ def test_settling_takes_each_date_in_utc() -> None:
 def test_a_date_columns_timestamp_errors_are_date_errors(
     column: str, code: int, expected: tuple[int, str]
 ) -> None:
-    from arbalest.backends.redshift import _reject
+    from arbalest.backends._redshift_views import _reject
 
     row = (3, f"{column}   ", "x  ", f"{expected[1]}   ", code)
     reject = _reject(row, "events/a.json", frozenset({"day"}))
@@ -314,3 +350,106 @@ def test_evolution_statements_are_redshifts() -> None:
         assert isinstance(parsed, sqlglot.exp.Alter)
         assert "USING" not in statement
         assert "NOT NULL" not in statement
+
+
+# -- the system views, the lock SQL, and the COPY for a driver that binds on the server ------
+
+
+@pytest.mark.parametrize("views", [STL, SYS], ids=["stl", "sys"])
+def test_the_load_view_queries_are_redshift_sql(views: LoadViews) -> None:
+    """Each statement parses as Redshift SQL, reads the view's documented columns, and takes
+    its values as bound parameters."""
+    documented = {
+        "stl_load_errors": {
+            "query",
+            "session",
+            "starttime",
+            "line_number",
+            "colname",
+            "raw_field_value",
+            "err_reason",
+            "err_code",
+        },
+        "sys_load_history": {"query_id", "loaded_rows", "error_count"},
+        "sys_load_error_detail": {
+            "query_id",
+            "session_id",
+            "start_time",
+            "line_number",
+            "column_name",
+            "error_message",
+            "error_code",
+        },
+    }
+    statements = [views.last_copy, views.errors, views.session_errors]
+    if views.history is not None:
+        statements.append(views.history)
+    for sql in statements:
+        compiled = str(sa.text(sql).compile(dialect=DIALECT))
+        expression = sqlglot.parse_one(
+            compiled.replace("%(query)s", "1").replace("%(pid)s", "2"), read="redshift"
+        )
+        tables = {t.name for t in expression.find_all(sqlglot.exp.Table)}
+        columns = {c.name for c in expression.find_all(sqlglot.exp.Column)}
+        for table in tables:
+            assert columns <= documented[table], (table, columns - documented[table])
+        assert tables <= set(documented)
+    assert ":query" in views.errors
+    assert ":pid" in views.session_errors
+    if views is SYS:
+        # SYS_ query ids are last_user_query_id()'s, never pg_last_copy_id()'s
+        assert "pg_last_copy" not in " ".join(statements)
+        assert "last_user_query_id()" in views.last_copy
+    else:
+        assert "sys_" not in " ".join(statements)
+
+
+def test_the_probes_and_lock_statements_are_redshift_sql() -> None:
+    from arbalest.backends import _redshift_views
+
+    for sql in (_redshift_views._PROBE_STL, _redshift_views._PROBE_ISOLATION):
+        sqlglot.parse_one(sql, read="redshift")
+    ddl = str(CreateTable(lock_table("sales.events"), if_not_exists=True).compile(dialect=DIALECT))
+    created = sqlglot.parse_one(ddl, read="redshift")
+    assert created.find(sqlglot.exp.Table).name == lock_table("sales.events").name  # type: ignore[union-attr]
+    assert "IF NOT EXISTS" in ddl
+
+
+def test_a_driver_that_binds_on_the_server_gets_the_copy_with_its_values_written_in() -> None:
+    """Redshift refuses parameters in a COPY (``syntax error at or near "$1"``): for
+    redshift_connector the statement is compiled with literal values; psycopg2 keeps binds."""
+    from sqlalchemy_redshift.dialect import RedshiftDialect_redshift_connector
+
+    from arbalest.backends._redshift_copy import run_copy
+
+    class Conn:
+        def __init__(self, dialect: Any) -> None:
+            self.dialect = dialect
+            self.ran: list[tuple[str, Any]] = []
+
+        def execute(self, statement: Any) -> None:
+            self.ran.append(("execute", statement))
+
+        def exec_driver_sql(self, sql: str) -> None:
+            self.ran.append(("driver", sql))
+
+    statement = build_copy(
+        TABLE,
+        ["id", "some_number"],
+        manifest_url=MANIFEST,
+        jsonpaths_url=JSONPATHS,
+        iam_role=ROLE,
+        max_error=3,
+    )
+    connector = Conn(RedshiftDialect_redshift_connector())
+    run_copy(connector, statement)  # type: ignore[arg-type]
+    ((how, sql),) = connector.ran
+    assert how == "driver"
+    assert f"FROM '{MANIFEST}'" in sql
+    assert f"aws_iam_role={ROLE}" in sql
+    assert "%s" not in sql
+    assert "%(" not in sql
+    assert isinstance(sqlglot.parse_one(" ".join(sql.split()), read="redshift"), sqlglot.exp.Copy)
+    psycopg = Conn(DIALECT)
+    run_copy(psycopg, statement)  # type: ignore[arg-type]
+    assert psycopg.ran == [("execute", statement)]

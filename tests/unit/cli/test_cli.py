@@ -1342,7 +1342,7 @@ def test_help_explains_targets_variables_and_exit_codes(
     code, out, err = invoke(capsys, "--help")
     assert (code, err) == (0, "")
     text = " ".join(out.split())
-    assert "FILE[:NAME] picks the pipeline of run, plan, validate and status" in text
+    assert "FILE[:NAME] picks the pipeline of run, plan, validate, status and drift" in text
     assert "a Pipeline in it, or a function that returns one; without :NAME, the variable" in text
     assert "`pipeline`, else the file's only Pipeline" in text
     for variable in (

@@ -67,7 +67,7 @@ def test_no_postgresql_driver_says_what_to_install(monkeypatch: pytest.MonkeyPat
         (
             "redshift+redshift_connector://u:s3cr3t@c:5439/dev",
             "redshift_connector",
-            "pip install redshift_connector",
+            'pip install "arbalest[redshift]>=2"',
         ),
     ],
 )

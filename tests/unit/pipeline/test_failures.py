@@ -168,6 +168,22 @@ def test_a_statement_without_sqlstate_is_judged_by_its_words(message: str, retry
     assert retryable_statement(Exception(message), message) is retryable
 
 
+def test_redshift_connector_refusing_its_options_is_not_retryable() -> None:
+    message = "Connection parameter db_user must be specified when using IAM authentication"
+    error = connect_error(Exception(message), URL, message)
+    assert isinstance(error, WarehouseAccessError)
+    assert "db_user" in error.fix
+
+
+def test_redshifts_serializable_isolation_violation_is_retryable_under_its_own_sqlstate() -> None:
+    """Redshift reports error 1023 under an internal SQLSTATE: the words decide."""
+    message = "ERROR: 1023 DETAIL: Serializable isolation violation on table - 123, transactions"
+    orig = Exception({"S": "ERROR", "C": "XX000", "M": message})
+    assert retryable_statement(orig, message) is True
+    refused = Exception({"S": "ERROR", "C": "XX000", "M": "Load into table 'events' failed"})
+    assert retryable_statement(refused, "Load into table 'events' failed") is False
+
+
 def test_a_multi_line_message_is_folded_into_one_line() -> None:
     text = 'ERROR:  syntax error at or near "SELEC"\nLINE 1: SELEC 1\n        ^\n'
     assert one_line(text) == 'ERROR:  syntax error at or near "SELEC"; LINE 1: SELEC 1'
