@@ -37,6 +37,7 @@ from arbalest.errors import (
 from arbalest.inference import DriftSample, StepDrift, infer, sample_drift
 from arbalest.orchestration import SortedSources, TimeSeriesImport
 from arbalest.pipeline import (
+    CsvOptions,
     Drift,
     Pipeline,
     Plan,
@@ -83,6 +84,7 @@ __all__ = [
     "ConfigurationError",
     "CopyError",
     "Credentials",
+    "CsvOptions",
     "Date",
     "Decimal",
     "Double",

@@ -4,6 +4,8 @@
   ``TransformBackend``: the load loop of the warehouses Arbalest feeds itself.
 - ``duckdb``, ``postgres``: those two, each writing the transform's batches its own way.
 - ``redshift``: Redshift, whose ``COPY`` reads the objects from S3 itself.
+- ``redshift_tabular``: Parquet and CSV on Redshift: a load table shaped like each object,
+  ``COPY`` into it by position, then the fields inserted by name.
 - ``_redshift_copy``: the ``COPY`` statement Redshift runs, its manifest, and how each driver
   sends it.
 - ``_redshift_views``: reading back a ``COPY``'s rows and load errors (``STL_`` or ``SYS_``

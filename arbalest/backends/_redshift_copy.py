@@ -15,7 +15,14 @@ from sqlalchemy_redshift.commands import Compression, CopyCommand, Format, visit
 from arbalest.errors import ConfigurationError
 from arbalest.stores.credentials import Credentials
 
-__all__ = ["MAX_MAXERROR", "RedshiftCopy", "build_copy", "manifest_document", "run_copy"]
+__all__ = [
+    "MAX_MAXERROR",
+    "RedshiftCopy",
+    "build_copy",
+    "copy_auth",
+    "manifest_document",
+    "run_copy",
+]
 
 #: COPY refuses a MAXERROR above this.
 MAX_MAXERROR: Final = 100_000
@@ -24,22 +31,32 @@ _COMPRESSION: Final = {"gzip": Compression.gzip, "bzip2": Compression.bzip2}
 
 
 class RedshiftCopy(CopyCommand):  # type: ignore[misc]  # the library is untyped
-    """``CopyCommand`` with what it lacks: ``ZSTD``, and the cluster's default IAM role.
+    """``CopyCommand`` with what it lacks: ``ZSTD``, the cluster's default IAM role, and
+    ``SERIALIZETOJSON``.
 
     Args:
         zstd: The objects are compressed with Zstandard.
         default_role: Authorise with ``IAM_ROLE default`` (the cluster's default role).
+        serialize_to_json: Load Parquet structs, lists and maps into SUPER columns.
         **kw: ``CopyCommand``'s arguments.
     """
 
     inherit_cache = False
 
-    def __init__(self, *, zstd: bool = False, default_role: bool = False, **kw: Any) -> None:
+    def __init__(
+        self,
+        *,
+        zstd: bool = False,
+        default_role: bool = False,
+        serialize_to_json: bool = False,
+        **kw: Any,
+    ) -> None:
         if default_role:
             kw["iam_role_arns"] = _ROLE_PLACEHOLDER  # replaced when compiled
         super().__init__(**kw)
         self.zstd = zstd
         self.default_role = default_role
+        self.serialize_to_json = serialize_to_json
 
 
 @compiles(RedshiftCopy)
@@ -49,6 +66,8 @@ def _compile_copy(element: RedshiftCopy, compiler: Any, **kw: Any) -> str:
         text = re.sub(r"WITH CREDENTIALS AS \S+", "IAM_ROLE default", text, count=1)
     if element.zstd:
         text = text.rstrip() + " ZSTD"
+    if element.serialize_to_json:  # Parquet structs, lists and maps into SUPER
+        text = text.rstrip() + " SERIALIZETOJSON"
     return text
 
 
@@ -82,15 +101,7 @@ def build_copy(
     An IAM role is preferred; access keys (with a session token) are accepted; with neither,
     the cluster's default role (``IAM_ROLE default``).
     """
-    auth: dict[str, Any] = {}
-    if iam_role is not None:
-        auth["iam_role_arns"] = iam_role
-    elif credentials is not None:
-        auth["access_key_id"] = credentials.access_key_id
-        auth["secret_access_key"] = credentials.secret_access_key
-        auth["session_token"] = credentials.session_token
-    else:
-        auth["default_role"] = True
+    auth = copy_auth(iam_role, credentials)
     try:
         return RedshiftCopy(
             to=[table.c[c] for c in columns],
@@ -110,6 +121,21 @@ def build_copy(
     except (TypeError, ValueError) as exc:
         # CopyCommand checks the shapes of ARNs and keys; never echo the values
         raise ConfigurationError(f"cannot build the COPY command: {_without_values(exc)}") from None
+
+
+def copy_auth(iam_role: str | None, credentials: Credentials | None) -> dict[str, Any]:
+    """``RedshiftCopy``'s authorisation arguments: the IAM role if given, else the access
+    keys, else the cluster's default role."""
+    auth: dict[str, Any] = {}
+    if iam_role is not None:
+        auth["iam_role_arns"] = iam_role
+    elif credentials is not None:
+        auth["access_key_id"] = credentials.access_key_id
+        auth["secret_access_key"] = credentials.secret_access_key
+        auth["session_token"] = credentials.session_token
+    else:
+        auth["default_role"] = True
+    return auth
 
 
 def _without_values(exc: Exception) -> str:

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 import sqlalchemy as sa
@@ -28,8 +28,10 @@ from arbalest.errors import CopyError, TooManyRejectsError
 from arbalest.journal import Entry
 from arbalest.loading import reader, scratch
 from arbalest.loading.drift import KeyShape
+from arbalest.loading.formats import CsvOptions
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
+from arbalest.loading.tabular import TabularConverter, TabularFeed
 from arbalest.loading.transform import Batch, Converter, batches
 from arbalest.schema.base import Schema
 from arbalest.stores.base import ObjectInfo, ObjectStore
@@ -102,6 +104,8 @@ class CopyJob:
     credentials: Credentials | None = None
     region: str | None = None
     into: sa.Table | None = None  # load here instead of the schema's table (staging)
+    format: str = "json"  # the objects' format, resolved ("json", "parquet" or "csv")
+    csv: CsvOptions = field(default_factory=CsvOptions)
 
     @property
     def table(self) -> sa.Table:
@@ -303,7 +307,12 @@ class TransformBackend(Backend):
         filled: Counter[str] = Counter({spec.name: 0 for spec in job.schema.__fields__})
         shapes: Counter[KeyShape] = Counter()
         scratch.sweep()  # what killed loads left behind
-        converter = Converter(job.schema.__fields__, job.options)
+        tabular = job.format != "json"
+        converter = (
+            TabularConverter(job.schema.__fields__, job.options)
+            if tabular
+            else Converter(job.schema.__fields__, job.options)
+        )
         workdir = scratch.make("load")
         try:
             # Left in reverse order, however the load ends (too many rejects, Ctrl-C, a
@@ -311,12 +320,25 @@ class TransformBackend(Backend):
             # cancels the batches not started and waits for those converting), then the
             # write in progress ends, then the reader.
             with (
-                Feed(
-                    job.store,
-                    objects,
-                    compression=job.compression,
-                    workdir=workdir,
-                    chunk_bytes=reader.CHUNK_BYTES,
+                (
+                    TabularFeed(
+                        job.store,
+                        objects,
+                        fmt=job.format,
+                        specs=job.schema.__fields__,
+                        options=job.options,
+                        csv=job.csv,
+                        compression=job.compression,
+                        workdir=workdir,
+                    )
+                    if tabular
+                    else Feed(
+                        job.store,
+                        objects,
+                        compression=job.compression,
+                        workdir=workdir,
+                        chunk_bytes=reader.CHUNK_BYTES,
+                    )
                 ) as feed,
                 ThreadPoolExecutor(1, thread_name_prefix="arbalest-write") as writer,
                 contextlib.closing(

@@ -180,6 +180,9 @@ class RedshiftBackend(Backend):
             raise ConfigurationError(
                 f"{job.label}: Redshift loads from S3 only; give an s3:// store"
             )
+        from arbalest.backends.redshift_tabular import check_tabular_job
+
+        check_tabular_job(job)
 
     def secrets(self) -> tuple[str, ...]:
         # temporary passwords of an IAM sign-in; secrets a URL of the caller's own holds
@@ -272,6 +275,10 @@ class RedshiftBackend(Backend):
                     raise
 
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
+        if job.format != "json":  # Parquet and CSV: see redshift_tabular
+            from arbalest.backends.redshift_tabular import load_tabular
+
+            return load_tabular(conn, job, objects, self.facts(conn).views)
         table = job.table
         specs = job.schema.__fields__
         columns = [spec.name for spec in specs]

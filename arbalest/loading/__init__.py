@@ -4,6 +4,10 @@ shares (Redshift's ``COPY`` reads its objects itself).
 - ``reader``: objects to chunk files: streamed, decompressed, cut at line ends, read ahead.
 - ``transform``: batches of chunks to typed rows and rejects, one DuckDB query per batch,
   with each column's conversion rule (``arbalest.convert``).
+- ``formats``: which format a step reads (``format=``, or the objects' suffixes), and
+  ``CsvOptions``.
+- ``tabular``: Parquet and CSV objects: chunks with their conversion queries (CSV read in
+  Redshift's dialect, Parquet types matched to fields), into the same batches as JSON.
 - ``records``: the exact reader for the lines the fast path leaves (records spanning lines,
   several on a line, malformed stretches).
 - ``rejects``: the ``Reject`` record; ``drift``: the drift report; ``scratch``: the

@@ -16,7 +16,8 @@ class Reject:
 
     Attributes:
         key: The object key (``filename``).
-        line: The line the record ends on (``line_number``).
+        line: The line the record ends on (``line_number``); for CSV, the line it starts on;
+            for Parquet, the row's number in the object (from 1).
         column: The column whose value failed, or ``None`` for a record that is not valid
             JSON (``colname``).
         value: The raw value, at most 1024 characters (``raw_field_value``).

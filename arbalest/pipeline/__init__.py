@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from arbalest.loading.formats import CsvOptions
 from arbalest.pipeline.builder import Pipeline
 from arbalest.pipeline.result import (
     Drift,
@@ -25,6 +26,7 @@ from arbalest.pipeline.result import (
 from arbalest.pipeline.runner import Progress
 
 __all__ = [
+    "CsvOptions",
     "Drift",
     "Pipeline",
     "Plan",

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from arbalest.errors import ArbalestError
+from arbalest.loading.formats import CsvOptions, delimiter_for
 from arbalest.loading.reader import compression_of, open_decompressed
 from arbalest.schema._build import ColumnSpec
 from arbalest.stores.base import ObjectInfo, ObjectStore, folder_prefix
@@ -125,23 +126,70 @@ def _seen(store: ObjectStore, info: ObjectInfo, compression: str | None) -> dict
     return seen
 
 
+def _seen_columns(
+    store: ObjectStore,
+    info: ObjectInfo,
+    compression: str | None,
+    fmt: str,
+    csv: CsvOptions,
+) -> dict[str, bool]:
+    """The column names of a CSV header or a Parquet object (a struct's fields as
+    ``column.field``), as key paths."""
+    from arbalest.loading import tabular
+
+    codec = compression_of(info.key, compression)
+    if fmt == "csv":
+        if not csv.header:
+            return {}
+        reader = tabular.CsvReader(csv, delimiter_for(info.key, csv))
+        with store.open(info.key) as raw, open_decompressed(raw, codec) as stream:
+            for record in reader.records(stream):
+                return {name: True for name in record.values if name}
+        return {}
+    import pyarrow as pa
+
+    tail = getattr(store, "tail", None)
+    if codec is None and tail is not None:
+        data = tail(info.key, SAMPLE_BYTES)
+    else:
+        with store.open(info.key) as raw, open_decompressed(raw, codec) as stream:
+            data = stream.read()
+    seen: dict[str, bool] = {}
+
+    def walk(fields: Any, prefix: str, depth: int) -> None:
+        for item in fields:
+            path = f"{prefix}.{item.name}" if prefix else item.name
+            seen[path] = True
+            if pa.types.is_struct(item.type) and depth < DEPTH:
+                walk(item.type, path, depth + 1)
+
+    walk(tabular.parquet_schema_from_tail(data, info.key), "", 1)
+    return seen
+
+
 def unfilled_columns(
     specs: Sequence[ColumnSpec],
     filled: dict[str, int],
     store: ObjectStore,
     objects: Sequence[ObjectInfo],
     compression: str | None,
+    *,
+    fmt: str = "json",
+    csv: CsvOptions | None = None,
 ) -> list[str]:
     """Warnings for the columns NULL in every row loaded: ``no record had the key
     'createdAt'; records have 'created_at'``, with near misses among the keys of the first
-    records of the first object loaded."""
+    records of the first object loaded (for CSV and Parquet: among its column names)."""
     empty = [spec for spec in specs if filled.get(spec.name, 1) == 0]
     if not empty or not objects:
         return []
     seen: dict[str, bool] = {}
     # a warning never fails a step: a sample that cannot be read suggests nothing
     with contextlib.suppress(ArbalestError, OSError, EOFError, ValueError, RecursionError):
-        seen = _seen(store, objects[0], compression)
+        if fmt == "json":
+            seen = _seen(store, objects[0], compression)
+        else:
+            seen = _seen_columns(store, objects[0], compression, fmt, csv or CsvOptions())
     out = []
     for spec in empty:
         key = _display(spec)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import os
 import posixpath
+from collections.abc import Mapping
 from typing import Any, Self
 
 import sqlalchemy as sa
 
 from arbalest.backends import Backend, backend_for
 from arbalest.errors import ConfigurationError
+from arbalest.loading.formats import CsvOptions
 from arbalest.pipeline import runner
 from arbalest.pipeline.engines import create_engine
 from arbalest.pipeline.result import Plan, RunResult
@@ -268,6 +270,8 @@ class Pipeline:
                     compression=step.compression,
                     time_format=step.time_format,
                     evolve=step.evolve,
+                    format=step.format,
+                    csv_options=step.csv_options,
                 )
             else:
                 new = new._with(step)
@@ -293,8 +297,10 @@ class Pipeline:
         compression: str | None = None,
         time_format: str = "auto",
         evolve: bool = False,
+        format: str | None = None,
+        csv_options: CsvOptions | Mapping[str, Any] | None = None,
     ) -> Self:
-        """Add a step that loads the JSON objects under ``source`` into ``schema``'s table.
+        """Add a step that loads the objects under ``source`` into ``schema``'s table.
 
         Args:
             schema: A ``Schema`` class.
@@ -314,6 +320,17 @@ class Pipeline:
                 ``True``, the step adds the class's new columns (nullable) and widens
                 ``VARCHAR`` columns first, and fails on any other difference. See
                 docs/changes.md.
+            format: ``"json"``, ``"parquet"`` or ``"csv"``; default: named by the objects'
+                suffixes (``.json``, ``.jsonl``, ``.ndjson``; ``.parquet``, ``.pq``;
+                ``.csv``, ``.tsv``; below a compression suffix), JSON when none names one.
+                An object whose suffix names another format fails the step, named. Fields
+                map to Parquet columns and CSV header names by ``key=``. See
+                docs/loading.md.
+            csv_options: For CSV: a ``CsvOptions`` or a mapping of its options
+                (``header``, ``ignore_header``, ``delimiter``, ``quote``, ``null_as``,
+                ``empty_as_null``, ``blanks_as_null``, ``encoding``: Redshift's
+                ``IGNOREHEADER``, ``DELIMITER``, ``QUOTE``, ``NULL AS``, ``EMPTYASNULL``,
+                ``BLANKSASNULL``, ``ENCODING``).
 
         Raises:
             ConfigurationError: For any bad argument, at once; also for a table or column
@@ -329,6 +346,8 @@ class Pipeline:
             compression=compression,
             time_format=time_format,
             evolve=evolve,
+            format=format,
+            csv_options=csv_options,
         )
         _check_inside("source=", source, self._store)
         if self._store is None:
@@ -370,7 +389,7 @@ class Pipeline:
                 ``date`` or an ISO 8601 text without an offset is UTC, as partition names
                 are. The bound is a typed parameter: no session or machine zone applies.
             **options: ``max_errors``, ``truncate_columns``, ``compression``, ``time_format``,
-                ``evolve``.
+                ``evolve``, ``format``, ``csv_options``.
         """
         step = time_series_step(
             schema, sources, series_column=series_column, since=since, **options

@@ -14,6 +14,7 @@ is read, so two runs never pick the same objects.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -38,6 +39,8 @@ from arbalest.errors import (
     WarehouseUnavailableError,
 )
 from arbalest.loading.drift import Drift, KeyShape, drift_report, read_objects
+from arbalest.loading.formats import resolve_format
+from arbalest.loading.tabular import check_fields
 from arbalest.pipeline import evolution
 from arbalest.pipeline._failures import connect_error, retryable_statement, statement_hint
 from arbalest.pipeline._warnings import empty_source, unfilled_columns
@@ -390,6 +393,22 @@ def _job(
     return job
 
 
+def _with_format(
+    pipeline: Pipeline, job: CopyJob, step: CopyStep, listing: Sequence[ObjectInfo]
+) -> CopyJob:
+    """The job with the format its objects are read in (``step.format``, or named by the
+    objects' suffixes), checked against the schema and the warehouse.
+
+    Raises:
+        ConfigurationError: An object of another format is under the source (named).
+    """
+    fmt = resolve_format(step.format, listing)
+    check_fields(fmt, step.schema.__fields__)
+    job = dataclasses.replace(job, format=fmt, csv=step.csv_options)
+    pipeline.backend.check_job(job)
+    return job
+
+
 @contextlib.contextmanager
 def _step_transaction(
     pipeline: Pipeline,
@@ -455,6 +474,7 @@ def _copy(
     job = _job(pipeline, step, store, run_id, validate, listener)
     with _step_transaction(pipeline, conn, step, validate, held) as warnings:
         listing = list(store.list(step.source, exclude=pipeline.metadata))
+        job = _with_format(pipeline, job, step, listing)
         loaded = journal.loaded(conn, step.target, step.source)
         objects, changed = select_objects(listing, loaded, step.mode)
         for key in changed:
@@ -480,7 +500,15 @@ def _copy(
         warnings.append(empty_source(store, step.source))
     if result.rows_loaded and result.filled is not None:
         specs = step.schema.__fields__
-        warnings += unfilled_columns(specs, result.filled, store, objects, step.compression)
+        warnings += unfilled_columns(
+            specs,
+            result.filled,
+            store,
+            objects,
+            step.compression,
+            fmt=job.format,
+            csv=step.csv_options,
+        )
     return result, changed, warnings
 
 
@@ -542,6 +570,7 @@ def _time_series(
                 into=staging,
                 max_errors=step.copy.max_errors - len(rejects),
             )
+            job = _with_format(pipeline, job, step.copy, objects)
             loaded = pipeline.backend.load(conn, job, objects)
             rejects += loaded.rejects
             entries += loaded.entries
@@ -578,7 +607,15 @@ def _time_series(
     )
     if result.rows_loaded and filled is not None:
         specs = step.copy.schema.__fields__
-        warnings += unfilled_columns(specs, filled, store, loaded_objects, step.copy.compression)
+        warnings += unfilled_columns(
+            specs,
+            filled,
+            store,
+            loaded_objects,
+            step.copy.compression,
+            fmt=job.format if loaded_objects else "json",
+            csv=step.copy.csv_options,
+        )
     return result, [], warnings
 
 

@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from arbalest._typing import CopyMode
 from arbalest.convert import ConvertOptions
 from arbalest.errors import ConfigurationError
+from arbalest.loading.formats import FORMATS, CsvOptions, csv_options
 from arbalest.loading.reader import COMPRESSIONS
+from arbalest.loading.tabular import check_fields
 from arbalest.schema.base import Schema
 from arbalest.stores.base import ObjectStore, folder_prefix
 
@@ -47,6 +49,8 @@ class CopyStep:
     compression: str | None = None
     time_format: str = "auto"
     evolve: bool = False
+    format: str | None = None  # None: by the objects' suffixes
+    csv_options: CsvOptions = field(default_factory=CsvOptions)
 
     @property
     def table(self) -> sa.Table:
@@ -243,6 +247,8 @@ def copy_step(
     compression: object = None,
     time_format: object = "auto",
     evolve: object = False,
+    format: object = None,
+    csv_options: object = None,
 ) -> CopyStep:
     """Build a copy step, checking every argument now (``ConfigurationError``)."""
     if not (isinstance(schema, type) and issubclass(schema, Schema)):
@@ -269,6 +275,18 @@ def copy_step(
     if not isinstance(evolve, bool):
         raise ConfigurationError(f"evolve= is True or False, not {evolve!r}")
     ConvertOptions(truncate_columns, time_format)  # an unsupported format fails here
+    if format is not None and format not in FORMATS:
+        raise ConfigurationError(
+            f"format={format!r} is not one of {', '.join(FORMATS)} (None: by the objects' suffixes)"
+        )
+    csv = csv_options_of(format, csv_options)
+    if format == "parquet" and time_format != "auto":
+        raise ConfigurationError(
+            "time_format= does not apply to Parquet: its dates and times are typed values "
+            "(Redshift's COPY from Parquet takes no TIMEFORMAT)"
+        )
+    if format is not None:
+        check_fields(str(format), schema.__fields__)
     if mode == "merge" and not schema.__table__.primary_key.columns:
         raise ConfigurationError(
             f"mode='merge' upserts on the primary key, and {schema.__qualname__} has none; "
@@ -283,7 +301,16 @@ def copy_step(
         compression,  # checked against COMPRESSIONS above
         time_format,
         evolve,
+        None if format is None else str(format),
+        csv,
     )
+
+
+def csv_options_of(format: object, options: object) -> CsvOptions:
+    """``csv_options=`` checked: refused beside a format other than CSV."""
+    if options is not None and format not in (None, "csv"):
+        raise ConfigurationError(f"csv_options= applies to format='csv', not format={format!r}")
+    return csv_options(options)
 
 
 _POSITIONAL: Final = re.compile(r"%s")

@@ -96,6 +96,13 @@ class LocalStore:
         with self.open(key) as fh:
             return fh.read()
 
+    def tail(self, key: str, size: int) -> bytes:
+        """The last ``size`` bytes of an object (all of it when it is smaller)."""
+        with self.open(key) as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - max(1, size)))
+            return fh.read()
+
     def put(self, key: str, data: bytes) -> None:
         path = self.path(key)
         try:

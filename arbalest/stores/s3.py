@@ -189,6 +189,15 @@ class S3Store:
         with self.open(key) as body:
             return body.read()
 
+    def tail(self, key: str, size: int) -> bytes:
+        """The last ``size`` bytes of an object (all of it when it is smaller), in one
+        ranged GET: a Parquet footer without reading the data before it."""
+        with self._errors(f"read {key}", key=key):
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=self._full(key), Range=f"bytes=-{max(1, size)}"
+            )
+            return bytes(response["Body"].read())
+
     def put(self, key: str, data: bytes) -> None:
         with self._errors(f"write {key}"):
             self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)

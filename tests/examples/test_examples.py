@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -54,6 +55,30 @@ def test_time_series_by_day_and_hour(tmp_path: Path) -> None:
         (dt.datetime(2026, 11, 26, 12), 8),
     ]
     assert cursor == "clicks/2026-11-26"
+
+
+def test_parquet_lake_into_duckdb(tmp_path: Path) -> None:
+    example = sys.modules.get("example_parquet_lake") or load("parquet_lake")
+    first = example.main(str(tmp_path))
+    assert (first.steps[0].objects_loaded, first.rows_loaded) == (3, 12)
+    assert first.steps[0].rows_rejected == 0
+    assert example.main(str(tmp_path)).rows_loaded == 0
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        revenue = con.execute("SELECT * FROM parquet_revenue ORDER BY day").fetchall()
+        coupons = con.execute(
+            "SELECT CAST(created_at AS DATE), count(coupon) FROM parquet_orders "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        shipping = con.execute(
+            "SELECT shipping->>'city', items->0->>'sku' FROM parquet_orders WHERE id = 101"
+        ).fetchall()
+    finally:
+        con.close()
+    days = [dt.date(2026, 3, d) for d in (1, 2, 3)]
+    assert revenue == [(day, Decimal("66.99")) for day in days]
+    assert coupons == [(days[0], 0), (days[1], 2), (days[2], 2)]
+    assert shipping == [("Lyon", "sku-0")]
 
 
 def test_luigi_graph_runs_then_is_complete_then_runs_again(tmp_path: Path) -> None:

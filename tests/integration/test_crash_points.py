@@ -10,6 +10,7 @@ old or all new, a time series' rows matching its cursor, a SQL step all or nothi
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -18,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -44,6 +47,8 @@ CASES = {
     "replace": ["replace-swap", "mid-copy", "before-commit"],
     "merge": ["merge-upsert", "mid-copy", "before-journal"],
     "time-series": ["time-series-partition", "time-series-cursor", "after-commit"],
+    # an incremental copy of Parquet objects, cut at row groups, a batch per chunk
+    "parquet": ["mid-copy", "before-journal", "before-commit"],
 }
 EXPECTED_TABLES = {"records", "totals", "_arbalest_journal", "_arbalest_cursors"}
 
@@ -60,8 +65,19 @@ class Lake:
     def write(self, key: str, rows: Rows, t: str = "2026-01-01T00:00:00") -> None:
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [json.dumps({"id": i, "n": n, "t": t}) for i, n in rows.items()]
-        path.write_text("\n".join(lines) + "\n")
+        if key.endswith(".parquet"):
+            when = dt.datetime.fromisoformat(t)
+            table = pa.table(
+                {
+                    "id": list(rows),
+                    "n": pa.array(list(rows.values()), pa.int32()),
+                    "t": pa.array([when] * len(rows), pa.timestamp("us")),
+                }
+            )
+            pq.write_table(table, path, row_group_size=50)
+        else:
+            lines = [json.dumps({"id": i, "n": n, "t": t}) for i, n in rows.items()]
+            path.write_text("\n".join(lines) + "\n")
         stamp = 1_700_000_000 + len(self.objects)  # merge orders objects by modification
         os.utime(path, (stamp, stamp))
         self.objects[key] = rows
@@ -73,7 +89,8 @@ def events(lake: Lake, first: int, last: int, scenario: str) -> None:
         if scenario == "merge" and k >= OBJECTS // 2:
             # later objects also carry new versions of earlier objects' records
             rows |= {f"e-{k - OBJECTS // 2}-{i}": 1000 * k + i for i in range(0, RECORDS, 3)}
-        lake.write(f"events/{k:03d}.json", rows)
+        suffix = "parquet" if scenario == "parquet" else "json"
+        lake.write(f"events/{k:03d}.{suffix}", rows)
 
 
 def series(lake: Lake, days: list[str]) -> None:

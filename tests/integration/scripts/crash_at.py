@@ -3,10 +3,11 @@ a named boundary of the run.
 
     python crash_at.py WAREHOUSE_URL LAKE SCENARIO POINT
 
-SCENARIO is ``incremental`` (a copy, then a SQL step), ``replace``, ``merge`` or
-``time-series``. POINT is one of ``POINTS`` or ``none`` (run to the end). The hooks wrap
-Arbalest's own functions and SQLAlchemy events from the outside; nothing in the library knows
-about them. Batches are made tiny so that every load has several of them.
+SCENARIO is ``incremental`` (a copy, then a SQL step), ``replace``, ``merge``,
+``time-series`` or ``parquet`` (an incremental copy of Parquet objects). POINT is one of
+``POINTS`` or ``none`` (run to the end). The hooks wrap Arbalest's own functions and
+SQLAlchemy events from the outside; nothing in the library knows about them. Batches are
+made tiny so that every load has several of them.
 
 Exit status: 0 when the run finished, -9 (killed) when the point was reached. A point that is
 never reached lets the run finish, and the test fails on the exit status.
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 
 from arbalest import Integer, Pipeline, Schema, SortedSources, String, Timestamp, journal
 from arbalest.backends import base as backend_base
-from arbalest.loading import reader
+from arbalest.loading import reader, tabular
 from arbalest.stores.local import LocalStore
 
 
@@ -207,7 +208,8 @@ def pipeline_for(engine: sa.Engine, lake: str, scenario: str) -> Pipeline:
     if scenario == "time-series":
         sources = SortedSources(lake, "series", warehouse=engine)
         return pipeline.time_series(Record, sources, series_column="t")
-    pipeline = pipeline.copy(Record, "events", mode=scenario)
+    mode = "incremental" if scenario == "parquet" else scenario
+    pipeline = pipeline.copy(Record, "events", mode=mode)
     if scenario == "incremental":
         pipeline = pipeline.sql(
             "CREATE TABLE IF NOT EXISTS totals (n BIGINT)",
@@ -222,6 +224,9 @@ def main() -> None:
     # several chunks and batches per load (the constants are Final for the library's code)
     setattr(backend_base, "BATCH_BYTES", 16 * 1024)  # noqa: B010
     setattr(reader, "CHUNK_BYTES", 8 * 1024)  # noqa: B010
+    setattr(tabular, "PARQUET_CHUNK_BYTES", 1)  # noqa: B010  (a chunk per row group)
+    if scenario == "parquet":
+        setattr(backend_base, "BATCH_BYTES", 1)  # noqa: B010  (a batch per chunk)
     engine = sa.create_engine(url)
     if point != "none":
         hook = POINTS[point]

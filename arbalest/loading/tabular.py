@@ -1,0 +1,1261 @@
+"""Parquet and CSV objects: the same schema classes, rules, rejects and batches as JSON.
+
+Each object is cut into chunks, read ahead by worker threads as JSON objects are
+(``TabularFeed``). A chunk carries the DuckDB query that converts its rows; a batch of
+chunks is converted with one query in a private DuckDB (``TabularTransform``), and leaves
+the same ``Batch`` the JSON transform does, so every warehouse Arbalest feeds writes it the
+same way.
+
+- **Parquet**: fields map to the object's columns by ``key=``, a ``Nested`` class to a struct
+  and an index in ``path=`` to a list element. A column's Parquet type must fit the field's
+  type (``parquet_conversion``): Redshift's ``COPY ... FORMAT AS PARQUET`` refuses a column
+  whose type differs from the table's, so a Parquet value is never read as text and
+  converted; a column that does not fit fails the step, naming the object and the column.
+  Values that fit the type but not the column (an overlong string, NULL in a NOT NULL
+  column) are rejects, at the row's number in the object (from 1).
+- **CSV**: records are read by ``CsvReader`` (Redshift's CSV dialect: a quote inside quotes
+  written twice, blanks around a quoted field ignored, ``NULL AS``, ``EMPTYASNULL``,
+  ``BLANKSASNULL``) into chunk files of text values, which then take COPY's rules for text, as
+  JSON strings do. A record's line is the line it starts on in the object, counted from 1
+  with the header, skipped lines and blank lines included.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import logging
+import queue
+import re
+import shutil
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from arbalest import convert
+from arbalest.convert import (
+    BAD_CHARACTER,
+    BAD_DATE,
+    BAD_RECORD,
+    BAD_SUPER,
+    BAD_TIMESTAMP,
+    MAX_RECORD_BYTES,
+    NOT_NULL,
+    sql_literal,
+)
+from arbalest.errors import ConfigurationError, StoreError
+from arbalest.loading.drift import KeyShape, ReadObjects, read_objects
+from arbalest.loading.formats import CsvOptions, delimiter_for
+from arbalest.loading.reader import Chunk, Feed, compression_of, open_decompressed
+from arbalest.loading.records import Carry
+from arbalest.loading.rejects import Reject, clip
+from arbalest.loading.transform import Batch, Converter, Transform, connect_private
+from arbalest.schema._build import ColumnSpec
+from arbalest.stores.base import ObjectInfo, ObjectStore
+from arbalest.stores.local import LocalStore
+
+__all__ = [
+    "CsvReader",
+    "TableChunk",
+    "TabularConverter",
+    "TabularFeed",
+    "TabularTransform",
+    "check_fields",
+    "csv_name",
+    "parquet_columns",
+    "parquet_conversion",
+]
+
+logger = logging.getLogger(__name__)
+
+#: A CSV chunk file holds at most this many records, or about this many bytes of them.
+CSV_CHUNK_ROWS: Final = 100_000
+CSV_CHUNK_BYTES: Final = 4 * 1024 * 1024
+#: Parquet row groups are gathered into chunks of about this many bytes (uncompressed).
+PARQUET_CHUNK_BYTES: Final = 64 * 1024 * 1024
+EXTRA_COLUMNS: Final = 1202
+MISSING_COLUMNS: Final = 1203
+_INDEX_ERROR: Final = "Not an array or index out of range"
+_BLOCK: Final = 1024 * 1024
+_SURROGATES: Final = re.compile("[\ud800-\udfff]")
+_MAGIC: Final = b"PAR1"
+
+
+def csv_name(spec: ColumnSpec) -> str:
+    """The CSV header name a field reads: its keys joined with ``.`` (``child.someBoolean``)."""
+    return ".".join(str(step) for step in spec.path)
+
+
+def check_fields(fmt: str, specs: Sequence[ColumnSpec]) -> None:
+    """Refuse a schema that a format cannot feed (a list index has no meaning in CSV).
+
+    Raises:
+        ConfigurationError: Naming the field.
+    """
+    if fmt != "csv":
+        return
+    for spec in specs:
+        if any(isinstance(step, int) for step in spec.path):
+            raise ConfigurationError(
+                f"field {spec.qualname!r} reads {spec.jsonpath}, an array element, and CSV "
+                "has no arrays: give it a key (the header name) instead of a path"
+            )
+
+
+@dataclass
+class TableChunk(Chunk):
+    """Rows of one Parquet or CSV object, with the query that converts them.
+
+    ``first_line`` is always 1: no record continues from one chunk into the next.
+
+    Attributes:
+        query: Given the chunk's sequence number, the query selecting ``chunk, line, idx,
+            v1..vn, err_col, err_code, err_value``.
+        shape: The keys of the objects the schema reads into (the drift report), or
+            ``None`` when the object names no columns (CSV without a header).
+        read_rejects: Records rejected while reading (wrong field counts, bad quoting or
+            encoding), before any conversion.
+    """
+
+    query: Callable[[int], str] = lambda seq: ""
+    shape: KeyShape | None = None
+    read_rejects: list[Reject] = field(default_factory=list)
+
+
+# -- shapes and field sources ----------------------------------------------------------------
+
+#: A tree of names: each column or struct field, with its own fields (or ``None``).
+NameTree = dict[str, "NameTree | None"]
+
+
+def _shape(objects: ReadObjects, tree: NameTree) -> KeyShape:
+    shape: list[tuple[str, ...] | None] = []
+    for path in objects.paths:
+        node: NameTree | None = tree
+        for step in path:
+            node = node.get(str(step)) if node is not None and isinstance(step, str) else None
+        shape.append(None if node is None else tuple(node))
+    return tuple(shape)
+
+
+def _csv_tree(names: Sequence[str]) -> NameTree:
+    tree: NameTree = {}
+    for name in names:
+        parts = name.split(".")
+        node = tree
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            node = child
+        node.setdefault(parts[-1], None)
+    return tree
+
+
+def _arrow_tree(schema: pa.Schema | pa.StructType) -> NameTree:
+    tree: NameTree = {}
+    for item in schema:
+        kind = _value_type(item.type)
+        tree[item.name] = _arrow_tree(kind) if pa.types.is_struct(kind) else None
+    return tree
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _value_type(kind: pa.DataType) -> pa.DataType:
+    """A dictionary-encoded column's values' type; any other type as it is."""
+    return kind.value_type if pa.types.is_dictionary(kind) else kind
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind)) or (
+        str(kind) == "string_view"
+    )
+
+
+def _describe(kind: pa.DataType) -> str:
+    return str(_value_type(kind))
+
+
+# -- Parquet: which types fit which fields ---------------------------------------------------
+
+Conversion = tuple[Callable[[str], str], Callable[[str, str], str]]
+
+_SIGNED = {8: "int8", 16: "int16", 32: "int32", 64: "int64"}
+_INT_TYPES = {16: "SMALLINT", 32: "INTEGER", 64: "BIGINT"}
+_MIN_DATE = "DATE '0001-01-01'"
+_MAX_DATE = "DATE '9999-12-31'"
+
+
+def _no_error(s: str, v: str) -> str:
+    return "NULL"
+
+
+def _cast(sql_type: str) -> Callable[[str], str]:
+    return lambda s: f"CAST({s} AS {sql_type})"
+
+
+def _integer_bits(kind: pa.DataType) -> int | None:
+    """The signed width that holds every value of an integer type (uint8: 16), or None."""
+    if pa.types.is_signed_integer(kind):
+        return int(kind.bit_width)
+    if pa.types.is_unsigned_integer(kind) and kind.bit_width < 64:
+        return int(kind.bit_width) * 2
+    return None
+
+
+def _timestamp(kind: pa.TimestampType) -> Callable[[str], str]:
+    """SQL: a Parquet timestamp as a naive TIMESTAMP in UTC, microseconds truncated."""
+
+    def naive(s: str) -> str:
+        if kind.unit == "ns":
+            ns = f"epoch_ns({s})"
+            # floor to the microsecond (a fraction is cut, never rounded; before 1970 too)
+            return f"make_timestamp(({ns} - ((({ns} % 1000) + 1000) % 1000)) // 1000)"
+        value = s if kind.unit == "us" else f"CAST({s} AS TIMESTAMP)"
+        return f"timezone('UTC', {value})" if kind.tz is not None else value
+
+    return naive
+
+
+def parquet_conversion(
+    rule: convert.Rule,
+    kind: pa.DataType,
+    options: convert.ConvertOptions = convert.DEFAULT_OPTIONS,
+) -> Conversion | None:
+    """How a Parquet column of Arrow type ``kind`` (as pyarrow reads the Parquet type)
+    converts into a field of ``rule``'s type: SQL for the value and for the error code, or
+    ``None`` when the type does not fit (docs/loading.md has the table). Strings take
+    ``options`` (``truncate_columns``)."""
+    kind = _value_type(kind)
+    if pa.types.is_null(kind):  # a column of NULLs only fits every field
+        return (lambda s: "NULL"), _no_error
+    if isinstance(rule, convert.SuperRule):
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            return None
+        super_rule = rule
+
+        def super_value(s: str) -> str:
+            return super_rule.sql_value(f"to_json({s})")
+
+        def super_error(s: str, v: str) -> str:
+            return super_rule.sql_error(f"to_json({s})", v)
+
+        return super_value, super_error
+    if isinstance(rule, convert.IntegerRule):
+        bits = _integer_bits(kind)
+        if bits is None or bits > rule.bits:
+            return None
+        return _cast(_INT_TYPES[rule.bits]), _no_error
+    if isinstance(rule, convert.DecimalRule):
+        if not pa.types.is_decimal(kind):
+            return None
+        if kind.scale > rule.scale or kind.precision - kind.scale > rule.precision - rule.scale:
+            return None
+        return _cast(f"DECIMAL({rule.precision},{rule.scale})"), _no_error
+    if isinstance(rule, convert.FloatRule):
+        if pa.types.is_float32(kind) or pa.types.is_float16(kind):
+            return _cast("REAL" if rule.bits == 32 else "DOUBLE"), _no_error
+        if pa.types.is_float64(kind) and rule.bits == 64:
+            return _cast("DOUBLE"), _no_error
+        return None
+    if isinstance(rule, convert.BooleanRule):
+        return ((lambda s: s), _no_error) if pa.types.is_boolean(kind) else None
+    if isinstance(rule, convert.VarcharRule | convert.CharRule):
+        if not _is_text(kind):
+            return None
+        text_rule = rule
+        return (
+            lambda s: text_rule.sql_value(s, options),
+            lambda s, v: text_rule.sql_error(s, v, options),
+        )
+    if isinstance(rule, convert.DateRule):
+        if not (pa.types.is_date32(kind) or pa.types.is_date64(kind)):
+            return None
+
+        def date_value(s: str) -> str:
+            day = f"CAST({s} AS DATE)"
+            return f"CASE WHEN {day} BETWEEN {_MIN_DATE} AND {_MAX_DATE} THEN {day} END"
+
+        return (
+            date_value,
+            lambda s, v: f"CASE WHEN {s} IS NOT NULL AND {v} IS NULL THEN {BAD_DATE} END",
+        )
+    if isinstance(rule, convert.TimestampRule):
+        if not pa.types.is_timestamp(kind):
+            return None
+        naive = _timestamp(kind)
+        zoned = rule.timezone
+
+        def timestamp_value(s: str) -> str:
+            instant = naive(s)
+            checked = (
+                f"CASE WHEN {instant} BETWEEN TIMESTAMP '0001-01-01 00:00:00' "
+                f"AND TIMESTAMP '9999-12-31 23:59:59.999999' THEN {instant} END"
+            )
+            return f"make_timestamptz(epoch_us({checked}))" if zoned else checked
+
+        return timestamp_value, (
+            lambda s, v: f"CASE WHEN {s} IS NOT NULL AND {v} IS NULL THEN {BAD_TIMESTAMP} END"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a field's value is in a Parquet object: an expression, its Arrow type, and the
+    lists along the way whose index may be out of range."""
+
+    expr: str
+    kind: pa.DataType
+    lists: tuple[tuple[str, int], ...] = ()
+
+
+def _parquet_source(spec: ColumnSpec, schema: pa.Schema, key: str) -> _Source | None:
+    """The field's source in an object of ``schema``; ``None`` when the object lacks it.
+
+    Raises:
+        StoreError: When the path leads into a value that is not a struct or a list.
+    """
+    first = spec.path[0] if spec.path else None
+    if not isinstance(first, str):
+        raise ConfigurationError(
+            f"field {spec.qualname!r} reads {spec.jsonpath}: a Parquet path starts with a "
+            "column name"
+        )
+    index = schema.get_field_index(first)
+    if index < 0:
+        return None
+    kind = _value_type(schema.field(index).type)
+    expr = _ident(first)
+    lists: list[tuple[str, int]] = []
+    for step in spec.path[1:]:
+        if isinstance(step, str):
+            if not pa.types.is_struct(kind):
+                raise StoreError(
+                    _misfit(key, spec, f"{_describe(kind)}, which has no key {step!r}")
+                )
+            position = kind.get_field_index(step)
+            if position < 0:
+                return None
+            kind = _value_type(kind.field(position).type)
+            expr = f"struct_extract({expr}, {sql_literal(step)})"
+        else:
+            if not (
+                pa.types.is_list(kind)
+                or pa.types.is_large_list(kind)
+                or pa.types.is_fixed_size_list(kind)
+            ):
+                raise StoreError(
+                    _misfit(key, spec, f"{_describe(kind)}, which is not a list (index {step})")
+                )
+            lists.append((expr, step))
+            kind = _value_type(kind.value_type)
+            expr = f"list_extract({expr}, {step + 1})"
+    return _Source(expr, kind, tuple(lists))
+
+
+def _misfit(key: str, spec: ColumnSpec, what: str, kind: pa.DataType | None = None) -> str:
+    fits = "" if kind is None else _fitting(kind)
+    return (
+        f"{key!r}: field {spec.qualname!r} ({spec.field.rule.type_name}) reads "
+        f"{spec.jsonpath}, which is Parquet {what}; Redshift's COPY refuses a Parquet column "
+        "whose type is not the table's, so the step stops rather than read it otherwise"
+        f"{'; ' + fits if fits else ''} (docs/loading.md has the table of types)"
+    )
+
+
+def _fitting(kind: pa.DataType) -> str:
+    """The field types a Parquet type loads into, as advice."""
+    candidates: list[tuple[str, convert.Rule]] = [
+        ("SmallInt()", convert.IntegerRule(16)),
+        ("Integer()", convert.IntegerRule(32)),
+        ("BigInt()", convert.IntegerRule(64)),
+        ("Real()", convert.FloatRule(32)),
+        ("Double()", convert.FloatRule(64)),
+        ("Boolean()", convert.BooleanRule()),
+        ("String(n)", convert.VarcharRule(256)),
+        ("Date()", convert.DateRule()),
+        ("Timestamp()", convert.TimestampRule()),
+        ("TimestampTZ()", convert.TimestampRule(timezone=True)),
+    ]
+    kind = _value_type(kind)
+    names = [name for name, rule in candidates if parquet_conversion(rule, kind) is not None]
+    if pa.types.is_decimal(kind):
+        names.insert(0, f"Decimal({kind.precision}, {kind.scale}) or wider")
+    if pa.types.is_struct(kind):
+        names.insert(0, "a Nested class")
+    if parquet_conversion(convert.SuperRule(), kind) is not None:
+        names.append("Super()")
+    return f"it loads into {' or '.join(names)}" if names else "no field type takes it"
+
+
+def parquet_columns(
+    specs: Sequence[ColumnSpec],
+    schema: pa.Schema,
+    key: str,
+    options: convert.ConvertOptions = convert.DEFAULT_OPTIONS,
+) -> list[tuple[_Source | None, Conversion | None]]:
+    """Each field's source and conversion in an object of ``schema``.
+
+    Raises:
+        StoreError: For a column whose type does not fit its field, or a NOT NULL field the
+            object has no column for (naming the object and the field).
+    """
+    out: list[tuple[_Source | None, Conversion | None]] = []
+    for spec in specs:
+        source = _parquet_source(spec, schema, key)
+        if source is None:
+            if not spec.nullable:
+                raise StoreError(
+                    f"{key!r} has no column {spec.jsonpath} for the NOT NULL field "
+                    f"{spec.qualname!r}: every row would be rejected"
+                )
+            out.append((None, None))
+            continue
+        conversion = parquet_conversion(spec.field.rule, source.kind, options)
+        if conversion is None:
+            raise StoreError(_misfit(key, spec, _describe(source.kind), source.kind))
+        out.append((source, conversion))
+    return out
+
+
+# -- the conversion query ---------------------------------------------------------------------
+
+
+def _conversion_query(
+    specs: Sequence[ColumnSpec],
+    source: str,
+    sources: Sequence[str | None],
+    conversions: Sequence[Conversion | None],
+    lists: Sequence[Sequence[tuple[str, int]]],
+) -> str:
+    """Convert ``source`` (which gives ``_arb_chunk, _arb_line`` and the columns the
+    expressions in ``sources`` read) into ``chunk, line, idx, v1..vn, err_col, err_code,
+    err_value``."""
+    n = len(specs)
+    level1 = ["_arb_chunk AS chunk", "_arb_line AS line"]
+    for i, expr in enumerate(sources, start=1):
+        level1.append(f"{expr if expr is not None else 'NULL'} AS s{i}")
+    checks: list[list[str]] = [[] for _ in specs]
+    k = 0
+    for i, field_lists in enumerate(lists):
+        for parent, index in field_lists:
+            k += 1
+            level1.append(f"{parent} AS p{k}")
+            checks[i].append(
+                f"CASE WHEN p{k} IS NOT NULL AND len(p{k}) <= {index} THEN {BAD_RECORD} END"
+            )
+    names_s = [f"s{i}" for i in range(1, n + 1)]
+    names_p = [f"p{j}" for j in range(1, k + 1)]
+    level2 = ["chunk", "line", *names_s, *names_p]
+    for i, (spec, conversion) in enumerate(zip(specs, conversions, strict=True), start=1):
+        value = "NULL" if conversion is None else conversion[0](f"s{i}")
+        if value == "NULL":  # typed, as the warehouse's bulk load needs every column to be
+            value = f"CAST(NULL AS {spec.rule.sql_type})"
+        level2.append(f"{value} AS v{i}")
+    names_v = [f"v{i}" for i in range(1, n + 1)]
+    level3 = ["chunk", "line", *names_s, *names_v, *names_p]
+    for i, (spec, conversion) in enumerate(zip(specs, conversions, strict=True), start=1):
+        terms = list(checks[i - 1])
+        if conversion is not None:
+            terms.append(conversion[1](f"s{i}", f"v{i}"))
+        if not spec.nullable:
+            terms.append(f"CASE WHEN v{i} IS NULL THEN {NOT_NULL} END")
+        level3.append(f"{'coalesce(' + ', '.join(terms) + ')' if terms else 'NULL'} AS e{i}")
+    first = " ".join(f"WHEN e{i} IS NOT NULL THEN {i}" for i in range(1, n + 1))
+    errors = ", ".join(f"e{i}" for i in range(1, n + 1))
+    shown_values = []
+    k = 0
+    for i, field_lists in enumerate(lists, start=1):
+        value = f"CAST(s{i} AS VARCHAR)"
+        if field_lists:
+            # an index out of range: show the list it was applied to
+            lists_shown = ", ".join(
+                f"CASE WHEN p{k + j} IS NOT NULL AND len(p{k + j}) <= {index} "
+                f"THEN CAST(p{k + j} AS VARCHAR) END"
+                for j, (_, index) in enumerate(field_lists, start=1)
+            )
+            value = f"CASE WHEN e{i} = {BAD_RECORD} THEN coalesce({lists_shown}) ELSE {value} END"
+            k += len(field_lists)
+        shown_values.append(f"WHEN {i} THEN {value}")
+    shown = " ".join(shown_values)
+    level4 = [
+        "chunk",
+        "line",
+        "0 AS idx",
+        *names_v,
+        f"CASE {first} END AS err_col",
+        f"coalesce({errors}) AS err_code",
+        f"CASE CASE {first} END {shown} END AS err_value",
+    ]
+    query = source
+    for cols in (level1, level2, level3, level4):
+        query = f"SELECT {', '.join(cols)} FROM ({query})"
+    return query
+
+
+def _csv_query(
+    specs: Sequence[ColumnSpec], path: Path, seq: int, options: convert.ConvertOptions
+) -> str:
+    """The conversion of a CSV chunk file (``line``, ``c1..cn`` text): COPY's text rules,
+    with a blank field NULL for every type but CHAR, VARCHAR."""
+    sources = []
+    conversions: list[Conversion | None] = []
+    for i, spec in enumerate(specs, start=1):
+        rule = spec.field.rule
+        if isinstance(rule, convert.VarcharRule | convert.CharRule):
+            sources.append(f"c{i}")
+        else:
+            # Redshift: "Blank fields for other data types, such as INT, are always loaded
+            # with NULL" (EMPTYASNULL, BLANKSASNULL)
+            sources.append(f"CASE WHEN trim(c{i}, ' \t') = '' THEN NULL ELSE c{i} END")
+        conversions.append(_text_conversion(rule, options))
+    source = (
+        f"SELECT {seq} AS _arb_chunk, line AS _arb_line, * "
+        f"FROM read_parquet({sql_literal(str(path))})"
+    )
+    return _conversion_query(specs, source, sources, conversions, [[] for _ in specs])
+
+
+def _text_conversion(rule: convert.Rule, options: convert.ConvertOptions) -> Conversion:
+    if isinstance(rule, convert.SuperRule):
+        # a SUPER field holds JSON text: parsed, or 1224 when it is not JSON
+        def super_value(s: str) -> str:
+            return rule.sql_value(f"CASE WHEN json_valid({s}) THEN CAST({s} AS JSON) END", options)
+
+        def super_error(s: str, v: str) -> str:
+            parsed = f"CASE WHEN json_valid({s}) THEN CAST({s} AS JSON) END"
+            return (
+                f"coalesce(CASE WHEN {s} IS NOT NULL AND NOT json_valid({s}) THEN {BAD_SUPER} "
+                f"END, {rule.sql_error(parsed, v, options)})"
+            )
+
+        return super_value, super_error
+    return (lambda s: rule.sql_value(s, options)), (lambda s, v: rule.sql_error(s, v, options))
+
+
+def _parquet_query(
+    specs: Sequence[ColumnSpec],
+    columns: Sequence[tuple[_Source | None, Conversion | None]],
+    path: Path,
+    seq: int,
+    *,
+    rows: tuple[int, int],
+) -> str:
+    read = [str(spec.path[0]) for spec, (s, _) in zip(specs, columns, strict=True) if s]
+    names = ", ".join(_ident(name) for name in dict.fromkeys(read))
+    source = (
+        f"SELECT {seq} AS _arb_chunk, file_row_number + 1 AS _arb_line"
+        f"{', ' + names if names else ''} "
+        f"FROM read_parquet({sql_literal(str(path))}, file_row_number = true) "
+        f"WHERE file_row_number >= {rows[0]} AND file_row_number < {rows[1]}"
+    )
+    return _conversion_query(
+        specs,
+        source,
+        [None if s is None else s.expr for s, _ in columns],
+        [c for _, c in columns],
+        [() if s is None else s.lists for s, _ in columns],
+    )
+
+
+# -- CSV records ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Record:
+    line: int  # the line it starts on
+    values: list[str | None]
+    error: tuple[int, str] | None = None  # (code, reason) of a record that cannot be read
+    text: str = ""  # the record as written, for a reject
+
+
+@dataclass
+class _Lines:
+    """Complete lines without a quote character: records one a line, read in bulk."""
+
+    first: int  # the first line's number
+    text: str  # the lines, each ended by a line end (the last one maybe not)
+
+
+class CsvReader:
+    """Reads CSV records from a byte stream, in Redshift's CSV dialect.
+
+    Lines end with LF (a CR before it belongs to the line end); a lone CR is data. A field
+    that starts with the quote character, after blanks, runs to the closing quote; a quote
+    inside it is written twice, and line ends inside it are part of the value. Blanks between
+    a closing quote and the delimiter are ignored; anything else there rejects the record.
+    A quote inside an unquoted field is an ordinary character. Empty lines are skipped.
+    An unquoted field equal to ``null_as`` is NULL, and so (with ``empty_as_null`` or
+    ``blanks_as_null``) is one that is empty or blank; a quoted field is never NULL.
+
+    Args:
+        options: The CSV options.
+        delimiter: The object's delimiter.
+    """
+
+    def __init__(self, options: CsvOptions, delimiter: str) -> None:
+        self.options = options
+        self.delimiter = delimiter
+        self.quote = options.quote
+        self._blanks = " \t".replace(delimiter, "")
+        self._field_end = re.compile("[" + re.escape(delimiter) + "\n]")
+        self._undecodable = False  # some bytes so far were not text in the encoding
+
+    def records(self, stream: IO[bytes]) -> Iterator[_Record]:
+        """The records of the object, header included (after ``ignore_header`` lines)."""
+        for item in self.items(stream):
+            if isinstance(item, _Record):
+                yield item
+                continue
+            numbers, rows, errors, texts = self.rows_of(item)
+            records = [_Record(n, r, None, t) for n, r, t in zip(numbers, rows, texts, strict=True)]
+            yield from sorted([*records, *errors], key=lambda r: r.line)
+
+    def items(self, stream: IO[bytes]) -> Iterator[_Record | _Lines]:
+        """The records of the object, and runs of lines without a quote character (each a
+        record, split by ``rows_of``), in order."""
+        decoder = codecs.getincrementaldecoder(self.options.codec)(errors="surrogateescape")
+        buffer = ""
+        at = 0  # where the next record starts in the buffer
+        line = 1
+        skip = self.options.ignore_header
+        first = True
+        final = False
+        while not (final and at >= len(buffer)):
+            if not final:
+                block = stream.read(_BLOCK)
+                final = not block
+                text = decoder.decode(block, final=final)
+                if first and text:
+                    text = text.removeprefix("\ufeff")  # a byte-order mark is not data
+                    first = False
+                if not self._undecodable and _SURROGATES.search(text):
+                    self._undecodable = True
+                buffer = buffer[at:] + text
+                at = 0
+            while skip and at < len(buffer):
+                end = buffer.find("\n", at)
+                if end < 0 and not final:
+                    break
+                at = len(buffer) if end < 0 else end + 1
+                line += 1
+                skip -= 1
+            if skip and not final:
+                continue
+            while at < len(buffer):
+                run = self._run(buffer, at, final)
+                if run > at:  # lines without a quote: split in bulk
+                    text = buffer[at:run]
+                    yield _Lines(line, text)
+                    line += text.count("\n") + (0 if text.endswith("\n") else 1)
+                    at = run
+                    continue
+                parsed = self._record(buffer, at, line, final)
+                if parsed is None:  # it goes on past the buffer: read more
+                    if len(buffer) - at > 2 * MAX_RECORD_BYTES:
+                        end = buffer.find("\n", at)
+                        end = len(buffer) if end < 0 else end
+                        reason = "Record is larger than 4 MB"
+                        yield _Record(line, [], (BAD_RECORD, reason), buffer[at:end])
+                        line += 1
+                        at = end + 1
+                        continue
+                    break
+                record, at, line = parsed
+                if record is not None:
+                    yield record
+
+    def _run(self, buffer: str, at: int, final: bool) -> int:
+        """Where the complete lines from ``at`` that hold no quote character end."""
+        last = buffer.rfind("\n", at)
+        end = len(buffer) if final else last + 1
+        if end <= at:
+            return at
+        quote = buffer.find(self.quote, at, end)
+        if quote < 0:
+            return end
+        return buffer.rfind("\n", at, quote) + 1 or at
+
+    def rows_of(
+        self, item: _Lines
+    ) -> tuple[list[int], list[list[str | None]], list[_Record], list[str]]:
+        """The records of a run of lines: their line numbers, their values, the lines that
+        are not text in the encoding (rejects), and the records' texts."""
+        text = item.text
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()
+        if "\r" in text:
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        first = item.first
+        if all(lines):
+            numbers = list(range(first, first + len(lines)))
+        else:  # empty lines are skipped, and counted
+            kept = [i for i, line in enumerate(lines) if line]
+            numbers = [first + i for i in kept]
+            lines = [lines[i] for i in kept]
+        errors: list[_Record] = []
+        if self._undecodable and _SURROGATES.search(text):
+            bad = [i for i, line in enumerate(lines) if _SURROGATES.search(line)]
+            errors = [
+                _Record(numbers[i], [], self._encoding_error(lines[i]), lines[i]) for i in bad
+            ]
+            good = sorted(set(range(len(lines))) - set(bad))
+            numbers = [numbers[i] for i in good]
+            lines = [lines[i] for i in good]
+        rows: list[list[str | None]] = [line.split(self.delimiter) for line in lines]  # type: ignore[misc]
+        options = self.options
+        if options.empty_as_null or options.blanks_as_null:
+            rows = [[self._unquoted(v) for v in row] for row in rows]  # type: ignore[arg-type]
+        elif options.null_as in text:
+            null = options.null_as
+            rows = [
+                [None if v == null else v for v in row] if null in line else row
+                for row, line in zip(rows, lines, strict=True)
+            ]
+        return numbers, rows, errors, lines
+
+    def _record(
+        self, buffer: str, at: int, line: int, final: bool
+    ) -> tuple[_Record | None, int, int] | None:
+        """Parse the record at ``at``: (the record, or None for a blank line; where the next
+        starts; its line), or None when the buffer ends before the record does."""
+        end = buffer.find("\n", at)
+        if end < 0 and not final:
+            return None
+        stop = len(buffer) if end < 0 else end
+        raw = buffer[at:stop]
+        if raw.endswith("\r"):
+            raw = raw[:-1]
+        if self.quote not in raw:  # the common case: a line of unquoted fields
+            if not raw:
+                return None, stop + 1, line + 1
+            values = [self._unquoted(v) for v in raw.split(self.delimiter)]
+            return _Record(line, values, self._encoding_error(raw), raw), stop + 1, line + 1
+        return self._quoted_record(buffer, at, line, final)
+
+    def _unquoted(self, value: str) -> str | None:
+        options = self.options
+        if value == options.null_as:
+            return None
+        if options.empty_as_null and value == "":
+            return None
+        if options.blanks_as_null and value.strip(" \t") == "":
+            return None
+        return value
+
+    def _encoding_error(self, text: str) -> tuple[int, str] | None:
+        if not self._undecodable or _SURROGATES.search(text) is None:
+            return None
+        return BAD_CHARACTER, f"Invalid {self.options.encoding.upper()} byte sequence"
+
+    def _quoted_record(
+        self, buffer: str, at: int, line: int, final: bool
+    ) -> tuple[_Record | None, int, int] | None:
+        """The careful parse, field by field, of a record that holds a quote character."""
+        q, d = self.quote, self.delimiter
+        values: list[str | None] = []
+        pos = at
+        breaks = 0  # line ends inside quoted fields
+        size = len(buffer)
+        while True:
+            start = pos
+            while pos < size and buffer[pos] in self._blanks:
+                pos += 1
+            if pos < size and buffer[pos] == q:
+                parts = []
+                scan = pos + 1
+                while True:  # to the closing quote; a doubled quote is one quote
+                    close = buffer.find(q, scan)
+                    if close < 0 or (close + 1 >= size and not final):
+                        if not final:
+                            return None
+                        text = buffer[at:]
+                        reason = "Quoted field not closed before the end of the object"
+                        record = _Record(line, [], (BAD_RECORD, reason), text)
+                        return record, size, line + text.count("\n") + 1
+                    parts.append(buffer[scan:close])
+                    if close + 1 < size and buffer[close + 1] == q:
+                        parts.append(q)
+                        scan = close + 2
+                        continue
+                    pos = close + 1
+                    break
+                value = "".join(parts)
+                breaks += value.count("\n")
+                while pos < size and buffer[pos] in self._blanks:
+                    pos += 1
+                if pos >= size and not final:
+                    return None
+                if buffer.startswith("\r\n", pos):
+                    pos += 1
+                if pos < size and buffer[pos] not in (d, "\n"):
+                    end = buffer.find("\n", pos)
+                    end = size if end < 0 else end
+                    text = buffer[at:end].removesuffix("\r")
+                    reason = f"Unexpected {buffer[pos]!r} after a closing quote"
+                    record = _Record(line, [], (BAD_RECORD, reason), text)
+                    return record, end + 1, line + breaks + 1
+                values.append(value)
+            else:  # unquoted: to the delimiter or the line end
+                found = self._field_end.search(buffer, pos)
+                if found is None and not final:
+                    return None
+                stop = size if found is None else found.start()
+                raw = buffer[start:stop]
+                if stop < size and buffer[stop] == "\n":
+                    raw = raw.removesuffix("\r")
+                values.append(self._unquoted(raw))
+                pos = stop
+            if pos >= size or buffer[pos] == "\n":
+                text = buffer[at:pos].removesuffix("\r")
+                record = _Record(line, values, self._encoding_error(text), text)
+                return record, pos + 1, line + breaks + 1
+            pos += 1  # past the delimiter
+
+
+def _shown(text: str) -> str:
+    """A record's text as a reject's value: bytes that were not text shown as U+FFFD."""
+    return clip(_SURROGATES.sub("\ufffd", text))
+
+
+# -- reading objects into chunks -------------------------------------------------------------
+
+
+class _Columns:
+    """Collects the mapped values of CSV records and writes them out as chunk files."""
+
+    def __init__(self, count: int, workdir: Path, obj: int) -> None:
+        self.count = count
+        self.workdir = workdir
+        self.obj = obj
+        self.number = 0
+        self.lines: list[int] = []
+        self.rows: list[list[str | None]] = []
+        self.schema = pa.schema(
+            [pa.field("line", pa.int64())]
+            + [pa.field(f"c{i}", pa.string()) for i in range(1, count + 1)]
+        )
+
+    def add(self, line: int, values: list[str | None]) -> None:
+        self.lines.append(line)
+        self.rows.append(values)
+
+    def extend(self, lines: list[int], rows: list[list[str | None]]) -> None:
+        self.lines += lines
+        self.rows += rows
+
+    def write(self, mapping: Sequence[int | None] | None) -> tuple[Path, int]:
+        """Write the rows collected (maybe none) to a new chunk file, each field's value
+        picked from its place in the records (``mapping``)."""
+        columns = list(zip(*self.rows, strict=True))
+        count = len(self.lines)
+        arrays = [pa.array(self.lines, pa.int64())]
+        for place in mapping or [None] * self.count:
+            if place is None or not columns:
+                arrays.append(pa.nulls(count, pa.string()))
+            else:
+                arrays.append(pa.array(columns[place], pa.string()))
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        path = self.workdir / f"{self.obj:08d}-{self.number:06d}.parquet"
+        self.number += 1
+        pq.write_table(table, path, compression="none")
+        rows = len(self.lines)
+        self.lines, self.rows = [], []
+        return path, rows
+
+
+class TabularFeed(Feed):
+    """Chunks of Parquet or CSV objects, in order, read ahead by worker threads.
+
+    Args:
+        store: Where the objects are.
+        objects: The objects, in load order.
+        fmt: ``"parquet"`` or ``"csv"``.
+        specs: The schema's columns.
+        options: The conversion options.
+        csv: The CSV options.
+        compression: The declared compression (else by suffix).
+        workdir: Where chunk files go.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        objects: Sequence[ObjectInfo],
+        *,
+        fmt: str,
+        specs: Sequence[ColumnSpec],
+        options: convert.ConvertOptions,
+        csv: CsvOptions,
+        compression: str | None,
+        workdir: Path,
+        workers: int = 2,
+    ) -> None:
+        super().__init__(store, objects, compression=compression, workdir=workdir, workers=workers)
+        self._fmt = fmt
+        self._specs = list(specs)
+        self._options = options
+        self._csv = csv
+        self._objects_read = read_objects(self._specs)
+
+    def _read(self, index: int, q: queue.Queue[Any]) -> None:
+        info = self._objects[index]
+        try:
+            chunks = (
+                self._parquet(index, info)
+                if self._fmt == "parquet"
+                else self._csv_chunks(index, info)
+            )
+            for chunk in chunks:
+                if not self._put(q, chunk):
+                    chunk.discard()
+                    return
+            self._put(q, None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put(q, exc)
+
+    # -- Parquet --
+
+    def _local_copy(self, index: int, info: ObjectInfo) -> tuple[Path, bool]:
+        """A file DuckDB can read: the object itself when it is a local, uncompressed file,
+        else a decompressed copy (``True``: ours to delete)."""
+        compression = compression_of(info.key, self._compression)
+        if isinstance(self._store, LocalStore) and compression is None:
+            return self._store.path(info.key), False
+        path = self._workdir / f"object-{index:08d}.parquet"
+        try:
+            with (
+                self._store.open(info.key) as raw,
+                open_decompressed(raw, compression) as data,
+                path.open("wb") as out,
+            ):
+                shutil.copyfileobj(data, out, _BLOCK)
+        except (OSError, EOFError) as exc:
+            path.unlink(missing_ok=True)
+            raise StoreError(f"cannot read {info.key!r}: {exc}") from exc
+        return path, True
+
+    def _parquet(self, index: int, info: ObjectInfo) -> Iterator[TableChunk]:
+        path, temporary = self._local_copy(index, info)
+        handed = False
+        try:
+            metadata = parquet_metadata(path, info.key)
+            schema = metadata.schema.to_arrow_schema()
+            columns = parquet_columns(self._specs, schema, info.key, self._options)
+            shape = _shape(self._objects_read, _arrow_tree(schema))
+            ranges = _row_ranges(metadata)
+            total = max(1, metadata.num_rows)
+            given = 0  # the object's bytes handed out with chunks so far (for progress)
+            for number, rows in enumerate(ranges):
+                last = number == len(ranges) - 1
+                # each chunk its share of the object's size, by rows: they add up to it
+                share = info.size - given if last else info.size * (rows[1] - rows[0]) // total
+                given += share
+                chunk = TableChunk(
+                    index, info, 1, path, share, temporary and last, last, shape=shape
+                )
+                # the query names the chunk by its sequence number, known when handed out
+                chunk.query = functools.partial(
+                    _parquet_query, self._specs, columns, path, rows=rows
+                )
+                handed = handed or last
+                yield chunk
+        finally:
+            if temporary and not handed:
+                path.unlink(missing_ok=True)
+
+    # -- CSV --
+
+    def _csv_chunks(self, index: int, info: ObjectInfo) -> Iterator[TableChunk]:
+        options = self._csv
+        reader = CsvReader(options, delimiter_for(info.key, options))
+        compression = compression_of(info.key, self._compression)
+        n = len(self._specs)
+        state = _CsvState(
+            _Columns(n, self._workdir, index),
+            None if options.header else list(range(n)),
+            n,
+        )
+        pending: TableChunk | None = None
+        try:
+            with self._store.open(info.key) as raw, open_decompressed(raw, compression) as stream:
+                for item in reader.items(stream):
+                    if isinstance(item, _Record):
+                        self._take(info.key, state, [item.line], [item.values], [item.text], item)
+                    else:
+                        numbers, rows, errors, texts = reader.rows_of(item)
+                        for error in errors:
+                            state.reject(info.key, error)
+                        self._take(info.key, state, numbers, rows, texts, None)
+                        state.nbytes += len(item.text)
+                    if len(state.collected.lines) >= CSV_CHUNK_ROWS or (
+                        state.nbytes >= CSV_CHUNK_BYTES
+                    ):
+                        if pending is not None:
+                            yield pending
+                        pending = self._csv_chunk(index, info, state, last=False)
+        except (OSError, EOFError) as exc:
+            if pending is not None:
+                pending.discard()
+            raise StoreError(f"cannot read {info.key!r} as CSV: {exc}") from exc
+        if pending is not None:
+            yield pending
+        yield self._csv_chunk(index, info, state, last=True)
+
+    def _take(
+        self,
+        key: str,
+        state: _CsvState,
+        numbers: list[int],
+        rows: list[list[str | None]],
+        texts: list[str],
+        record: _Record | None,
+    ) -> None:
+        """Collect records: the header first; a record with a wrong field count rejected."""
+        if record is not None:
+            if record.error is not None:
+                state.reject(key, record)
+                return
+            state.nbytes += len(record.text) + 1
+        if state.mapping is None and rows:  # the header
+            names = rows[0]
+            state.mapping = self._header(key, names)
+            state.expected = len(names)
+            state.shape = _shape(self._objects_read, _csv_tree([v or "" for v in names]))
+            numbers, rows, texts = numbers[1:], rows[1:], texts[1:]
+        expected = state.expected
+        counts = [len(row) for row in rows]
+        if counts.count(expected) != len(counts):
+            kept = []
+            for i, count in enumerate(counts):
+                if count == expected:
+                    kept.append(i)
+                    continue
+                reason = (
+                    f"Extra column(s) found: {count} fields, {expected} expected"
+                    if count > expected
+                    else f"Missing column(s): {count} fields, {expected} expected"
+                )
+                code = EXTRA_COLUMNS if count > expected else MISSING_COLUMNS
+                state.reject(key, _Record(numbers[i], [], (code, reason), texts[i]))
+            numbers = [numbers[i] for i in kept]
+            rows = [rows[i] for i in kept]
+        state.collected.extend(numbers, rows)
+
+    def _header(self, key: str, names: list[str | None]) -> list[int | None]:
+        """Where each field's value is in the records, by the header's names."""
+        where: dict[str, int] = {}
+        twice: set[str] = set()
+        for position, name in enumerate(names):
+            if name is None:
+                continue
+            if name in where:
+                twice.add(name)
+            where.setdefault(name, position)
+        mapping: list[int | None] = []
+        for spec in self._specs:
+            name = csv_name(spec)
+            if name in twice:
+                raise StoreError(
+                    f"{key!r}: the header names {name!r} more than once, so which column the "
+                    f"field {spec.qualname!r} reads cannot be told"
+                )
+            if name not in where and not spec.nullable:
+                raise StoreError(
+                    f"{key!r}: the header has no column {name!r} for the NOT NULL field "
+                    f"{spec.qualname!r}: every row would be rejected"
+                )
+            mapping.append(where.get(name))
+        return mapping
+
+    def _csv_chunk(
+        self, index: int, info: ObjectInfo, state: _CsvState, *, last: bool
+    ) -> TableChunk:
+        path, _ = state.collected.write(state.mapping)
+        chunk = TableChunk(index, info, 1, path, state.nbytes, True, last, shape=state.shape)
+        chunk.read_rejects = sorted(state.rejects, key=lambda r: r.line)
+        state.rejects, state.nbytes = [], 0
+        specs, options = self._specs, self._options
+        chunk.query = lambda seq: _csv_query(specs, path, seq, options)
+        return chunk
+
+
+@dataclass
+class _CsvState:
+    """What reading one CSV object has gathered so far."""
+
+    collected: _Columns
+    mapping: list[int | None] | None  # where each field's value is (None: no header yet)
+    expected: int  # fields per record
+    shape: KeyShape | None = None
+    nbytes: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+    def reject(self, key: str, record: _Record) -> None:
+        assert record.error is not None
+        code, reason = record.error
+        self.rejects.append(Reject(key, record.line, None, _shown(record.text), reason, code))
+
+
+def parquet_metadata(path: Path, key: str) -> pq.FileMetaData:
+    """The footer of a Parquet file.
+
+    Raises:
+        StoreError: If the file is not Parquet (naming the object).
+    """
+    try:
+        with path.open("rb") as file:
+            head = file.read(4)
+            file.seek(0, 2)
+            size = file.tell()
+            file.seek(max(0, size - 4))
+            tail = file.read(4)
+    except OSError as exc:
+        raise StoreError(f"cannot read {key!r}: {exc}") from exc
+    if head != _MAGIC or tail != _MAGIC:
+        raise StoreError(
+            f"{key!r} is not a Parquet file (it does not start and end with PAR1); the step "
+            "reads Parquet"
+        )
+    try:
+        return pq.read_metadata(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise StoreError(f"{key!r} is not a readable Parquet file: {exc}") from exc
+
+
+def parquet_schema_from_tail(tail: bytes, key: str) -> pa.Schema:
+    """The Arrow schema of a Parquet object from its last bytes (at least the footer and
+    the 8 bytes after it).
+
+    Raises:
+        StoreError: If the bytes do not end a Parquet file.
+    """
+    import io
+
+    if len(tail) < 8 or tail[-4:] != _MAGIC:
+        raise StoreError(f"{key!r} is not a Parquet file (it does not end with PAR1)")
+    (length,) = struct.unpack("<I", tail[-8:-4])
+    if length + 8 > len(tail):
+        raise StoreError(f"{key!r}: its Parquet footer is larger than the bytes read")
+    try:
+        return pq.read_metadata(io.BytesIO(tail[-(length + 8) :])).schema.to_arrow_schema()
+    except (OSError, pa.ArrowException) as exc:
+        raise StoreError(f"{key!r} is not a readable Parquet file: {exc}") from exc
+
+
+def _row_ranges(metadata: pq.FileMetaData) -> list[tuple[int, int]]:
+    """Rows of the object in chunks of whole row groups, about ``PARQUET_CHUNK_BYTES`` each
+    (at least one range, empty for an object without rows)."""
+    ranges: list[tuple[int, int]] = []
+    start = end = size = 0
+    for group in range(metadata.num_row_groups):
+        info = metadata.row_group(group)
+        end += info.num_rows
+        size += info.total_byte_size
+        if size >= PARQUET_CHUNK_BYTES:
+            ranges.append((start, end))
+            start, size = end, 0
+    if start < end or not ranges:
+        ranges.append((start, end))
+    return ranges
+
+
+# -- converting -------------------------------------------------------------------------------
+
+
+class TabularTransform(Transform):
+    """Converts batches of ``TableChunk``s: each chunk's own query, all in one statement."""
+
+    def convert(self, chunks: Sequence[Chunk]) -> Batch:
+        batch = Batch(list(chunks))
+        parts = []
+        for chunk in chunks:
+            assert isinstance(chunk, TableChunk)
+            batch.rejects += chunk.read_rejects
+            # the chunk's number is known only now (the feed numbers chunks as it hands them out)
+            parts.append(chunk.query(chunk.seq))
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
+            + " UNION ALL ".join(f"({p})" for p in parts)
+        )
+        return batch
+
+    def finish(self, batch: Batch, carries: dict[int, Carry]) -> None:
+        chunks = batch.chunks
+        batch.finished = True
+        order = {c.seq: i for i, c in enumerate(chunks)}
+        keys = {c.seq: c.info.key for c in chunks}
+        rejects = list(batch.rejects)
+        for seq, line, col, code, value in self.con.execute(
+            "SELECT chunk, line, err_col, err_code, err_value FROM _arb_batch "
+            "WHERE err_code IS NOT NULL ORDER BY chunk, line"
+        ).fetchall():
+            spec = self.specs[int(col) - 1]
+            if code == NOT_NULL:
+                reason = convert.reason_for(NOT_NULL)
+            elif code == BAD_RECORD:
+                reason = _INDEX_ERROR
+            else:
+                reason = spec.rule.reason(int(code))
+            rejects.append(
+                Reject(
+                    keys[seq],
+                    int(line),
+                    spec.name,
+                    None if value is None else clip(value),
+                    reason,
+                    int(code),
+                )
+            )
+        first: dict[str, int] = {}
+        for chunk in chunks:
+            first.setdefault(chunk.info.key, order[chunk.seq])
+        # an object's rejects in line order (those found reading it, and converting it)
+        batch.rejects = sorted(rejects, key=lambda r: (first[r.key], r.line))
+        filled = ", ".join(f"count(v{i})" for i in range(1, len(self.specs) + 1))
+        batch.filled = [0] * len(self.specs)
+        for seq, count, *values in self.con.execute(
+            f"SELECT chunk, count(*), {filled} FROM _arb_batch WHERE err_code IS NULL "
+            "GROUP BY chunk"
+        ).fetchall():
+            batch.rows[int(seq)] = int(count)
+            batch.filled = [a + int(b) for a, b in zip(batch.filled, values, strict=True)]
+        for chunk in chunks:
+            assert isinstance(chunk, TableChunk)
+            rows = batch.rows.get(chunk.seq, 0)
+            if rows and chunk.shape is not None:
+                batch.shapes[chunk.shape] = batch.shapes.get(chunk.shape, 0) + rows
+
+
+class TabularConverter(Converter):
+    """``Converter`` for Parquet and CSV chunks: every batch stands alone."""
+
+    def __init__(
+        self,
+        specs: Sequence[ColumnSpec],
+        options: convert.ConvertOptions,
+        *,
+        workers: int | None = None,
+    ) -> None:
+        import os
+        from collections import deque
+
+        count = workers or min(4, max(1, os.cpu_count() or 1))
+        self._transforms = [
+            TabularTransform(specs, options, connect_private(threads=1)) for _ in range(count)
+        ]
+        self._carries = {}
+        self._in_flight = deque()
+
+
+__all__ += ["parquet_metadata", "parquet_schema_from_tail"]

@@ -1,0 +1,73 @@
+"""The Parquet and CSV conformance table runs on every warehouse Arbalest feeds, with
+identical results (``format_cases``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from arbalest import Pipeline, PipelineError, TooManyRejectsError, journal
+from arbalest.loading import tabular
+from tests.conformance.format_cases import CASES, Case
+from tests.conformance.test_conformance import normalise, write_objects
+
+
+def expected_rows(case: Case) -> list[dict[str, object]]:
+    columns = case.schema.__table__.c.keys()
+    rows = []
+    for row in case.rows:
+        unknown = set(row) - set(columns)
+        assert not unknown, f"the case names unknown columns {unknown}"
+        rows.append({c: normalise(c, row.get(c)) for c in columns})
+    return sorted(rows, key=lambda r: str(r["id"]))
+
+
+def table_rows(engine: sa.Engine, case: Case) -> list[dict[str, object]]:
+    table = case.schema.__table__
+    with engine.connect() as conn:
+        result = conn.execute(sa.select(table).order_by(table.c.id))
+        return [{c: normalise(c, v) for c, v in row._mapping.items()} for row in result]
+
+
+@pytest.fixture(params=["whole", "small chunks"])
+def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Objects in one chunk each, and CSV cut every 2 records and Parquet at every row
+    group: rows and rejects must not change."""
+    if request.param == "small chunks":
+        monkeypatch.setattr(tabular, "CSV_CHUNK_ROWS", 2)
+        monkeypatch.setattr(tabular, "PARQUET_CHUNK_BYTES", 1)
+    return str(request.param)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_case(case: Case, warehouse: sa.Engine, tmp_path: Path, chunking: str) -> None:
+    write_objects(tmp_path, case.objects)
+    pipeline = Pipeline(warehouse, store=tmp_path).copy(case.schema, source="in", **case.options)
+    if case.error is not None:
+        with pytest.raises(PipelineError) as raised:
+            pipeline.run()
+        assert not isinstance(raised.value, TooManyRejectsError)
+        assert case.error in str(raised.value)
+        assert raised.value.step == f"copy {case.schema.__tablename__} (incremental)"
+        with warehouse.connect() as conn:  # nothing of the step was committed
+            assert not journal.table_exists(conn, case.schema.__table__)
+        return
+    if case.fails:
+        with pytest.raises(TooManyRejectsError) as info:
+            pipeline.run()
+        rejects = info.value.rejects
+        with warehouse.connect() as conn:
+            assert not journal.table_exists(conn, case.schema.__table__)
+    else:
+        result = pipeline.run()
+        rejects = result.steps[0].rejects
+        assert table_rows(warehouse, case) == expected_rows(case)
+        assert result.rows_loaded == len(case.rows)
+        assert result.rows_rejected == len(case.rejects)
+        assert result.steps[0].objects_loaded == len(case.objects)
+    got = [(r.key.removeprefix("in/"), r.line, r.column, r.code) for r in rejects]
+    assert got == case.rejects
+    for reject in rejects:
+        assert reject.reason

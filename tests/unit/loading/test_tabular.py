@@ -1,0 +1,201 @@
+"""Reading CSV records in Redshift's dialect, and which Parquet types fit which fields."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pytest
+
+from arbalest import convert
+from arbalest.loading import tabular
+from arbalest.loading.formats import CsvOptions
+from arbalest.loading.tabular import CsvReader, parquet_conversion
+
+
+def records(data: bytes | str, **options: object) -> list[tuple[int, list[str | None] | str]]:
+    """(line, values) per record, or (line, reason) for a record that cannot be read."""
+    csv = CsvOptions(**options)  # type: ignore[arg-type]
+    reader = CsvReader(csv, csv.delimiter or ",")
+    raw = data.encode() if isinstance(data, str) else data
+    out: list[tuple[int, list[str | None] | str]] = []
+    for record in reader.records(io.BytesIO(raw)):
+        out.append((record.line, record.error[1] if record.error else record.values))
+    return out
+
+
+def test_plain_lines_split_at_the_delimiter() -> None:
+    assert records("a,b\n1,2\n") == [(1, ["a", "b"]), (2, ["1", "2"])]
+
+
+def test_the_last_line_needs_no_line_end_and_crlf_is_a_line_end() -> None:
+    assert records("a,b\r\n1,2") == [(1, ["a", "b"]), (2, ["1", "2"])]
+
+
+def test_a_lone_carriage_return_is_data() -> None:
+    assert records("a\rb,c\n") == [(1, ["a\rb", "c"])]
+
+
+def test_quoted_fields_keep_delimiters_quotes_and_line_ends() -> None:
+    assert records('"a,b","say ""hi""","x\ny"\nnext,1,2\n') == [
+        (1, ["a,b", 'say "hi"', "x\ny"]),
+        (3, ["next", "1", "2"]),
+    ]
+
+
+def test_blanks_around_a_quoted_field_are_ignored_but_kept_in_unquoted_ones() -> None:
+    assert records(' "a" , b ,"c"\t\n') == [(1, ["a", " b ", "c"])]
+
+
+def test_a_tab_delimiter_is_not_a_blank() -> None:
+    assert records('"a"\t\t"b"\n', delimiter="\t") == [(1, ["a", "", "b"])]
+
+
+def test_a_quote_inside_an_unquoted_field_is_a_character() -> None:
+    assert records('ab"c,d\n') == [(1, ['ab"c', "d"])]
+
+
+def test_text_after_a_closing_quote_rejects_the_record_and_reading_goes_on() -> None:
+    assert records('"ab"c,d\nok,1\n') == [
+        (1, "Unexpected 'c' after a closing quote"),
+        (2, ["ok", "1"]),
+    ]
+
+
+def test_a_quote_never_closed_rejects_the_rest_of_the_object() -> None:
+    assert records('ok,1\nx,"open\nmore\n') == [
+        (1, ["ok", "1"]),
+        (2, "Quoted field not closed before the end of the object"),
+    ]
+
+
+def test_blank_lines_are_skipped_and_counted() -> None:
+    assert records("a\n\n\r\nb\n") == [(1, ["a"]), (4, ["b"])]
+
+
+def test_the_null_string_empty_and_blank_fields() -> None:
+    data = 'x,,\\N,"\\N","",  \n'
+    assert records(data) == [(1, ["x", "", None, "\\N", "", "  "])]
+    assert records(data, null_as="x", empty_as_null=True) == [
+        (1, [None, None, "\\N", "\\N", "", "  "])
+    ]
+    assert records(data, blanks_as_null=True) == [(1, ["x", None, None, "\\N", "", None])]
+
+
+def test_ignore_header_skips_lines_even_with_quotes_in_them() -> None:
+    assert records('junk "x\nmore\nh\n1\n', ignore_header=2) == [(3, ["h"]), (4, ["1"])]
+
+
+def test_records_spanning_reads_are_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tabular, "_BLOCK", 3)
+    data = 'id,text\n1,"a\nlong ""quoted""\nvalue"\n2,plain text here\n'
+    assert records(data) == [
+        (1, ["id", "text"]),
+        (2, ["1", 'a\nlong "quoted"\nvalue']),
+        (5, ["2", "plain text here"]),
+    ]
+
+
+def test_a_byte_order_mark_is_skipped_and_bad_bytes_reject_their_line() -> None:
+    assert records(b"\xef\xbb\xbfa\n\xff,b\nc\n") == [
+        (1, ["a"]),
+        (2, "Invalid UTF8 byte sequence"),
+        (3, ["c"]),
+    ]
+
+
+@pytest.mark.parametrize(("encoding", "codec"), [("utf16", "utf-16"), ("utf16be", "utf-16-be")])
+def test_utf16(encoding: str, codec: str) -> None:
+    assert records("a,é\n".encode(codec), encoding=encoding) == [(1, ["a", "é"])]
+
+
+def test_a_record_over_the_limit_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tabular, "MAX_RECORD_BYTES", 4)
+    monkeypatch.setattr(tabular, "_BLOCK", 4)
+    got = records('ok\n"' + "x" * 40 + '"\nok2\n')
+    assert got[0] == (1, ["ok"])
+    assert got[1] == (2, "Record is larger than 4 MB")
+
+
+# -- Parquet: which Arrow types fit which fields -----------------------------------------------
+
+RULES = {
+    "SmallInt": convert.IntegerRule(16),
+    "Integer": convert.IntegerRule(32),
+    "BigInt": convert.IntegerRule(64),
+    "Decimal(10,3)": convert.DecimalRule(10, 3),
+    "Real": convert.FloatRule(32),
+    "Double": convert.FloatRule(64),
+    "Boolean": convert.BooleanRule(),
+    "String": convert.VarcharRule(10),
+    "Char": convert.CharRule(3),
+    "Date": convert.DateRule(),
+    "Timestamp": convert.TimestampRule(),
+    "TimestampTZ": convert.TimestampRule(timezone=True),
+    "Super": convert.SuperRule(),
+}
+ALL = set(RULES)
+INTS = {"SmallInt", "Integer", "BigInt"}
+
+#: The table of docs/loading.md: each Parquet (Arrow) type and the fields it loads into.
+FITS: list[tuple[pa.DataType, set[str]]] = [
+    (pa.int8(), INTS | {"Super"}),
+    (pa.int16(), INTS | {"Super"}),
+    (pa.int32(), {"Integer", "BigInt", "Super"}),
+    (pa.int64(), {"BigInt", "Super"}),
+    (pa.uint8(), INTS | {"Super"}),
+    (pa.uint16(), {"Integer", "BigInt", "Super"}),
+    (pa.uint32(), {"BigInt", "Super"}),
+    (pa.uint64(), {"Super"}),
+    (pa.float32(), {"Real", "Double", "Super"}),
+    (pa.float64(), {"Double", "Super"}),
+    (pa.decimal128(10, 3), {"Decimal(10,3)", "Super"}),
+    (pa.decimal128(5, 2), {"Decimal(10,3)", "Super"}),
+    (pa.decimal128(10, 4), {"Super"}),
+    (pa.decimal128(11, 3), {"Super"}),
+    (pa.bool_(), {"Boolean", "Super"}),
+    (pa.string(), {"String", "Char", "Super"}),
+    (pa.large_string(), {"String", "Char", "Super"}),
+    (pa.dictionary(pa.int32(), pa.string()), {"String", "Char", "Super"}),
+    (pa.binary(), set()),
+    (pa.date32(), {"Date", "Super"}),
+    (pa.timestamp("ms"), {"Timestamp", "TimestampTZ", "Super"}),
+    (pa.timestamp("ns", tz="UTC"), {"Timestamp", "TimestampTZ", "Super"}),
+    (pa.time64("us"), {"Super"}),
+    (pa.struct([("a", pa.int32())]), {"Super"}),
+    (pa.list_(pa.int32()), {"Super"}),
+    (pa.map_(pa.string(), pa.int32()), {"Super"}),
+    (pa.null(), ALL),
+]
+
+
+@pytest.mark.parametrize(("kind", "fits"), FITS, ids=[str(k) for k, _ in FITS])
+def test_which_parquet_types_fit_which_fields(kind: pa.DataType, fits: set[str]) -> None:
+    got = {name for name, rule in RULES.items() if parquet_conversion(rule, kind) is not None}
+    assert got == fits
+
+
+def test_a_misfit_names_the_field_types_that_would_take_the_column() -> None:
+    from arbalest import Integer, Schema
+
+    class Narrow(Schema):
+        __tablename__ = "narrow_misfit"
+        n = Integer()
+
+    schema = pa.schema([("n", pa.int64())])
+    with pytest.raises(Exception, match=r"it loads into BigInt\(\) or Super\(\)"):
+        tabular.parquet_columns(Narrow.__fields__, schema, "a.parquet")
+
+
+def test_the_footer_alone_gives_the_schema() -> None:
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(pa.table({"a": [1], "b": ["x"]}), out)
+    data = out.getvalue()
+    schema = tabular.parquet_schema_from_tail(data[-4096:], "k")
+    assert schema.names == ["a", "b"]
+    with pytest.raises(Exception, match="not a Parquet file"):
+        tabular.parquet_schema_from_tail(b"{}", "k")
+    with pytest.raises(Exception, match="larger than the bytes read"):
+        tabular.parquet_schema_from_tail(data[-10:], "k")
