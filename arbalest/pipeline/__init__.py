@@ -3,6 +3,8 @@
 - ``builder``: ``Pipeline``, the immutable builder; each step is checked as it is added.
 - ``steps``: ``CopyStep``, ``SQLStep``, ``TimeSeriesStep``, and the checks that build them.
 - ``runner``: ``run``, ``validate`` and ``plan``: transactions, locks, the journal, errors.
+- ``description``: ``RunDescription``, what the runner needs of a pipeline (it never imports
+  ``builder``).
 - ``result``: ``RunResult``, ``StepResult``, ``Plan``, ``PlanStep`` and how they print.
 - ``evolution``: the target table against its class; what ``evolve=True`` changes.
 - ``engines``: engines from warehouse URLs (the installed driver, no pooled connections).

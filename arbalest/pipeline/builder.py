@@ -21,7 +21,7 @@ from arbalest.pipeline.steps import (
     PartitionSource,
     SQLStep,
     Statement,
-    TimeSeriesStep,
+    Step,
     copy_step,
     sql_step,
     time_series_step,
@@ -32,8 +32,6 @@ from arbalest.stores.base import outside_reason
 from arbalest.stores.credentials import Credentials, as_credentials
 
 __all__ = ["Pipeline", "create_engine"]
-
-Step = CopyStep | SQLStep | TimeSeriesStep
 
 
 def _check_options(metadata: object, name: object, iam_role: object, lock_timeout: object) -> None:

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable, DropTable
@@ -44,13 +44,11 @@ from arbalest.loading.tabular import check_fields
 from arbalest.pipeline import evolution
 from arbalest.pipeline._failures import connect_error, retryable_statement, statement_hint
 from arbalest.pipeline._warnings import empty_source, unfilled_columns
+from arbalest.pipeline.description import RunDescription
 from arbalest.pipeline.engines import duckdb_file
 from arbalest.pipeline.result import Plan, PlanStep, Reject, RunResult, StepResult
 from arbalest.pipeline.steps import CopyStep, SQLStep, TimeSeriesStep
 from arbalest.stores.base import ObjectInfo, ObjectStore, folder_prefix
-
-if TYPE_CHECKING:
-    from arbalest.pipeline.builder import Pipeline
 
 __all__ = [
     "Progress",
@@ -118,7 +116,7 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return _CREDENTIAL_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
 
 
-def _secrets(pipeline: Pipeline) -> list[str]:
+def _secrets(pipeline: RunDescription) -> list[str]:
     found = list(pipeline.backend.secrets())
     if pipeline.credentials is not None:
         found += pipeline.credentials.secrets()
@@ -128,7 +126,7 @@ def _secrets(pipeline: Pipeline) -> list[str]:
     return found
 
 
-def missing_database(pipeline: Pipeline) -> Path | None:
+def missing_database(pipeline: RunDescription) -> Path | None:
     """The DuckDB file the pipeline's warehouse names, if it does not exist but its folder
     does (a connection would create it); ``None`` for any other warehouse (a missing folder
     is the connection's own error)."""
@@ -150,7 +148,7 @@ def _empty_database() -> Iterator[sa.Connection]:
         engine.dispose()
 
 
-def _not_there_yet(pipeline: Pipeline, path: Path, verb: str) -> None:
+def _not_there_yet(pipeline: RunDescription, path: Path, verb: str) -> None:
     # not a warning: planning or validating before the first run is the quick start's way
     logger.info(
         "%sthere is no DuckDB database at %s: %s as for an empty one, creating nothing "
@@ -162,7 +160,7 @@ def _not_there_yet(pipeline: Pipeline, path: Path, verb: str) -> None:
 
 
 @contextlib.contextmanager
-def connect(pipeline: Pipeline, *, create: bool = True) -> Iterator[sa.Connection]:
+def connect(pipeline: RunDescription, *, create: bool = True) -> Iterator[sa.Connection]:
     """A connection to the pipeline's warehouse. One that cannot be opened is not a driver's
     exception: for a server down or a timeout, a retryable ``WarehouseUnavailableError``;
     for a failed sign-in, a missing database, role or folder, or a refused permission, a
@@ -206,7 +204,9 @@ def select_objects(
     return sorted(new, key=lambda o: o.key), [o.key for o in changed]
 
 
-def execute(pipeline: Pipeline, *, validate: bool, progress: Progress | None = None) -> RunResult:
+def execute(
+    pipeline: RunDescription, *, validate: bool, progress: Progress | None = None
+) -> RunResult:
     """Run (or validate) every step of ``pipeline``; see the module docstring."""
     path = missing_database(pipeline) if validate else None
     if path is not None:
@@ -352,7 +352,7 @@ def _translated(
 
 
 def _job(
-    pipeline: Pipeline,
+    pipeline: RunDescription,
     step: CopyStep,
     store: ObjectStore,
     run_id: str,
@@ -394,7 +394,7 @@ def _job(
 
 
 def _with_format(
-    pipeline: Pipeline, job: CopyJob, step: CopyStep, listing: Sequence[ObjectInfo]
+    pipeline: RunDescription, job: CopyJob, step: CopyStep, listing: Sequence[ObjectInfo]
 ) -> CopyJob:
     """The job with the format its objects are read in (``step.format``, or named by the
     objects' suffixes), checked against the schema and the warehouse.
@@ -411,7 +411,7 @@ def _with_format(
 
 @contextlib.contextmanager
 def _step_transaction(
-    pipeline: Pipeline,
+    pipeline: RunDescription,
     conn: sa.Connection,
     step: CopyStep | TimeSeriesStep,
     validate: bool,
@@ -461,7 +461,7 @@ def _step_transaction(
 
 
 def _copy(
-    pipeline: Pipeline,
+    pipeline: RunDescription,
     conn: sa.Connection,
     step: CopyStep,
     run_id: str,
@@ -530,7 +530,7 @@ def _new_partitions(conn: sa.Connection, step: TimeSeriesStep) -> list[str]:
 
 
 def _time_series(
-    pipeline: Pipeline,
+    pipeline: RunDescription,
     conn: sa.Connection,
     step: TimeSeriesStep,
     run_id: str,
@@ -627,7 +627,7 @@ def _sql(conn: sa.Connection, step: SQLStep, validate: bool) -> None:
             conn.execute(statement, params)
 
 
-def plan(pipeline: Pipeline) -> Plan:
+def plan(pipeline: RunDescription) -> Plan:
     """What ``run()`` would do, read from the store and the journal; nothing is written."""
     steps: list[PlanStep] = []
     dialect = pipeline.engine.dialect
@@ -687,7 +687,7 @@ def plan(pipeline: Pipeline) -> Plan:
 
 
 def _planned_changes(
-    pipeline: Pipeline, conn: sa.Connection, step: CopyStep | TimeSeriesStep
+    pipeline: RunDescription, conn: sa.Connection, step: CopyStep | TimeSeriesStep
 ) -> dict[str, Any]:
     """How the existing table differs from the class, and what the step would do about it
     (``PlanStep``'s ``changes``, ``alter``, ``alter_before`` and ``refused``)."""

@@ -25,6 +25,7 @@ __all__ = [
     "PartitionSource",
     "SQLStep",
     "Statement",
+    "Step",
     "TimeSeriesStep",
     "copy_step",
     "series_start",
@@ -373,3 +374,7 @@ def sql_step(statements: Sequence[object], params: Mapping[str, Any]) -> SQLStep
     first = " ".join(str(resolved[0][0]).split())
     label = "sql: " + (first if len(first) <= 40 else first[:37] + "...")
     return SQLStep(resolved, label)
+
+
+#: Any step of a pipeline.
+Step = CopyStep | SQLStep | TimeSeriesStep
