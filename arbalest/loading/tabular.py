@@ -1194,29 +1194,7 @@ class TabularTransform(Transform):
         chunks = batch.chunks
         batch.finished = True
         order = {c.seq: i for i, c in enumerate(chunks)}
-        keys = {c.seq: c.info.key for c in chunks}
-        rejects = list(batch.rejects)
-        for seq, line, col, code, value in self.con.execute(
-            "SELECT chunk, line, err_col, err_code, err_value FROM _arb_batch "
-            "WHERE err_code IS NOT NULL ORDER BY chunk, line"
-        ).fetchall():
-            spec = self.specs[int(col) - 1]
-            if code == NOT_NULL:
-                reason = convert.reason_for(NOT_NULL)
-            elif code == BAD_RECORD:
-                reason = _INDEX_ERROR
-            else:
-                reason = spec.rule.reason(int(code))
-            rejects.append(
-                Reject(
-                    keys[seq],
-                    int(line),
-                    spec.name,
-                    None if value is None else clip(value),
-                    reason,
-                    int(code),
-                )
-            )
+        rejects = list(batch.rejects) + self._sql_rejects(chunks)
         first: dict[str, int] = {}
         for chunk in chunks:
             first.setdefault(chunk.info.key, order[chunk.seq])
