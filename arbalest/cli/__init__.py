@@ -158,6 +158,14 @@ def _verbosity(command: _F) -> _F:
     )(command)
 
 
+def _pipeline_options(command: _F) -> _F:
+    """What the commands over a whole pipeline take: ``FILE[:NAME]``, ``--warehouse``,
+    ``--store``, ``--json``, ``-v`` and ``-q``."""
+    for option in (_verbosity, _JSON, _STORE, _WAREHOUSE, _TARGET):
+        command = option(command)
+    return command
+
+
 def _settle() -> None:
     """Once every option is read (before and after the command): check and apply -v/-q."""
     if _state.verbose and _state.quiet:
@@ -253,25 +261,28 @@ def _show_rejects(result: RunResult) -> None:
 
 
 @cli.command()
-@_TARGET
-@_WAREHOUSE
-@_STORE
-@_JSON
-@_verbosity
+@_pipeline_options
 def run(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Run a pipeline: every step, each committed on its own."""
     _run_or_validate("run", target, warehouse, store, as_json)
 
 
 @cli.command()
-@_TARGET
-@_WAREHOUSE
-@_STORE
-@_JSON
-@_verbosity
+@_pipeline_options
 def validate(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Dry run: every step in a transaction that is rolled back."""
     _run_or_validate("validate", target, warehouse, store, as_json)
+
+
+def _opened(
+    verb: str, target: str, warehouse: str | None, store: str | None, as_json: bool
+) -> Pipeline:
+    """The command's pipeline, loaded and announced (``--json``: errors as a document)."""
+    _settle()
+    _state.json = verb if as_json else None
+    pipeline = _pipeline(target, warehouse, store)
+    _announce(pipeline, verb)
+    return pipeline
 
 
 def _run_or_validate(
@@ -290,17 +301,10 @@ def _run_or_validate(
 
 
 @cli.command()
-@_TARGET
-@_WAREHOUSE
-@_STORE
-@_JSON
-@_verbosity
+@_pipeline_options
 def plan(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Print what a run would do: DDL, objects to load, SQL."""
-    _settle()
-    _state.json = "plan" if as_json else None
-    pipeline = _pipeline(target, warehouse, store)
-    _announce(pipeline, "plan")
+    pipeline = _opened("plan", target, warehouse, store, as_json)
     found = pipeline.plan()
     if as_json:
         _print_json(found.to_dict())
@@ -309,17 +313,10 @@ def plan(target: str, warehouse: str | None, store: str | None, as_json: bool) -
 
 
 @cli.command()
-@_TARGET
-@_WAREHOUSE
-@_STORE
-@_JSON
-@_verbosity
+@_pipeline_options
 def status(target: str, warehouse: str | None, store: str | None, as_json: bool) -> None:
     """Print the journal of each target: objects and rows loaded, last load."""
-    _settle()
-    _state.json = "status" if as_json else None
-    pipeline = _pipeline(target, warehouse, store)
-    _announce(pipeline, "status")
+    pipeline = _opened("status", target, warehouse, store, as_json)
     targets = list(dict.fromkeys(s.target for s in pipeline.steps if s.target is not None))
     with runner.connect(pipeline, create=False) as conn:  # reads only: creates nothing
         statuses = journal.status(conn, targets)
