@@ -4,16 +4,21 @@ it is run on each driver."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy_redshift.commands import Compression, CopyCommand, Format, visit_copy_command
 
 from arbalest.errors import ConfigurationError
+from arbalest.stores.base import ObjectInfo, join_key
 from arbalest.stores.credentials import Credentials
+
+if TYPE_CHECKING:
+    from arbalest.backends.base import CopyJob
 
 __all__ = [
     "MAX_MAXERROR",
@@ -154,3 +159,18 @@ def run_copy(conn: sa.Connection, statement: RedshiftCopy) -> None:
         return
     text = statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
     conn.exec_driver_sql(str(text))
+
+
+def put_manifest(job: CopyJob, number: int, info: ObjectInfo) -> str:
+    """Write the manifest of one object (the step's ``number``-th ``COPY`` of this run) under
+    the pipeline's metadata folder, and return its URL."""
+    store = job.store
+    key = join_key(
+        job.metadata_prefix,
+        "manifests",
+        job.schema.__table__.name,
+        f"{job.run_id}-{number:04d}.json",
+    )
+    document = manifest_document([(store.uri(info.key), info.size)])
+    store.put(key, json.dumps(document, indent=2).encode())
+    return store.uri(key)

@@ -66,6 +66,7 @@ from arbalest.backends._redshift_copy import (
     RedshiftCopy,
     build_copy,
     manifest_document,
+    put_manifest,
     run_copy,
 )
 from arbalest.backends._redshift_iam import SECRET_OPTIONS, sign_in_for
@@ -485,21 +486,13 @@ class _Copier:
         """COPY one object into ``table``: its rows are the COPY's count, its rejects all
         the COPY's load errors (no URL is matched against a truncated file name)."""
         job = self.job
-        store = job.store
-        key = join_key(
-            job.metadata_prefix,
-            "manifests",
-            job.schema.__table__.name,
-            f"{job.run_id}-{self.manifests:04d}.json",
-        )
+        manifest_url = put_manifest(job, self.manifests, info)
         self.manifests += 1
-        document = manifest_document([(store.uri(info.key), info.size)])
-        store.put(key, json.dumps(document, indent=2).encode())
         remaining = job.max_errors - len(self.rejects)
         statement = build_copy(
             table,
             self.columns,
-            manifest_url=store.uri(key),
+            manifest_url=manifest_url,
             jsonpaths_url=self.jsonpaths_url,
             iam_role=job.iam_role,
             credentials=job.credentials,

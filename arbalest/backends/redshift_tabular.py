@@ -29,7 +29,6 @@ too long) fails the step, naming the object.
 
 from __future__ import annotations
 
-import json
 import struct
 from collections import Counter
 from collections.abc import Sequence
@@ -45,7 +44,7 @@ from arbalest.backends._redshift_copy import (
     MAX_MAXERROR,
     RedshiftCopy,
     copy_auth,
-    manifest_document,
+    put_manifest,
     run_copy,
 )
 from arbalest.backends._redshift_views import LoadViews, _errors_of_session, read_back
@@ -69,7 +68,7 @@ from arbalest.loading.tabular import (
     parquet_schema_from_tail,
 )
 from arbalest.schema._build import ColumnSpec
-from arbalest.stores.base import ObjectInfo, join_key
+from arbalest.stores.base import ObjectInfo
 
 __all__ = ["build_tabular_copy", "check_tabular_job", "load_tabular", "parquet_load_type"]
 
@@ -421,15 +420,7 @@ class _TabularCopier:
     def _copy_into(self, load: sa.Table, info: ObjectInfo, as_json: bool) -> None:
         """COPY one object into ``load``; count its rows and collect its rejects."""
         job = self.job
-        store = job.store
-        key = join_key(
-            job.metadata_prefix,
-            "manifests",
-            job.schema.__table__.name,
-            f"{job.run_id}-{self.number:04d}.json",
-        )
-        document = manifest_document([(store.uri(info.key), info.size)])
-        store.put(key, json.dumps(document, indent=2).encode())
+        manifest_url = put_manifest(job, self.number, info)
         compression = compression_of(info.key, job.compression)
         if job.format == "parquet" and compression not in (None, "gzip", "bzip2"):
             raise StoreError(
@@ -440,7 +431,7 @@ class _TabularCopier:
         statement = build_tabular_copy(
             load,
             job,
-            manifest_url=store.uri(key),
+            manifest_url=manifest_url,
             compression=compression,
             delimiter=delimiter_for(info.key, job.csv),
             serialize_to_json=as_json,

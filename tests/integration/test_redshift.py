@@ -313,10 +313,10 @@ def test_the_stand_in_refuses_what_redshift_would(
     message: str,
 ) -> None:
     """A wrong URL, a missing object or a malformed manifest must fail the test."""
-    from arbalest.backends import redshift
+    from arbalest.backends import _redshift_copy, redshift
 
     put(s3_bucket, "lake/events/a.json", [{"id": "a"}])
-    real_manifest = redshift.manifest_document
+    real_manifest = _redshift_copy.manifest_document
     real_build = redshift.build_copy
 
     def manifest(entries: Any) -> Any:
@@ -336,7 +336,7 @@ def test_the_stand_in_refuses_what_redshift_would(
             columns = [*columns, columns[0]]
         return real_build(table, columns, **kw)
 
-    monkeypatch.setattr(redshift, "manifest_document", manifest)
+    monkeypatch.setattr(_redshift_copy, "manifest_document", manifest)
     monkeypatch.setattr(redshift, "build_copy", build)
     if sabotage == "manifest_json":
         original_put = None
