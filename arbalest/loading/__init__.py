@@ -8,6 +8,8 @@ shares (Redshift's ``COPY`` reads its objects itself).
   ``CsvOptions``.
 - ``tabular``: Parquet and CSV objects: chunks with their conversion queries (CSV read in
   Redshift's dialect, Parquet types matched to fields), into the same batches as JSON.
+- ``csv_reader``: ``CsvReader``, Redshift's CSV dialect record by record, with each record's
+  line.
 - ``records``: the exact reader for the lines the fast path leaves (records spanning lines,
   several on a line, malformed stretches).
 - ``rejects``: the ``Reject`` record; ``drift``: the drift report; ``scratch``: the

@@ -22,38 +22,35 @@ same way.
 
 from __future__ import annotations
 
-import codecs
 import functools
 import logging
 import queue
-import re
 import shutil
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from arbalest import convert
 from arbalest.convert import (
-    BAD_CHARACTER,
     BAD_DATE,
     BAD_RECORD,
     BAD_SUPER,
     BAD_TIMESTAMP,
-    MAX_RECORD_BYTES,
     NOT_NULL,
     sql_literal,
 )
 from arbalest.errors import ConfigurationError, StoreError
+from arbalest.loading.csv_reader import _BLOCK, CsvReader, _Record, _shown
 from arbalest.loading.drift import KeyShape, ReadObjects, read_objects
 from arbalest.loading.formats import CsvOptions, delimiter_for
 from arbalest.loading.reader import Chunk, Feed, compression_of, open_decompressed
 from arbalest.loading.records import Carry
-from arbalest.loading.rejects import Reject, clip
+from arbalest.loading.rejects import Reject
 from arbalest.loading.transform import Batch, Converter, Transform, connect_private
 from arbalest.schema._build import ColumnSpec
 from arbalest.stores.base import ObjectInfo, ObjectStore
@@ -81,8 +78,6 @@ PARQUET_CHUNK_BYTES: Final = 64 * 1024 * 1024
 EXTRA_COLUMNS: Final = 1202
 MISSING_COLUMNS: Final = 1203
 _INDEX_ERROR: Final = "Not an array or index out of range"
-_BLOCK: Final = 1024 * 1024
-_SURROGATES: Final = re.compile("[\ud800-\udfff]")
 _MAGIC: Final = b"PAR1"
 
 
@@ -565,267 +560,6 @@ def _parquet_query(
         [c for _, c in columns],
         [() if s is None else s.lists for s, _ in columns],
     )
-
-
-# -- CSV records ------------------------------------------------------------------------------
-
-
-@dataclass
-class _Record:
-    line: int  # the line it starts on
-    values: list[str | None]
-    error: tuple[int, str] | None = None  # (code, reason) of a record that cannot be read
-    text: str = ""  # the record as written, for a reject
-
-
-@dataclass
-class _Lines:
-    """Complete lines without a quote character: records one a line, read in bulk."""
-
-    first: int  # the first line's number
-    text: str  # the lines, each ended by a line end (the last one maybe not)
-
-
-class CsvReader:
-    """Reads CSV records from a byte stream, in Redshift's CSV dialect.
-
-    Lines end with LF (a CR before it belongs to the line end); a lone CR is data. A field
-    that starts with the quote character, after blanks, runs to the closing quote; a quote
-    inside it is written twice, and line ends inside it are part of the value. Blanks between
-    a closing quote and the delimiter are ignored; anything else there rejects the record.
-    A quote inside an unquoted field is an ordinary character. Empty lines are skipped.
-    An unquoted field equal to ``null_as`` is NULL, and so (with ``empty_as_null`` or
-    ``blanks_as_null``) is one that is empty or blank; a quoted field is never NULL.
-
-    Args:
-        options: The CSV options.
-        delimiter: The object's delimiter.
-    """
-
-    def __init__(self, options: CsvOptions, delimiter: str) -> None:
-        self.options = options
-        self.delimiter = delimiter
-        self.quote = options.quote
-        self._blanks = " \t".replace(delimiter, "")
-        self._field_end = re.compile("[" + re.escape(delimiter) + "\n]")
-        self._undecodable = False  # some bytes so far were not text in the encoding
-
-    def records(self, stream: IO[bytes]) -> Iterator[_Record]:
-        """The records of the object, header included (after ``ignore_header`` lines)."""
-        for item in self.items(stream):
-            if isinstance(item, _Record):
-                yield item
-                continue
-            numbers, rows, errors, texts = self.rows_of(item)
-            records = [_Record(n, r, None, t) for n, r, t in zip(numbers, rows, texts, strict=True)]
-            yield from sorted([*records, *errors], key=lambda r: r.line)
-
-    def items(self, stream: IO[bytes]) -> Iterator[_Record | _Lines]:
-        """The records of the object, and runs of lines without a quote character (each a
-        record, split by ``rows_of``), in order."""
-        decoder = codecs.getincrementaldecoder(self.options.codec)(errors="surrogateescape")
-        buffer = ""
-        at = 0  # where the next record starts in the buffer
-        line = 1
-        skip = self.options.ignore_header
-        first = True
-        final = False
-        while not (final and at >= len(buffer)):
-            if not final:
-                block = stream.read(_BLOCK)
-                final = not block
-                text = decoder.decode(block, final=final)
-                if first and text:
-                    text = text.removeprefix("\ufeff")  # a byte-order mark is not data
-                    first = False
-                if not self._undecodable and _SURROGATES.search(text):
-                    self._undecodable = True
-                buffer = buffer[at:] + text
-                at = 0
-            while skip and at < len(buffer):
-                end = buffer.find("\n", at)
-                if end < 0 and not final:
-                    break
-                at = len(buffer) if end < 0 else end + 1
-                line += 1
-                skip -= 1
-            if skip and not final:
-                continue
-            while at < len(buffer):
-                run = self._run(buffer, at, final)
-                if run > at:  # lines without a quote: split in bulk
-                    text = buffer[at:run]
-                    yield _Lines(line, text)
-                    line += text.count("\n") + (0 if text.endswith("\n") else 1)
-                    at = run
-                    continue
-                parsed = self._record(buffer, at, line, final)
-                if parsed is None:  # it goes on past the buffer: read more
-                    if len(buffer) - at > 2 * MAX_RECORD_BYTES:
-                        end = buffer.find("\n", at)
-                        end = len(buffer) if end < 0 else end
-                        reason = "Record is larger than 4 MB"
-                        yield _Record(line, [], (BAD_RECORD, reason), buffer[at:end])
-                        line += 1
-                        at = end + 1
-                        continue
-                    break
-                record, at, line = parsed
-                if record is not None:
-                    yield record
-
-    def _run(self, buffer: str, at: int, final: bool) -> int:
-        """Where the complete lines from ``at`` that hold no quote character end."""
-        last = buffer.rfind("\n", at)
-        end = len(buffer) if final else last + 1
-        if end <= at:
-            return at
-        quote = buffer.find(self.quote, at, end)
-        if quote < 0:
-            return end
-        return buffer.rfind("\n", at, quote) + 1 or at
-
-    def rows_of(
-        self, item: _Lines
-    ) -> tuple[list[int], list[list[str | None]], list[_Record], list[str]]:
-        """The records of a run of lines: their line numbers, their values, the lines that
-        are not text in the encoding (rejects), and the records' texts."""
-        text = item.text
-        lines = text.split("\n")
-        if text.endswith("\n"):
-            lines.pop()
-        if "\r" in text:
-            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
-        first = item.first
-        if all(lines):
-            numbers = list(range(first, first + len(lines)))
-        else:  # empty lines are skipped, and counted
-            kept = [i for i, line in enumerate(lines) if line]
-            numbers = [first + i for i in kept]
-            lines = [lines[i] for i in kept]
-        errors: list[_Record] = []
-        if self._undecodable and _SURROGATES.search(text):
-            bad = [i for i, line in enumerate(lines) if _SURROGATES.search(line)]
-            errors = [
-                _Record(numbers[i], [], self._encoding_error(lines[i]), lines[i]) for i in bad
-            ]
-            good = sorted(set(range(len(lines))) - set(bad))
-            numbers = [numbers[i] for i in good]
-            lines = [lines[i] for i in good]
-        rows: list[list[str | None]] = [line.split(self.delimiter) for line in lines]  # type: ignore[misc]
-        options = self.options
-        if options.empty_as_null or options.blanks_as_null:
-            rows = [[self._unquoted(v) for v in row] for row in rows]  # type: ignore[arg-type]
-        elif options.null_as in text:
-            null = options.null_as
-            rows = [
-                [None if v == null else v for v in row] if null in line else row
-                for row, line in zip(rows, lines, strict=True)
-            ]
-        return numbers, rows, errors, lines
-
-    def _record(
-        self, buffer: str, at: int, line: int, final: bool
-    ) -> tuple[_Record | None, int, int] | None:
-        """Parse the record at ``at``: (the record, or None for a blank line; where the next
-        starts; its line), or None when the buffer ends before the record does."""
-        end = buffer.find("\n", at)
-        if end < 0 and not final:
-            return None
-        stop = len(buffer) if end < 0 else end
-        raw = buffer[at:stop]
-        if raw.endswith("\r"):
-            raw = raw[:-1]
-        if self.quote not in raw:  # the common case: a line of unquoted fields
-            if not raw:
-                return None, stop + 1, line + 1
-            values = [self._unquoted(v) for v in raw.split(self.delimiter)]
-            return _Record(line, values, self._encoding_error(raw), raw), stop + 1, line + 1
-        return self._quoted_record(buffer, at, line, final)
-
-    def _unquoted(self, value: str) -> str | None:
-        options = self.options
-        if value == options.null_as:
-            return None
-        if options.empty_as_null and value == "":
-            return None
-        if options.blanks_as_null and value.strip(" \t") == "":
-            return None
-        return value
-
-    def _encoding_error(self, text: str) -> tuple[int, str] | None:
-        if not self._undecodable or _SURROGATES.search(text) is None:
-            return None
-        return BAD_CHARACTER, f"Invalid {self.options.encoding.upper()} byte sequence"
-
-    def _quoted_record(
-        self, buffer: str, at: int, line: int, final: bool
-    ) -> tuple[_Record | None, int, int] | None:
-        """The careful parse, field by field, of a record that holds a quote character."""
-        q, d = self.quote, self.delimiter
-        values: list[str | None] = []
-        pos = at
-        breaks = 0  # line ends inside quoted fields
-        size = len(buffer)
-        while True:
-            start = pos
-            while pos < size and buffer[pos] in self._blanks:
-                pos += 1
-            if pos < size and buffer[pos] == q:
-                parts = []
-                scan = pos + 1
-                while True:  # to the closing quote; a doubled quote is one quote
-                    close = buffer.find(q, scan)
-                    if close < 0 or (close + 1 >= size and not final):
-                        if not final:
-                            return None
-                        text = buffer[at:]
-                        reason = "Quoted field not closed before the end of the object"
-                        record = _Record(line, [], (BAD_RECORD, reason), text)
-                        return record, size, line + text.count("\n") + 1
-                    parts.append(buffer[scan:close])
-                    if close + 1 < size and buffer[close + 1] == q:
-                        parts.append(q)
-                        scan = close + 2
-                        continue
-                    pos = close + 1
-                    break
-                value = "".join(parts)
-                breaks += value.count("\n")
-                while pos < size and buffer[pos] in self._blanks:
-                    pos += 1
-                if pos >= size and not final:
-                    return None
-                if buffer.startswith("\r\n", pos):
-                    pos += 1
-                if pos < size and buffer[pos] not in (d, "\n"):
-                    end = buffer.find("\n", pos)
-                    end = size if end < 0 else end
-                    text = buffer[at:end].removesuffix("\r")
-                    reason = f"Unexpected {buffer[pos]!r} after a closing quote"
-                    record = _Record(line, [], (BAD_RECORD, reason), text)
-                    return record, end + 1, line + breaks + 1
-                values.append(value)
-            else:  # unquoted: to the delimiter or the line end
-                found = self._field_end.search(buffer, pos)
-                if found is None and not final:
-                    return None
-                stop = size if found is None else found.start()
-                raw = buffer[start:stop]
-                if stop < size and buffer[stop] == "\n":
-                    raw = raw.removesuffix("\r")
-                values.append(self._unquoted(raw))
-                pos = stop
-            if pos >= size or buffer[pos] == "\n":
-                text = buffer[at:pos].removesuffix("\r")
-                record = _Record(line, values, self._encoding_error(text), text)
-                return record, pos + 1, line + breaks + 1
-            pos += 1  # past the delimiter
-
-
-def _shown(text: str) -> str:
-    """A record's text as a reject's value: bytes that were not text shown as U+FFFD."""
-    return clip(_SURROGATES.sub("\ufffd", text))
 
 
 # -- reading objects into chunks -------------------------------------------------------------

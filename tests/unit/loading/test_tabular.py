@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from arbalest import convert
-from arbalest.loading import tabular
+from arbalest.loading import csv_reader, tabular
 from arbalest.loading.formats import CsvOptions
 from arbalest.loading.tabular import CsvReader, parquet_conversion
 
@@ -87,7 +87,7 @@ def test_ignore_header_skips_lines_even_with_quotes_in_them() -> None:
 
 
 def test_records_spanning_reads_are_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tabular, "_BLOCK", 3)
+    monkeypatch.setattr(csv_reader, "_BLOCK", 3)
     data = 'id,text\n1,"a\nlong ""quoted""\nvalue"\n2,plain text here\n'
     assert records(data) == [
         (1, ["id", "text"]),
@@ -110,8 +110,8 @@ def test_utf16(encoding: str, codec: str) -> None:
 
 
 def test_a_record_over_the_limit_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tabular, "MAX_RECORD_BYTES", 4)
-    monkeypatch.setattr(tabular, "_BLOCK", 4)
+    monkeypatch.setattr(csv_reader, "MAX_RECORD_BYTES", 4)
+    monkeypatch.setattr(csv_reader, "_BLOCK", 4)
     got = records('ok\n"' + "x" * 40 + '"\nok2\n')
     assert got[0] == (1, ["ok"])
     assert got[1] == (2, "Record is larger than 4 MB")
