@@ -394,7 +394,7 @@ class _TabularCopier:
                 continue
             kind = schema.field(index).type
             if parquet_conversion(spec.rule, kind) is None:  # the local loaders' own table
-                from arbalest.loading.tabular import _misfit
+                from arbalest.loading.parquet import _misfit
 
                 raise StoreError(_misfit(info.key, spec, str(kind), kind))
             column = load.c[f"_arbalest_c{index}"]

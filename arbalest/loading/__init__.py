@@ -8,6 +8,8 @@ shares (Redshift's ``COPY`` reads its objects itself).
   ``CsvOptions``.
 - ``tabular``: Parquet and CSV objects: chunks with their conversion queries (CSV read in
   Redshift's dialect, Parquet types matched to fields), into the same batches as JSON.
+- ``parquet``: which Parquet types fit which fields, where each field's value is in an
+  object's columns, and reading a Parquet footer.
 - ``csv_reader``: ``CsvReader``, Redshift's CSV dialect record by record, with each record's
   line.
 - ``records``: the exact reader for the lines the fast path leaves (records spanning lines,
