@@ -251,6 +251,8 @@ def _run_child(method: str, spec: Spec, where: str) -> list[dict[str, Any]]:
             return rows
     error = (done.stderr.strip().splitlines() or ["no output"])[-1]
     print(f"  {method} FAILED: {error}", flush=True)
+    for line in done.stderr.strip().splitlines()[-20:]:  # the cause, not only its last line
+        print(f"    {line}", flush=True)
     return [{"method": method, "error": error, "stderr": done.stderr[-4000:]}]
 
 

@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from arbalest import convert
 from arbalest.convert import BAD_CHARACTER, BAD_RECORD, MAX_RECORD_BYTES, NOT_NULL, sql_literal
-from arbalest.loading import scratch
+from arbalest.loading import fastlane, scratch
 from arbalest.loading.drift import KeyShape, read_objects
 from arbalest.loading.reader import Chunk
 from arbalest.loading.records import Carry, scan
@@ -86,6 +88,7 @@ class Batch:
     rejects: list[Reject] = field(default_factory=list)
     filled: list[int] = field(default_factory=list)
     shapes: dict[KeyShape, int] = field(default_factory=dict)
+    fast: pa.Table | None = None  # the fast lane's rows (``fastlane``), apart from _arb_batch
     path: Path | None = None  # the good rows as a CSV or Parquet file (None: none, or a table)
     table: Any = None  # or as an Arrow table
     finished: bool = False
@@ -121,12 +124,18 @@ class Transform:
         self.options = options
         self.con = con
         self.objects = read_objects(self.specs)
+        self.lane = fastlane.lane_for(self.specs, options)
+        self._template = False  # _arb_template: an empty _arb_batch (the fast lane's batches)
         self._workdir = scratch.make("transform")
 
     def close(self) -> None:
         """Drop the batch tables and the scratch folder."""
         with contextlib.suppress(duckdb.Error):
-            self.con.execute("DROP TABLE IF EXISTS _arb_batch; DROP TABLE IF EXISTS _arb_slow")
+            self.con.execute(
+                "DROP TABLE IF EXISTS _arb_batch; DROP TABLE IF EXISTS _arb_slow; "
+                "DROP TABLE IF EXISTS _arb_template"
+            )
+            self.con.unregister("_arb_deferred")
         for path in self._workdir.glob("*"):
             path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
@@ -344,7 +353,7 @@ class Transform:
                         chunk.info.key, line, None, value, "Record is larger than 4 MB", BAD_RECORD
                     )
                 )
-        self._convert(chunks, batch.rejects)
+        batch.fast = self._convert(chunks, batch.rejects)
         return batch
 
     def finish(self, batch: Batch, carries: dict[int, Carry]) -> None:
@@ -354,7 +363,16 @@ class Transform:
         open at the end of each object's last chunk so far.
         """
         chunks = batch.chunks
-        self._slow_path(chunks, batch.rejects, carries)
+        consumed = self._slow_path(chunks, batch.rejects, carries)
+        if consumed and batch.fast is not None and batch.fast.num_rows:
+            # lines a record read by the exact reader went on into (a fast row there was
+            # only part of that record's text)
+            taken = pa.array([seq << 40 | line for seq, line in consumed], pa.int64())
+            at = pc.add(
+                pc.shift_left(batch.fast.column("chunk").cast(pa.int64()), 40),
+                batch.fast.column("line"),
+            )
+            batch.fast = batch.fast.filter(pc.invert(pc.is_in(at, value_set=taken)))
         batch.finished = True
         order = {c.info.key: c.seq for c in chunks}
         batch.rejects = sorted(
@@ -374,17 +392,35 @@ class Transform:
                 continue
             shape: KeyShape = tuple(None if k is None else tuple(k) for k in keys)
             batch.shapes[shape] = batch.shapes.get(shape, 0) + int(count)
+        if batch.fast is not None and batch.fast.num_rows:
+            # the fast lane's rows: no key beyond the columns', no reject
+            for item in pc.value_counts(batch.fast.column("chunk")).to_pylist():
+                seq = int(item["values"])
+                batch.rows[seq] = batch.rows.get(seq, 0) + int(item["counts"])
+            batch.filled = [
+                a + batch.fast.num_rows - batch.fast.column(f"v{i}").null_count
+                for i, a in enumerate(batch.filled, start=1)
+            ]
 
     def export(self, batch: Batch, path: Path, fmt: str, *, with_position: bool) -> None:
         """The batch's good rows as an Arrow table (``fmt="arrow"``), or written to ``path``
         as CSV (every text value quoted) or Parquet; nothing if there are none."""
         if not batch.total_rows:
             return
+        fast, batch.fast = batch.fast, None
         if fmt == "arrow":
-            batch.table = self.con.sql(
-                self.good_rows_sql(with_position=with_position)
-            ).to_arrow_table()
+            table = self.con.sql(self.good_rows_sql(with_position=with_position)).to_arrow_table()
+            if fast is not None and fast.num_rows:
+                fast = fast.select(table.column_names).cast(table.schema)
+                table = pa.concat_tables([table, fast]) if table.num_rows else fast
+            batch.table = table
             return
+        if fast is not None and fast.num_rows:
+            self.con.register("_arb_fast", fast)
+            try:
+                self.con.execute("INSERT INTO _arb_batch BY NAME SELECT * FROM _arb_fast")
+            finally:
+                self.con.unregister("_arb_fast")
         options = "FORMAT parquet"
         if fmt == "csv":
             # Every text value is quoted, so PostgreSQL's COPY reads it exactly: a line holding
@@ -401,22 +437,64 @@ class Transform:
         )
         batch.path = path
 
-    def _convert(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> None:
-        source = self._source(chunks)
+    def _convert(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> pa.Table | None:
+        """Convert into ``_arb_batch``; the fast lane's rows (if it runs) are returned."""
+        for careful in (False, True):
+            if careful:
+                self._fix_utf8(chunks, rejects)
+            try:
+                if self.lane is None:
+                    self.con.execute(
+                        "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
+                        + self.conversion_sql(self._source(chunks), self._slow_flag(careful))
+                    )
+                    return None
+                return self._convert_fast(chunks, careful)
+            except (duckdb.Error, UnicodeDecodeError, pa.ArrowInvalid) as exc:
+                # (DuckDB may cut its own message inside a multi-byte character)
+                if careful:
+                    raise
+                logger.debug("optimistic conversion failed (%s); converting carefully", exc)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _convert_fast(self, chunks: Sequence[Chunk], careful: bool) -> pa.Table:
+        """The fast lane's rows, returned as Arrow; the lines it leaves converted by the SQL
+        path into ``_arb_batch``, as every line is without the lane (``fastlane``)."""
+        assert self.lane is not None
+        fast, deferred = [], []
+        for chunk in chunks:
+            rows = self.lane.convert(chunk.path.read_bytes(), chunk.first_line, chunk.seq)
+            fast.append(rows.table)
+            deferred.append(rows.deferred)
+        lines = pa.concat_tables(deferred)
+        if not lines.num_rows:
+            # nothing for the query (the common case): an empty _arb_batch of its columns,
+            # from a template made once, costs far less than planning the query each time
+            if not self._template:
+                self.con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _arb_template AS "
+                    + self.conversion_sql(
+                        "SELECT 0 AS chunk, 0::BIGINT AS line, 0 AS idx, ''::VARCHAR AS l "
+                        "WHERE false",
+                        self._slow_flag(careful),
+                    )
+                )
+                self._template = True
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _arb_batch AS FROM _arb_template")
+            return pa.concat_tables(fast)
+        # the lines' text as VARCHAR: pyarrow checks the UTF-8 (ArrowInvalid: not UTF-8)
+        lines = lines.set_column(3, "l", lines.column("l").cast(pa.string()))
+        self.con.register("_arb_deferred", lines)
         try:
             self.con.execute(
                 "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
-                + self.conversion_sql(source, self._slow_flag(careful=False))
+                + self.conversion_sql(
+                    "SELECT chunk, line, idx, l FROM _arb_deferred", self._slow_flag(careful)
+                )
             )
-            return
-        except (duckdb.Error, UnicodeDecodeError) as exc:
-            # (DuckDB may cut its own message inside a multi-byte character)
-            logger.debug("optimistic conversion failed (%s); converting carefully", exc)
-        self._fix_utf8(chunks, rejects)
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
-            + self.conversion_sql(self._source(chunks), self._slow_flag(careful=True))
-        )
+        finally:
+            self.con.unregister("_arb_deferred")
+        return pa.concat_tables(fast)
 
     def _fix_utf8(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> None:
         """Blank the lines that are not UTF-8 (each is rejected); line numbers stay."""
@@ -450,7 +528,9 @@ class Transform:
 
     def _slow_path(
         self, chunks: Sequence[Chunk], rejects: list[Reject], carries: dict[int, Carry]
-    ) -> None:
+    ) -> list[tuple[int, int]]:
+        """Read the lines flagged slow with the exact reader; return the (chunk, line) of
+        the lines its records went on into."""
         starts: dict[int, list[int]] = {
             int(seq): sorted(int(n) for n in lines)
             for seq, lines in self.con.execute(
@@ -492,7 +572,7 @@ class Transform:
         else:
             self.con.execute("DELETE FROM _arb_batch WHERE slow")
         if not records:
-            return
+            return consumed
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE _arb_slow "
             "(chunk INTEGER, line BIGINT, idx INTEGER, l VARCHAR)"
@@ -513,6 +593,7 @@ class Transform:
             text = texts[(seq, line, idx)]
             rejects.append(Reject(keys[seq], line, None, clip(text), _json_error(text), BAD_RECORD))
         self.con.execute("DELETE FROM _arb_batch WHERE slow")
+        return consumed
 
     def _insert(self, table: str, rows: Sequence[tuple[Any, ...]], types: Sequence[str]) -> None:
         """Insert ``rows`` into ``table`` with one statement, a list per column (DuckDB runs

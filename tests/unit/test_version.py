@@ -32,9 +32,11 @@ def test_pyproject_reads_the_version_from_the_package() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "version" not in project["project"]
     assert "version" in project["project"]["dynamic"]
-    path = project["tool"]["hatch"]["version"]["path"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "arbalest.__version__"}
     written = re.findall(
-        r'^__version__ = "([^"]+)"$', (ROOT / path).read_text(encoding="utf-8"), re.MULTILINE
+        r'^__version__ = "([^"]+)"$',
+        (ROOT / "arbalest" / "__init__.py").read_text(encoding="utf-8"),
+        re.MULTILINE,
     )
     assert written == [arbalest.__version__]
 

@@ -1,0 +1,439 @@
+"""The fast lane against the SQL path: the same records give the same rows, rejects, counts
+of filled values and drift shapes, whichever path takes each line.
+
+Records are generated token by token (plain values, near misses, escapes, exponents, keys no
+column reads, keys written twice, nulls, lines that are not one object), so both the lines
+the lane takes and those it leaves are exercised. The lane is on by default, so the rest of
+the suite (conformance included) runs through it as well.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from arbalest import (
+    BigInt,
+    Boolean,
+    Date,
+    Decimal,
+    Double,
+    Integer,
+    Nested,
+    Real,
+    Schema,
+    SmallInt,
+    String,
+    Timestamp,
+    TimestampTZ,
+    convert,
+)
+from arbalest.loading import fastlane
+from arbalest.loading.drift import drift_report, read_objects
+from arbalest.loading.reader import Feed
+from arbalest.loading.transform import Converter, batches
+from arbalest.stores.local import LocalStore
+
+CI: Final = bool(os.environ.get("CI"))
+
+
+def test_the_extension_is_built_where_ci_runs() -> None:
+    # pip builds it wherever a C compiler is; CI must exercise it, never skip it silently
+    if CI:
+        assert fastlane.AVAILABLE
+    elif not fastlane.AVAILABLE:
+        pytest.skip("the fast lane's C extension is not built here")
+
+
+needs_lane = pytest.mark.skipif(not fastlane.AVAILABLE, reason="fast lane not built")
+
+
+class Base(Schema):
+    __abstract__ = True
+
+
+class Wide(Base):
+    """Every kind the lane takes, with small limits so that near misses are common."""
+
+    __tablename__ = "wide"
+
+    small = SmallInt()
+    medium = Integer()
+    big = BigInt()
+    money = Decimal(12, 2)
+    whole = Decimal(5, 0)
+    fine = Decimal(38, 10)
+    real = Real()
+    double = Double()
+    flag = Boolean()
+    short = String(8)
+    text = String(65535)
+    at = Timestamp()
+    at_tz = TimestampTZ(key="atTz")
+    day = Date()
+    must = Integer(nullable=False)
+    name = String(16)  # a key also inside child: each level's keys are its own
+
+    class child(Nested):
+        name = String(16)
+
+        class depth(Nested):
+            level = Integer()
+
+
+KEYS: Final = [
+    "small",
+    "medium",
+    "big",
+    "money",
+    "whole",
+    "fine",
+    "real",
+    "double",
+    "flag",
+    "short",
+    "text",
+    "at",
+    "atTz",
+    "day",
+    "must",
+    "name",
+]
+
+NUMBERS: Final = [
+    "0",
+    "-0",
+    "-0.0",
+    "0.0",
+    "1",
+    "-1",
+    "007",
+    "1.",
+    ".5",
+    "+1",
+    "1.0",
+    "1.10",
+    "20.259",
+    "-20.259",
+    "1e5",
+    "1E-7",
+    "2.5e+3",
+    "32767",
+    "32768",
+    "-32768",
+    "-32769",
+    "2147483647",
+    "2147483648",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "123456789012345678",
+    "1234567890123456789",
+    "12345678901234567.89",
+    "99999.999",
+    "999.5",
+    "100000",
+    "0.00001",
+    "0.000001",
+    "0.0000001",
+    "0.123456789012345",
+    "0.1234567890123456",
+    "3.4028235e38",
+    "3.5e38",
+    "1e-46",
+    "1e308",
+    "1e309",
+    "4.9e-324",
+    "2.2250738585072014e-308",
+    "13.7549329239943",
+    "7.336300917113336",
+]
+
+STRINGS: Final = [
+    '""',
+    '" "',
+    '"abc"',
+    '"abcdefgh"',
+    '"abcdefghi"',
+    '"naïve"',
+    '"東京の天"',
+    '"🚀🚀"',
+    '"a\\"b"',
+    '"a\\\\b"',
+    '"a\\/b"',
+    '"a\\nb\\tc\\r\\b\\f"',
+    '"\\u00e9t\\u00e9"',
+    '"\\u0000"',
+    '"a\\u0000b"',
+    '"\\ud83d\\ude80"',
+    '"\\ud83d"',
+    '"\\ude80"',
+    '"\\uD83D\\uDE80x"',
+    '"\\x"',
+    '"true"',
+    '"1"',
+    '"12.5"',
+    '"2026-01-11T06:14:57.966Z"',
+    '"2026-01-11 06:14:57"',
+    '"2026-01-11T06:14:57.1234567Z"',
+    '"2026-01-11T06:14Z"',
+    '"2026-01-11"',
+    '"2026-1-11"',
+    '"2024-02-29T00:00:00Z"',
+    '"2023-02-29T00:00:00Z"',
+    '"0001-01-01T00:00:00Z"',
+    '"0000-01-01T00:00:00Z"',
+    '"9999-12-31T23:59:59.999999Z"',
+    '"2026-01-11T24:00:00Z"',
+    '"2026-01-11T06:14:60Z"',
+    '"2026-01-11T06:14:57+02:00"',
+    '"2026-01-11T06:14:57.966z"',
+    '"20260111 061457"',
+    '"01/11/2026 06:14:57"',
+]
+
+LITERALS: Final = ["true", "false", "null", "{}", "[]", "[1]", '{"a": 1}', "tru", "nul"]
+
+timestamps = st.builds(
+    lambda y, mo, d, h, mi, s, f, sep, z: (
+        f'"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{f}{z}"'
+    ),
+    st.integers(1, 9999),
+    st.integers(1, 12),
+    st.integers(1, 31),
+    st.integers(0, 23),
+    st.integers(0, 59),
+    st.integers(0, 59),
+    st.sampled_from(["", ".1", ".123", ".123456", ".1234567"]),
+    st.sampled_from(["T", " "]),
+    st.sampled_from(["", "Z"]),
+)
+
+tokens = st.one_of(
+    st.sampled_from(NUMBERS + STRINGS + LITERALS),
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(json.dumps),
+    st.integers(0, 12)
+    .flatmap(lambda places: st.decimals(allow_nan=False, allow_infinity=False, places=places))
+    .map(lambda d: json.dumps(float(d)) if "E" in str(d) else str(d)),
+    st.text(max_size=12).map(json.dumps),
+    st.text(max_size=12).map(lambda t: json.dumps(t, ensure_ascii=False)),
+    timestamps,
+)
+
+blank = st.sampled_from(["", " ", "\t", " \r"])
+
+
+def ints(bits: int) -> st.SearchStrategy[str]:
+    edge = 2 ** (bits - 1)
+    return st.one_of(st.integers(-edge, edge - 1), st.integers(-99, 99)).map(str)
+
+
+def decimals(whole_digits: int, places: int) -> st.SearchStrategy[str]:
+    limit = 10**whole_digits - 1
+    return (
+        st.integers(0, places)
+        .flatmap(lambda p: st.decimals(-limit, limit, allow_nan=False, places=p))
+        .map(str)
+    )
+
+
+floats = st.floats(allow_nan=False, allow_infinity=False).map(json.dumps)
+texts = st.one_of(
+    st.text(max_size=10).map(json.dumps),
+    st.text(max_size=10).map(lambda t: json.dumps(t, ensure_ascii=False)),
+)
+dates = st.dates().map(lambda d: f'"{d.isoformat()}"')
+GOOD: Final = {
+    "small": ints(16),
+    "medium": ints(32),
+    "big": ints(64),
+    "must": ints(32),
+    "level": ints(32),
+    "money": decimals(10, 3),
+    "whole": decimals(5, 2),
+    "fine": decimals(9, 11),
+    "real": st.floats(width=32, allow_nan=False, allow_infinity=False).map(json.dumps),
+    "double": floats,
+    "flag": st.sampled_from(["true", "false"]),
+    "short": st.text(max_size=3).map(json.dumps),
+    "text": texts,
+    "name": texts,
+    "at": timestamps,
+    "atTz": timestamps,
+    "day": dates,
+}
+
+
+@st.composite
+def objects(
+    draw: st.DrawFn, keys: list[str], nested: dict[str, Any], noisy: bool | None = None
+) -> str:
+    """One JSON object's text. A clean one has every key once (in any order) with a value
+    of its column's kind; a noisy one has keys missing, written twice or unknown, and any
+    token as a value now and then."""
+    if noisy is None:
+        noisy = draw(st.integers(0, 2)) == 0
+    parts = []
+    for key in draw(st.permutations(keys + list(nested))):
+        times = draw(st.sampled_from([1] * 8 + [0, 2])) if noisy else 1
+        for _ in range(times):
+            if key in nested:
+                inner_keys, inner_nested = nested[key]
+                value = (
+                    draw(objects(inner_keys, inner_nested, noisy))
+                    if not noisy or draw(st.integers(0, 5))
+                    else draw(tokens)
+                )
+            else:
+                value = draw(tokens) if noisy and not draw(st.integers(0, 8)) else draw(GOOD[key])
+            name = '"\\u0061t"' if noisy and not draw(st.integers(0, 30)) else json.dumps(key)
+            parts.append(f"{name}{draw(blank)}:{draw(blank)}{value}")
+    if noisy and not draw(st.integers(0, 5)):
+        parts.append(f'"extra": {draw(tokens)}')
+    return "{" + draw(blank) + ",".join(parts) + draw(blank) + "}"
+
+
+SHAPE: Final[tuple[list[str], dict[str, Any]]] = (
+    KEYS,
+    {"child": (["name"], {"depth": (["level"], {})})},
+)
+
+lines = st.one_of(
+    objects(*SHAPE),
+    objects(*SHAPE),
+    objects(*SHAPE),
+    st.builds(lambda o, b: o + b, objects(*SHAPE), blank),
+    st.builds(lambda o: " " + o, objects(*SHAPE)),
+    st.builds(lambda a, b: a + b, objects(*SHAPE), objects(*SHAPE)),
+    st.sampled_from(["", "[]", "[{}]", "{", "}", '{"must": 1', "not json", "\r"]),
+)
+
+
+@dataclass
+class Outcome:
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rejects: list[tuple[Any, ...]] = field(default_factory=list)
+    filled: list[int] = field(default_factory=list)
+    shapes: dict[Any, int] = field(default_factory=dict)
+
+
+def run(objects_: dict[str, bytes], *, lane: bool) -> Outcome:
+    converter = Converter(Wide.__fields__, convert.ConvertOptions(), workers=2)
+    for transform in converter._transforms:
+        if not lane:
+            transform.lane = None
+        else:
+            assert transform.lane is not None
+    out = Outcome(filled=[0] * len(Wide.__fields__))
+    try:
+        with tempfile.TemporaryDirectory() as lake, tempfile.TemporaryDirectory() as work:
+            for key, data in objects_.items():
+                (Path(lake) / key).write_bytes(data)
+            store = LocalStore(lake)
+            infos = sorted(store.list(""), key=lambda info: info.key)
+            with Feed(
+                store, infos, compression=None, workdir=Path(work), chunk_bytes=600, workers=1
+            ) as feed:
+                for batch in converter.run(
+                    batches(iter(feed), 1500), Path(work), "arrow", with_position=True
+                ):
+                    keys = {chunk.seq: chunk.info.key for chunk in batch.chunks}
+                    out.rejects += [
+                        (r.key, r.line, r.column, r.value, r.reason, r.code) for r in batch.rejects
+                    ]
+                    out.filled = [a + b for a, b in zip(out.filled, batch.filled, strict=True)]
+                    for shape, count in batch.shapes.items():
+                        out.shapes[shape] = out.shapes.get(shape, 0) + count
+                    if batch.table is not None:
+                        for row in batch.table.to_pylist():
+                            position = (keys[row.pop("chunk")], row.pop("line"), row.pop("idx"))
+                            out.rows.append((*position, *[repr(v) for v in row.values()]))
+                    for chunk in batch.chunks:
+                        chunk.discard()
+    finally:
+        converter.close()
+    out.rows.sort()
+    return out
+
+
+def same(objects_: dict[str, bytes]) -> None:
+    fast, slow = run(objects_, lane=True), run(objects_, lane=False)
+    assert fast.rows == slow.rows
+    assert fast.rejects == slow.rejects
+    assert fast.filled == slow.filled
+    # the SQL path lists the keys of some records that have none beyond the columns' (its
+    # cheap test is not exact both ways); the report made of them is what must agree
+    objects_read = read_objects(Wide.__fields__)
+    filled = {spec.name: n for spec, n in zip(Wide.__fields__, fast.filled, strict=True)}
+    assert drift_report(objects_read, fast.shapes, filled, len(fast.rows)) == drift_report(
+        objects_read, slow.shapes, filled, len(slow.rows)
+    )
+
+
+@needs_lane
+@settings(
+    max_examples=60 if CI else 40,
+    deadline=None,
+    derandomize=CI,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(st.lists(lines, min_size=1, max_size=25), min_size=1, max_size=3))
+@example([['{"must": 1, "double": -0}', '{"must": 1, "double": -0.0, "real": 3.5e38}']])
+@example([['{"must": 1, "money": 12345678901234.5, "fine": 0.0000001}']])
+def test_the_lane_gives_what_the_sql_path_gives(files: list[list[str]]) -> None:
+    objects_ = {f"part-{n}.json": "\n".join(text).encode() for n, text in enumerate(files)}
+    same(objects_)
+
+
+@needs_lane
+@settings(max_examples=25 if CI else 15, deadline=None, derandomize=CI)
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=8))
+def test_bytes_that_are_not_utf8_give_what_the_sql_path_gives(junk: list[bytes]) -> None:
+    # a record around each bit of junk: inside a string value, and as a whole line
+    lines_ = []
+    for bits in junk:
+        lines_.append(
+            b'{"must": 1, "short": "' + bits.replace(b'"', b"").replace(b"\\", b"") + b'"}'
+        )
+        lines_.append(bits.replace(b"\n", b""))
+    same({"junk.json": b"\n".join(lines_)})
+
+
+@needs_lane
+def test_plain_records_take_the_lane() -> None:
+    # the lane is not idle: plain records are taken by it, the rest are deferred
+    lane = fastlane.lane_for(Wide.__fields__, convert.ConvertOptions())
+    assert lane is not None
+    data = (
+        b'{"must": 1, "money": 71399.75, "atTz": "2026-01-11T06:14:57.966Z", "short": "abc",'
+        b' "child": {"name": "root", "depth": {"level": 7}}, "double": 13.7549329239943}\n'
+        b'{"must": 1, "extra": 1}\n'
+        b"\n"
+        b'{"must": 1, "short": "abcdefghi"}\n'
+    )
+    rows = lane.convert(data, 10, 3)
+    assert rows.table.column("line").to_pylist() == [10]
+    assert rows.table.column("chunk").to_pylist() == [3]
+    assert rows.deferred.column("line").to_pylist() == [11, 13]
+    assert rows.deferred.column("l").to_pylist()[0] == b'{"must": 1, "extra": 1}'
+
+
+def test_options_that_change_a_rule_turn_the_lane_off() -> None:
+    assert fastlane.lane_for(Wide.__fields__, convert.ConvertOptions(truncate_columns=True)) is None
+    assert (
+        fastlane.lane_for(Wide.__fields__, convert.ConvertOptions(time_format="epochsecs")) is None
+    )
+
+
+def test_the_environment_turns_the_lane_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARBALEST_FAST_LANE", "0")
+    assert fastlane.lane_for(Wide.__fields__, convert.ConvertOptions()) is None
