@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from benchmarks import events, run
+from benchmarks.methods import METHODS
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_the_copies_are_written_once(data: Path) -> None:
 
 
 def test_a_round_runs_each_format_s_floor_before_its_loads() -> None:
-    methods = [m for m in run.METHODS if m.startswith(("floor-", "arbalest-"))]
+    methods = [m for m in METHODS if m.startswith(("floor-", "arbalest-"))]
     assert run._round_order(methods) == [
         "floor-postgresql",
         "arbalest-postgresql-folder",

@@ -15,10 +15,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
+from unittest import mock
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -73,7 +73,7 @@ strings: Final = st.one_of(
 class Dialect:
     """How Python's ``csv`` module writes the object, and Arbalest's options to read it."""
 
-    quoting: int
+    quoting: Literal[0, 1, 2, 3]  # csv.QUOTE_*
     lineterminator: str
     delimiter: str
     null_as: str
@@ -136,20 +136,10 @@ def _quoted_by_python(dialect: Dialect, value: str, row: Sequence[str]) -> bool:
     return any(c in specials for c in value)
 
 
-@contextmanager
-def block_size(size: int) -> Iterator[None]:
-    """Read the object ``size`` bytes at a time (records and characters cut across reads)."""
-    saved = csv_reader._BLOCK
-    csv_reader._BLOCK = size
-    try:
-        yield
-    finally:
-        csv_reader._BLOCK = saved
-
-
 def read(dialect: Dialect, text: str, block: int) -> list[tuple[int, list[str | None]]]:
     reader = CsvReader(dialect.options, dialect.delimiter)
-    with block_size(block):
+    # read ``block`` bytes at a time: records and characters cut across reads
+    with mock.patch.object(csv_reader, "_BLOCK", block):
         records = list(reader.records(io.BytesIO(text.encode())))
     assert [r.error for r in records] == [None] * len(records), records
     return [(r.line, r.values) for r in records]
