@@ -13,8 +13,11 @@ Single-threaded, so CPU seconds are the figures to compare on a shared machine.
 Stages, CSV: ``read+split`` (``CsvReader``: decoding, finding quotes, splitting lines into
 fields, the null string), ``chunk files`` (``_Columns.write``: the values picked into
 columns, Arrow arrays made from Python strings, the chunk's Parquet file written), ``take``
-(the rest of reading: the header, field counts, collecting rows); both formats: ``convert``,
-``finish``, ``export arrow``, ``export csv``.
+(the rest of reading: the header, field counts, collecting rows); both formats: ``source``
+(DuckDB reading the batch's Parquet or chunk files into a table, no conversion), ``convert``
+(the whole conversion query, that reading included), ``finish``, ``export arrow``, ``export
+csv``. With ``--by-field``, also each field's conversion alone (one field's query over every
+batch, less the same query converting no field).
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from arbalest import convert
 from arbalest.convert import ConvertOptions
 from arbalest.loading import tabular
 from arbalest.loading.csv_reader import CsvReader
 from arbalest.loading.formats import CsvOptions
+from arbalest.loading.parquet import _ident, parquet_columns, parquet_metadata
 from arbalest.loading.tabular import TableChunk, TabularFeed, TabularTransform
 from arbalest.loading.transform import connect_private
 from arbalest.stores.base import ObjectInfo
@@ -93,7 +98,65 @@ def _chunks(feed: TabularFeed, fmt: str, files: list[Path], stages: Stages) -> l
     return out
 
 
-def run_once(folder: Path, fmt: str, files: int) -> tuple[Stages, int]:
+def _source(chunk: TableChunk, fmt: str, columns: str = "*") -> str:
+    """The chunk's rows as DuckDB reads them, unconverted."""
+    if fmt == "csv":
+        return (
+            f"SELECT {chunk.seq} AS _arb_chunk, line AS _arb_line, {columns} "
+            f"FROM read_parquet('{chunk.path}')"
+        )
+    return (
+        f"SELECT {chunk.seq} AS _arb_chunk, file_row_number + 1 AS _arb_line, {columns} "
+        f"FROM read_parquet('{chunk.path}', file_row_number = true)"
+    )
+
+
+def _field_query(chunk: TableChunk, fmt: str, index: int | None) -> str:
+    """The conversion query of one field (``None``: of none) over the chunk."""
+    specs = list(Event.__fields__)
+    if index is None:
+        return f"SELECT _arb_chunk, _arb_line FROM ({_source(chunk, fmt, '1 AS one')})"
+    spec = specs[index]
+    if fmt == "csv":
+        rule = spec.field.rule
+        column = f"c{index + 1}"
+        expr = (
+            column
+            if isinstance(rule, convert.VarcharRule | convert.CharRule)
+            else f"CASE WHEN trim({column}, ' \t') = '' THEN NULL ELSE {column} END"
+        )
+        text = tabular._text_conversion(rule, ConvertOptions())
+        source = _source(chunk, fmt, column)
+        return tabular._conversion_query([spec], source, [expr], [text], [[]])
+    schema = parquet_metadata(chunk.path, chunk.info.key).schema.to_arrow_schema()
+    where, conversion = parquet_columns([spec], schema, chunk.info.key)[0]
+    assert where is not None
+    assert conversion is not None
+    source = _source(chunk, fmt, _ident(str(spec.path[0])))
+    return tabular._conversion_query([spec], source, [where.expr], [conversion], [where.lists])
+
+
+def by_field(chunks: list[TableChunk], fmt: str, stages: Stages) -> None:
+    """Each field's conversion alone, over every batch, less converting none."""
+    con = connect_private(threads=1)
+    try:
+        for index in [None, *range(len(Event.__fields__))]:
+            name = "no field" if index is None else Event.__fields__[index].qualname
+            for start in range(0, len(chunks), BATCH_FILES):
+                group = chunks[start : start + BATCH_FILES]
+                query = " UNION ALL ".join(f"({_field_query(c, fmt, index)})" for c in group)
+                stages.time(
+                    f"field {name}", con.execute, f"CREATE OR REPLACE TEMP TABLE f AS {query}"
+                )
+    finally:
+        con.close()
+    base_cpu, base_wall = stages.cpu.pop("field no field"), stages.wall.pop("field no field")
+    for stage in [s for s in stages.cpu if s.startswith("field ")]:
+        stages.cpu[stage] -= base_cpu
+        stages.wall[stage] -= base_wall
+
+
+def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[Stages, int]:
     stages = Stages()
     saved = (CsvReader.items, CsvReader.rows_of, tabular._Columns.write)
     CsvReader.items = stages.wrap_generator("read+split", CsvReader.items)  # type: ignore[method-assign]
@@ -130,6 +193,8 @@ def run_once(folder: Path, fmt: str, files: int) -> tuple[Stages, int]:
         try:
             for start in range(0, len(chunks), BATCH_FILES):
                 group = chunks[start : start + BATCH_FILES]
+                raw = " UNION ALL ".join(f"({_source(c, fmt)})" for c in group)
+                stages.time("source", con.execute, f"CREATE OR REPLACE TEMP TABLE s AS {raw}")
                 batch = stages.time("convert", transform.convert, group)
                 stages.time("finish", transform.finish, batch, {})
                 rows += batch.total_rows
@@ -153,6 +218,8 @@ def run_once(folder: Path, fmt: str, files: int) -> tuple[Stages, int]:
         finally:
             transform.close()
             con.close()
+        if fields:
+            by_field(chunks, fmt, stages)
     return stages, rows
 
 
@@ -162,13 +229,14 @@ def main() -> None:
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--by-field", action="store_true", help="each field's conversion alone")
     args = parser.parse_args()
     folder = args.data / args.format
     cpus: dict[str, list[float]] = defaultdict(list)
     walls: dict[str, list[float]] = defaultdict(list)
     rows = 0
     for _ in range(args.runs):
-        stages, rows = run_once(folder, args.format, args.files)
+        stages, rows = run_once(folder, args.format, args.files, args.by_field)
         for stage in stages.cpu:
             cpus[stage].append(stages.cpu[stage] * 1_000_000 / rows)
             walls[stage].append(stages.wall[stage] * 1_000_000 / rows)
@@ -182,7 +250,8 @@ def main() -> None:
             f"{stage:>14}: {statistics.median(cpus[stage]):.3f} "
             f"({statistics.median(walls[stage]):.3f})   runs: {runs}"
         )
-    total = [sum(cpus[s][i] for s in cpus if not s.startswith("export")) for i in range(args.runs)]
+    main = [s for s in cpus if not s.startswith(("export", "field ")) and s != "source"]
+    total = [sum(cpus[s][i] for s in main) for i in range(args.runs)]
     print(f"reading to converted rows: {statistics.median(total):.3f}")
 
 
