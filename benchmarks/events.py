@@ -9,6 +9,10 @@ The data is deterministic for a given (N, files, seed). ``manifest.json`` beside
 holds aggregates that every load is checked against; a data set made elsewhere in the same
 layout (``part-*.ndjson`` plus a ``manifest.json`` with an ``expected`` block) can be reused
 with ``--data``.
+
+``write_formats`` adds Parquet and CSV copies of the same records beside the parts, one object
+per part (``parquet/part-*.parquet``, ``csv/part-*.csv``), made by DuckDB from the JSON with
+the floors' column types, so every format holds the same rows and the same aggregates.
 """
 
 from __future__ import annotations
@@ -200,9 +204,85 @@ def generate(folder: Path, n: int, files: int = FILES, seed: int = SEED) -> Path
     return folder
 
 
-def parts(folder: Path) -> list[Path]:
-    """The data set's part files, in order."""
-    return sorted(folder.glob("part-*.ndjson"))
+def parts(folder: Path, fmt: str = "json") -> list[Path]:
+    """The data set's part files in ``fmt`` (``"json"``, ``"parquet"``, ``"csv"``), in order."""
+    if fmt == "json":
+        return sorted(folder.glob("part-*.ndjson"))
+    return sorted((folder / fmt).glob(f"part-*.{fmt}"))
+
+
+#: The source formats besides JSON that ``write_formats`` makes.
+FORMATS = ("parquet", "csv")
+#: The CSV copies' null string: Arbalest's default ``null_as`` (Redshift's ``NULL AS``).
+CSV_NULL = "\\N"
+
+#: ``read_json`` column types: nested objects as STRUCTs, the timestamp kept as written.
+READ_JSON_COLUMNS = (
+    "{id: 'VARCHAR', someNumber: 'BIGINT', amount: 'DECIMAL(12,2)', "
+    "createdAt: '%s', description: 'VARCHAR', active: 'BOOLEAN', "
+    "category: 'VARCHAR', userId: 'BIGINT', score: 'DOUBLE', optionalCode: 'VARCHAR', "
+    "child: 'STRUCT(someBoolean BOOLEAN, name VARCHAR, depth STRUCT(level INTEGER))'}"
+)
+
+#: The CSV copies' header: each field's keys joined with ``.``, as Arbalest maps CSV headers.
+CSV_HEADER = [
+    "id",
+    "someNumber",
+    "amount",
+    "createdAt",
+    "description",
+    "active",
+    "category",
+    "userId",
+    "score",
+    "optionalCode",
+    "child.someBoolean",
+    "child.name",
+    "child.depth.level",
+]
+
+
+def write_formats(folder: Path) -> None:
+    """Write Parquet and CSV copies of the data set's parts (once: reused when a copy's
+    ``done`` marker says it was written from this manifest).
+
+    - Parquet: the JSON's shape, typed (``child`` a struct of ``someBoolean``, ``name`` and a
+      struct ``depth``; ``createdAt`` a UTC timestamp; ``amount`` DECIMAL(12,2)), Snappy, as
+      DuckDB writes it by default.
+    - CSV: a header line (``CSV_HEADER``), fields quoted only where needed, NULL as ``\\N``,
+      ``createdAt`` as written in the JSON (ISO 8601 with ``Z``).
+    """
+    import duckdb
+
+    stamp = (folder / "manifest.json").read_text()
+    sources = parts(folder)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for fmt in FORMATS:
+            target = folder / fmt
+            done = target / "done"
+            if done.exists() and done.read_text() == stamp:
+                continue
+            target.mkdir(exist_ok=True)
+            for old in target.glob("part-*"):
+                old.unlink()
+            for part in sources:
+                out = target / f"{part.stem}.{fmt}"
+                kind = "TIMESTAMPTZ" if fmt == "parquet" else "VARCHAR"
+                read = (
+                    f"read_json('{part}', format='newline_delimited', "
+                    f"columns={READ_JSON_COLUMNS % kind})"
+                )
+                if fmt == "parquet":
+                    select, options = "*", "FORMAT parquet"
+                else:
+                    select = ", ".join(f'{name} AS "{name}"' for name in CSV_HEADER)
+                    options = f"FORMAT csv, HEADER true, NULLSTR '{CSV_NULL}'"
+                con.execute(f"COPY (SELECT {select} FROM {read}) TO '{out}' ({options})")
+            done.write_text(stamp)
+    finally:
+        con.close()
 
 
 def expected(folder: Path) -> dict[str, int]:

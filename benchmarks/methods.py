@@ -28,7 +28,15 @@ from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 
-from benchmarks.events import COLUMNS, Event, expected, parts
+from benchmarks.events import (
+    COLUMNS,
+    CSV_HEADER,
+    CSV_NULL,
+    READ_JSON_COLUMNS,
+    Event,
+    expected,
+    parts,
+)
 
 
 @dataclass
@@ -82,7 +90,8 @@ class Spec:
 
     @property
     def lake(self) -> Path:
-        """A folder store whose ``events/`` holds the parts (and nothing else)."""
+        """A folder store whose ``events/`` holds the parts (and nothing else), and
+        ``events-parquet/`` and ``events-csv/`` their copies in those formats."""
         return Path(self.workdir) / "lake"
 
     @property
@@ -303,18 +312,26 @@ def verified(spec: Spec, engine: sa.Engine) -> tuple[bool, dict[str, Any]]:
 # -- Arbalest ----------------------------------------------------------------------------------
 
 
-def arbalest(spec: Spec, warehouse: str, store: str) -> list[Measurement]:
+def arbalest(spec: Spec, warehouse: str, store: str, fmt: str = "json") -> list[Measurement]:
     """Arbalest's ``incremental`` load into an empty warehouse, then ``replace`` over it,
-    then an incremental rerun that finds nothing to load (planning cost alone)."""
+    then an incremental rerun that finds nothing to load (planning cost alone).
+
+    ``fmt`` ``"parquet"`` or ``"csv"``: the data set's copies in that format, read with
+    ``copy(..., format=fmt)`` (the CSV copies with Arbalest's default options: a header, a
+    comma, ``\\N`` for NULL)."""
     from arbalest import Pipeline
 
-    engine = fresh_warehouse(spec, warehouse, f"arbalest-{store}")
+    engine = fresh_warehouse(spec, warehouse, f"arbalest-{store}-{fmt}")
     location = spec.s3_url if store == "s3" else str(spec.lake)
-    label = f"arbalest {warehouse} {store}"
+    label = f"arbalest {warehouse} {store}" + ("" if fmt == "json" else f" {fmt}")
+    source = "events" if fmt == "json" else f"events-{fmt}"
     out: list[Measurement] = []
     for mode in ("incremental", "replace", "rerun"):
         pipeline = Pipeline(engine, store=location).copy(
-            Event, source="events", mode="replace" if mode == "replace" else "incremental"
+            Event,
+            source=source,
+            mode="replace" if mode == "replace" else "incremental",
+            format=fmt,
         )
         with timed(spec, warehouse) as clock:
             result = pipeline.run()
@@ -339,12 +356,7 @@ def arbalest(spec: Spec, warehouse: str, store: str) -> list[Measurement]:
 
 def _read_json_columns() -> str:
     """DuckDB ``read_json`` ``columns=`` for the events, nested objects as STRUCTs."""
-    return (
-        "{id: 'VARCHAR', someNumber: 'BIGINT', amount: 'DECIMAL(12,2)', "
-        "createdAt: 'TIMESTAMPTZ', description: 'VARCHAR', active: 'BOOLEAN', "
-        "category: 'VARCHAR', userId: 'BIGINT', score: 'DOUBLE', optionalCode: 'VARCHAR', "
-        "child: 'STRUCT(someBoolean BOOLEAN, name VARCHAR, depth STRUCT(level INTEGER))'}"
-    )
+    return READ_JSON_COLUMNS % "TIMESTAMPTZ"
 
 
 _FLAT_SELECT = (
@@ -405,6 +417,77 @@ def postgres_floor(spec: Spec) -> list[Measurement]:
     return [
         Measurement.of("floor postgresql COPY csv", got["rows"], clock, ok, {"fingerprint": got})
     ]
+
+
+def postgres_csv_floor(spec: Spec) -> list[Measurement]:
+    """``COPY FROM STDIN (FORMAT csv, HEADER, NULL '\\N')`` of the data set's CSV copies,
+    as they are: PostgreSQL's own speed on the objects Arbalest's CSV loads read.
+
+    It is also the floor of the Parquet loads into PostgreSQL: PostgreSQL reads no Parquet,
+    so any way in goes through a client that decodes it and hands the server rows, and the
+    least the server can do with those rows is a ``COPY`` of them in its native text format.
+    This floor is that ``COPY`` of the same rows, with the decoding counted as free (a
+    stricter floor than any client's Parquet-to-COPY path)."""
+    files = parts(Path(spec.data), "csv")
+    engine = fresh_postgres(spec)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_create_table_sql("postgresql"))
+    names = ", ".join(c[0] for c in COLUMNS)
+    options = f"FORMAT csv, HEADER true, NULL '{CSV_NULL}'"
+    pooled = engine.raw_connection()
+    raw: Any = pooled.dbapi_connection  # psycopg2's own connection
+    try:
+        with timed(spec, "postgresql") as clock:
+            with raw.cursor() as cursor:
+                for path in files:
+                    with path.open("rb") as data:
+                        cursor.copy_expert(
+                            f"COPY events ({names}) FROM STDIN WITH ({options})", data, 1 << 20
+                        )
+            raw.commit()
+    finally:
+        pooled.close()
+    ok, got = verified(spec, engine)
+    engine.dispose()
+    return [
+        Measurement.of(
+            "floor postgresql COPY csv files", got["rows"], clock, ok, {"fingerprint": got}
+        )
+    ]
+
+
+def duckdb_format_floor(spec: Spec, fmt: str) -> list[Measurement]:
+    """DuckDB's own reader of the data set's Parquet or CSV copies into a typed table:
+    ``read_parquet`` (the file's own types), or ``read_csv`` with the header, the null
+    string and explicit column types."""
+    import duckdb
+
+    path = Path(spec.workdir) / f"floor-{fmt}.duckdb"
+    for old in (path, Path(f"{path}.wal")):
+        old.unlink(missing_ok=True)
+    glob = str(Path(spec.data) / fmt / f"part-*.{fmt}")
+    if fmt == "parquet":
+        read = f"read_parquet('{glob}')"
+        select = _FLAT_SELECT
+    else:
+        types = ", ".join(
+            f"'{name}': '{column[2]}'" for name, column in zip(CSV_HEADER, COLUMNS, strict=True)
+        )
+        read = (
+            f"read_csv('{glob}', header = true, delim = ',', quote = '\"', escape = '\"', "
+            f"nullstr = '{CSV_NULL}', columns = {{{types}}})"
+        )
+        select = ", ".join(f'"{name}"' for name in CSV_HEADER)
+    with timed(spec, "duckdb") as clock:
+        con = duckdb.connect(str(path))
+        con.execute(_create_table_sql("duckdb"))
+        con.execute(f"INSERT INTO events SELECT {select} FROM {read}")
+        con.close()
+    engine = sa.create_engine(f"duckdb:///{path}")
+    ok, got = verified(spec, engine)
+    engine.dispose()
+    name = "read_parquet" if fmt == "parquet" else "read_csv"
+    return [Measurement.of(f"floor duckdb {name}", got["rows"], clock, ok, {"fingerprint": got})]
 
 
 def duckdb_floor(spec: Spec) -> list[Measurement]:
@@ -615,6 +698,15 @@ METHODS: dict[str, Callable[[Spec], list[Measurement]]] = {
     "arbalest-duckdb-folder": lambda spec: arbalest(spec, "duckdb", "folder"),
     "arbalest-postgresql-s3": lambda spec: arbalest(spec, "postgresql", "s3"),
     "arbalest-duckdb-s3": lambda spec: arbalest(spec, "duckdb", "s3"),
+    "floor-postgresql-csv": postgres_csv_floor,
+    "floor-duckdb-parquet": lambda spec: duckdb_format_floor(spec, "parquet"),
+    "floor-duckdb-csv": lambda spec: duckdb_format_floor(spec, "csv"),
+    "arbalest-postgresql-folder-parquet": lambda spec: arbalest(
+        spec, "postgresql", "folder", "parquet"
+    ),
+    "arbalest-postgresql-folder-csv": lambda spec: arbalest(spec, "postgresql", "folder", "csv"),
+    "arbalest-duckdb-folder-parquet": lambda spec: arbalest(spec, "duckdb", "folder", "parquet"),
+    "arbalest-duckdb-folder-csv": lambda spec: arbalest(spec, "duckdb", "folder", "csv"),
     "dlt-postgresql": lambda spec: dlt(spec, "postgresql"),
     "dlt-duckdb": lambda spec: dlt(spec, "duckdb"),
     "plan-postgresql": lambda spec: planning(spec, "postgresql"),

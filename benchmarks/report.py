@@ -21,8 +21,19 @@ from typing import Any
 from benchmarks import events
 
 WAREHOUSES = ("postgresql", "duckdb")
-FLOORS = {"postgresql": "floor postgresql COPY csv", "duckdb": "floor duckdb read_json"}
+FORMATS = ("json", "parquet", "csv")
+#: Each (warehouse, source format)'s floor. PostgreSQL reads no Parquet: the floor of its
+#: Parquet loads is the server's COPY of the same rows as CSV (see methods.postgres_csv_floor).
+FLOORS = {
+    ("postgresql", "json"): "floor postgresql COPY csv",
+    ("duckdb", "json"): "floor duckdb read_json",
+    ("postgresql", "parquet"): "floor postgresql COPY csv files",
+    ("postgresql", "csv"): "floor postgresql COPY csv files",
+    ("duckdb", "parquet"): "floor duckdb read_parquet",
+    ("duckdb", "csv"): "floor duckdb read_csv",
+}
 TARGET_RATIO = 0.75  # of the floor's speed, wall and CPU
+TARGET_FORMAT_RATIO = 0.5  # Parquet's and CSV's loads, of their own floor's speed
 TARGET_ROUNDS = 5  # the floor targets are judged on medians of at least this many rounds
 TARGET_PEAK_MB = 250
 TARGET_DLT = 10
@@ -81,6 +92,11 @@ class Series:
     @property
     def warehouse(self) -> str | None:
         return next((w for w in WAREHOUSES if w in self.name.split()), None)
+
+    @property
+    def fmt(self) -> str:
+        """The source format an Arbalest load reads (``"json"`` unless its name says)."""
+        return next((f for f in FORMATS[1:] if f in self.name.split()), "json")
 
     @property
     def is_load(self) -> bool:
@@ -160,7 +176,7 @@ class Results:
 
     def floor(self, series: Series) -> Series | None:
         warehouse = series.warehouse
-        return self.get(series.size, FLOORS[warehouse]) if warehouse else None
+        return self.get(series.size, FLOORS[warehouse, series.fmt]) if warehouse else None
 
     def dlt(self, series: Series) -> Series | None:
         return self.get(series.size, f"dlt {series.warehouse}") if series.warehouse else None
@@ -208,7 +224,10 @@ def _method_note(results: Results) -> list[str]:
         "over the floor's rows/s in the same round); × floor (CPU) the same with rows per CPU "
         "second. "
         "CPU seconds: the child's own (user + system, every thread) plus, for PostgreSQL "
-        "loads, every `postgres` server process's over the same span (from /proc)."
+        "loads, every `postgres` server process's over the same span (from /proc). "
+        "Parquet and CSV loads are compared with their own format's floor: DuckDB's "
+        "`read_parquet` / `read_csv` of the same objects; PostgreSQL's `COPY ... CSV` of the "
+        "CSV objects for both (PostgreSQL reads no Parquet)."
     ]
 
 
@@ -343,6 +362,7 @@ def _targets(results: Results) -> list[str]:
                 f"(medians of ≥ {TARGET_ROUNDS} interleaved rounds, N = {main.size:,}): "
                 f"{_times(wall)} wall, {_times(cpu)} CPU {verdict}"
             )
+    out += _format_targets(results)
     out += _peak_targets(results)
     for warehouse in WAREHOUSES:
         folder = results.get(main.size, f"arbalest {warehouse} folder incremental")
@@ -361,6 +381,9 @@ def _targets(results: Results) -> list[str]:
             f"{_times(ratio)} {_verdict(None if ratio is None else ratio >= TARGET_S3)}"
         )
     out.append(_fingerprints(results))
+    format_prints = _format_fingerprints(results)
+    if format_prints:
+        out.append(format_prints)
     for series in results.at(main.size):
         run = series.runs[0]
         if series.name.startswith("plan "):
@@ -378,6 +401,63 @@ def _targets(results: Results) -> list[str]:
                 "listing)"
             )
     return out
+
+
+def _format_targets(results: Results) -> list[str]:
+    """Parquet's and CSV's folder loads against their own floors, where they ran."""
+    main = results.main
+    out = []
+    for warehouse in WAREHOUSES:
+        for fmt in FORMATS[1:]:
+            for mode in ("incremental", "replace"):
+                series = results.get(main.size, f"arbalest {warehouse} folder {fmt} {mode}")
+                if series is None:
+                    continue
+                wall, cpu = results.wall_ratio(series), results.cpu_ratio(series)
+                ok = None if wall is None or cpu is None else min(wall, cpu) >= TARGET_FORMAT_RATIO
+                peak = series.peak
+                out.append(
+                    f"{warehouse}, folder store, {fmt}, {mode}: ≥ {TARGET_FORMAT_RATIO}× "
+                    f"{FLOORS[warehouse, fmt]}, wall and CPU ({len(series.runs)} rounds, "
+                    f"N = {main.size:,}): {_times(wall)} wall, {_times(cpu)} CPU "
+                    f"{_verdict(ok)}; peak RSS {peak:.0f} MB "
+                    f"{_verdict(peak < TARGET_PEAK_MB)} (< {TARGET_PEAK_MB} MB)"
+                )
+    return out
+
+
+def _format_fingerprints(results: Results) -> str | None:
+    """Whether every round of the Parquet and CSV loads holds the rows the JSON loads
+    hold, per size (None: no such load ran)."""
+    agree = []
+    for run in results.runs:
+        prints = {
+            json.dumps(r["detail"]["fingerprint"], sort_keys=True)
+            for warehouse in WAREHOUSES
+            for fmt in FORMATS
+            if (
+                s := results.get(
+                    run.size,
+                    f"arbalest {warehouse} folder{'' if fmt == 'json' else ' ' + fmt} incremental",
+                )
+            )
+            for r in s.runs
+        }
+        formats = [
+            fmt
+            for fmt in FORMATS[1:]
+            for w in WAREHOUSES
+            if results.get(run.size, f"arbalest {w} folder {fmt} incremental")
+        ]
+        if formats:
+            agree.append((run.size, len(prints) == 1))
+    if not agree:
+        return None
+    sizes = ", ".join(f"N = {size:,}{'' if ok else ' (**differ**)'}" for size, ok in agree)
+    return (
+        "Parquet, CSV and JSON loads hold the same rows (fingerprint, every round, both "
+        f"warehouses): {sizes}: {_verdict(all(ok for _, ok in agree))}"
+    )
 
 
 def _peak_targets(results: Results) -> list[str]:

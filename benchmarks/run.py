@@ -58,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[report.SizeRun] = []
     with tempfile.TemporaryDirectory(prefix="arbalest-bench-") as workdir:
         for size in sizes:
-            run = report.SizeRun(size, _data_set(args, size), _rounds(args, size), size == args.n)
+            data = _data_set(args, size)
+            if any(_format(m) != "json" for m in methods):
+                print(f"data: Parquet and CSV copies in {data} (writing if needed)", flush=True)
+                events.write_formats(data)
+            run = report.SizeRun(size, data, _rounds(args, size), size == args.n)
             runs.append(run)
             results += _run_size(args, methods, run, Path(workdir) / f"n{size}")
     if any("postgresql" in m for m in methods):
@@ -101,12 +105,28 @@ def _rounded(method: str) -> bool:
     return method.startswith(("floor-", "arbalest-"))
 
 
+def _format(method: str) -> str:
+    """The source format a method reads: ``"parquet"`` or ``"csv"`` by its last word, else
+    ``"json"``."""
+    last = method.rsplit("-", 1)[-1]
+    return last if last in events.FORMATS else "json"
+
+
 def _round_order(methods: list[str]) -> list[str]:
-    """One round: each warehouse's floor, then Arbalest's loads into that warehouse."""
+    """One round: for each warehouse and each format, the floor, then Arbalest's loads of
+    that format into that warehouse. Parquet's loads into PostgreSQL follow the CSV floor
+    (``floor-postgresql-csv``, their floor too), as do CSV's."""
     order = []
     for warehouse in WAREHOUSES:
-        order += [m for m in methods if m == f"floor-{warehouse}"]
-        order += [m for m in methods if m.startswith(f"arbalest-{warehouse}-")]
+        for fmt in ("json", *events.FORMATS):
+            floor = f"floor-{warehouse}" + ("" if fmt == "json" else f"-{fmt}")
+            if warehouse == "postgresql" and fmt == "parquet":
+                floor = f"floor-{warehouse}-csv"
+            if floor not in order:
+                order += [m for m in methods if m == floor]
+            order += [
+                m for m in methods if m.startswith(f"arbalest-{warehouse}-") and _format(m) == fmt
+            ]
     return order
 
 
@@ -271,11 +291,13 @@ def _drop_schemas(args: argparse.Namespace) -> None:
 
 
 def _make_lake(workdir: Path, data: Path) -> None:
-    """A folder store whose ``events/`` links to the parts (the manifest stays out)."""
-    folder = workdir / "lake" / "events"
-    folder.mkdir(parents=True)
-    for part in events.parts(data):
-        (folder / part.name).symlink_to(part)
+    """A folder store whose ``events/`` links to the parts (the manifest stays out), and
+    ``events-parquet/`` and ``events-csv/`` to their copies when they were written."""
+    for fmt in ("json", *events.FORMATS):
+        folder = workdir / "lake" / ("events" if fmt == "json" else f"events-{fmt}")
+        folder.mkdir(parents=True)
+        for part in events.parts(data, fmt):
+            (folder / part.name).symlink_to(part)
 
 
 @contextlib.contextmanager

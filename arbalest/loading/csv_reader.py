@@ -248,6 +248,8 @@ class CsvReader:
                     pos += 1
                 if pos >= size and not final:
                     return None
+                if pos + 1 == size and buffer[pos] == "\r" and not final:
+                    return None  # a CR that the next read may show is a line end's
                 if buffer.startswith("\r\n", pos):
                     pos += 1
                 if pos < size and buffer[pos] not in (d, "\n"):

@@ -105,3 +105,61 @@ def test_growth_compares_time_per_row_with_the_smallest_size(tmp_path: Path) -> 
     assert _line(growth, f"| {OURS_PG} | 10,000 |").endswith("| 2.00 | - |")
     peak = _line(text, "- duckdb, incremental: peak RSS")
     assert "103 MB at N = 1,000, 103 MB at N = 10,000 **met**" in peak
+
+
+# -- Parquet and CSV: each against its own floor -----------------------------------------------
+
+
+def _format_rows(size: int) -> list[dict[str, Any]]:
+    """Two rounds of the DuckDB Parquet and CSV floors and loads, and of PostgreSQL's CSV
+    floor with its Parquet and CSV loads (the JSON floors ran too, and must not be used)."""
+    rows = []
+    for round_ in (1, 2):
+        rows += [
+            _row(FLOOR_DUCK, size, round_, 100.0, 100.0),
+            _row(FLOOR_PG, size, round_, 100.0, 100.0),
+            _row("floor duckdb read_parquet", size, round_, 1.0, 1.0),
+            # ours: half the floor's speed in wall time, a quarter in CPU
+            _row("arbalest duckdb folder parquet incremental", size, round_, 2.0, 4.0, peak=300),
+            _row("floor duckdb read_csv", size, round_, 2.0, 2.0),
+            _row("arbalest duckdb folder csv incremental", size, round_, 8.0, 8.0),
+            _row("floor postgresql COPY csv files", size, round_, 1.0, 1.0, server=0.5),
+            _row("arbalest postgresql folder parquet incremental", size, round_, 1.0, 1.0),
+            _row("arbalest postgresql folder csv incremental", size, round_, 4.0, 2.0),
+        ]
+    return rows
+
+
+def test_each_format_is_compared_with_its_own_floor(tmp_path: Path) -> None:
+    text = _render(tmp_path, _format_rows(1000), [1000], 2)
+
+    def ratios(name: str) -> list[str]:
+        return _line(text, f"| {name} | 1,000 |").split(" | ")[7:9]
+
+    assert ratios("arbalest duckdb folder parquet incremental") == ["0.50×", "0.25×"]
+    assert ratios("arbalest duckdb folder csv incremental") == ["0.25×", "0.25×"]
+    # PostgreSQL reads no Parquet: its Parquet loads are held to the COPY of the CSV copies
+    assert ratios("arbalest postgresql folder parquet incremental") == ["1.00×", "1.00×"]
+    assert ratios("arbalest postgresql folder csv incremental") == ["0.25×", "0.50×"]
+
+
+def test_format_targets_are_half_the_floor_and_name_it(tmp_path: Path) -> None:
+    text = _render(tmp_path, _format_rows(1000), [1000], 2)
+    parquet = _line(text, "- duckdb, folder store, parquet, incremental:")
+    assert "≥ 0.5× floor duckdb read_parquet" in parquet
+    assert "0.50× wall, 0.25× CPU **not met**; peak RSS 300 MB **not met**" in parquet
+    pg = _line(text, "- postgresql, folder store, parquet, incremental:")
+    assert "≥ 0.5× floor postgresql COPY csv files" in pg
+    assert "1.00× wall, 1.00× CPU **met**; peak RSS 100 MB **met**" in pg
+    # no replace load ran: no target line for it
+    assert "parquet, replace" not in text
+    assert "Parquet, CSV and JSON loads hold the same rows" in text
+
+
+def test_format_loads_that_hold_other_rows_than_json_are_flagged(tmp_path: Path) -> None:
+    rows = _format_rows(1000)
+    rows.append(_row("arbalest duckdb folder incremental", 1000, 1, 1.0, 1.0))
+    rows[3]["detail"] = {"fingerprint": {"rows": 999}}  # a Parquet load lost a row
+    text = _render(tmp_path, rows, [1000], 2)
+    line = _line(text, "- Parquet, CSV and JSON loads hold the same rows")
+    assert line.endswith("N = 1,000 (**differ**): **not met**")

@@ -67,12 +67,18 @@ def test_every_benchmark_method_runs_and_checks_its_rows(
     loads = [
         f"arbalest {w} {s} {m}"
         for w in ("postgresql", "duckdb")
-        for s in ("folder", "s3")
+        for s in ("folder", "s3", "folder parquet", "folder csv")
         for m in ("incremental", "replace", "rerun")
     ]
-    expected = {
+    floors = {
         "floor postgresql COPY csv",
         "floor duckdb read_json",
+        "floor postgresql COPY csv files",
+        "floor duckdb read_parquet",
+        "floor duckdb read_csv",
+    }
+    expected = {
+        *floors,
         "dlt postgresql",
         "dlt duckdb",
         "s3 listing 3,000 objects",
@@ -82,14 +88,13 @@ def test_every_benchmark_method_runs_and_checks_its_rows(
     assert methods == set(loads) | expected
     assert all(line.rstrip(" |").split(" | ")[-1].startswith("yes") for line in table), report
     smaller = _first_table(report.split("### N = 5,000", 1)[1])
-    assert {line.split(" | ")[0].removeprefix("| ") for line in smaller} == set(loads) | {
-        "floor postgresql COPY csv",
-        "floor duckdb read_json",
-    }
+    assert {line.split(" | ")[0].removeprefix("| ") for line in smaller} == set(loads) | floors
     assert all(line.rstrip(" |").split(" | ")[-1].startswith("yes") for line in smaller), report
     assert "### From N = 5,000 to N = 10,000" in report
     assert "hold the same rows (fingerprint, every round): N = 5,000, N = 10,000: **met**" in report
-    assert len(METHODS) == 11  # a new method needs a row above
+    formats = "Parquet, CSV and JSON loads hold the same rows (fingerprint, every round, both "
+    assert formats + "warehouses): N = 5,000, N = 10,000: **met**" in report
+    assert len(METHODS) == 18  # a new method needs a row above
     with postgres_server.connect() as conn:
         left = conn.exec_driver_sql(
             "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE %s",

@@ -96,6 +96,17 @@ def test_records_spanning_reads_are_whole(monkeypatch: pytest.MonkeyPatch) -> No
     ]
 
 
+@pytest.mark.parametrize("block", [1, 7, 8, 1 << 20])
+def test_a_crlf_cut_between_reads_after_a_closing_quote_is_a_line_end(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    # found by tests/unit/loading/test_csv_properties.py: a read ending between the CR and
+    # the LF after the closing quote of a field with a line end in it rejected the record
+    # ("Unexpected '\\r' after a closing quote"); block 7 ends just after that CR
+    monkeypatch.setattr(csv_reader, "_BLOCK", block)
+    assert records('"a\r\nb"\r\nc\r\n') == [(1, ["a\r\nb"]), (3, ["c"])]
+
+
 def test_a_byte_order_mark_is_skipped_and_bad_bytes_reject_their_line() -> None:
     assert records(b"\xef\xbb\xbfa\n\xff,b\nc\n") == [
         (1, ["a"]),
