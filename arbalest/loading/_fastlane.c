@@ -102,7 +102,18 @@ typedef struct {
     Buf scratch;    /* decoded strings of the current record */
     long record;
     int64_t rows;
+    /* keys no column reads, for the drift report: the current record's (node, key) pairs
+     * in order (its signature), and the distinct signatures so far with their ids */
+    Buf signature;
+    Buf shapes;     /* int32 per row: 0, or the id of its signature */
+    Buf known;      /* the distinct signatures, each int32 length + bytes */
+    Buf starts;     /* where each signature starts in `known` (size_t per id, from 1) */
+    uint64_t *table; /* open addressing: (hash << 20 | id), 0 empty */
+    size_t table_size;
+    int32_t distinct;
 } Lane;
+
+#define MAX_SIGNATURES 4096
 
 static void lane_free(Lane *lane) {
     if (lane->columns) {
@@ -115,13 +126,80 @@ static void lane_free(Lane *lane) {
     free(lane->columns);
     free(lane->nodes);
     free(lane->scratch.data);
+    free(lane->signature.data);
+    free(lane->shapes.data);
+    free(lane->known.data);
+    free(lane->starts.data);
+    free(lane->table);
+}
+
+static uint64_t fnv1a(const char *p, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t k = 0; k < n; k++) h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
+    return h;
+}
+
+/* The id of the current record's signature (1...), adding it if new; -1: too many kinds of
+ * record (the record is deferred) or no memory. */
+static int32_t signature_id(Lane *lane) {
+    const char *sig = lane->signature.data;
+    size_t len = lane->signature.len;
+    uint64_t h = fnv1a(sig, len) & 0xFFFFFFFFFFFULL; /* 44 bits beside a 20-bit id */
+    if (!lane->table) {
+        lane->table_size = 64;
+        lane->table = calloc(lane->table_size, sizeof(uint64_t));
+        if (!lane->table) return -1;
+    }
+    size_t mask = lane->table_size - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        uint64_t slot = lane->table[i];
+        if (!slot) break;
+        if ((slot >> 20) != h) continue;
+        int32_t id = (int32_t)(slot & 0xFFFFF);
+        size_t off;
+        memcpy(&off, lane->starts.data + (size_t)(id - 1) * sizeof off, sizeof off);
+        int32_t n;
+        memcpy(&n, lane->known.data + off, sizeof n);
+        if ((size_t)n == len && memcmp(lane->known.data + off + sizeof n, sig, len) == 0)
+            return id;
+    }
+    if (lane->distinct >= MAX_SIGNATURES) return -1;
+    int32_t n = (int32_t)len, id = ++lane->distinct;
+    size_t start = lane->known.len;
+    if (buf_put(&lane->starts, &start, sizeof start) || buf_put(&lane->known, &n, sizeof n) ||
+        buf_put(&lane->known, sig, len))
+        return -1;
+    if ((size_t)lane->distinct * 2 > lane->table_size) {
+        size_t size = lane->table_size * 2;
+        uint64_t *table = calloc(size, sizeof(uint64_t));
+        if (!table) return -1;
+        for (size_t i = 0; i < lane->table_size; i++) {
+            uint64_t slot = lane->table[i];
+            if (!slot) continue;
+            size_t j = (size_t)(slot >> 20) & (size - 1);
+            while (table[j]) j = (j + 1) & (size - 1);
+            table[j] = slot;
+        }
+        free(lane->table);
+        lane->table = table;
+        lane->table_size = size;
+    }
+    size_t j = (size_t)h & (lane->table_size - 1);
+    while (lane->table[j]) j = (j + 1) & (lane->table_size - 1);
+    lane->table[j] = (h << 20) | (uint64_t)id;
+    return id;
+}
+
+static inline int same_key(const Node *node, const char *key, Py_ssize_t len) {
+    if (node->keylen != len) return 0;
+    for (Py_ssize_t k = 0; k < len; k++)
+        if (node->key[k] != key[k]) return 0;
+    return 1;
 }
 
 static int find_child(Lane *lane, int parent, const char *key, Py_ssize_t len) {
-    for (int n = lane->nodes[parent].first_child; n >= 0; n = lane->nodes[n].next_sibling) {
-        Node *node = &lane->nodes[n];
-        if (node->keylen == len && memcmp(node->key, key, (size_t)len) == 0) return n;
-    }
+    for (int n = lane->nodes[parent].first_child; n >= 0; n = lane->nodes[n].next_sibling)
+        if (same_key(&lane->nodes[n], key, len)) return n;
     return -1;
 }
 
@@ -222,12 +300,27 @@ static int utf8_ok(const char *p, const char *end) {
 /* A string token without escapes: its bytes, valid UTF-8 without control characters.
  * Returns the position after the closing quote; NULL to defer. *escaped is set when the
  * string has a backslash (then nothing else is checked). */
+/* Whether any byte of w is a quote, a backslash, a control character or not ASCII. */
+static inline uint64_t special_bytes(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ULL;
+    uint64_t quote = w ^ (ones * '"'), slash = w ^ (ones * '\\');
+    return ((quote - ones) & ~quote) | ((slash - ones) & ~slash) | ((w - ones * 0x20) & ~w) |
+           w;
+}
+
 static const char *scan_plain_string(const char *p, const char *end, const char **s, size_t *len,
                                      int *escaped) {
     /* p is just after the opening quote; ASCII is checked here, the rest by utf8_ok */
     const char *q = p;
     int wide = 0;
     *escaped = 0;
+    /* eight plain ASCII bytes at a time */
+    while (end - q >= 8) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        if (special_bytes(w) & 0x8080808080808080ULL) break;
+        q += 8;
+    }
     while (q < end) {
         unsigned char c = (unsigned char)*q;
         if (c == '"') break;
@@ -602,6 +695,68 @@ static const char *parse_value(Lane *lane, Column *c, const char *p, const char 
     return NULL;
 }
 
+/* -- values no column reads --------------------------------------------------------------- */
+
+/* Skip one JSON value, checking it as strictly as any reader would (NULL to defer: the SQL
+ * path decides whether the record is JSON at all). */
+static const char *skip_value(Lane *lane, const char *p, const char *end, int depth) {
+    if (p >= end || depth > 32) return NULL;
+    char c = *p;
+    if (c == '"') {
+        const char *s;
+        size_t len;
+        int escaped;
+        const char *q = scan_plain_string(p + 1, end, &s, &len, &escaped);
+        if (q) return q;
+        if (!escaped) return NULL;
+        size_t off, n;
+        size_t mark = lane->scratch.len;
+        q = decode_string(lane, p + 1, end, &off, &n);
+        lane->scratch.len = mark;
+        return q;
+    }
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == close) return p + 1;
+        for (;;) {
+            if (c == '{') {
+                if (p >= end || *p != '"') return NULL;
+                p = skip_value(lane, p, end, depth + 1);
+                if (!p) return NULL;
+                p = skip_ws(p, end);
+                if (p >= end || *p != ':') return NULL;
+                p = skip_ws(p + 1, end);
+            }
+            p = skip_value(lane, p, end, depth + 1);
+            if (!p) return NULL;
+            p = skip_ws(p, end);
+            if (p < end && *p == ',') {
+                p = skip_ws(p + 1, end);
+                continue;
+            }
+            if (p < end && *p == close) return p + 1;
+            return NULL;
+        }
+    }
+    if (c == 't') return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    if (c == 'f') return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    if (c == 'n') return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    Number num;
+    const char *q = scan_number(p, end, &num);
+    if (!q) return NULL;
+    /* numbers any reader takes the same way: no overflow, no huge integers */
+    if (!num.has_frac && !num.has_exp && num.int_len > 18) return NULL;
+    if (q - p > 24) return NULL;
+    if (num.has_exp) {
+        const char *e = num.frac_start ? num.frac_start + num.frac_len : num.int_start + num.int_len;
+        e++; /* past the e */
+        if (*e == '+' || *e == '-') e++;
+        if (q - e > 3 || (q - e == 3 && digits_value(e, 3) > 300)) return NULL;
+    }
+    return q;
+}
+
 /* -- records ----------------------------------------------------------------------------- */
 
 static const char *parse_object(Lane *lane, int node, const char *p, const char *end) {
@@ -617,10 +772,26 @@ static const char *parse_object(Lane *lane, int node, const char *p, const char 
         p = scan_plain_string(p + 1, end, &key, &keylen, &escaped);
         if (!p) return NULL;
         int child = hint;
-        if (child < 0 || lane->nodes[child].keylen != (Py_ssize_t)keylen ||
-            memcmp(lane->nodes[child].key, key, keylen) != 0)
+        if (child < 0 || !same_key(&lane->nodes[child], key, (Py_ssize_t)keylen))
             child = find_child(lane, node, key, (Py_ssize_t)keylen);
-        if (child < 0) return NULL; /* a key no column reads: the drift report counts it */
+        if (child < 0) {
+            /* a key no column reads: the drift report counts it; its value is skipped */
+            int32_t at = node, n = (int32_t)keylen;
+            if (buf_put(&lane->signature, &at, sizeof at) || buf_put(&lane->signature, &n, sizeof n) ||
+                buf_put(&lane->signature, key, keylen))
+                return NULL;
+            p = skip_ws(p, end);
+            if (p >= end || *p != ':') return NULL;
+            p = skip_value(lane, skip_ws(p + 1, end), end, 0);
+            if (!p) return NULL;
+            p = skip_ws(p, end);
+            if (p < end && *p == ',') {
+                p = skip_ws(p + 1, end);
+                continue;
+            }
+            if (p < end && *p == '}') return p + 1;
+            return NULL;
+        }
         if (previous >= 0) lane->nodes[previous].next_hint = child;
         else lane->nodes[node].first_hint = child;
         previous = child;
@@ -651,6 +822,7 @@ static const char *parse_object(Lane *lane, int node, const char *p, const char 
 static int parse_record(Lane *lane, const char *p, const char *end) {
     lane->record++;
     lane->scratch.len = 0;
+    lane->signature.len = 0;
     for (int c = 0; c < lane->ncolumns; c++) lane->columns[c].has = 0;
     if (p >= end || *p != '{') return 0;
     p = parse_object(lane, 0, p + 1, end);
@@ -663,8 +835,9 @@ static int parse_record(Lane *lane, const char *p, const char *end) {
     return 1;
 }
 
-static int commit_row(Lane *lane) {
+static int commit_row(Lane *lane, int32_t shape) {
     int64_t row = lane->rows;
+    if (buf_put(&lane->shapes, &shape, sizeof shape)) return -1;
     for (int k = 0; k < lane->ncolumns; k++) {
         Column *c = &lane->columns[k];
         if ((row & 7) == 0 && buf_zero(&c->validity, 1)) return -1;
@@ -852,7 +1025,7 @@ static PyObject *fastlane_convert(PyObject *self, PyObject *args) {
             goto done;
         }
     }
-    if (buf_reserve(&lines, most * 8)) {
+    if (buf_reserve(&lines, most * 8) || buf_reserve(&lane.shapes, most * 4)) {
         PyErr_NoMemory();
         goto done;
     }
@@ -871,9 +1044,14 @@ static PyObject *fastlane_convert(PyObject *self, PyObject *args) {
         size_t len = (size_t)(stop - p);
         if (len) {
             int ok = len <= MAX_RECORD_BYTES && parse_record(&lane, p, stop);
+            int32_t shape = 0;
+            if (ok && lane.signature.len) {
+                shape = signature_id(&lane);
+                ok = shape > 0;
+            }
             if (ok) {
                 int64_t at = line;
-                if (commit_row(&lane) || buf_put(&lines, &at, sizeof at)) {
+                if (commit_row(&lane, shape) || buf_put(&lines, &at, sizeof at)) {
                     failed = 1;
                     break;
                 }
@@ -914,8 +1092,8 @@ static PyObject *fastlane_convert(PyObject *self, PyObject *args) {
         }
         PyList_SET_ITEM(cols, k, item);
     }
-    result = Py_BuildValue("(LNNNNN)", (long long)lane.rows, take(&lines), cols, take(&deferred),
-                           take(&doffsets), take(&dtext));
+    result = Py_BuildValue("(LNNNNNNN)", (long long)lane.rows, take(&lines), cols, take(&deferred),
+                           take(&doffsets), take(&dtext), take(&lane.shapes), take(&lane.known));
 done:
     free(lines.data);
     free(deferred.data);
@@ -929,7 +1107,7 @@ done:
 static PyMethodDef methods[] = {
     {"convert", fastlane_convert, METH_VARARGS,
      "convert(data, first_line, columns) -> (rows, lines, columns, deferred lines, "
-     "deferred offsets, deferred text)\n\n"
+     "deferred offsets, deferred text, shapes, signatures)\n\n"
      "Convert the lines of `data` that take the fast lane; see arbalest/loading/fastlane.py."},
     {NULL, NULL, 0, NULL},
 };

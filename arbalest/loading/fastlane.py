@@ -1,15 +1,16 @@
 """The fast lane: the plainest records converted in one pass in C, the rest by the SQL path.
 
-Most lines in a lake are one JSON object each, with the keys the schema reads and values
+Most lines in a lake are one JSON object each, with keys the schema reads and values
 in their plainest forms: integers as digits, decimals with at most 15 significant digits,
 ``true``/``false``, strings of valid UTF-8 within the column's length, ISO 8601 timestamps
 such as ``2026-01-11T06:14:57.966Z``. The C module ``_fastlane`` converts such a line into
 Arrow column buffers in one pass, with no parse tree and no SQL. Any other line is
 *deferred*: the transform converts it with the exact SQL path (``transform.Transform``),
-which decides everything the lane does not: rejects, keys no column reads (the drift
-report), duplicate keys, escapes the SQL path decodes differently, values a rule reads in
-more than one way. The lane never rejects a line, so whatever it does not take, it leaves
-exactly as it was.
+which decides everything the lane does not: rejects, duplicate keys, values a rule reads in
+more than one way, anything that may not be JSON. A key no column reads is skipped (its
+value checked as strictly as any JSON reader would) and counted for the drift report: the
+lane numbers each distinct set of such keys, per chunk. The lane never rejects a line, so
+whatever it does not take, it leaves exactly as it was.
 
 Why the two paths give the same rows: the lane takes a value only where the text of the
 JSON token is the text the SQL path's rule sees (``json_extract_string`` gives a number's
@@ -26,8 +27,10 @@ kinds it knows. ``ARBALEST_FAST_LANE=0`` turns it off.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Final
 
 import pyarrow as pa
@@ -36,10 +39,13 @@ from arbalest.convert import ConvertOptions
 from arbalest.convert.numbers import BooleanRule, DecimalRule, FloatRule, IntegerRule
 from arbalest.convert.text import VarcharRule
 from arbalest.convert.time import DateRule, TimestampRule
+from arbalest.loading.drift import KeyShape, read_objects
 from arbalest.schema._build import ColumnSpec
+from arbalest.schema.jsonpath import JSONPath
 
+_fastlane: ModuleType | None
 try:
-    from arbalest.loading import _fastlane  # type: ignore[attr-defined]
+    from arbalest.loading import _fastlane
 except ImportError:  # built without a C compiler: the SQL path converts every line
     _fastlane = None
 
@@ -58,13 +64,18 @@ class FastRows:
     """One chunk through the lane.
 
     Attributes:
-        table: The lines it took, converted: ``chunk``, ``line``, ``idx`` (0), ``v1..vn``.
+        table: The lines it took, converted: ``chunk``, ``line``, ``idx`` (0), ``v1..vn``
+            and ``shape``: 0, or the key shape (in ``shapes``) of a record with keys no
+            column reads.
         deferred: The lines it left, for the SQL path: ``chunk``, ``line``, ``idx`` (0),
             ``l`` (the line's text; not yet checked as UTF-8: ``pyarrow``'s cast does that).
+        shapes: Per shape number from 1, the keys no column reads of each object the schema
+            reads into (``drift.KeyShape``; the drift report needs no other key).
     """
 
     table: pa.Table
     deferred: pa.Table
+    shapes: dict[int, KeyShape]
 
 
 @dataclass(frozen=True)
@@ -73,11 +84,15 @@ class Lane:
 
     columns: list[tuple[tuple[bytes, ...], int, int, int, bool]]
     types: list[pa.DataType]
+    #: The objects the schema reads into, as ``drift.read_objects`` orders them.
+    objects: tuple[JSONPath, ...]
+    #: Per node number of the C module's key tree, the object path (objects only).
+    nodes: dict[int, JSONPath]
 
     def convert(self, data: bytes, first_line: int, seq: int) -> FastRows:
         """Run the lines of ``data`` (one chunk, its first line numbered ``first_line``)."""
         assert _fastlane is not None
-        rows, lines, columns, d_lines, d_offsets, d_text = _fastlane.convert(
+        rows, lines, columns, d_lines, d_offsets, d_text, shapes, known = _fastlane.convert(
             data, first_line, self.columns
         )
         arrays: dict[str, Any] = {
@@ -93,6 +108,7 @@ class Lane:
                 buffers.append(pa.py_buffer(offsets))
             buffers.append(pa.py_buffer(values))
             arrays[f"v{i}"] = pa.Array.from_buffers(kind, rows, buffers)
+        arrays["shape"] = pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(shapes)])
         count = len(d_lines) // 8
         deferred = pa.table(
             {
@@ -104,7 +120,27 @@ class Lane:
                 ),
             }
         )
-        return FastRows(pa.table(arrays), deferred)
+        return FastRows(pa.table(arrays), deferred, self._shapes(known))
+
+    def _shapes(self, known: bytes) -> dict[int, KeyShape]:
+        """Decode the C module's signatures: per record kind, (node, key) pairs in order."""
+        out: dict[int, KeyShape] = {}
+        at, number = 0, 0
+        while at < len(known):
+            number += 1
+            (size,) = struct.unpack_from("<i", known, at)
+            at += 4
+            end = at + size
+            keys: dict[JSONPath, set[str]] = {}
+            while at < end:
+                node, length = struct.unpack_from("<ii", known, at)
+                at += 8
+                keys.setdefault(self.nodes[node], set()).add(known[at : at + length].decode())
+                at += length
+            out[number] = tuple(
+                tuple(sorted(keys[path])) if path in keys else None for path in self.objects
+            )
+        return out
 
 
 def _constant(kind: pa.DataType, value: int, count: int) -> pa.Array:
@@ -143,7 +179,13 @@ def lane_for(specs: Sequence[ColumnSpec], options: ConvertOptions) -> Lane | Non
             return None
     if len(paths) != len(columns):
         return None
-    return Lane(columns, types)
+    # the C module numbers its key tree's nodes as it meets new keys along the paths
+    numbers: dict[tuple[str | int, ...], int] = {(): 0}
+    for spec in specs:
+        for k in range(1, len(spec.path) + 1):
+            numbers.setdefault(tuple(spec.path[:k]), len(numbers))
+    nodes = {n: path for path, n in numbers.items() if path not in paths}
+    return Lane(columns, types, read_objects(specs).paths, nodes)
 
 
 def _kind(rule: object) -> tuple[int, int, int, pa.DataType] | None:

@@ -89,6 +89,7 @@ class Batch:
     filled: list[int] = field(default_factory=list)
     shapes: dict[KeyShape, int] = field(default_factory=dict)
     fast: pa.Table | None = None  # the fast lane's rows (``fastlane``), apart from _arb_batch
+    fast_shapes: dict[int, KeyShape] = field(default_factory=dict)  # their ``shape`` numbers
     path: Path | None = None  # the good rows as a CSV or Parquet file (None: none, or a table)
     table: Any = None  # or as an Arrow table
     finished: bool = False
@@ -353,7 +354,7 @@ class Transform:
                         chunk.info.key, line, None, value, "Record is larger than 4 MB", BAD_RECORD
                     )
                 )
-        batch.fast = self._convert(chunks, batch.rejects)
+        batch.fast, batch.fast_shapes = self._convert(chunks, batch.rejects)
         return batch
 
     def finish(self, batch: Batch, carries: dict[int, Carry]) -> None:
@@ -393,10 +394,15 @@ class Transform:
             shape: KeyShape = tuple(None if k is None else tuple(k) for k in keys)
             batch.shapes[shape] = batch.shapes.get(shape, 0) + int(count)
         if batch.fast is not None and batch.fast.num_rows:
-            # the fast lane's rows: no key beyond the columns', no reject
+            # the fast lane's rows: no reject; keys no column reads numbered by shape
             for item in pc.value_counts(batch.fast.column("chunk")).to_pylist():
                 seq = int(item["values"])
                 batch.rows[seq] = batch.rows.get(seq, 0) + int(item["counts"])
+            if batch.fast_shapes:
+                for item in pc.value_counts(batch.fast.column("shape")).to_pylist():
+                    if item["values"]:
+                        shape = batch.fast_shapes[int(item["values"])]
+                        batch.shapes[shape] = batch.shapes.get(shape, 0) + int(item["counts"])
             batch.filled = [
                 a + batch.fast.num_rows - batch.fast.column(f"v{i}").null_count
                 for i, a in enumerate(batch.filled, start=1)
@@ -416,7 +422,7 @@ class Transform:
             batch.table = table
             return
         if fast is not None and fast.num_rows:
-            self.con.register("_arb_fast", fast)
+            self.con.register("_arb_fast", fast.drop_columns(["shape"]))
             try:
                 self.con.execute("INSERT INTO _arb_batch BY NAME SELECT * FROM _arb_fast")
             finally:
@@ -437,8 +443,11 @@ class Transform:
         )
         batch.path = path
 
-    def _convert(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> pa.Table | None:
-        """Convert into ``_arb_batch``; the fast lane's rows (if it runs) are returned."""
+    def _convert(
+        self, chunks: Sequence[Chunk], rejects: list[Reject]
+    ) -> tuple[pa.Table | None, dict[int, KeyShape]]:
+        """Convert into ``_arb_batch``; the fast lane's rows (if it runs) are returned, with
+        the key shapes their ``shape`` column numbers."""
         for careful in (False, True):
             if careful:
                 self._fix_utf8(chunks, rejects)
@@ -448,7 +457,7 @@ class Transform:
                         "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
                         + self.conversion_sql(self._source(chunks), self._slow_flag(careful))
                     )
-                    return None
+                    return None, {}
                 return self._convert_fast(chunks, careful)
             except (duckdb.Error, UnicodeDecodeError, pa.ArrowInvalid) as exc:
                 # (DuckDB may cut its own message inside a multi-byte character)
@@ -457,14 +466,27 @@ class Transform:
                 logger.debug("optimistic conversion failed (%s); converting carefully", exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _convert_fast(self, chunks: Sequence[Chunk], careful: bool) -> pa.Table:
+    def _convert_fast(
+        self, chunks: Sequence[Chunk], careful: bool
+    ) -> tuple[pa.Table, dict[int, KeyShape]]:
         """The fast lane's rows, returned as Arrow; the lines it leaves converted by the SQL
         path into ``_arb_batch``, as every line is without the lane (``fastlane``)."""
         assert self.lane is not None
         fast, deferred = [], []
+        shapes: dict[int, KeyShape] = {}
         for chunk in chunks:
             rows = self.lane.convert(chunk.path.read_bytes(), chunk.first_line, chunk.seq)
-            fast.append(rows.table)
+            table = rows.table
+            if rows.shapes:  # number the chunk's shapes after the batch's earlier ones
+                base = len(shapes)
+                column = table.column("shape")
+                table = table.set_column(
+                    table.column_names.index("shape"),
+                    "shape",
+                    pc.if_else(pc.equal(column, 0), 0, pc.add(column, base)).cast(pa.int32()),
+                )
+                shapes.update({base + n: shape for n, shape in rows.shapes.items()})
+            fast.append(table)
             deferred.append(rows.deferred)
         lines = pa.concat_tables(deferred)
         if not lines.num_rows:
@@ -481,7 +503,7 @@ class Transform:
                 )
                 self._template = True
             self.con.execute("CREATE OR REPLACE TEMP TABLE _arb_batch AS FROM _arb_template")
-            return pa.concat_tables(fast)
+            return pa.concat_tables(fast), shapes
         # the lines' text as VARCHAR: pyarrow checks the UTF-8 (ArrowInvalid: not UTF-8)
         lines = lines.set_column(3, "l", lines.column("l").cast(pa.string()))
         self.con.register("_arb_deferred", lines)
@@ -494,7 +516,7 @@ class Transform:
             )
         finally:
             self.con.unregister("_arb_deferred")
-        return pa.concat_tables(fast)
+        return pa.concat_tables(fast), shapes
 
     def _fix_utf8(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> None:
         """Blank the lines that are not UTF-8 (each is rejected); line numbers stay."""

@@ -229,6 +229,24 @@ tokens = st.one_of(
     timestamps,
 )
 
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+tokens = st.one_of(
+    tokens,
+    json_values.map(json.dumps),
+    json_values.map(lambda v: json.dumps(v, ensure_ascii=False)),
+    st.sampled_from(['{"a": 1e400}', "[1e-400]", '{"a": 1.7976931348623157e308}', '["\\ud800"]']),
+)
+
 blank = st.sampled_from(["", " ", "\t", " \r"])
 
 
@@ -297,8 +315,9 @@ def objects(
                 value = draw(tokens) if noisy and not draw(st.integers(0, 8)) else draw(GOOD[key])
             name = '"\\u0061t"' if noisy and not draw(st.integers(0, 30)) else json.dumps(key)
             parts.append(f"{name}{draw(blank)}:{draw(blank)}{value}")
-    if noisy and not draw(st.integers(0, 5)):
-        parts.append(f'"extra": {draw(tokens)}')
+    if not draw(st.integers(0, 3)):  # keys no column reads, in clean records too
+        extra = draw(st.sampled_from(["extra", "other", "naïve", "must2"]))
+        parts.insert(draw(st.integers(0, len(parts))), f'"{extra}": {draw(tokens)}')
     return "{" + draw(blank) + ",".join(parts) + draw(blank) + "}"
 
 
@@ -421,10 +440,13 @@ def test_plain_records_take_the_lane() -> None:
         b'{"must": 1, "short": "abcdefghi"}\n'
     )
     rows = lane.convert(data, 10, 3)
-    assert rows.table.column("line").to_pylist() == [10]
-    assert rows.table.column("chunk").to_pylist() == [3]
-    assert rows.deferred.column("line").to_pylist() == [11, 13]
-    assert rows.deferred.column("l").to_pylist()[0] == b'{"must": 1, "extra": 1}'
+    assert rows.table.column("line").to_pylist() == [10, 11]
+    assert rows.table.column("chunk").to_pylist() == [3, 3]
+    # a key no column reads is skipped, and its record numbered for the drift report
+    assert rows.table.column("shape").to_pylist() == [0, 1]
+    assert rows.shapes == {1: (("extra",), None, None)}
+    assert rows.deferred.column("line").to_pylist() == [13]
+    assert rows.deferred.column("l").to_pylist() == [b'{"must": 1, "short": "abcdefghi"}']
 
 
 def test_options_that_change_a_rule_turn_the_lane_off() -> None:
