@@ -9,6 +9,8 @@ from arbalest.convert._base import (
     ConvertOptions,
     Rejected,
     Rule,
+    _sql_code,
+    _sql_either,
 )
 
 __all__ = ["CharRule", "VarcharRule"]
@@ -65,10 +67,8 @@ class VarcharRule(Rule):
         )
 
     def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return (
-            f"CASE WHEN {s} IS NOT NULL AND {v} IS NULL THEN "
-            f"CASE WHEN contains({s}, chr(0)) THEN {BAD_CHARACTER} ELSE {OUT_OF_RANGE} END END"
-        )
+        nul = f"contains({s}, chr(0))"
+        return _sql_code(s, v, _sql_either(nul, BAD_CHARACTER, OUT_OF_RANGE), given=_given(s))
 
     def reason(self, code: int) -> str:
         if code == OUT_OF_RANGE:
@@ -79,6 +79,11 @@ class VarcharRule(Rule):
 
     def __repr__(self) -> str:
         return f"VarcharRule({self.length})"
+
+
+def _given(s: str) -> str:
+    """SQL: the text is given (for CHAR and VARCHAR an empty string is a value too)."""
+    return f"{s} IS NOT NULL"
 
 
 def _sql_truncate_utf8(s: str, n: int) -> str:
@@ -131,11 +136,8 @@ class CharRule(Rule):
         return f"CASE WHEN strlen({s}) = length({s}) AND NOT contains({s}, chr(0)) THEN {body} END"
 
     def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return (
-            f"CASE WHEN {s} IS NOT NULL AND {v} IS NULL THEN "
-            f"CASE WHEN strlen({s}) <> length({s}) OR contains({s}, chr(0)) "
-            f"THEN {BAD_CHARACTER} ELSE {OUT_OF_RANGE} END END"
-        )
+        bad = f"strlen({s}) <> length({s}) OR contains({s}, chr(0))"
+        return _sql_code(s, v, _sql_either(bad, BAD_CHARACTER, OUT_OF_RANGE), given=_given(s))
 
     def reason(self, code: int) -> str:
         if code == OUT_OF_RANGE:
