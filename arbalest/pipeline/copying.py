@@ -196,6 +196,9 @@ def load_copy(
     held: contextlib.ExitStack,
     listener: Progress,
 ) -> tuple[LoadResult, list[str], list[str]]:
+    """Load a copy step's new objects (by its mode) and write the journal, in the step's
+    transaction. Returns what was loaded, the keys that changed since they were loaded
+    (incremental: left, and logged), and the step's warnings."""
     store = pipeline.store
     assert store is not None  # checked when the step was added
     job = _job(pipeline, step, store, run_id, validate, listener)
@@ -248,6 +251,7 @@ def step_drift(step: CopyStep | TimeSeriesStep, loaded: LoadResult) -> Drift | N
 
 
 def new_partitions(conn: sa.Connection, step: TimeSeriesStep) -> list[str]:
+    """The step's partitions after its cursor's committed point (all of them at first)."""
     committed, _ = journal.cursor_point(conn, step.sources.cursor)
     partitions = step.sources.partitions()
     if committed is None:
@@ -265,6 +269,9 @@ def load_time_series(
     held: contextlib.ExitStack,
     listener: Progress,
 ) -> tuple[LoadResult, list[str], list[str]]:
+    """Load a time-series step's new partitions, each into a staging table, then replace the
+    target's rows from the first of them on and move the cursor, in the step's transaction.
+    Returns what was loaded, no changed keys, and the step's warnings."""
     store = step.sources.store
     table = step.table
     entries: list[journal.Entry] = []
