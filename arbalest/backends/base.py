@@ -31,7 +31,8 @@ from arbalest.loading.drift import KeyShape
 from arbalest.loading.formats import CsvOptions
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
-from arbalest.loading.tabular import TabularConverter, TabularFeed
+from arbalest.loading.tabular import TabularConverter
+from arbalest.loading.tabular_feed import TabularFeed
 from arbalest.loading.transform import Batch, Converter, batches
 from arbalest.schema.base import Schema
 from arbalest.stores.base import ObjectInfo, ObjectStore

@@ -101,20 +101,35 @@ def _pipeline(target: str, warehouse: str | None, store: str | None) -> Pipeline
 
 
 _TARGET = click.argument("target", metavar="FILE[:NAME]")
-_WAREHOUSE = click.option(
-    "--warehouse",
-    envvar="ARBALEST_WAREHOUSE",
-    show_envvar=True,
-    metavar="URL",
-    help="Use this warehouse URL instead of the pipeline's.",
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def _overriding(name: str, metavar: str, help: str) -> Callable[[_F], _F]:
+    """``--<name>``, also read from ``ARBALEST_<NAME>``: a location in place of the
+    pipeline's own."""
+    envvar = f"ARBALEST_{name.upper()}"
+    return click.option(f"--{name}", envvar=envvar, show_envvar=True, metavar=metavar, help=help)
+
+
+_WAREHOUSE = _overriding("warehouse", "URL", "Use this warehouse URL instead of the pipeline's.")
+_STORE = _overriding(
+    "store", "LOCATION", "Use this folder or s3:// URL instead of the pipeline's store."
 )
-_STORE = click.option(
-    "--store",
-    envvar="ARBALEST_STORE",
-    show_envvar=True,
-    metavar="LOCATION",
-    help="Use this folder or s3:// URL instead of the pipeline's store.",
-)
+
+
+def _sample(help: str) -> Callable[[_F], _F]:
+    """``--sample N``: how many records a sample reads (``arbalest drift``, ``infer``)."""
+    return click.option(
+        "--sample",
+        type=click.IntRange(min=1),
+        default=inference.DEFAULT_SAMPLE,
+        show_default=True,
+        metavar="N",
+        help=help,
+    )
+
+
 _JSON = click.option(
     "--json",
     "as_json",
@@ -131,9 +146,6 @@ def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> Non
 
 def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     _state.quiet = _state.quiet or value
-
-
-_F = TypeVar("_F", bound=Callable[..., object])
 
 
 def _verbosity(command: _F) -> _F:
@@ -330,14 +342,9 @@ def status(target: str, warehouse: str | None, store: str | None, as_json: bool)
 @cli.command(short_help="Print how a sample of the sources drifted from the classes.")
 @_TARGET
 @_STORE
-@click.option(
-    "--sample",
-    type=click.IntRange(min=1),
-    default=inference.DEFAULT_SAMPLE,
-    show_default=True,
-    metavar="N",
-    help=f"Read up to N records per step, from up to {inference.MAX_OBJECTS} objects spread "
-    "over its source's listing.",
+@_sample(
+    f"Read up to N records per step, from up to {inference.MAX_OBJECTS} objects spread "
+    "over its source's listing."
 )
 @_JSON
 @_verbosity
@@ -410,14 +417,8 @@ def jsonpaths(target: str) -> None:
     help="The folder or s3:// URL that SOURCE is a prefix in. Without it, SOURCE is "
     "itself a folder or s3:// URL.",
 )
-@click.option(
-    "--sample",
-    type=click.IntRange(min=1),
-    default=inference.DEFAULT_SAMPLE,
-    show_default=True,
-    metavar="N",
-    help=f"Read up to N records, from up to {inference.MAX_OBJECTS} objects spread over "
-    "the listing.",
+@_sample(
+    f"Read up to N records, from up to {inference.MAX_OBJECTS} objects spread over the listing."
 )
 @click.option(
     "--name",

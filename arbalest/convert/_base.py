@@ -171,6 +171,22 @@ def _present(s: str) -> str:
     return f"({s} IS NOT NULL AND {s} <> '')"
 
 
+def _sql_matches(s: str, pattern: str) -> str:
+    """SQL: the whole text matches ``pattern``."""
+    return f"regexp_full_match({s}, {sql_literal(pattern)})"
+
+
+def _sql_code(s: str, v: str, code: int | str, *, given: str | None = None) -> str:
+    """SQL for ``Rule.sql_error``: ``code`` where text ``s`` is given (``given``; by default
+    ``_present(s)``) but its value ``v`` is NULL, else NULL."""
+    return f"CASE WHEN {given or _present(s)} AND {v} IS NULL THEN {code} END"
+
+
+def _sql_either(test: str, yes: int, no: int) -> str:
+    """SQL: code ``yes`` where ``test`` holds, else code ``no``."""
+    return f"CASE WHEN {test} THEN {yes} ELSE {no} END"
+
+
 _RE_INT: Final = r"[+-]?[0-9]+"
 _RE_DEC: Final = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _RE_EXP: Final = _RE_DEC + r"[eE][+-]?[0-9]+"

@@ -25,7 +25,9 @@ from arbalest.convert._base import (
     _is_exp,
     _is_float,
     _is_int,
-    _present,
+    _sql_code,
+    _sql_either,
+    _sql_matches,
     sql_literal,
 )
 
@@ -71,16 +73,11 @@ class IntegerRule(Rule):
         # regular expression, and '+5' or '007' still go through it.
         cast = f"TRY_CAST({s} AS {self.type_name})"
         return (
-            f"CASE WHEN CAST({cast} AS VARCHAR) = {s} "
-            f"OR regexp_full_match({s}, {sql_literal(_RE_INT)}) THEN {cast} END"
+            f"CASE WHEN CAST({cast} AS VARCHAR) = {s} OR {_sql_matches(s, _RE_INT)} THEN {cast} END"
         )
 
     def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return (
-            f"CASE WHEN {_present(s)} AND {v} IS NULL THEN "
-            f"CASE WHEN regexp_full_match({s}, {sql_literal(_RE_INT)}) "
-            f"THEN {INT_OVERFLOW} ELSE {BAD_DIGIT} END END"
-        )
+        return _sql_code(s, v, _sql_either(_sql_matches(s, _RE_INT), INT_OVERFLOW, BAD_DIGIT))
 
     def __repr__(self) -> str:
         return f"IntegerRule(bits={self.bits})"
@@ -156,16 +153,12 @@ class DecimalRule(Rule):
         cast = f"TRY_CAST({s} AS DECIMAL({p},{sc}))"
         return (
             f"CASE WHEN CAST({cast} AS VARCHAR) = {s} THEN {cast} "
-            f"WHEN regexp_full_match({s}, {sql_literal(_RE_DEC)}) THEN {plain} "
-            f"WHEN regexp_full_match({s}, {sql_literal(_RE_EXP)}) THEN {exp} END"
+            f"WHEN {_sql_matches(s, _RE_DEC)} THEN {plain} "
+            f"WHEN {_sql_matches(s, _RE_EXP)} THEN {exp} END"
         )
 
     def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return (
-            f"CASE WHEN {_present(s)} AND {v} IS NULL THEN "
-            f"CASE WHEN regexp_full_match({s}, {sql_literal(_RE_FLOAT)}) "
-            f"THEN {OUT_OF_RANGE} ELSE {BAD_DIGIT} END END"
-        )
+        return _sql_code(s, v, _sql_either(_sql_matches(s, _RE_FLOAT), OUT_OF_RANGE, BAD_DIGIT))
 
     def __repr__(self) -> str:
         return f"DecimalRule({self.precision}, {self.scale})"
@@ -197,17 +190,10 @@ class FloatRule(Rule):
     def sql_value(self, s: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
         double = f"TRY_CAST({s} AS DOUBLE)"
         value = double if self.bits == 64 else f"TRY_CAST({double} AS REAL)"
-        return (
-            f"CASE WHEN regexp_full_match({s}, {sql_literal(_RE_FLOAT)}) "
-            f"AND NOT isinf({double}) THEN {value} END"
-        )
+        return f"CASE WHEN {_sql_matches(s, _RE_FLOAT)} AND NOT isinf({double}) THEN {value} END"
 
     def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return (
-            f"CASE WHEN {_present(s)} AND {v} IS NULL THEN "
-            f"CASE WHEN regexp_full_match({s}, {sql_literal(_RE_FLOAT)}) "
-            f"THEN {OUT_OF_RANGE} ELSE {BAD_FLOAT} END END"
-        )
+        return _sql_code(s, v, _sql_either(_sql_matches(s, _RE_FLOAT), OUT_OF_RANGE, BAD_FLOAT))
 
     def __repr__(self) -> str:
         return f"FloatRule(bits={self.bits})"
@@ -235,4 +221,4 @@ class BooleanRule(Rule):
         )
 
     def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return f"CASE WHEN {_present(s)} AND {v} IS NULL THEN {BAD_BOOLEAN} END"
+        return _sql_code(s, v, BAD_BOOLEAN)

@@ -12,6 +12,8 @@ from arbalest.convert._base import (
     ConvertOptions,
     Rejected,
     Rule,
+    _sql_code,
+    _sql_either,
     sql_literal,
 )
 from arbalest.convert._json import DuplicateKeys, JSONNumber
@@ -60,11 +62,9 @@ class SuperRule(Rule):
 
     def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
         text = f"CAST({s} AS VARCHAR)"
-        return (
-            f"CASE WHEN {s} IS NOT NULL AND {v} IS NULL AND {text} <> 'null' THEN "
-            f"CASE WHEN regexp_matches({text}, {sql_literal(_RE_JSON_NUL)}) "
-            f"THEN {BAD_CHARACTER} ELSE {BAD_SUPER} END END"
-        )
+        nul = f"regexp_matches({text}, {sql_literal(_RE_JSON_NUL)})"
+        given = f"{s} IS NOT NULL AND {text} <> 'null'"
+        return _sql_code(s, v, _sql_either(nul, BAD_CHARACTER, BAD_SUPER), given=given)
 
     def reason(self, code: int) -> str:
         if code == BAD_CHARACTER:

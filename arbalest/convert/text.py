@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from arbalest.convert._base import (
     BAD_CHARACTER,
     DEFAULT_OPTIONS,
@@ -9,6 +11,8 @@ from arbalest.convert._base import (
     ConvertOptions,
     Rejected,
     Rule,
+    _sql_code,
+    _sql_either,
 )
 
 __all__ = ["CharRule", "VarcharRule"]
@@ -24,23 +28,54 @@ def _truncate_utf8(text: str, limit: int) -> str:
     return data[:cut].decode("utf-8")
 
 
-class VarcharRule(Rule):
+class _TextRule(Rule):
+    """What CHAR(n) and VARCHAR(n) share: n from 1 to a limit, the empty string kept as ''
+    (a value, not NULL), a value too long for n (1204, unless ``truncate_columns``) or with a
+    character the type cannot hold (1220), and DuckDB's VARCHAR for the converted value."""
+
+    empty_is_null = False
+    _name: ClassVar[str]
+    _limit: ClassVar[int]
+    _bad_character: ClassVar[str]  # the reason for 1220
+
+    def __init__(self, length: int) -> None:
+        if not 1 <= length <= self._limit:
+            raise ValueError(f"{self._name} length is 1 to {self._limit} bytes, not {length}")
+        self.length = length
+        self.type_name = f"{self._name}({length})"
+
+    @property
+    def sql_type(self) -> str:
+        return "VARCHAR"
+
+    def _sql_bad_character(self, s: str) -> str:
+        """SQL: text ``s`` has a character the type cannot hold."""
+        raise NotImplementedError
+
+    def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
+        code = _sql_either(self._sql_bad_character(s), BAD_CHARACTER, OUT_OF_RANGE)
+        return _sql_code(s, v, code, given=f"{s} IS NOT NULL")
+
+    def reason(self, code: int) -> str:
+        if code == OUT_OF_RANGE:
+            return f"String length exceeds DDL length (type {self.type_name})"
+        if code == BAD_CHARACTER:
+            return f"{self._bad_character} (type {self.type_name})"
+        return super().reason(code)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.length})"
+
+
+class VarcharRule(_TextRule):
     """VARCHAR(n): n is in bytes of UTF-8. Longer is 1204 unless ``truncate_columns``.
 
     The empty string stays ''. U+0000 cannot be stored by PostgreSQL or Redshift: 1220.
     """
 
-    empty_is_null = False
-
-    def __init__(self, length: int) -> None:
-        if not 1 <= length <= 65535:
-            raise ValueError(f"VARCHAR length is 1 to 65535 bytes, not {length}")
-        self.length = length
-        self.type_name = f"VARCHAR({length})"
-
-    @property
-    def sql_type(self) -> str:
-        return "VARCHAR"
+    _name = "VARCHAR"
+    _limit = 65535
+    _bad_character = "String contains U+0000 (NUL), which cannot be stored"
 
     def _python(self, text: str, options: ConvertOptions) -> str:
         if "\x00" in text:
@@ -64,21 +99,8 @@ class VarcharRule(Rule):
             f"ELSE {_sql_truncate_utf8(s, n)} END"
         )
 
-    def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return (
-            f"CASE WHEN {s} IS NOT NULL AND {v} IS NULL THEN "
-            f"CASE WHEN contains({s}, chr(0)) THEN {BAD_CHARACTER} ELSE {OUT_OF_RANGE} END END"
-        )
-
-    def reason(self, code: int) -> str:
-        if code == OUT_OF_RANGE:
-            return f"String length exceeds DDL length (type {self.type_name})"
-        if code == BAD_CHARACTER:
-            return f"String contains U+0000 (NUL), which cannot be stored (type {self.type_name})"
-        return super().reason(code)
-
-    def __repr__(self) -> str:
-        return f"VarcharRule({self.length})"
+    def _sql_bad_character(self, s: str) -> str:
+        return f"contains({s}, chr(0))"
 
 
 def _sql_truncate_utf8(s: str, n: int) -> str:
@@ -96,20 +118,12 @@ def _sql_truncate_utf8(s: str, n: int) -> str:
     return f"decode(unhex(left({h}, 2 * ({cut}))))"
 
 
-class CharRule(Rule):
+class CharRule(_TextRule):
     """CHAR(n): single-byte (ASCII) characters only (1220), padded with blanks to n."""
 
-    empty_is_null = False
-
-    def __init__(self, length: int) -> None:
-        if not 1 <= length <= 4096:
-            raise ValueError(f"CHAR length is 1 to 4096 bytes, not {length}")
-        self.length = length
-        self.type_name = f"CHAR({length})"
-
-    @property
-    def sql_type(self) -> str:
-        return "VARCHAR"
+    _name = "CHAR"
+    _limit = 4096
+    _bad_character = "Multibyte character or NUL not supported for CHAR, use VARCHAR"
 
     def _python(self, text: str, options: ConvertOptions) -> str:
         if not text.isascii() or "\x00" in text:
@@ -130,22 +144,5 @@ class CharRule(Rule):
         )
         return f"CASE WHEN strlen({s}) = length({s}) AND NOT contains({s}, chr(0)) THEN {body} END"
 
-    def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return (
-            f"CASE WHEN {s} IS NOT NULL AND {v} IS NULL THEN "
-            f"CASE WHEN strlen({s}) <> length({s}) OR contains({s}, chr(0)) "
-            f"THEN {BAD_CHARACTER} ELSE {OUT_OF_RANGE} END END"
-        )
-
-    def reason(self, code: int) -> str:
-        if code == OUT_OF_RANGE:
-            return f"String length exceeds DDL length (type {self.type_name})"
-        if code == BAD_CHARACTER:
-            return (
-                f"Multibyte character or NUL not supported for CHAR, use VARCHAR "
-                f"(type {self.type_name})"
-            )
-        return super().reason(code)
-
-    def __repr__(self) -> str:
-        return f"CharRule({self.length})"
+    def _sql_bad_character(self, s: str) -> str:
+        return f"strlen({s}) <> length({s}) OR contains({s}, chr(0))"

@@ -19,7 +19,8 @@ from arbalest.convert._base import (
     Rule,
     _is_dec,
     _match,
-    _present,
+    _sql_code,
+    _sql_matches,
     sql_literal,
 )
 from arbalest.errors import ConfigurationError
@@ -249,16 +250,16 @@ class _TemporalRule(Rule):
             shifted = f"timezone('UTC', TRY_CAST({s} AS TIMESTAMPTZ))"
             return (
                 f"CASE WHEN {_sql_iso_canonical(s)} THEN TRY_CAST({s} AS TIMESTAMP) "
-                f"WHEN regexp_full_match({s}, {sql_literal(_RE_ISO_NAIVE)}) "
+                f"WHEN {_sql_matches(s, _RE_ISO_NAIVE)} "
                 f"THEN TRY_CAST({s} AS TIMESTAMP) "
-                f"WHEN regexp_full_match({s}, {sql_literal(_RE_ISO_OFFSET)}) "
+                f"WHEN {_sql_matches(s, _RE_ISO_OFFSET)} "
                 f"THEN {_in_range(shifted)} "
-                f"WHEN regexp_full_match({s}, {sql_literal(_RE_COMPACT)}) "
+                f"WHEN {_sql_matches(s, _RE_COMPACT)} "
                 f"THEN TRY_CAST(substr({s}, 1, 4) || '-' || substr({s}, 5, 2) || '-' || "
                 f"substr({s}, 7, 2) || CASE WHEN strlen({s}) > 8 THEN ' ' || "
                 f"substr({s}, 10, 2) || ':' || substr({s}, 12, 2) || ':' || "
                 f"substr({s}, 14, 2) ELSE '' END AS TIMESTAMP) "
-                f"WHEN regexp_full_match({s}, {sql_literal(_RE_US)}) "
+                f"WHEN {_sql_matches(s, _RE_US)} "
                 f"THEN TRY_CAST(regexp_replace({s}, "
                 f"'^([0-9]+)/([0-9]+)/([0-9]+)', '\\3-\\1-\\2') AS TIMESTAMP) END"
             )
@@ -270,7 +271,7 @@ class _TemporalRule(Rule):
             )
             micros = f"TRY_CAST(TRY_CAST({cut} AS DECIMAL(38,6)) * {unit} AS BIGINT)"
             return (
-                f"CASE WHEN regexp_full_match({s}, {sql_literal(_RE_DEC)}) "
+                f"CASE WHEN {_sql_matches(s, _RE_DEC)} "
                 f"AND abs({micros}) <= 1000000000000000000 "
                 f"THEN {_in_range(f'make_timestamp({micros})')} END"
             )
@@ -291,12 +292,11 @@ class _TemporalRule(Rule):
                 f" || '.' || {part('f', '0')}"
             )
             return (
-                f"CASE WHEN regexp_full_match({s}, {sql_literal(custom.pattern)}) "
-                f"THEN TRY_CAST({iso} AS TIMESTAMP) END"
+                f"CASE WHEN {_sql_matches(s, custom.pattern)} THEN TRY_CAST({iso} AS TIMESTAMP) END"
             )
 
     def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return f"CASE WHEN {_present(s)} AND {v} IS NULL THEN {self.code} END"
+        return _sql_code(s, v, self.code)
 
     def reason(self, code: int) -> str:
         if code == self.code:

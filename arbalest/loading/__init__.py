@@ -8,8 +8,10 @@ shares (Redshift's ``COPY`` reads its objects itself).
   ``pip install`` where a C compiler is), the rest left to ``transform``'s SQL path.
 - ``formats``: which format a step reads (``format=``, or the objects' suffixes), and
   ``CsvOptions``.
-- ``tabular``: Parquet and CSV objects: chunks with their conversion queries (CSV read in
-  Redshift's dialect, Parquet types matched to fields), into the same batches as JSON.
+- ``tabular``: Parquet and CSV objects: each chunk's conversion query (CSV text through the
+  JSON rules, Parquet types matched to fields), into the same batches as JSON.
+- ``tabular_feed``: ``TabularFeed``, Parquet objects cut at row groups and CSV read in
+  Redshift's dialect into chunk files, read ahead by worker threads.
 - ``parquet``: which Parquet types fit which fields, where each field's value is in an
   object's columns, and reading a Parquet footer.
 - ``csv_reader``: ``CsvReader``, Redshift's CSV dialect record by record, with each record's

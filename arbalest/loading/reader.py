@@ -388,13 +388,14 @@ class Feed:
         self._queues[index] = q
         self._pool.submit(self._read, index, q)
 
+    def _chunks(self, index: int, info: ObjectInfo) -> Iterator[Chunk]:
+        """The chunks of one object, in order (a subclass reads another format here)."""
+        compression = compression_of(info.key, self._compression)
+        return spool(self._store, info, index, compression, self._workdir, self._chunk_bytes)
+
     def _read(self, index: int, q: queue.Queue[Any]) -> None:
-        info = self._objects[index]
         try:
-            compression = compression_of(info.key, self._compression)
-            for chunk in spool(
-                self._store, info, index, compression, self._workdir, self._chunk_bytes
-            ):
+            for chunk in self._chunks(index, self._objects[index]):
                 if not self._put(q, chunk):
                     chunk.discard()
                     return

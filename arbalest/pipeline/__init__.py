@@ -2,7 +2,12 @@
 
 - ``builder``: ``Pipeline``, the immutable builder; each step is checked as it is added.
 - ``steps``: ``CopyStep``, ``SQLStep``, ``TimeSeriesStep``, and the checks that build them.
-- ``runner``: ``run``, ``validate`` and ``plan``: transactions, locks, the journal, errors.
+- ``runner``: ``run``, ``validate`` and ``plan``: the step loop, its transactions, and
+  what a step raises turned into a ``PipelineError`` naming the step.
+- ``copying``: copy and time-series steps, one transaction each: the journal, the target,
+  its lock, the objects to load; and ``Progress``, what a run reports as it loads.
+- ``connection``: the run's warehouse connection (the driver's errors mapped to Arbalest's),
+  and credentials kept out of messages.
 - ``description``: ``RunDescription``, what the runner needs of a pipeline (it never imports
   ``builder``).
 - ``result``: ``RunResult``, ``StepResult``, ``Plan``, ``PlanStep`` and how they print.

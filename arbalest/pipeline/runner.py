@@ -4,30 +4,27 @@
 that is rolled back at the end (so SQL steps see the tables the copies would create);
 ``plan`` opens no transaction that writes.
 
-A copy step, inside its transaction: create the journal and the target if missing (under
-the backend's creation lock), take the target's run lock (before the transaction begins
-where the backend says so: DuckDB), check the table against its class, list the source,
-subtract the journal, load, write the journal, commit. The lock is taken before the journal
-is read, so two runs never pick the same objects.
+A copy step, inside its transaction (``copying``): create the journal and the target if
+missing (under the backend's creation lock), take the target's run lock (before the
+transaction begins where the backend says so: DuckDB), check the table against its class,
+list the source, subtract the journal, load, write the journal, commit. The lock is taken
+before the journal is read, so two runs never pick the same objects. Whatever a step raises
+leaves here as a ``PipelineError`` naming the step, with credentials redacted
+(``connection``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
-import re
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.schema import CreateTable, DropTable
+from sqlalchemy.schema import CreateTable
 
 from arbalest import journal
-from arbalest.backends.base import CopyJob, LoadResult, staging_table
 from arbalest.errors import (
     ArbalestError,
     ConcurrentRunError,
@@ -35,24 +32,35 @@ from arbalest.errors import (
     PipelineError,
     SQLStepError,
     StoreUnavailableError,
-    WarehouseAccessError,
     WarehouseUnavailableError,
 )
-from arbalest.loading.drift import Drift, KeyShape, drift_report, read_objects
-from arbalest.loading.formats import resolve_format
-from arbalest.loading.tabular import check_fields
 from arbalest.pipeline import evolution
-from arbalest.pipeline._failures import connect_error, retryable_statement, statement_hint
-from arbalest.pipeline._warnings import empty_source, unfilled_columns
+from arbalest.pipeline._failures import retryable_statement, statement_hint
+from arbalest.pipeline.connection import (
+    connect,
+    empty_database,
+    missing_database,
+    not_there_yet,
+    redact,
+    secrets_of,
+)
+from arbalest.pipeline.copying import (
+    Progress,
+    load_copy,
+    load_time_series,
+    new_partitions,
+    select_objects,
+    step_drift,
+)
 from arbalest.pipeline.description import RunDescription
-from arbalest.pipeline.engines import duckdb_file
-from arbalest.pipeline.result import Plan, PlanStep, Reject, RunResult, StepResult
+from arbalest.pipeline.result import Plan, PlanStep, RunResult, StepResult
 from arbalest.pipeline.steps import CopyStep, SQLStep, TimeSeriesStep
-from arbalest.stores.base import ObjectInfo, ObjectStore, folder_prefix
+from arbalest.stores.base import ObjectInfo
 
 __all__ = [
     "Progress",
     "StoreUnavailableStepError",
+    "connect",
     "execute",
     "missing_database",
     "plan",
@@ -73,22 +81,6 @@ class StoreUnavailableStepError(PipelineError, StoreUnavailableError):
     retryable = True
 
 
-class Progress(Protocol):
-    """Receives progress events (the command line draws a bar with them).
-
-    An object may also have ``chunk_loaded(label, info, nbytes, rows)``: it is then called as
-    each piece of an object (about 8 MB of its lines) is read and converted, with the bytes
-    of that piece (uncompressed) and its rows, so that a large object shows progress before
-    it is done. Loads that Redshift's ``COPY`` reads itself report whole objects only.
-    """
-
-    def step_started(self, label: str, objects: int, nbytes: int) -> None: ...
-
-    def object_loaded(self, label: str, info: ObjectInfo) -> None: ...
-
-    def step_finished(self, result: StepResult) -> None: ...
-
-
 class _Silent:
     def step_started(self, label: str, objects: int, nbytes: int) -> None:
         pass
@@ -100,110 +92,6 @@ class _Silent:
         pass
 
 
-# Credentials as they appear in COPY statements, which a warehouse may quote back in an error
-# (cut to a window of context, so the secret itself may be cut short there)
-_CREDENTIAL_TEXT = re.compile(
-    r"(?i)(aws_access_key_id=|aws_secret_access_key=|token=)[^;'\"\s]*"
-    r"|((?:ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)\s+')[^']*"
-)
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret, and every credential written as COPY writes it, replaced
-    by ``***``."""
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _CREDENTIAL_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
-
-
-def _secrets(pipeline: RunDescription) -> list[str]:
-    found = list(pipeline.backend.secrets())
-    if pipeline.credentials is not None:
-        found += pipeline.credentials.secrets()
-    password = pipeline.engine.url.password
-    if password:
-        found.append(str(password))
-    return found
-
-
-def missing_database(pipeline: RunDescription) -> Path | None:
-    """The DuckDB file the pipeline's warehouse names, if it does not exist but its folder
-    does (a connection would create it); ``None`` for any other warehouse (a missing folder
-    is the connection's own error)."""
-    path = duckdb_file(pipeline.engine.url)
-    if path is None or path.exists() or not path.parent.is_dir():
-        return None
-    return path
-
-
-@contextlib.contextmanager
-def _empty_database() -> Iterator[sa.Connection]:
-    """A connection to an empty in-memory DuckDB database: what read-only verbs read when the
-    warehouse's DuckDB file does not exist yet (so that reading it creates nothing)."""
-    engine = sa.create_engine("duckdb:///:memory:", hide_parameters=True)
-    try:
-        with engine.connect() as conn:
-            yield conn
-    finally:
-        engine.dispose()
-
-
-def _not_there_yet(pipeline: RunDescription, path: Path, verb: str) -> None:
-    # not a warning: planning or validating before the first run is the quick start's way
-    logger.info(
-        "%sthere is no DuckDB database at %s: %s as for an empty one, creating nothing "
-        "(run() creates it; check the path if there should be one)",
-        f"{pipeline.name}: " if pipeline.name else "",
-        path,
-        verb,
-    )
-
-
-@contextlib.contextmanager
-def connect(pipeline: RunDescription, *, create: bool = True) -> Iterator[sa.Connection]:
-    """A connection to the pipeline's warehouse. One that cannot be opened is not a driver's
-    exception: for a server down or a timeout, a retryable ``WarehouseUnavailableError``;
-    for a failed sign-in, a missing database, role or folder, or a refused permission, a
-    ``WarehouseAccessError`` saying what to fix. A DuckDB file another process holds is
-    waited for, up to ``lock_timeout``, then a ``ConcurrentRunError``.
-
-    With ``create=False`` (for verbs that only read), a DuckDB file that does not exist is a
-    ``WarehouseAccessError`` instead of a new, empty database."""
-    path = None if create else missing_database(pipeline)
-    if path is not None:
-        raise WarehouseAccessError(
-            pipeline.engine.url.render_as_string(hide_password=True),
-            f"there is no DuckDB database at {str(path)!r}",
-            "check the path of the warehouse URL (only run() creates a new database)",
-        )
-    try:
-        conn = pipeline.backend.connect(pipeline.lock_timeout)
-    except sa.exc.DBAPIError as exc:
-        where = pipeline.engine.url.render_as_string(hide_password=True)
-        message = redact(str(exc.orig).strip(), _secrets(pipeline))
-        raise connect_error(exc.orig, where, message) from None
-    with conn:
-        yield conn
-
-
-def select_objects(
-    listing: Sequence[ObjectInfo], loaded: dict[str, str], mode: str
-) -> tuple[list[ObjectInfo], list[str]]:
-    """Which listed objects a step loads, and which loaded ones changed since.
-
-    ``replace``: all. ``incremental``: those not in the journal, in key order; changed ones
-    are reported, not loaded. ``merge``: new and changed ones, oldest first (by last
-    modification, then key), so that the newest record for a key wins.
-    """
-    if mode == "replace":
-        return sorted(listing, key=lambda o: o.key), []
-    new = [o for o in listing if o.key not in loaded]
-    changed = [o for o in listing if o.key in loaded and loaded[o.key] != o.etag]
-    if mode == "merge":
-        return sorted(new + changed, key=lambda o: (o.last_modified, o.key)), []
-    return sorted(new, key=lambda o: o.key), [o.key for o in changed]
-
-
 def execute(
     pipeline: RunDescription, *, validate: bool, progress: Progress | None = None
 ) -> RunResult:
@@ -211,14 +99,14 @@ def execute(
     path = missing_database(pipeline) if validate else None
     if path is not None:
         # validated against an empty database of the same kind: nothing is left behind
-        _not_there_yet(pipeline, path, "validating")
+        not_there_yet(pipeline, path, "validating")
         stand_in = sa.create_engine("duckdb:///:memory:", hide_parameters=True)
         try:
             return execute(pipeline.using(warehouse=stand_in), validate=True, progress=progress)
         finally:
             stand_in.dispose()
     listener: Progress = progress if progress is not None else _Silent()
-    secrets = _secrets(pipeline)
+    secrets = secrets_of(pipeline)
     run_id = journal.new_run_id()
     results: list[StepResult] = []
     who = f"pipeline {pipeline.name}" if pipeline.name else "pipeline"
@@ -238,7 +126,7 @@ def execute(
                 started = time.monotonic()
                 with _step_errors(step, secrets):
                     if isinstance(step, CopyStep | TimeSeriesStep):
-                        run_step = _copy if isinstance(step, CopyStep) else _time_series
+                        run_step = load_copy if isinstance(step, CopyStep) else load_time_series
                         loaded, changed, warnings = run_step(
                             pipeline,
                             conn,
@@ -258,7 +146,7 @@ def execute(
                             time.monotonic() - started,
                             changed,
                             warnings,
-                            _drift(step, loaded),
+                            step_drift(step, loaded),
                         )
                         for warning in warnings:
                             # marked: the command shows them in its summary, not twice
@@ -351,274 +239,6 @@ def _translated(
         raise PipelineError(step.label, redact(str(exc), secrets)) from None
 
 
-def _job(
-    pipeline: RunDescription,
-    step: CopyStep,
-    store: ObjectStore,
-    run_id: str,
-    validate: bool,
-    listener: Progress,
-    *,
-    label: str | None = None,
-    source: str | None = None,
-    into: sa.Table | None = None,
-    max_errors: int | None = None,
-) -> CopyJob:
-    label = label or step.label
-    chunk_loaded = getattr(listener, "chunk_loaded", None)  # optional: see Progress
-    job = CopyJob(
-        label=label,
-        schema=step.schema,
-        mode=step.mode,
-        store=store,
-        source=step.source if source is None else source,
-        options=step.options,
-        compression=step.compression,
-        max_errors=step.max_errors if max_errors is None else max_errors,
-        metadata_prefix=pipeline.metadata,
-        run_id=run_id,
-        validate=validate,
-        on_object=lambda info: listener.object_loaded(label, info),
-        on_chunk=(
-            None
-            if chunk_loaded is None
-            else lambda info, nbytes, rows: chunk_loaded(label, info, nbytes, rows)
-        ),
-        iam_role=pipeline.iam_role,
-        credentials=pipeline.credentials,
-        region=pipeline.region,
-        into=into,
-    )
-    pipeline.backend.check_job(job)
-    return job
-
-
-def _with_format(
-    pipeline: RunDescription, job: CopyJob, step: CopyStep, listing: Sequence[ObjectInfo]
-) -> CopyJob:
-    """The job with the format its objects are read in (``step.format``, or named by the
-    objects' suffixes), checked against the schema and the warehouse.
-
-    Raises:
-        ConfigurationError: An object of another format is under the source (named).
-    """
-    fmt = resolve_format(step.format, listing)
-    check_fields(fmt, step.schema.__fields__)
-    job = dataclasses.replace(job, format=fmt, csv=step.csv_options)
-    pipeline.backend.check_job(job)
-    return job
-
-
-@contextlib.contextmanager
-def _step_transaction(
-    pipeline: RunDescription,
-    conn: sa.Connection,
-    step: CopyStep | TimeSeriesStep,
-    validate: bool,
-    held: contextlib.ExitStack,
-) -> Iterator[list[str]]:
-    """The step's transaction (none of its own when validating), with the journal and the
-    target created if missing, the target's run lock held, and an existing target checked
-    against its class (and evolved, with ``evolve=True``: see ``evolution``). Yields the
-    step's warnings so far."""
-    backend = pipeline.backend
-    table, target = step.table, step.target
-    evolve = step.copy.evolve if isinstance(step, TimeSeriesStep) else step.evolve
-    if evolve and not validate and not backend.capabilities.alter_type_in_transaction:
-        # Redshift: ALTER COLUMN ... TYPE only outside a transaction block
-        evolution.widen_first(pipeline.engine, table, backend, step=step.label)
-    with contextlib.ExitStack() as stack:
-        if backend.lock_before_transaction and not validate:
-            # taken first, so that the transaction sees what the previous holder committed
-            stack.enter_context(backend.lock(conn, target, pipeline.lock_timeout))
-        if not validate:
-            stack.enter_context(conn.begin())
-        created = False
-        locks = backend.lock_tables(target)
-        tables = (journal.JOURNAL, journal.CURSORS, table, *locks)
-        if not all(journal.table_exists(conn, t) for t in tables):
-            # Runs starting at once on a new warehouse would race to create the same tables;
-            # the creation lock makes them take turns (held until the step ends).
-            creating = backend.creation_lock(conn, pipeline.lock_timeout, validate=validate)
-            (held if validate else stack).enter_context(creating)
-            journal.ensure(conn)
-            if not journal.table_exists(conn, table):
-                conn.execute(CreateTable(table, if_not_exists=True))
-                created = True
-            for lock_table in locks:
-                if not journal.table_exists(conn, lock_table):
-                    conn.execute(CreateTable(lock_table, if_not_exists=True))
-        if not backend.lock_before_transaction or validate:
-            lock = backend.lock(conn, target, pipeline.lock_timeout)
-            (held if validate else stack).enter_context(lock)
-        warnings = []
-        if not created:
-            # with the lock held: two runs never both alter the table
-            warnings = evolution.reconcile(
-                conn, table, backend, step=step.label, evolve=evolve, validate=validate
-            )
-        yield warnings
-
-
-def _copy(
-    pipeline: RunDescription,
-    conn: sa.Connection,
-    step: CopyStep,
-    run_id: str,
-    validate: bool,
-    held: contextlib.ExitStack,
-    listener: Progress,
-) -> tuple[LoadResult, list[str], list[str]]:
-    store = pipeline.store
-    assert store is not None  # checked when the step was added
-    job = _job(pipeline, step, store, run_id, validate, listener)
-    with _step_transaction(pipeline, conn, step, validate, held) as warnings:
-        listing = list(store.list(step.source, exclude=pipeline.metadata))
-        job = _with_format(pipeline, job, step, listing)
-        loaded = journal.loaded(conn, step.target, step.source)
-        objects, changed = select_objects(listing, loaded, step.mode)
-        for key in changed:
-            logger.warning(
-                "%s%s: %s changed since it was loaded (new ETag); incremental copies load an "
-                "object once: use mode='merge' or 'replace' to load changes",
-                f"{pipeline.name}: " if pipeline.name else "",
-                step.label,
-                key,
-            )
-        listener.step_started(step.label, len(objects), sum(o.size for o in objects))
-        result = pipeline.backend.load(conn, job, objects)
-        journal.record(
-            conn,
-            target=step.target,
-            entries=result.entries,
-            mode=step.mode,
-            store=store.url,
-            run_id=run_id,
-            replace_prefix=step.source if step.mode == "replace" else None,
-        )
-    if not listing:
-        warnings.append(empty_source(store, step.source))
-    if result.rows_loaded and result.filled is not None:
-        specs = step.schema.__fields__
-        warnings += unfilled_columns(
-            specs,
-            result.filled,
-            store,
-            objects,
-            step.compression,
-            fmt=job.format,
-            csv=step.csv_options,
-        )
-    return result, changed, warnings
-
-
-def _drift(step: CopyStep | TimeSeriesStep, loaded: LoadResult) -> Drift | None:
-    """The step's drift report; ``None`` where the warehouse read the objects itself."""
-    if loaded.shapes is None or loaded.filled is None:
-        return None
-    specs = step.schema.__fields__ if isinstance(step, CopyStep) else step.copy.schema.__fields__
-    return drift_report(read_objects(specs), loaded.shapes, loaded.filled, loaded.rows_loaded)
-
-
-def _new_partitions(conn: sa.Connection, step: TimeSeriesStep) -> list[str]:
-    committed, _ = journal.cursor_point(conn, step.sources.cursor)
-    partitions = step.sources.partitions()
-    if committed is None:
-        return partitions
-    after = step.sources.sort_key(committed)
-    return [p for p in partitions if step.sources.sort_key(p) > after]
-
-
-def _time_series(
-    pipeline: RunDescription,
-    conn: sa.Connection,
-    step: TimeSeriesStep,
-    run_id: str,
-    validate: bool,
-    held: contextlib.ExitStack,
-    listener: Progress,
-) -> tuple[LoadResult, list[str], list[str]]:
-    store = step.sources.store
-    table = step.table
-    entries: list[journal.Entry] = []
-    rejects: list[Reject] = []
-    filled: Counter[str] | None = Counter()
-    shapes: Counter[KeyShape] | None = Counter()
-    loaded_objects: list[ObjectInfo] = []
-    with _step_transaction(pipeline, conn, step, validate, held) as warnings:
-        new = _new_partitions(conn, step)
-        if not new:
-            return LoadResult([], [], {}, {}), [], warnings
-        stagings = []
-        listings = [list(store.list(p, exclude=pipeline.metadata)) for p in new]
-        listener.step_started(
-            step.label, sum(map(len, listings)), sum(o.size for ls in listings for o in ls)
-        )
-        for number, (partition, objects) in enumerate(zip(new, listings, strict=True)):
-            staging = staging_table(table, run_id, suffix=f"_{number}")
-            conn.execute(CreateTable(staging))
-            stagings.append(staging)
-            job = _job(
-                pipeline,
-                step.copy,
-                store,
-                run_id,
-                validate,
-                listener,
-                label=step.label,
-                source=folder_prefix(partition),
-                into=staging,
-                max_errors=step.copy.max_errors - len(rejects),
-            )
-            job = _with_format(pipeline, job, step.copy, objects)
-            loaded = pipeline.backend.load(conn, job, objects)
-            rejects += loaded.rejects
-            entries += loaded.entries
-            loaded_objects += objects
-            if filled is not None and loaded.filled is not None:
-                filled.update(loaded.filled)
-            else:
-                filled = None
-            if shapes is not None and loaded.shapes is not None:
-                shapes.update(loaded.shapes)
-            else:
-                shapes = None
-            journal.record(
-                conn,
-                target=step.target,
-                entries=loaded.entries,
-                mode="time_series",
-                store=store.url,
-                run_id=run_id,
-                replace_prefix=folder_prefix(partition),
-            )
-        conn.execute(sa.delete(table).where(step.replaced_from(new[0])))
-        names = table.c.keys()
-        union = sa.union_all(*(sa.select(*(s.c[n] for n in names)) for s in stagings))
-        conn.execute(sa.insert(table).from_select(names, union))
-        for staging in stagings:
-            conn.execute(DropTable(staging))
-        journal.cursor_commit(conn, step.sources.cursor, new[-1])
-    result = LoadResult(
-        entries,
-        rejects,
-        None if filled is None else dict(filled),
-        None if shapes is None else dict(shapes),
-    )
-    if result.rows_loaded and filled is not None:
-        specs = step.copy.schema.__fields__
-        warnings += unfilled_columns(
-            specs,
-            filled,
-            store,
-            loaded_objects,
-            step.copy.compression,
-            fmt=job.format if loaded_objects else "json",
-            csv=step.copy.csv_options,
-        )
-    return result, [], warnings
-
-
 def _sql(conn: sa.Connection, step: SQLStep, validate: bool) -> None:
     with contextlib.ExitStack() as stack:
         if not validate:
@@ -633,8 +253,8 @@ def plan(pipeline: RunDescription) -> Plan:
     dialect = pipeline.engine.dialect
     path = missing_database(pipeline)
     if path is not None:
-        _not_there_yet(pipeline, path, "planning")
-    with _empty_database() if path is not None else connect(pipeline) as conn:
+        not_there_yet(pipeline, path, "planning")
+    with empty_database() if path is not None else connect(pipeline) as conn:
         for step in pipeline.steps:
             if isinstance(step, SQLStep):
                 steps.append(
@@ -651,27 +271,7 @@ def plan(pipeline: RunDescription) -> Plan:
                 ddl.append(str(CreateTable(step.table).compile(dialect=dialect)).strip())
             else:
                 table_changes = _planned_changes(pipeline, conn, step)
-            if isinstance(step, TimeSeriesStep):
-                objects = [
-                    info
-                    for partition in _new_partitions(conn, step)
-                    for info in step.sources.store.list(partition, exclude=pipeline.metadata)
-                ]
-                steps.append(
-                    PlanStep(
-                        step.label,
-                        step.target,
-                        ddl=ddl,
-                        keys=[o.key for o in objects],
-                        **table_changes,
-                    )
-                )
-                continue
-            store = pipeline.store
-            assert store is not None
-            listing = list(store.list(step.source, exclude=pipeline.metadata))
-            loaded = journal.loaded(conn, step.target, step.source)
-            objects, changed = select_objects(listing, loaded, step.mode)
+            objects, changed = _planned_objects(pipeline, conn, step)
             steps.append(
                 PlanStep(
                     step.label,
@@ -684,6 +284,20 @@ def plan(pipeline: RunDescription) -> Plan:
             )
         conn.rollback()
     return Plan(steps)
+
+
+def _planned_objects(
+    pipeline: RunDescription, conn: sa.Connection, step: CopyStep | TimeSeriesStep
+) -> tuple[list[ObjectInfo], list[str]]:
+    """The objects the step would load, and the loaded ones that changed since (which an
+    incremental copy leaves)."""
+    if isinstance(step, TimeSeriesStep):
+        partitions = new_partitions(conn, step)
+        store = step.sources.store
+        return [o for p in partitions for o in store.list(p, exclude=pipeline.metadata)], []
+    assert pipeline.store is not None  # checked when the step was added
+    listing = list(pipeline.store.list(step.source, exclude=pipeline.metadata))
+    return select_objects(listing, journal.loaded(conn, step.target, step.source), step.mode)
 
 
 def _planned_changes(

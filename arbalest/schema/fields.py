@@ -214,7 +214,7 @@ class Field(Generic[T]):
         return f"{type(self).__name__}({self._repr_args()})"
 
     def _repr_args(self) -> str:
-        parts = []
+        parts = [f"{getattr(self, arg)}" for arg in self._ARGS]  # (length), (precision, scale)
         if self.key is not None:
             parts.append(f"key={self.key!r}")
         if self.name is not None:
@@ -303,10 +303,6 @@ class Decimal(Field[decimal.Decimal]):
     def sa_type(self) -> TypeEngine[Any]:
         return sa.Numeric(self.precision, self.scale, asdecimal=True)
 
-    def _repr_args(self) -> str:
-        extra = super()._repr_args()
-        return f"{self.precision}, {self.scale}" + (f", {extra}" if extra else "")
-
 
 class Real(Field[float]):
     """REAL: 32-bit floating point."""
@@ -342,10 +338,6 @@ class Char(Field[str]):
     def sa_type(self) -> TypeEngine[Any]:
         return sa.CHAR(self.length)
 
-    def _repr_args(self) -> str:
-        extra = super()._repr_args()
-        return f"{self.length}" + (f", {extra}" if extra else "")
-
 
 class String(Field[str]):
     """VARCHAR(length), where length counts bytes of UTF-8 (default 256, at most 65535)."""
@@ -359,10 +351,6 @@ class String(Field[str]):
 
     def sa_type(self) -> TypeEngine[Any]:
         return sa.String(self.length)
-
-    def _repr_args(self) -> str:
-        extra = super()._repr_args()
-        return f"{self.length}" + (f", {extra}" if extra else "")
 
 
 class Date(Field[dt.date]):

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from arbalest import Integer, Pipeline, Schema, SortedSources, String, Timestamp, journal
 from arbalest.backends import base as backend_base
-from arbalest.loading import reader, tabular
+from arbalest.loading import reader, tabular_feed
 from arbalest.stores.local import LocalStore
 
 
@@ -224,7 +224,7 @@ def main() -> None:
     # several chunks and batches per load (the constants are Final for the library's code)
     setattr(backend_base, "BATCH_BYTES", 16 * 1024)  # noqa: B010
     setattr(reader, "CHUNK_BYTES", 8 * 1024)  # noqa: B010
-    setattr(tabular, "PARQUET_CHUNK_BYTES", 1)  # noqa: B010  (a chunk per row group)
+    setattr(tabular_feed, "PARQUET_CHUNK_BYTES", 1)  # noqa: B010  (a chunk per row group)
     if scenario == "parquet":
         setattr(backend_base, "BATCH_BYTES", 1)  # noqa: B010  (a batch per chunk)
     engine = sa.create_engine(url)

@@ -1,0 +1,367 @@
+"""Reading Parquet and CSV objects into chunks, read ahead by worker threads (``TabularFeed``).
+
+A Parquet object is read in place when it is a local, uncompressed file (else decompressed
+into a scratch file) and cut at row groups, about ``PARQUET_CHUNK_BYTES`` a chunk. A CSV
+object is read record by record (``CsvReader``) into chunk files of text values, at most
+``CSV_CHUNK_ROWS`` records or about ``CSV_CHUNK_BYTES`` each; a record with the wrong field
+count is rejected here. Each chunk carries the query that converts it (``tabular``) and the
+keys its object has (the drift report).
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from arbalest import convert
+from arbalest.errors import StoreError
+from arbalest.loading.csv_reader import _BLOCK, CsvReader, _Record, _shown
+from arbalest.loading.drift import KeyShape, ReadObjects, read_objects
+from arbalest.loading.formats import CsvOptions, delimiter_for
+from arbalest.loading.parquet import _value_type, parquet_columns, parquet_metadata
+from arbalest.loading.reader import Feed, compression_of, open_decompressed
+from arbalest.loading.rejects import Reject
+from arbalest.loading.tabular import TableChunk, csv_name, csv_query, parquet_query
+from arbalest.schema._build import ColumnSpec
+from arbalest.stores.base import ObjectInfo, ObjectStore
+from arbalest.stores.local import LocalStore
+
+__all__ = ["TabularFeed"]
+
+#: A CSV chunk file holds at most this many records, or about this many bytes of them.
+CSV_CHUNK_ROWS: Final = 100_000
+CSV_CHUNK_BYTES: Final = 4 * 1024 * 1024
+#: Parquet row groups are gathered into chunks of about this many bytes (uncompressed).
+PARQUET_CHUNK_BYTES: Final = 64 * 1024 * 1024
+EXTRA_COLUMNS: Final = 1202
+MISSING_COLUMNS: Final = 1203
+
+
+# -- shapes and field sources ----------------------------------------------------------------
+
+#: A tree of names: each column or struct field, with its own fields (or ``None``).
+NameTree = dict[str, "NameTree | None"]
+
+
+def _shape(objects: ReadObjects, tree: NameTree) -> KeyShape:
+    shape: list[tuple[str, ...] | None] = []
+    for path in objects.paths:
+        node: NameTree | None = tree
+        for step in path:
+            node = node.get(str(step)) if node is not None and isinstance(step, str) else None
+        shape.append(None if node is None else tuple(node))
+    return tuple(shape)
+
+
+def _csv_tree(names: Sequence[str]) -> NameTree:
+    tree: NameTree = {}
+    for name in names:
+        parts = name.split(".")
+        node = tree
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            node = child
+        node.setdefault(parts[-1], None)
+    return tree
+
+
+def _arrow_tree(schema: pa.Schema | pa.StructType) -> NameTree:
+    tree: NameTree = {}
+    for item in schema:
+        kind = _value_type(item.type)
+        tree[item.name] = _arrow_tree(kind) if pa.types.is_struct(kind) else None
+    return tree
+
+
+# -- reading objects into chunks -------------------------------------------------------------
+
+
+class _Columns:
+    """Collects the mapped values of CSV records and writes them out as chunk files."""
+
+    def __init__(self, count: int, workdir: Path, obj: int) -> None:
+        self.count = count
+        self.workdir = workdir
+        self.obj = obj
+        self.number = 0
+        self.lines: list[int] = []
+        self.rows: list[list[str | None]] = []
+        self.schema = pa.schema(
+            [pa.field("line", pa.int64())]
+            + [pa.field(f"c{i}", pa.string()) for i in range(1, count + 1)]
+        )
+
+    def add(self, line: int, values: list[str | None]) -> None:
+        self.lines.append(line)
+        self.rows.append(values)
+
+    def extend(self, lines: list[int], rows: list[list[str | None]]) -> None:
+        self.lines += lines
+        self.rows += rows
+
+    def write(self, mapping: Sequence[int | None] | None) -> tuple[Path, int]:
+        """Write the rows collected (maybe none) to a new chunk file, each field's value
+        picked from its place in the records (``mapping``)."""
+        columns = list(zip(*self.rows, strict=True))
+        count = len(self.lines)
+        arrays = [pa.array(self.lines, pa.int64())]
+        for place in mapping or [None] * self.count:
+            if place is None or not columns:
+                arrays.append(pa.nulls(count, pa.string()))
+            else:
+                arrays.append(pa.array(columns[place], pa.string()))
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        path = self.workdir / f"{self.obj:08d}-{self.number:06d}.parquet"
+        self.number += 1
+        pq.write_table(table, path, compression="none")
+        rows = len(self.lines)
+        self.lines, self.rows = [], []
+        return path, rows
+
+
+class TabularFeed(Feed):
+    """Chunks of Parquet or CSV objects, in order, read ahead by worker threads.
+
+    Args:
+        store: Where the objects are.
+        objects: The objects, in load order.
+        fmt: ``"parquet"`` or ``"csv"``.
+        specs: The schema's columns.
+        options: The conversion options.
+        csv: The CSV options.
+        compression: The declared compression (else by suffix).
+        workdir: Where chunk files go.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        objects: Sequence[ObjectInfo],
+        *,
+        fmt: str,
+        specs: Sequence[ColumnSpec],
+        options: convert.ConvertOptions,
+        csv: CsvOptions,
+        compression: str | None,
+        workdir: Path,
+        workers: int = 2,
+    ) -> None:
+        super().__init__(store, objects, compression=compression, workdir=workdir, workers=workers)
+        self._fmt = fmt
+        self._specs = list(specs)
+        self._options = options
+        self._csv = csv
+        self._objects_read = read_objects(self._specs)
+
+    def _chunks(self, index: int, info: ObjectInfo) -> Iterator[TableChunk]:
+        if self._fmt == "parquet":
+            return self._parquet(index, info)
+        return self._csv_chunks(index, info)
+
+    # -- Parquet --
+
+    def _local_copy(self, index: int, info: ObjectInfo) -> tuple[Path, bool]:
+        """A file DuckDB can read: the object itself when it is a local, uncompressed file,
+        else a decompressed copy (``True``: ours to delete)."""
+        compression = compression_of(info.key, self._compression)
+        if isinstance(self._store, LocalStore) and compression is None:
+            return self._store.path(info.key), False
+        path = self._workdir / f"object-{index:08d}.parquet"
+        try:
+            with (
+                self._store.open(info.key) as raw,
+                open_decompressed(raw, compression) as data,
+                path.open("wb") as out,
+            ):
+                shutil.copyfileobj(data, out, _BLOCK)
+        except (OSError, EOFError) as exc:
+            path.unlink(missing_ok=True)
+            raise StoreError(f"cannot read {info.key!r}: {exc}") from exc
+        return path, True
+
+    def _parquet(self, index: int, info: ObjectInfo) -> Iterator[TableChunk]:
+        path, temporary = self._local_copy(index, info)
+        handed = False
+        try:
+            metadata = parquet_metadata(path, info.key)
+            schema = metadata.schema.to_arrow_schema()
+            columns = parquet_columns(self._specs, schema, info.key, self._options)
+            shape = _shape(self._objects_read, _arrow_tree(schema))
+            ranges = _row_ranges(metadata)
+            total = max(1, metadata.num_rows)
+            given = 0  # the object's bytes handed out with chunks so far (for progress)
+            for number, rows in enumerate(ranges):
+                last = number == len(ranges) - 1
+                # each chunk its share of the object's size, by rows: they add up to it
+                share = info.size - given if last else info.size * (rows[1] - rows[0]) // total
+                given += share
+                chunk = TableChunk(
+                    index, info, 1, path, share, temporary and last, last, shape=shape
+                )
+                # the query names the chunk by its sequence number, known when handed out
+                chunk.query = functools.partial(
+                    parquet_query, self._specs, columns, path, rows=rows
+                )
+                handed = handed or last
+                yield chunk
+        finally:
+            if temporary and not handed:
+                path.unlink(missing_ok=True)
+
+    # -- CSV --
+
+    def _csv_chunks(self, index: int, info: ObjectInfo) -> Iterator[TableChunk]:
+        options = self._csv
+        reader = CsvReader(options, delimiter_for(info.key, options))
+        compression = compression_of(info.key, self._compression)
+        n = len(self._specs)
+        state = _CsvState(
+            _Columns(n, self._workdir, index),
+            None if options.header else list(range(n)),
+            n,
+        )
+        pending: TableChunk | None = None
+        try:
+            with self._store.open(info.key) as raw, open_decompressed(raw, compression) as stream:
+                for item in reader.items(stream):
+                    if isinstance(item, _Record):
+                        self._take(info.key, state, [item.line], [item.values], [item.text], item)
+                    else:
+                        numbers, rows, errors, texts = reader.rows_of(item)
+                        for error in errors:
+                            state.reject(info.key, error)
+                        self._take(info.key, state, numbers, rows, texts, None)
+                        state.nbytes += len(item.text)
+                    if len(state.collected.lines) >= CSV_CHUNK_ROWS or (
+                        state.nbytes >= CSV_CHUNK_BYTES
+                    ):
+                        if pending is not None:
+                            yield pending
+                        pending = self._csv_chunk(index, info, state, last=False)
+        except (OSError, EOFError) as exc:
+            if pending is not None:
+                pending.discard()
+            raise StoreError(f"cannot read {info.key!r} as CSV: {exc}") from exc
+        if pending is not None:
+            yield pending
+        yield self._csv_chunk(index, info, state, last=True)
+
+    def _take(
+        self,
+        key: str,
+        state: _CsvState,
+        numbers: list[int],
+        rows: list[list[str | None]],
+        texts: list[str],
+        record: _Record | None,
+    ) -> None:
+        """Collect records: the header first; a record with a wrong field count rejected."""
+        if record is not None:
+            if record.error is not None:
+                state.reject(key, record)
+                return
+            state.nbytes += len(record.text) + 1
+        if state.mapping is None and rows:  # the header
+            names = rows[0]
+            state.mapping = self._header(key, names)
+            state.expected = len(names)
+            state.shape = _shape(self._objects_read, _csv_tree([v or "" for v in names]))
+            numbers, rows, texts = numbers[1:], rows[1:], texts[1:]
+        expected = state.expected
+        counts = [len(row) for row in rows]
+        if counts.count(expected) != len(counts):
+            kept = []
+            for i, count in enumerate(counts):
+                if count == expected:
+                    kept.append(i)
+                    continue
+                reason = (
+                    f"Extra column(s) found: {count} fields, {expected} expected"
+                    if count > expected
+                    else f"Missing column(s): {count} fields, {expected} expected"
+                )
+                code = EXTRA_COLUMNS if count > expected else MISSING_COLUMNS
+                state.reject(key, _Record(numbers[i], [], (code, reason), texts[i]))
+            numbers = [numbers[i] for i in kept]
+            rows = [rows[i] for i in kept]
+        state.collected.extend(numbers, rows)
+
+    def _header(self, key: str, names: list[str | None]) -> list[int | None]:
+        """Where each field's value is in the records, by the header's names."""
+        where: dict[str, int] = {}
+        twice: set[str] = set()
+        for position, name in enumerate(names):
+            if name is None:
+                continue
+            if name in where:
+                twice.add(name)
+            where.setdefault(name, position)
+        mapping: list[int | None] = []
+        for spec in self._specs:
+            name = csv_name(spec)
+            if name in twice:
+                raise StoreError(
+                    f"{key!r}: the header names {name!r} more than once, so which column the "
+                    f"field {spec.qualname!r} reads cannot be told"
+                )
+            if name not in where and not spec.nullable:
+                raise StoreError(
+                    f"{key!r}: the header has no column {name!r} for the NOT NULL field "
+                    f"{spec.qualname!r}: every row would be rejected"
+                )
+            mapping.append(where.get(name))
+        return mapping
+
+    def _csv_chunk(
+        self, index: int, info: ObjectInfo, state: _CsvState, *, last: bool
+    ) -> TableChunk:
+        path, _ = state.collected.write(state.mapping)
+        chunk = TableChunk(index, info, 1, path, state.nbytes, True, last, shape=state.shape)
+        chunk.read_rejects = sorted(state.rejects, key=lambda r: r.line)
+        state.rejects, state.nbytes = [], 0
+        specs, options = self._specs, self._options
+        chunk.query = lambda seq: csv_query(specs, path, seq, options)
+        return chunk
+
+
+@dataclass
+class _CsvState:
+    """What reading one CSV object has gathered so far."""
+
+    collected: _Columns
+    mapping: list[int | None] | None  # where each field's value is (None: no header yet)
+    expected: int  # fields per record
+    shape: KeyShape | None = None
+    nbytes: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+    def reject(self, key: str, record: _Record) -> None:
+        assert record.error is not None
+        code, reason = record.error
+        self.rejects.append(Reject(key, record.line, None, _shown(record.text), reason, code))
+
+
+def _row_ranges(metadata: pq.FileMetaData) -> list[tuple[int, int]]:
+    """Rows of the object in chunks of whole row groups, about ``PARQUET_CHUNK_BYTES`` each
+    (at least one range, empty for an object without rows)."""
+    ranges: list[tuple[int, int]] = []
+    start = end = size = 0
+    for group in range(metadata.num_row_groups):
+        info = metadata.row_group(group)
+        end += info.num_rows
+        size += info.total_byte_size
+        if size >= PARQUET_CHUNK_BYTES:
+            ranges.append((start, end))
+            start, size = end, 0
+    if start < end or not ranges:
+        ranges.append((start, end))
+    return ranges
