@@ -34,11 +34,12 @@ from typing import Any
 
 from arbalest import convert
 from arbalest.convert import ConvertOptions
-from arbalest.loading import tabular
+from arbalest.loading import tabular, tabular_feed
 from arbalest.loading.csv_reader import CsvReader
 from arbalest.loading.formats import CsvOptions
 from arbalest.loading.parquet import _ident, parquet_columns, parquet_metadata
-from arbalest.loading.tabular import TableChunk, TabularFeed, TabularTransform
+from arbalest.loading.tabular import TableChunk, TabularTransform
+from arbalest.loading.tabular_feed import TabularFeed
 from arbalest.loading.transform import connect_private
 from arbalest.stores.base import ObjectInfo
 from arbalest.stores.local import LocalStore
@@ -158,10 +159,10 @@ def by_field(chunks: list[TableChunk], fmt: str, stages: Stages) -> None:
 
 def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[Stages, int]:
     stages = Stages()
-    saved = (CsvReader.items, CsvReader.rows_of, tabular._Columns.write)
+    saved = (CsvReader.items, CsvReader.rows_of, tabular_feed._Columns.write)
     CsvReader.items = stages.wrap_generator("read+split", CsvReader.items)  # type: ignore[method-assign]
     CsvReader.rows_of = stages.wrap("read+split", CsvReader.rows_of)  # type: ignore[method-assign]
-    tabular._Columns.write = stages.wrap("chunk files", tabular._Columns.write)  # type: ignore[method-assign]
+    tabular_feed._Columns.write = stages.wrap("chunk files", tabular_feed._Columns.write)  # type: ignore[method-assign]
     rows = 0
     with tempfile.TemporaryDirectory(prefix="arbalest-profile-") as scratch:
         work = Path(scratch)
@@ -179,7 +180,7 @@ def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[
         try:
             chunks = _chunks(feed, fmt, parts(folder.parent, fmt)[:files], stages)
         finally:
-            CsvReader.items, CsvReader.rows_of, tabular._Columns.write = saved  # type: ignore[method-assign]
+            CsvReader.items, CsvReader.rows_of, tabular_feed._Columns.write = saved  # type: ignore[method-assign]
             feed.close()
         if fmt == "csv":  # what reading did besides the reader and the chunk files
             stages.cpu["take"] = stages.cpu.pop("read") - (

@@ -27,13 +27,14 @@ from arbalest.convert import ConvertOptions
 from arbalest.errors import CopyError, TooManyRejectsError
 from arbalest.journal import Entry
 from arbalest.loading import reader, scratch
+from arbalest.loading.converter import Converter, batches
 from arbalest.loading.drift import KeyShape
 from arbalest.loading.formats import CsvOptions
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
 from arbalest.loading.tabular import TabularConverter
 from arbalest.loading.tabular_feed import TabularFeed
-from arbalest.loading.transform import Batch, Converter, batches
+from arbalest.loading.transform import Batch
 from arbalest.schema.base import Schema
 from arbalest.stores.base import ObjectInfo, ObjectStore
 from arbalest.stores.credentials import Credentials

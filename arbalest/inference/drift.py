@@ -33,11 +33,12 @@ from arbalest.backends.base import BATCH_BYTES
 from arbalest.errors import ConfigurationError, StoreError
 from arbalest.inference.sample import DEFAULT_SAMPLE, Readable, choose, records_of
 from arbalest.loading import scratch
+from arbalest.loading.converter import batches
 from arbalest.loading.drift import Drift, KeyShape, ReadObjects, drift_report, percent
 from arbalest.loading.reader import Chunk, compression_of, open_decompressed, spool_stream
 from arbalest.loading.records import Carry
 from arbalest.loading.rejects import Reject
-from arbalest.loading.transform import Transform, batches, connect_private
+from arbalest.loading.transform import Transform, connect_private
 from arbalest.pipeline import Pipeline
 from arbalest.pipeline._warnings import empty_source, unfilled_columns
 from arbalest.pipeline.result import FORMAT, reject_dict

@@ -3,7 +3,8 @@ shares (Redshift's ``COPY`` reads its objects itself).
 
 - ``reader``: objects to chunk files: streamed, decompressed, cut at line ends, read ahead.
 - ``transform``: batches of chunks to typed rows and rejects, one DuckDB query per batch,
-  with each column's conversion rule (``arbalest.convert``).
+  with each column's conversion rule (``arbalest.convert``); ``query``: that query's SQL
+  text; ``converter``: several batches converting at once, handed back in order.
 - ``fastlane``: the plainest records converted in one pass in C (``_fastlane.c``, built by
   ``pip install`` where a C compiler is), the rest left to ``transform``'s SQL path.
 - ``formats``: which format a step reads (``format=``, or the objects' suffixes), and

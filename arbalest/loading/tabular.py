@@ -34,6 +34,7 @@ from arbalest.convert import (
     sql_literal,
 )
 from arbalest.errors import ConfigurationError
+from arbalest.loading.converter import Converter
 from arbalest.loading.csv_reader import CsvReader
 from arbalest.loading.drift import KeyShape
 from arbalest.loading.parquet import (
@@ -48,7 +49,7 @@ from arbalest.loading.parquet import (
 from arbalest.loading.reader import Chunk
 from arbalest.loading.records import Carry
 from arbalest.loading.rejects import Reject
-from arbalest.loading.transform import Batch, Converter, Transform, connect_private
+from arbalest.loading.transform import Batch, Transform
 from arbalest.schema._build import ColumnSpec
 
 __all__ = [
@@ -294,22 +295,7 @@ class TabularTransform(Transform):
 class TabularConverter(Converter):
     """``Converter`` for Parquet and CSV chunks: every batch stands alone."""
 
-    def __init__(
-        self,
-        specs: Sequence[ColumnSpec],
-        options: convert.ConvertOptions,
-        *,
-        workers: int | None = None,
-    ) -> None:
-        import os
-        from collections import deque
-
-        count = workers or min(4, max(1, os.cpu_count() or 1))
-        self._transforms = [
-            TabularTransform(specs, options, connect_private(threads=1)) for _ in range(count)
-        ]
-        self._carries = {}
-        self._in_flight = deque()
+    transform_type = TabularTransform
 
 
 __all__ += ["parquet_metadata", "parquet_schema_from_tail"]

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from arbalest import Pipeline, Schema, String
 from arbalest.loading.formats import CsvOptions
-from arbalest.loading.tabular import EXTRA_COLUMNS, MISSING_COLUMNS
+from arbalest.loading.tabular_feed import EXTRA_COLUMNS, MISSING_COLUMNS
 from tests.integration.test_bulk_write import budget, engine, postgres_module_url
 from tests.unit.loading.test_csv_properties import (
     SPECIAL,

@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import Integer, Schema, String, convert
+from arbalest.loading.converter import Converter, batches
 from arbalest.loading.reader import Chunk, Feed
-from arbalest.loading.transform import Batch, Converter, Transform, batches
+from arbalest.loading.transform import Batch, Transform
 from arbalest.stores import LocalStore
 
 

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from arbalest import Integer, Nested, Schema, String, Super, TimestampTZ, convert
+from arbalest.loading.converter import Converter, batches
 from arbalest.loading.drift import drift_report, merge_shapes
 from arbalest.loading.reader import Feed
-from arbalest.loading.transform import Converter, batches
 from arbalest.schema.jsonpath import JSONPath, display_path
 from arbalest.stores.local import LocalStore
 

@@ -37,9 +37,9 @@ from arbalest import (
     convert,
 )
 from arbalest.loading import fastlane
+from arbalest.loading.converter import Converter, batches
 from arbalest.loading.drift import drift_report, read_objects
 from arbalest.loading.reader import Feed
-from arbalest.loading.transform import Converter, batches
 from arbalest.stores.local import LocalStore
 
 CI: Final = bool(os.environ.get("CI"))

@@ -23,9 +23,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from arbalest import BigInt, Schema, Super, convert
+from arbalest.loading.converter import Converter, batches
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
-from arbalest.loading.transform import Converter, batches
 from arbalest.stores.local import LocalStore
 from tests.unit.loading.test_properties import budget
 

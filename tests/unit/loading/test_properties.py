@@ -35,9 +35,9 @@ from arbalest import (
     String,
     convert,
 )
+from arbalest.loading.converter import Converter, batches
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
-from arbalest.loading.transform import Converter, batches
 from arbalest.stores.local import LocalStore
 from tests.fixtures.schemas import NAMED, every_type
 from tests.unit.convert.helpers import connection, run_python, run_sql
