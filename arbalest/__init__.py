@@ -34,6 +34,7 @@ from arbalest.errors import (
     WarehouseAccessError,
     WarehouseUnavailableError,
 )
+from arbalest.backends._redshift_data import RedshiftDataAPI
 from arbalest.inference import DriftSample, StepDrift, infer, sample_drift
 from arbalest.orchestration import SortedSources, TimeSeriesImport
 from arbalest.pipeline import (
@@ -104,6 +105,7 @@ __all__ = [
     "PlanStep",
     "Property",
     "Real",
+    "RedshiftDataAPI",
     "Reject",
     "RunResult",
     "SQLStepError",
