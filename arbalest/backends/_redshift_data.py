@@ -509,6 +509,7 @@ class Connection:
         )
         error = ProgrammingError(message)
         error.failed = failed  # type: ignore[attr-defined]  # which statement of a batch
+        error.substatements = described.get("SubStatements", [])  # type: ignore[attr-defined]
         raise error
 
 

@@ -42,6 +42,7 @@ What differs from a direct connection:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
@@ -187,6 +188,7 @@ class RedshiftDataBackend(RedshiftBackend):
         rejects: list[Reject] = []
         for start in range(0, len(objects), size):
             chunk = objects[start : start + size]
+            part.before = rejects
             rows, found = part.run(chunk, views, start, job.max_errors - len(rejects))
             new = [r for r in found]
             rejects += new
@@ -217,6 +219,8 @@ class _Part:
         self.backend, self.conn, self.driver, self.job = backend, conn, driver, job
         self.columns, self.dates, self.jsonpaths_url = columns, dates, jsonpaths_url
         self.manifests = 0
+        self.before: list[Reject] = []  # the step's rejects in the parts before
+        self.views: Any = None
 
     def _keep(self, statement: str | sa.ClauseElement) -> int:
         """Add a statement (a read, too) to the batch, its values bound; its place in it."""
@@ -234,7 +238,8 @@ class _Part:
         self, objects: Sequence[ObjectInfo], views: Any, start: int, budget: int
     ) -> tuple[dict[str, int], list[Reject]]:
         job, conn, table = self.job, self.conn, self.job.table
-        if not self.driver.pending and not job.validate:  # a later part: the lock again, in this transaction
+        self.views = views
+        if not self.driver.pending and not job.validate:  # a later part: the lock again
             for statement in conn.info.get(_LOCK_KEY, []):
                 conn.exec_driver_sql(statement)
         saved = self.driver.take_pending() if job.validate else []
@@ -248,8 +253,10 @@ class _Part:
         loading = load_table(table, job.run_id, self.dates, with_position=True)
         conn.execute(CreateTable(loading))
         reads: list[int] = []
+        self._keys: dict[int, str] = {}
         for number, info in enumerate(objects, start=start + 1):
             run_copy(conn, self._copy(loading, info, budget))
+            self._keys[len(self.driver.pending) - 1] = info.key
             reads.append(self._keep(views.last_copy))
             conn.execute(number_rows(loading, number))
         chunk = loading.c[POSITION_COLUMNS[0]]
@@ -372,6 +379,20 @@ class _Part:
             return
         sql = statements[failed].sql
         label = self.job.label
+        query = (getattr(exc, "substatements", None) or [{}] * (failed + 1))[failed].get(
+            "RedshiftQueryId"
+        )
+        if sql.lstrip().startswith("COPY ") and query is not None:
+            # over MAXERROR: the COPY's load errors outlive the rollback, by its query id
+            _, new = recorded(
+                self.conn, self.views, label, "", self.dates, (query, 0), no_load=True
+            )
+            key = self._keys.get(failed, "")
+            rejects = self.before + [dataclasses.replace(r, key=key) for r in new]
+            if len(rejects) > self.job.max_errors:
+                raise TooManyRejectsError(
+                    label, rejects[: self.job.max_errors + 1], self.job.max_errors
+                ) from None
         if sql.startswith("LOCK "):
             raise ConcurrentRunError(
                 label,
