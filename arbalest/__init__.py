@@ -15,6 +15,7 @@ conversion rules), ``errors``, ``configuration`` (``env``) and ``_typing`` (type
 
 from __future__ import annotations
 
+from arbalest.backends._redshift_data import RedshiftDataAPI
 from arbalest.errors import (
     ArbalestError,
     ConcurrentRunError,
@@ -34,7 +35,6 @@ from arbalest.errors import (
     WarehouseAccessError,
     WarehouseUnavailableError,
 )
-from arbalest.backends._redshift_data import RedshiftDataAPI
 from arbalest.inference import DriftSample, StepDrift, infer, sample_drift
 from arbalest.orchestration import SortedSources, TimeSeriesImport
 from arbalest.pipeline import (

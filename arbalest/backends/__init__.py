@@ -6,7 +6,8 @@
 - ``redshift``: Redshift, whose ``COPY`` reads the objects from S3 itself.
 - ``redshift_data``: Redshift through the Data API (``redshift+data://``): each part of a
   load, with its lock and journal rows, in one ``BatchExecuteStatement``.
-- ``_redshift_data``: the Data API as a DBAPI driver (``RedshiftDataAPI``), and
+- ``_redshift_data``: ``RedshiftDataAPI``, a warehouse reached through the Data API (and its
+  ``redshift+data://`` URL form); ``_redshift_driver``: the Data API as a DBAPI driver;
   ``_redshift_dialect``: the SQLAlchemy dialect of ``redshift+data://`` URLs.
 - ``redshift_tabular``: Parquet and CSV on Redshift: a load table shaped like each object,
   ``COPY`` into it by position, then the fields inserted by name.

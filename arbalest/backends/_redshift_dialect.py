@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.base import PGDialect, PGExecutionContext
 from sqlalchemy_redshift.dialect import RedshiftDialectMixin
 
-from arbalest.backends import _redshift_data
+from arbalest.backends import _redshift_data, _redshift_driver
 
 __all__ = ["RedshiftDataDialect"]
 
@@ -33,13 +33,13 @@ class RedshiftDataDialect(RedshiftDialectMixin, PGDialect):  # type: ignore[misc
 
     @classmethod
     def import_dbapi(cls) -> ModuleType:
-        return _redshift_data
+        return _redshift_driver
 
     def create_connect_args(self, url: sa.URL) -> tuple[list[Any], dict[str, Any]]:
         return [], {"api": _redshift_data.RedshiftDataAPI.from_url(url)}
 
     def is_disconnect(self, e: Exception, connection: Any, cursor: Any) -> bool:
-        return isinstance(e, _redshift_data.Error) and e.lost
+        return isinstance(e, _redshift_driver.Error) and e.lost
 
     def on_connect(self) -> None:
         return None
@@ -48,7 +48,7 @@ class RedshiftDataDialect(RedshiftDialectMixin, PGDialect):  # type: ignore[misc
         # every batch runs in the warehouse's own isolation; there is no session to set
         return None
 
-    def get_isolation_level(self, dbapi_connection: Any) -> str:
+    def get_isolation_level(self, dbapi_connection: Any) -> Any:
         return "SERIALIZABLE"
 
     def do_ping(self, dbapi_connection: Any) -> bool:

@@ -45,6 +45,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import typing
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Final
 
@@ -53,7 +54,8 @@ from sqlalchemy.schema import CreateTable
 
 from arbalest import journal
 from arbalest.backends._redshift_copy import MAX_MAXERROR, build_copy, put_manifest, run_copy
-from arbalest.backends._redshift_data import BATCH_LIMIT, Connection, RedshiftDataAPI
+from arbalest.backends._redshift_data import BATCH_LIMIT, RedshiftDataAPI
+from arbalest.backends._redshift_driver import Connection
 from arbalest.backends._redshift_views import recorded
 from arbalest.backends.base import POSITION_COLUMNS, CopyJob, LoadResult, quote_table, upsert_from
 from arbalest.backends.redshift import (
@@ -89,9 +91,8 @@ def data_api_of(engine: sa.Engine) -> RedshiftDataAPI | None:
 
 
 def _driver(conn: sa.Connection) -> Connection:
-    dbapi = conn.connection.dbapi_connection
-    assert isinstance(dbapi, Connection)  # a redshift+data engine's
-    return dbapi
+    dbapi: Any = conn.connection.dbapi_connection  # a redshift+data engine's
+    return typing.cast(Connection, dbapi)
 
 
 def _fail_when(condition: sa.ColumnElement[bool], words: str) -> sa.Select[Any]:
@@ -150,9 +151,7 @@ class RedshiftDataBackend(RedshiftBackend):
                 yield
                 return
             self._create_creation_lock()  # a batch of its own
-        for statement in self._bounded(
-            timeout, f"LOCK {quote_table(conn.dialect, CREATION_LOCK)}"
-        ):
+        for statement in self._bounded(timeout, f"LOCK {quote_table(conn.dialect, CREATION_LOCK)}"):
             conn.exec_driver_sql(statement)
         yield
 
@@ -174,7 +173,9 @@ class RedshiftDataBackend(RedshiftBackend):
         if objects:
             job.store.put(jsonpaths_key, json.dumps(job.schema.__jsonpaths__, indent=2).encode())
         part = _Part(self, conn, driver, job, columns, dates, job.store.uri(jsonpaths_key))
-        size = 1 if job.max_errors > 0 else max((BATCH_LIMIT - _FIXED - len(driver.pending)) // 3, 1)
+        size = (
+            1 if job.max_errors > 0 else max((BATCH_LIMIT - _FIXED - len(driver.pending)) // 3, 1)
+        )
         if job.mode == "replace" and len(objects) > size and not job.validate:
             raise ConfigurationError(
                 f"{job.label}: a replace over the Redshift Data API loads its objects in one "
@@ -190,7 +191,7 @@ class RedshiftDataBackend(RedshiftBackend):
             chunk = objects[start : start + size]
             part.before = rejects
             rows, found = part.run(chunk, views, start, job.max_errors - len(rejects))
-            new = [r for r in found]
+            new = list(found)
             rejects += new
             for info in chunk:
                 entries.append(
@@ -315,9 +316,11 @@ class _Part:
             keys = [c.name for c in table.primary_key]
             if keys:
                 chunk = loading.c[POSITION_COLUMNS[0]]
-                distinct = sa.select(
-                    chunk, *[loading.c[c.name] for c in table.columns]
-                ).distinct().subquery("records")
+                distinct = (
+                    sa.select(chunk, *[loading.c[c.name] for c in table.columns])
+                    .distinct()
+                    .subquery("records")
+                )
                 repeated = (
                     sa.select(sa.literal(1))
                     .select_from(distinct)
@@ -349,6 +352,7 @@ class _Part:
             conn.execute(sa.delete(j).where(j.c.target == target, j.c.key.in_(keys)))
         names = [c.name for c in j.columns]
         now = dt.datetime.now(dt.UTC)
+
         def value(column: str, given: Any) -> sa.ColumnElement[Any]:
             # typed in the SQL: the Data API's parameters are strings, and a UNION of them
             # would be text

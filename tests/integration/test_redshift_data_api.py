@@ -71,7 +71,9 @@ class DataAPI:
 
 
 @pytest.fixture(params=["provisioned", "serverless"])
-def data_api(request: pytest.FixtureRequest, postgres_schema: str, s3_endpoint: str) -> Iterator[DataAPI]:
+def data_api(
+    request: pytest.FixtureRequest, postgres_schema: str, s3_endpoint: str
+) -> Iterator[DataAPI]:
     with redshift_stand_in(postgres_schema, serverless=request.param == "serverless") as standin:
         yield DataAPI(standin)
 
@@ -208,7 +210,11 @@ def test_throttling_is_retryable_and_the_secret_arn_never_shows(
     shown += [str(pipeline.engine.url), caplog.text, json.dumps(result.to_dict(), default=str)]
     assert all(SECRET not in text for text in shown)
     # the secret went to the Data API on every call, as SecretArn
-    assert all(r.get("SecretArn") == SECRET for op, r in data_api.client.requests if "Sql" in r or "Sqls" in r)
+    assert all(
+        r.get("SecretArn") == SECRET
+        for op, r in data_api.client.requests
+        if "Sql" in r or "Sqls" in r
+    )
 
 
 def test_the_url_form_reaches_the_same_warehouse(
@@ -230,4 +236,5 @@ def test_the_url_form_reaches_the_same_warehouse(
         assert SECRET not in str(pipeline.engine.url)
         assert SECRET not in repr(pipeline)
     assert result.steps[0].rows_loaded == 1
-    assert made[0].workgroup == "analytics" and made[0].secret_arn == SECRET
+    assert made[0].workgroup == "analytics"
+    assert made[0].secret_arn == SECRET
