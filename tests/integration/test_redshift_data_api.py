@@ -238,3 +238,54 @@ def test_the_url_form_reaches_the_same_warehouse(
     assert result.steps[0].rows_loaded == 1
     assert made[0].workgroup == "analytics"
     assert made[0].secret_arn == SECRET
+
+
+def _example(name: str) -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_redshift_example_runs_through_the_data_api(data_api: DataAPI, s3_bucket: str) -> None:
+    example = _example("s3_to_redshift")
+    orders = [
+        {
+            "id": "o1",
+            "customerId": 7,
+            "total": "10.50",
+            "createdAt": "2026-11-25T10:00:00Z",
+            "paid": True,
+        },
+        {
+            "id": "o2",
+            "customerId": 8,
+            "total": "4.25",
+            "createdAt": "2026-11-25T11:00:00Z",
+            "paid": "yes",
+        },
+        {
+            "id": "o3",
+            "customerId": 7,
+            "total": "99",
+            "createdAt": "2026-11-24T09:00:00Z",
+            "paid": False,
+        },
+    ]
+    put(s3_bucket, "raw/orders/2026-11-25.json", orders)
+    result = example.build(data_api.api.engine(), s3_bucket, ROLE).run()
+    assert result.rows_loaded == 3
+    with data_api.standin.engine.connect() as conn:
+        revenue = conn.execute(sa.text("SELECT day, revenue FROM daily_revenue")).all()
+    assert [(str(d), str(r)) for d, r in revenue] == [("2026-11-25", "14.75")]
+    # the SQL step's statements went in one batch of their own
+    assert any(
+        len(b) == 3 and b[0].startswith("CREATE TABLE IF NOT EXISTS daily_revenue")
+        for b in data_api.batches()
+    )

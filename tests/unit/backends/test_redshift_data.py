@@ -15,6 +15,7 @@ from arbalest.backends._redshift_driver import (
     ProgrammingError,
     bind,
 )
+from arbalest.backends._redshift_driver import Error as DriverError
 from arbalest.pipeline.engines import create_engine
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:unit-9d1e"
@@ -157,7 +158,7 @@ def test_data_api_errors_map_onto_retryable_and_permanent(
     code: str, lost: bool, state: str
 ) -> None:
     conn = Connection(api(Refusing(code)))
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(DriverError, match=code) as caught:
         conn.run(conn.prepared("SELECT 1", {}))
     error = caught.value
     assert getattr(error, "lost", None) is lost
