@@ -147,6 +147,8 @@ class _Pending:
     parameters: dict[str, str]
 
 
+#: How long a multi-row statement may grow (the Data API refuses a statement over 100 KB).
+_STATEMENT_BYTES: Final = 90_000
 _NAME: Final = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _READ: Final = re.compile(r"^\s*(?:SELECT|SHOW|WITH)\b", re.I)
 _VALUES: Final = re.compile(r"\bVALUES\s*(\(.*\))\s*$", re.I | re.S)
@@ -377,22 +379,27 @@ class Cursor:
             self.rowcount = len(rows)
 
     def executemany(self, sql: str, seq: Sequence[Mapping[str, Any]]) -> None:
-        """An ``INSERT ... VALUES (...)`` for many rows becomes one multi-row statement
-        (per 200 rows): a batch holds at most 40 statements."""
+        """An ``INSERT ... VALUES (...)`` for many rows becomes multi-row statements of up to
+        ``_STATEMENT_BYTES`` each: a batch holds at most 40 statements, each at most 100 KB."""
         found = _VALUES.search(sql)
         if found is None or not seq:
             for params in seq:
                 self.execute(sql, params)
             return
         head, row = sql[: found.start(1)], found.group(1)
-        for start in range(0, len(seq), 200):
-            parts = []
-            parameters: dict[str, str] = {}
-            for params in seq[start : start + 200]:
-                bound = self.connection.prepared(row, params)
-                parts.append(bound.sql)
-                parameters.update(bound.parameters)
-            self.connection.pending.append(_Pending(head + ", ".join(parts), parameters))
+        parts: list[str] = []
+        parameters: dict[str, str] = {}
+        size = len(head)
+        for params in seq:
+            bound = self.connection.prepared(row, params)
+            grown = len(bound.sql) + sum(len(v) + len(k) for k, v in bound.parameters.items())
+            if parts and size + grown > _STATEMENT_BYTES:
+                self.connection.pending.append(_Pending(head + ", ".join(parts), parameters))
+                parts, parameters, size = [], {}, len(head)
+            parts.append(bound.sql)
+            parameters.update(bound.parameters)
+            size += grown + 2
+        self.connection.pending.append(_Pending(head + ", ".join(parts), parameters))
         self.rowcount = len(seq)
 
     def fetchone(self) -> tuple[Any, ...] | None:

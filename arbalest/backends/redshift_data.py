@@ -45,6 +45,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import re
 import typing
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Final
@@ -55,7 +56,7 @@ from sqlalchemy.schema import CreateTable
 from arbalest import journal
 from arbalest.backends._redshift_copy import MAX_MAXERROR, build_copy, put_manifest, run_copy
 from arbalest.backends._redshift_data import BATCH_LIMIT, RedshiftDataAPI
-from arbalest.backends._redshift_driver import Connection
+from arbalest.backends._redshift_driver import Connection, Error
 from arbalest.backends._redshift_views import recorded
 from arbalest.backends.base import POSITION_COLUMNS, CopyJob, LoadResult, quote_table, upsert_from
 from arbalest.backends.redshift import (
@@ -67,7 +68,13 @@ from arbalest.backends.redshift import (
     settle,
 )
 from arbalest.convert import DateRule
-from arbalest.errors import ConcurrentRunError, ConfigurationError, CopyError, TooManyRejectsError
+from arbalest.errors import (
+    ConcurrentRunError,
+    ConfigurationError,
+    CopyError,
+    TooManyRejectsError,
+    WarehouseUnavailableError,
+)
 from arbalest.journal import Entry
 from arbalest.loading.reader import compression_of
 from arbalest.loading.rejects import Reject
@@ -80,6 +87,10 @@ _LOCK_KEY: Final = "arbalest.data_api.lock"
 #: The words of the guards' failures (a string that is not an integer).
 _JOURNALED: Final = "arbalest: another run journaled these objects meanwhile"
 _AMBIGUOUS: Final = "arbalest: an object holds different records for one primary key"
+#: Redshift's words for a failure that may pass on another try.
+_RETRYABLE: Final = re.compile(
+    r"(?i)serializable isolation violation|deadlock|statement timeout|lock timeout|1023"
+)
 #: Statements a part needs besides 3 per object (lock, guards, tables, journal, rows).
 _FIXED: Final = 14
 
@@ -272,9 +283,9 @@ class _Part:
         statements = self.driver.take_pending()
         try:
             done = self.driver.send_batch(statements)
-        except Exception as exc:
+        except Error as exc:
             self._explain(exc, statements)
-            raise
+            raise self._failed(exc) from None
         finally:
             # a validation sends only its own temporary work; the step's own statements
             # stay, to be rolled back
@@ -375,6 +386,21 @@ class _Part:
             for info in objects
         ]
         conn.execute(sa.insert(j).from_select(names, sa.union_all(*selects)))
+
+    def _failed(self, exc: Error) -> Exception:
+        """The step's error for a batch that failed otherwise: retryable where trying again
+        can help (the service, a lost connection, a timeout, a serialization conflict)."""
+        message = str(exc)
+        keys = self.job.credentials
+        if keys is not None:
+            for secret in (keys.access_key_id, keys.secret_access_key, keys.session_token):
+                if secret:
+                    message = message.replace(secret, "***")
+        if exc.lost:
+            return WarehouseUnavailableError(self.job.label, message)
+        error = CopyError(self.job.label, message)
+        error.retryable = bool(_RETRYABLE.search(message))
+        return error
 
     def _explain(self, exc: Exception, statements: Sequence[Any]) -> None:
         """Raise the step's own error for a failed batch, where the failure says what."""

@@ -5,6 +5,7 @@ S3, ``STL_`` or ``SYS_`` views as tables)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterator
@@ -240,6 +241,7 @@ def test_the_url_form_reaches_the_same_warehouse(
     assert made[0].secret_arn == SECRET
 
 
+@functools.cache
 def _example(name: str) -> Any:
     import importlib.util
     from pathlib import Path
