@@ -15,6 +15,7 @@ conversion rules), ``errors``, ``configuration`` (``env``) and ``_typing`` (type
 
 from __future__ import annotations
 
+from arbalest.backends._redshift_data import RedshiftDataAPI
 from arbalest.errors import (
     ArbalestError,
     ConcurrentRunError,
@@ -104,6 +105,7 @@ __all__ = [
     "PlanStep",
     "Property",
     "Real",
+    "RedshiftDataAPI",
     "Reject",
     "RunResult",
     "SQLStepError",

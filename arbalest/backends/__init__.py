@@ -4,6 +4,11 @@
   ``TransformBackend``: the load loop of the warehouses Arbalest feeds itself.
 - ``duckdb``, ``postgres``: those two, each writing the transform's batches its own way.
 - ``redshift``: Redshift, whose ``COPY`` reads the objects from S3 itself.
+- ``redshift_data``: Redshift through the Data API (``redshift+data://``): each part of a
+  load, with its lock and journal rows, in one ``BatchExecuteStatement``.
+- ``_redshift_data``: ``RedshiftDataAPI``, a warehouse reached through the Data API (and its
+  ``redshift+data://`` URL form); ``_redshift_driver``: the Data API as a DBAPI driver;
+  ``_redshift_dialect``: the SQLAlchemy dialect of ``redshift+data://`` URLs.
 - ``redshift_tabular``: Parquet and CSV on Redshift: a load table shaped like each object,
   ``COPY`` into it by position, then the fields inserted by name.
 - ``_redshift_copy``: the ``COPY`` statement Redshift runs, its manifest, and how each driver
@@ -21,7 +26,12 @@ journal.
 
 from __future__ import annotations
 
+from sqlalchemy.dialects import registry as _dialects
+
 from arbalest.backends._registry import backend_for, register
 from arbalest.backends.base import Backend, Capabilities, CopyJob, LoadResult
+
+# redshift+data:// URLs: the Data API's dialect, imported when first used
+_dialects.register("redshift.data", "arbalest.backends._redshift_dialect", "RedshiftDataDialect")
 
 __all__ = ["Backend", "Capabilities", "CopyJob", "LoadResult", "backend_for", "register"]

@@ -16,7 +16,7 @@ from arbalest.convert import BAD_DATE, BAD_TIMESTAMP, DateRule
 from arbalest.errors import CopyError
 from arbalest.loading.rejects import Reject, clip
 
-__all__ = ["STL", "SYS", "LoadViews", "WarehouseFacts", "probe", "read_back"]
+__all__ = ["STL", "SYS", "LoadViews", "WarehouseFacts", "probe", "read_back", "recorded"]
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +175,21 @@ def read_back(
         CopyError: If the ``SYS`` views do not record a loading ``COPY`` in time.
     """
     found = conn.execute(sa.text(views.last_copy)).one()
+    return recorded(conn, views, label, key, dates, tuple(found), no_load=no_load)
+
+
+def recorded(
+    conn: sa.Connection,
+    views: LoadViews,
+    label: str,
+    key: str,
+    dates: frozenset[str],
+    found: tuple[Any, ...],
+    *,
+    no_load: bool = False,
+) -> tuple[int, list[Reject]]:
+    """As ``read_back``, from the row ``views.last_copy`` gave right after the ``COPY``
+    (``found``; read through the Data API, where that row comes back with the batch)."""
     query = int(found[0])
     expected: int | None = None
     if views.history is None:

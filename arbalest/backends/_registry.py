@@ -19,6 +19,8 @@ _BUILTIN: Final = {
     "postgresql": "arbalest.backends.postgres:PostgresBackend",
     "redshift": "arbalest.backends.redshift:RedshiftBackend",
 }
+#: Backends for one driver of a dialect (``dialect+driver``), before the dialect's own.
+_BY_DRIVER: Final = {"redshift+data": "arbalest.backends.redshift_data:RedshiftDataBackend"}
 _REGISTERED: dict[str, type[Backend]] = {}
 
 
@@ -44,6 +46,9 @@ def backend_for(engine: sa.Engine) -> Backend:
     dialect = engine.dialect.name
     if dialect in _REGISTERED:
         return _REGISTERED[dialect](engine)
+    driver = f"{dialect}+{engine.dialect.driver}"
+    if driver in _BY_DRIVER:
+        return _load(_BY_DRIVER[driver])(engine)
     if dialect in _BUILTIN:
         return _load(_BUILTIN[dialect])(engine)
     for entry in entry_points(group="arbalest.backends"):

@@ -11,6 +11,7 @@ from typing import Any, Self
 import sqlalchemy as sa
 
 from arbalest.backends import Backend, backend_for
+from arbalest.backends._redshift_data import RedshiftDataAPI
 from arbalest.errors import ConfigurationError
 from arbalest.loading.formats import CsvOptions
 from arbalest.pipeline import runner
@@ -124,7 +125,8 @@ class Pipeline:
     Args:
         warehouse: A SQLAlchemy ``Engine`` or URL (``duckdb:///file.duckdb``;
             ``postgresql://...``, served by psycopg2 or psycopg 3, whichever is installed;
-            ``postgres://...``; ``redshift+psycopg2://...``).
+            ``postgres://...``; ``redshift+psycopg2://...``; ``redshift+data:///DATABASE?
+            workgroup=NAME`` for the Redshift Data API), or a ``RedshiftDataAPI``.
         store: A folder, an ``s3://bucket/prefix`` URL, or a store object.
         metadata: The pipeline's own location in the store (manifests, JSONPaths files);
             never loaded as data.
@@ -142,7 +144,7 @@ class Pipeline:
 
     def __init__(
         self,
-        warehouse: sa.Engine | str | sa.URL,
+        warehouse: sa.Engine | str | sa.URL | RedshiftDataAPI,
         store: str | os.PathLike[str] | ObjectStore | None = None,
         *,
         metadata: str = "_arbalest/",
@@ -157,6 +159,8 @@ class Pipeline:
             engine = warehouse
         elif isinstance(warehouse, str | sa.URL):
             engine = create_engine(warehouse)
+        elif isinstance(warehouse, RedshiftDataAPI):
+            engine = warehouse.engine()
         else:
             raise ConfigurationError(
                 f"warehouse= is a SQLAlchemy Engine or URL, not {type(warehouse).__name__}"
@@ -237,7 +241,7 @@ class Pipeline:
     def using(
         self,
         *,
-        warehouse: sa.Engine | str | sa.URL | None = None,
+        warehouse: sa.Engine | str | sa.URL | RedshiftDataAPI | None = None,
         store: str | os.PathLike[str] | ObjectStore | None = None,
     ) -> Self:
         """A copy of this pipeline with another warehouse or store, and the same steps.

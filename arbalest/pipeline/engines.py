@@ -102,6 +102,11 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
     pooling: dict[str, Any] = {} if _in_memory(parsed) else {"poolclass": sa.pool.NullPool}
     shown = parsed.render_as_string(hide_password=True)
     sign_in = None
+    if parsed.get_backend_name() == "redshift" and parsed.get_driver_name() == "data":
+        # the secret's ARN goes to the driver, never into the engine's URL (messages show it)
+        from arbalest.backends._redshift_data import RedshiftDataAPI
+
+        return RedshiftDataAPI.from_url(parsed).engine()
     if parsed.get_backend_name() == "redshift":
         _refuse_secrets_in_query(parsed, shown)
         driver = parsed.get_driver_name()

@@ -33,6 +33,7 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import (
+    ArbalestError,
     ConfigurationError,
     Credentials,
     Pipeline,
@@ -50,12 +51,14 @@ SESSION_TOKEN = "IQoJb3JpZ2luX2VjEPLANTEDsessionTOKEN" + "Zm9vYmFy" * 6
 PG_PASSWORD = "pgPLANTEDpassw0rd-7c1e"
 # what GetClusterCredentials / GetCredentials answer, in the IAM sign-in tests
 TEMPORARY_PASSWORD = "tmpPLANTEDdbPassw0rd/IAM+Zx81"
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:PLANTEDarbalest-q7Zp"
 SECRETS = {
     "AWS access key id": KEY_ID,
     "AWS secret access key": SECRET_KEY,
     "AWS session token": SESSION_TOKEN,
     "PostgreSQL password": PG_PASSWORD,
     "Redshift temporary password": TEMPORARY_PASSWORD,
+    "Data API secret ARN": SECRET_ARN,
 }
 WINDOW = 10  # this many characters of a secret in a row are a leak
 
@@ -458,6 +461,64 @@ def test_no_secret_from_the_redshift_path_that_succeeds_or_rejects_too_much(
     assert all(
         "WITH CREDENTIALS AS %(credentials)s" in c["statement"] for c in redshift_standin.copies
     )
+    surfaces.check()
+
+
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_no_secret_through_the_data_api(
+    redshift_standin: Any,
+    s3_bucket: str,
+    credentials: Credentials,
+    event: Any,
+    debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    from arbalest import RedshiftDataAPI
+    from tests.fixtures.redshift_data import FakeDataAPI
+
+    client = FakeDataAPI(redshift_standin)
+    api = RedshiftDataAPI(
+        workgroup="analytics", database="test", secret_arn=SECRET_ARN, client=client
+    )
+    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    pipeline = Pipeline(api, store=f"s3://{s3_bucket}/lake", credentials=credentials).copy(
+        event, "events", max_errors=1
+    )
+    surfaces = Surfaces()
+    for name, obj in [
+        ("api", api),
+        ("api.url", api.url()),
+        ("pipeline", pipeline),
+        ("engine", pipeline.engine),
+        ("engine.url", pipeline.engine.url),
+        ("backend", pipeline.backend),
+        ("plan", pipeline.plan()),
+        ("validate", pipeline.validate()),
+        ("run", pipeline.run()),
+    ]:
+        surfaces.add_object(name, obj)
+    put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": "x"}, {"id": "b2", "n": "y"}])
+    with pytest.raises(PipelineError) as too_many:
+        pipeline.run()
+    surfaces.add_exception("too many rejects", too_many.value)
+    client.fail_next = ["AccessDeniedException"] * 20
+    with pytest.raises(ArbalestError) as denied:
+        pipeline.run()
+    surfaces.add_exception("access denied", denied.value)
+    client.fail_next = []
+    put(s3_bucket, "lake/events/c.json", [{"id": "c1", "n": 1}])
+    client.refuse = "COPY"
+    with pytest.raises(PipelineError) as refused:
+        pipeline.run()
+    surfaces.add_exception("refused COPY", refused.value)
+    with pytest.raises(ConfigurationError) as bad:
+        Pipeline(f"redshift+data:///test?workgroup=wg&secret_arn={SECRET_ARN}&bad=1")
+    surfaces.add_exception("bad URL", bad.value)
+    surfaces.add_logs("logs", debug_logs.records)
+    assert "syntax error" in str(refused.value)  # the warehouse's message is kept
+    # the ARN went to the Data API, and the keys into the COPY's text, as they must
+    assert all(r["SecretArn"] == SECRET_ARN for _, r in client.requests if "Sqls" in r)
+    assert any(SECRET_KEY in sql for sql in client.sent if sql.startswith("COPY"))
     surfaces.check()
 
 

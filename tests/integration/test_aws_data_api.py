@@ -1,0 +1,111 @@
+"""Opt-in (``pytest -m aws``): the Redshift example and a load with rejects, through the real
+Redshift Data API, against the workgroup or cluster named by the environment:
+
+- ``ARBALEST_TEST_DATA_API_URL``: ``redshift+data:///DATABASE?workgroup=NAME`` (or
+  ``cluster=ID`` with ``db_user=`` or ``secret_arn=``);
+- ``ARBALEST_TEST_S3_BUCKET``: a bucket the warehouse may read, where the test writes under
+  ``arbalest-test/<random>/`` and deletes what it wrote;
+- ``ARBALEST_TEST_IAM_ROLE``: the role the ``COPY`` assumes.
+
+Without them every test here is skipped, with that reason. docs/warehouses.md says what the
+calling identity needs."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import sqlalchemy as sa
+
+from arbalest import Integer, Pipeline, Schema, String, journal
+from arbalest.pipeline.engines import create_engine
+
+pytestmark = [pytest.mark.aws]
+
+NAMES = ("ARBALEST_TEST_DATA_API_URL", "ARBALEST_TEST_S3_BUCKET", "ARBALEST_TEST_IAM_ROLE")
+REAL = {name: os.environ.get(name) for name in NAMES}
+needs_aws = pytest.mark.skipif(
+    not all(REAL.values()),
+    reason=f"set {', '.join(NAMES)} to run against a real workgroup or cluster",
+)
+
+
+@pytest.fixture
+def lake() -> Iterator[str]:  # pragma: no cover - opt-in
+    """A fresh prefix in the real bucket, emptied afterwards."""
+    prefix = f"arbalest-test/{uuid.uuid4().hex}"
+    yield prefix
+    client = boto3.client("s3")
+    bucket = str(REAL["ARBALEST_TEST_S3_BUCKET"])
+    for item in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        client.delete_object(Bucket=bucket, Key=item["Key"])
+
+
+@needs_aws
+def test_a_load_with_rejects_through_the_data_api(
+    base: type[Schema], lake: str
+) -> None:  # pragma: no cover - opt-in
+    class RealEvent(base):  # type: ignore[misc, valid-type]
+        __tablename__ = f"arbalest_test_{uuid.uuid4().hex[:8]}"
+        id = String(36, primary_key=True)
+        n = Integer()
+
+    bucket = str(REAL["ARBALEST_TEST_S3_BUCKET"])
+    body = b'{"id": "a", "n": 1}\n{"id": "b", "n": "x"}\n'
+    boto3.client("s3").put_object(Bucket=bucket, Key=f"{lake}/events/a.json", Body=body)
+    engine = create_engine(str(REAL["ARBALEST_TEST_DATA_API_URL"]))
+    try:
+        pipeline = Pipeline(
+            engine, store=f"s3://{bucket}/{lake}", iam_role=REAL["ARBALEST_TEST_IAM_ROLE"]
+        ).copy(RealEvent, "events", max_errors=1)
+        assert pipeline.plan().steps[0].keys == ["events/a.json"]
+        assert pipeline.validate().steps[0].rows_rejected == 1
+        result = pipeline.run()
+        assert result.rows_loaded == 1
+        assert [(r.line, r.column, r.code) for r in result.steps[0].rejects] == [(2, "n", 1207)]
+        assert pipeline.run().rows_loaded == 0
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {RealEvent.__tablename__}")
+            conn.execute(
+                sa.delete(journal.JOURNAL).where(
+                    journal.JOURNAL.c.target == RealEvent.__tablename__
+                )
+            )
+        engine.dispose()
+
+
+@needs_aws
+def test_the_redshift_example_through_the_data_api(lake: str) -> None:  # pragma: no cover - opt-in
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / "s3_to_redshift.py"
+    spec = importlib.util.spec_from_file_location("example_s3_to_redshift", path)
+    assert spec is not None
+    assert spec.loader is not None
+    example: Any = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    bucket = str(REAL["ARBALEST_TEST_S3_BUCKET"])
+    order = {
+        "id": uuid.uuid4().hex,
+        "customerId": 1,
+        "total": "1.00",
+        "createdAt": "2026-01-02T00:00:00Z",
+        "paid": True,
+    }
+    boto3.client("s3").put_object(
+        Bucket=bucket, Key=f"{lake}/raw/orders/a.json", Body=json.dumps(order).encode()
+    )
+    warehouse = create_engine(str(REAL["ARBALEST_TEST_DATA_API_URL"]))
+    try:
+        pipeline = example.build(warehouse, bucket, str(REAL["ARBALEST_TEST_IAM_ROLE"]))
+        pipeline = pipeline.using(store=f"s3://{bucket}/{lake}/raw")
+        assert pipeline.run().rows_loaded == 1
+    finally:
+        warehouse.dispose()
