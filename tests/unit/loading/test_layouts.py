@@ -285,6 +285,12 @@ def malformed_stretches(draw: st.DrawFn) -> str:
     chunk_bytes=16,
     batch_bytes=16,
 ).via("one truncated line of newline-delimited JSON")
+@example(
+    document=([{"n": 0, "v": None}], b'{"n": 0, "v": null}\n'),
+    bad=[(0, '{"n": oops}'), (0, '{\n  "n": -1,\n  "v": '), (1, '{\n  "')],
+    chunk_bytes=16,
+    batch_bytes=16,
+).via("a stretch waiting for a value before a record (left out: one record to a reader)")
 def test_malformed_stretches_are_rejected_and_the_records_around_them_load(
     converter: Converter,
     document: tuple[list[dict[str, Any]], bytes],
@@ -299,8 +305,12 @@ def test_malformed_stretches_are_rejected_and_the_records_around_them_load(
     texts = [json.dumps(r, indent=2 if r["n"] % 2 else None) for r in records]
     inserted: dict[int, list[str]] = {}
     for at, stretch in bad:
-        # (lines after its first that could start a record would be read as records)
+        # (lines after its first that could start a record would be read as records; a
+        # stretch that ends waiting for a value takes the next line's record as that value,
+        # and the two are one malformed record, as any JSON reader sees them)
         if any(line[:1] in "{[" for line in stretch.split("\n")[1:]):
+            continue
+        if stretch.rstrip()[-1:] in (":", ",", "[", "{"):
             continue
         inserted.setdefault(min(at, len(texts)), []).append(stretch)
     lines: list[str] = []
