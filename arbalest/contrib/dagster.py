@@ -145,7 +145,7 @@ def pipeline_assets(
     specs = []
     for target in targets:
         step = next(s for s in pipeline.steps if s.target == target)
-        schema = step.schema if isinstance(step, CopyStep) else step.copy.schema  # type: ignore[union-attr]
+        schema = step.schema if isinstance(step, CopyStep) else step.copy.schema
         own = vars(schema).get("__doc__")  # its own docstring, not Schema's
         doc = inspect.cleandoc(own) if isinstance(own, str) and own.strip() else None
         specs.append(
