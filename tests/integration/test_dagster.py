@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,8 @@ import sqlalchemy as sa
 from tests.fixtures.extras import need
 
 dagster = need("dagster", "dagster")
+
+ROOT = Path(__file__).parents[2]
 
 from arbalest import ConfigurationError, Integer, Pipeline, Schema, String  # noqa: E402
 from arbalest.contrib.dagster import observe_journal, pipeline_assets  # noqa: E402
@@ -202,3 +207,19 @@ def test_a_failure_that_retrying_cannot_fix_allows_no_retries(
 def test_a_pipeline_that_loads_no_table_has_no_assets() -> None:
     with pytest.raises(ConfigurationError, match="loads no table"):
         pipeline_assets(Pipeline("duckdb:///:memory:").sql("SELECT 1"))
+
+
+def test_the_example_materialises_its_assets_and_checks_them(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "dagster_assets.py"), str(tmp_path / "out")],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "visits: 2 rows loaded, 0 rejected, 1 objects in the journal" in done.stdout
+    assert "pages: 1 rows loaded" in done.stdout
+    assert "visits: fresh" in done.stdout
