@@ -151,6 +151,9 @@ with DAG(
         task_id="bad_data", pipeline={jobs!r} + ":bad", retries=2, retry_delay=dt.timedelta(0)
     )
     PipelineOperator(
+        task_id="missing", pipeline={jobs!r} + ":nope", retries=2, retry_delay=dt.timedelta(0)
+    )
+    PipelineOperator(
         task_id="unreachable",
         pipeline={jobs!r} + ":unreachable",
         retries=1,
@@ -187,6 +190,12 @@ def test_a_dag_of_pipelines_with_airflow_s_test_runner(
     assert bad["xcom"] is None
     assert "AirflowFailException" in report["output"]
     assert "TooManyRejectsError" in report["output"]
+
+    # a name the file does not have: a mistake to fix, not to retry
+    missing = tasks["missing"]
+    assert (missing["state"], missing["try_number"]) == ("failed", 1)
+    assert f"{jobs} has no 'nope'" in missing["rendered"]["plan"]
+    assert f"{jobs} has no 'nope'" in report["output"]
 
     # a refused connection: retried as retries=1 says
     unreachable = tasks["unreachable"]
