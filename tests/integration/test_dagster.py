@@ -223,3 +223,19 @@ def test_the_example_materialises_its_assets_and_checks_them(tmp_path: Path) -> 
     assert "visits: 2 rows loaded, 0 rejected, 1 objects in the journal" in done.stdout
     assert "pages: 1 rows loaded" in done.stdout
     assert "visits: fresh" in done.stdout
+
+
+def test_a_failure_that_retrying_may_cure_follows_the_retry_policy(instance: Any) -> None:
+    # nothing listens on port 1: a refused connection, which is retryable
+    pipeline = Pipeline(
+        "postgresql+psycopg2://nobody:s3cr3t@127.0.0.1:1/none?connect_timeout=2",
+        store=Path(__file__).parent,
+    ).copy(Visit, "visits")
+    assets = pipeline_assets(pipeline, retry_policy=dagster.RetryPolicy(max_retries=1))
+    result = dagster.materialize([assets], raise_on_error=False, instance=instance)
+    assert not result.success
+    kinds = [e.event_type_value for e in result.all_events]
+    assert kinds.count("STEP_UP_FOR_RETRY") == 1
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "WarehouseUnavailableError" in failure.step_failure_data.error.cause.message
+    assert "s3cr3t" not in str(result.all_events)
