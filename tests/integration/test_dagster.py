@@ -19,7 +19,15 @@ dagster = need("dagster", "dagster")
 
 ROOT = Path(__file__).parents[2]
 
-from arbalest import ConfigurationError, Integer, Pipeline, Schema, String  # noqa: E402
+from arbalest import (  # noqa: E402
+    ConfigurationError,
+    Date,
+    Integer,
+    Pipeline,
+    Schema,
+    SortedSources,
+    String,
+)
 from arbalest.contrib.dagster import observe_journal, pipeline_assets  # noqa: E402
 
 
@@ -239,3 +247,34 @@ def test_a_failure_that_retrying_may_cure_follows_the_retry_policy(instance: Any
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert "WarehouseUnavailableError" in failure.step_failure_data.error.cause.message
     assert "s3cr3t" not in str(result.all_events)
+
+
+class Hit(Base):
+    __tablename__ = "hits"
+    id = String(10)
+    day = Date()
+
+
+@pytest.mark.duckdb
+def test_a_time_series_table_is_an_asset(tmp_path: Path, instance: Any) -> None:
+    lake = tmp_path / "lake"
+    put(lake, "hits/2026-11-24", "a.json", [{"id": "a", "day": "2026-11-24"}])
+    put(lake, "hits/2026-11-25", "a.json", [{"id": "b", "day": "2026-11-25"}] * 2)
+    engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    try:
+        sources = SortedSources(lake, "hits", warehouse=engine)
+        pipeline = Pipeline(engine).time_series(Hit, sources, series_column="day")
+        assets = pipeline_assets(pipeline)
+        assert {k.to_user_string() for k in assets.keys} == {"hits"}
+        found = materialised(dagster.materialize([assets], instance=instance))
+        hits = found["hits"]
+        assert (hits["step"], hits["objects_loaded"], hits["rows_loaded"]) == (
+            "time series hits",
+            2,
+            3,
+        )
+        assert hits["journal_objects"] == 2
+        assert "dagster/last_updated_timestamp" in hits
+        assert sources.committed() == "hits/2026-11-25"
+    finally:
+        engine.dispose()
