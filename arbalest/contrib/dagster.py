@@ -88,18 +88,21 @@ def _journal_metadata(status: journal.TargetStatus | None) -> dict[str, Any]:
     return found
 
 
-def _run_metadata(step: StepResult) -> dict[str, Any]:
+def _run_metadata(steps: Sequence[StepResult]) -> dict[str, Any]:
+    """The figures of the steps that loaded one table in this run (most often one step)."""
     found: dict[str, Any] = {
-        "step": step.label,
-        "rows_loaded": step.rows_loaded,
-        "rows_rejected": step.rows_rejected,
-        "objects_loaded": step.objects_loaded,
-        "seconds": dagster.MetadataValue.float(round(step.seconds, 3)),
+        "step": "; ".join(s.label for s in steps),
+        "rows_loaded": sum(s.rows_loaded for s in steps),
+        "rows_rejected": sum(s.rows_rejected for s in steps),
+        "objects_loaded": sum(s.objects_loaded for s in steps),
+        "seconds": dagster.MetadataValue.float(round(sum(s.seconds for s in steps), 3)),
     }
-    if step.warnings:
-        found["warnings"] = dagster.MetadataValue.json(list(step.warnings))
-    if step.objects_changed:
-        found["objects_changed"] = dagster.MetadataValue.json(list(step.objects_changed))
+    warnings = [w for s in steps for w in s.warnings]
+    if warnings:
+        found["warnings"] = dagster.MetadataValue.json(warnings)
+    changed = [key for s in steps for key in s.objects_changed]
+    if changed:
+        found["objects_changed"] = dagster.MetadataValue.json(changed)
     return found
 
 
@@ -185,12 +188,14 @@ def pipeline_assets(
             ) from exc
         finally:
             pipeline.close()
+        by_target: dict[str, list[StepResult]] = {}
         for step in result.steps:
-            if step.target is None:
-                continue
+            if step.target is not None:
+                by_target.setdefault(step.target, []).append(step)
+        for target, steps in by_target.items():  # one materialisation per table
             yield dagster.MaterializeResult(
-                asset_key=keys[step.target],
-                metadata=_run_metadata(step) | _journal_metadata(statuses.get(step.target)),
+                asset_key=keys[target],
+                metadata=_run_metadata(steps) | _journal_metadata(statuses.get(target)),
             )
 
     return _materialise

@@ -278,3 +278,23 @@ def test_a_time_series_table_is_an_asset(tmp_path: Path, instance: Any) -> None:
         assert sources.committed() == "hits/2026-11-25"
     finally:
         engine.dispose()
+
+
+@pytest.mark.duckdb
+def test_two_steps_into_one_table_are_one_materialisation(
+    tmp_path: Path, lake: Path, instance: Any
+) -> None:
+    put(lake, "more", "b.json", [{"id": "d", "n": 4}])
+    pipeline = (
+        Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=lake)
+        .copy(Visit, "visits")
+        .copy(Visit, "more")
+    )
+    found = materialised(dagster.materialize([pipeline_assets(pipeline)], instance=instance))
+    visits = found["visits"]
+    assert visits["step"] == "copy visits (incremental); copy visits (incremental)"
+    assert (visits["rows_loaded"], visits["objects_loaded"], visits["journal_objects"]) == (
+        4,
+        2,
+        2,
+    )
