@@ -40,7 +40,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     from arbalest.errors import MissingDependencyError
 
-    raise MissingDependencyError("airflow", "apache-airflow 3") from exc
+    raise MissingDependencyError("apache-airflow", "airflow") from exc
 
 from typing_extensions import override
 
