@@ -144,9 +144,15 @@ with DAG(
     "arbalest_loads",
     schedule=None,
     start_date=dt.datetime(2026, 1, 1),
-    params={{"jobs": {jobs!r}}},
+    params={{"jobs": {jobs!r}, "root": {root!r}}},
 ) as dag:
     PipelineOperator(task_id="load", pipeline="{{{{ params.jobs }}}}:visits")
+    PipelineOperator(
+        task_id="elsewhere",
+        pipeline={jobs!r} + ":visits",
+        warehouse="duckdb:///{{{{ params.root }}}}/elsewhere.duckdb",
+        show_plan=False,
+    )
     PipelineOperator(
         task_id="bad_data", pipeline={jobs!r} + ":bad", retries=2, retry_delay=dt.timedelta(0)
     )
@@ -168,7 +174,7 @@ def test_a_dag_of_pipelines_with_airflow_s_test_runner(
     write_lake(tmp_path)
     jobs = tmp_path / "jobs.py"
     jobs.write_text(JOBS.format(root=str(tmp_path)))
-    report = run_dag(airflow_env, "arbalest_loads", DAG.format(jobs=str(jobs)))
+    report = run_dag(airflow_env, "arbalest_loads", DAG.format(jobs=str(jobs), root=str(tmp_path)))
     tasks = report["tasks"]
     assert report["state"] == "failed"
 
@@ -183,6 +189,14 @@ def test_a_dag_of_pipelines_with_airflow_s_test_runner(
     assert "1. copy visits (incremental)" in plan
     assert "objects to load: 1" in plan
     assert "visits/a.json" in plan
+
+    # warehouse= points the same pipeline elsewhere (templated); show_plan=False: no plan
+    elsewhere = tasks["elsewhere"]
+    assert elsewhere["state"] == "success"
+    assert elsewhere["xcom"]["rows_loaded"] == 3
+    assert elsewhere["rendered"]["warehouse"] == f"duckdb:///{tmp_path}/elsewhere.duckdb"
+    assert elsewhere["rendered"]["plan"] == ""
+    assert (tmp_path / "elsewhere.duckdb").exists()
 
     # bad data: no retry can help, so none is made although retries=2
     bad = tasks["bad_data"]
