@@ -19,7 +19,7 @@ import pytest
 
 from tests.fixtures.extras import need
 
-need("airflow", "airflow")
+need("airflow", "airflow", load=False)  # Airflow runs in processes of its own
 
 ROOT = Path(__file__).parents[2]
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from tests.fixtures.extras import need
 
-dagster = need("dagster", "dagster")
+dagster: Any = need("dagster", "dagster")
 
 ROOT = Path(__file__).parents[2]
 

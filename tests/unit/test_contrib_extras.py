@@ -21,7 +21,10 @@ from arbalest import MissingDependencyError
 def test_an_integration_without_its_package_names_its_extra(
     monkeypatch: pytest.MonkeyPatch, module: str, package: str, extra: str
 ) -> None:
-    monkeypatch.setitem(sys.modules, package, None)  # as if it were not installed
+    # as if it were not installed: the package and any of its modules already imported
+    for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, package, None)
     monkeypatch.delitem(sys.modules, f"arbalest.contrib.{module}", raising=False)
     with pytest.raises(MissingDependencyError, match=rf"pip install 'arbalest\[{extra}\]>=2'"):
         importlib.import_module(f"arbalest.contrib.{module}")
