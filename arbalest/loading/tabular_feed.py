@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from arbalest import convert
 from arbalest.errors import StoreError
-from arbalest.loading.csv_reader import _BLOCK, CsvReader, _Record, _shown
+from arbalest.loading.csv_reader import _BLOCK, CsvReader, _Lines, _Record, _shown
 from arbalest.loading.drift import KeyShape, ReadObjects, read_objects
 from arbalest.loading.formats import CsvOptions, delimiter_for
 from arbalest.loading.parquet import _value_type, parquet_columns, parquet_metadata
@@ -95,6 +95,8 @@ class _Columns:
         self.number = 0
         self.lines: list[int] = []
         self.rows: list[list[str | None]] = []
+        self.tables: list[pa.Table] = []  # records collected before ``lines``, as tables
+        self.taken = 0  # the records in ``tables``
         self.schema = pa.schema(
             [pa.field("line", pa.int64())]
             + [pa.field(f"c{i}", pa.string()) for i in range(1, count + 1)]
@@ -108,9 +110,34 @@ class _Columns:
         self.lines += lines
         self.rows += rows
 
-    def write(self, mapping: Sequence[int | None] | None) -> tuple[Path, int]:
-        """Write the rows collected (maybe none) to a new chunk file, each field's value
-        picked from its place in the records (``mapping``)."""
+    @property
+    def size(self) -> int:
+        """The records collected so far."""
+        return self.taken + len(self.lines)
+
+    def extend_table(
+        self, first: int, table: pa.Table, mapping: Sequence[int | None] | None
+    ) -> None:
+        """Collect records read as a table of text columns, at lines ``first`` on (one a
+        line), each field's value picked from its place in the records (``mapping``)."""
+        self._gather(mapping)
+        count = table.num_rows
+        arrays: list[pa.Array | pa.ChunkedArray] = [
+            pa.array(range(first, first + count), pa.int64())
+        ]
+        for place in mapping or [None] * self.count:
+            if place is None:
+                arrays.append(pa.nulls(count, pa.string()))
+            else:
+                arrays.append(table.column(place))
+        self.tables.append(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.taken += count
+
+    def _gather(self, mapping: Sequence[int | None] | None) -> None:
+        """Turn the records collected as Python values into a table (none when there are
+        none, unless no table was made yet)."""
+        if not self.lines and self.tables:
+            return
         columns = list(zip(*self.rows, strict=True))
         count = len(self.lines)
         arrays = [pa.array(self.lines, pa.int64())]
@@ -119,12 +146,20 @@ class _Columns:
                 arrays.append(pa.nulls(count, pa.string()))
             else:
                 arrays.append(pa.array(columns[place], pa.string()))
-        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self.tables.append(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.taken += count
+        self.lines, self.rows = [], []
+
+    def write(self, mapping: Sequence[int | None] | None) -> tuple[Path, int]:
+        """Write the records collected (maybe none) to a new chunk file, each field's value
+        picked from its place in the records (``mapping``)."""
+        self._gather(mapping)
+        table = self.tables[0] if len(self.tables) == 1 else pa.concat_tables(self.tables)
         path = self.workdir / f"{self.obj:08d}-{self.number:06d}.parquet"
         self.number += 1
         pq.write_table(table, path, compression="none")
-        rows = len(self.lines)
-        self.lines, self.rows = [], []
+        rows = table.num_rows
+        self.tables, self.taken = [], 0
         return path, rows
 
 
@@ -236,14 +271,8 @@ class TabularFeed(Feed):
                     if isinstance(item, _Record):
                         self._take(info.key, state, [item.line], [item.values], [item.text], item)
                     else:
-                        numbers, rows, errors, texts = reader.rows_of(item)
-                        for error in errors:
-                            state.reject(info.key, error)
-                        self._take(info.key, state, numbers, rows, texts, None)
-                        state.nbytes += len(item.text)
-                    if len(state.collected.lines) >= CSV_CHUNK_ROWS or (
-                        state.nbytes >= CSV_CHUNK_BYTES
-                    ):
+                        self._take_lines(info.key, reader, state, item)
+                    if state.collected.size >= CSV_CHUNK_ROWS or (state.nbytes >= CSV_CHUNK_BYTES):
                         if pending is not None:
                             yield pending
                         pending = self._csv_chunk(index, info, state, last=False)
@@ -254,6 +283,34 @@ class TabularFeed(Feed):
         if pending is not None:
             yield pending
         yield self._csv_chunk(index, info, state, last=True)
+
+    def _take_lines(self, key: str, reader: CsvReader, state: _CsvState, item: _Lines) -> None:
+        """Collect a run of lines without a quote character: split by Arrow's CSV reader
+        when it can (``CsvReader.table_of``), else record by record in Python."""
+        state.nbytes += len(item.text)
+        if state.mapping is None:  # the header first, on its own (unless an empty line)
+            end = item.text.find("\n")
+            if end <= 0 or item.text[: end + 1] in ("\r\n",):
+                self._take_rows(key, reader, state, item)
+                return
+            self._take_rows(key, reader, state, _Lines(item.first, item.text[: end + 1]))
+            item = _Lines(item.first + 1, item.text[end + 1 :])
+            if not item.text:
+                return
+        if state.mapping is None:  # the header line was a reject: the next line is it
+            self._take_rows(key, reader, state, item)
+            return
+        table = reader.table_of(item, state.expected)
+        if table is None:
+            self._take_rows(key, reader, state, item)
+        else:
+            state.collected.extend_table(item.first, table, state.mapping)
+
+    def _take_rows(self, key: str, reader: CsvReader, state: _CsvState, item: _Lines) -> None:
+        numbers, rows, errors, texts = reader.rows_of(item)
+        for error in errors:
+            state.reject(key, error)
+        self._take(key, state, numbers, rows, texts, None)
 
     def _take(
         self,
