@@ -181,28 +181,34 @@ class CsvReader:
 
     def table_of(self, item: _Lines, expected: int) -> pa.Table | None:
         """The records of a run of lines as a table of ``expected`` text columns, split by
-        Arrow's CSV reader (in C++, with quoting off: the run holds no quote character).
+        Arrow's CSV reader, or ``None`` when the run needs ``rows_of`` (``plain``, ``split``).
+        The records' line numbers are the run's first line plus their row numbers."""
+        return self.split(item.text, expected) if self.plain(item, expected) else None
 
-        ``None`` when the run needs ``rows_of``: it has an empty line (skipped, and counted),
-        a lone CR, bytes that are not text, a record with another field count (a reject), or
-        the options ask what Arrow's reader cannot do (blanks as NULL, a delimiter that is not
-        one ASCII character). The records' line numbers are the run's first line plus their
-        row numbers, as no line is skipped.
-        """
+    def plain(self, item: _Lines, expected: int) -> bool:
+        """Whether Arrow's CSV reader (in C++, with quoting off: the run holds no quote
+        character) splits the run as ``rows_of`` does, one record a line: not when the run
+        has an empty line (skipped, and counted), a lone CR, or bytes that are not text, or
+        the options ask what Arrow's reader cannot do (blanks as NULL, a delimiter that is
+        not one ASCII character)."""
         text = item.text
-        options = self.options
-        if (
+        return not (
             expected < 1
             or not text
-            or options.blanks_as_null
+            or self.options.blanks_as_null
             or self._undecodable
             or not (len(self.delimiter) == 1 and self.delimiter.isascii())
             or self.delimiter in "\r\n"
             or text.startswith(("\n", "\r\n"))
             or "\n\n" in text
             or ("\r" in text and (text.count("\r") != text.count("\r\n") or "\n\r\n" in text))
-        ):
-            return None
+        )
+
+    def split(self, text: str, expected: int) -> pa.Table | None:
+        """Lines ``plain`` says Arrow's reader splits as ``rows_of`` does, as a table of
+        ``expected`` text columns (``f0``, ...), a row a line; ``None`` when a line has
+        another field count (``rows_of`` rejects it)."""
+        options = self.options
         data = text.encode("utf-8")
         names = [f"f{i}" for i in range(expected)]
         invalid: list[object] = []

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from arbalest import convert
@@ -116,15 +117,13 @@ class _Columns:
         return self.taken + len(self.lines)
 
     def extend_table(
-        self, first: int, table: pa.Table, mapping: Sequence[int | None] | None
+        self, lines: Sequence[int], table: pa.Table, mapping: Sequence[int | None] | None
     ) -> None:
-        """Collect records read as a table of text columns, at lines ``first`` on (one a
-        line), each field's value picked from its place in the records (``mapping``)."""
+        """Collect records read as a table of text columns, that start on ``lines``, each
+        field's value picked from its place in the records (``mapping``)."""
         self._gather(mapping)
         count = table.num_rows
-        arrays: list[pa.Array | pa.ChunkedArray] = [
-            pa.array(range(first, first + count), pa.int64())
-        ]
+        arrays: list[pa.Array | pa.ChunkedArray] = [pa.array(lines, pa.int64())]
         for place in mapping or [None] * self.count:
             if place is None:
                 arrays.append(pa.nulls(count, pa.string()))
@@ -265,17 +264,22 @@ class TabularFeed(Feed):
             n,
         )
         pending: TableChunk | None = None
+        segment = _Segment()
         try:
             with self._store.open(info.key) as raw, open_decompressed(raw, compression) as stream:
                 for item in reader.items(stream):
                     if isinstance(item, _Record):
-                        self._take(info.key, state, [item.line], [item.values], [item.text], item)
+                        self._take_record(info.key, reader, state, segment, item)
                     else:
-                        self._take_lines(info.key, reader, state, item)
-                    if state.collected.size >= CSV_CHUNK_ROWS or (state.nbytes >= CSV_CHUNK_BYTES):
+                        self._take_lines(info.key, reader, state, segment, item)
+                    if state.collected.size + len(segment.lines) >= CSV_CHUNK_ROWS or (
+                        state.nbytes >= CSV_CHUNK_BYTES
+                    ):
+                        self._flush(info.key, reader, state, segment)
                         if pending is not None:
                             yield pending
                         pending = self._csv_chunk(index, info, state, last=False)
+                self._flush(info.key, reader, state, segment)
         except (OSError, EOFError) as exc:
             if pending is not None:
                 pending.discard()
@@ -284,9 +288,30 @@ class TabularFeed(Feed):
             yield pending
         yield self._csv_chunk(index, info, state, last=True)
 
-    def _take_lines(self, key: str, reader: CsvReader, state: _CsvState, item: _Lines) -> None:
-        """Collect a run of lines without a quote character: split by Arrow's CSV reader
-        when it can (``CsvReader.table_of``), else record by record in Python."""
+    def _take_record(
+        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: _Record
+    ) -> None:
+        """Collect a record read in Python: into the segment when it is a good one and the
+        segment can take it, else now (a reject, or the header)."""
+        if (
+            state.mapping is not None
+            and state.expected > 1
+            and item.error is None
+            and len(item.values) == state.expected
+        ):
+            segment.add_record(item, reader.delimiter * (state.expected - 1) + "\n")
+            state.nbytes += len(item.text) + 1
+            return
+        if state.mapping is None:
+            self._flush(key, reader, state, segment)
+        self._take(key, state, [item.line], [item.values], [item.text], item)
+
+    def _take_lines(
+        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: _Lines
+    ) -> None:
+        """Collect a run of lines without a quote character: into the segment, split by
+        Arrow's CSV reader with the records around it, when it can (``CsvReader.plain``),
+        else record by record in Python."""
         state.nbytes += len(item.text)
         if state.mapping is None:  # the header first, on its own (unless an empty line)
             end = item.text.find("\n")
@@ -297,14 +322,45 @@ class TabularFeed(Feed):
             item = _Lines(item.first + 1, item.text[end + 1 :])
             if not item.text:
                 return
-        if state.mapping is None:  # the header line was a reject: the next line is it
-            self._take_rows(key, reader, state, item)
+        if state.mapping is not None and state.expected > 1 and reader.plain(item, state.expected):
+            segment.add_lines(item)
             return
-        table = reader.table_of(item, state.expected)
+        self._flush(key, reader, state, segment)
+        self._take_rows(key, reader, state, item)
+
+    def _flush(self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment) -> None:
+        """Collect the records of the segment: split by Arrow's CSV reader, the records read
+        in Python put in their places; or, when a line has another field count, item by item
+        in Python (which rejects it)."""
+        if not segment.items:
+            return
+        table = reader.split("".join(segment.texts), state.expected)
         if table is None:
-            self._take_rows(key, reader, state, item)
+            for item in segment.items:
+                if isinstance(item, _Record):
+                    state.collected.extend([item.line], [item.values])
+                else:
+                    self._take_rows(key, reader, state, item)
         else:
-            state.collected.extend_table(item.first, table, state.mapping)
+            if segment.places:
+                mask = [False] * table.num_rows
+                for place in segment.places:
+                    mask[place] = True
+                marks = pa.array(mask, pa.bool_())
+                values = list(zip(*segment.values, strict=True))
+                table = pa.Table.from_arrays(
+                    [
+                        pc.replace_with_mask(
+                            table.column(i).combine_chunks(),
+                            marks,
+                            pa.array(values[i], pa.string()),
+                        )
+                        for i in range(state.expected)
+                    ],
+                    names=table.column_names,
+                )
+            state.collected.extend_table(segment.lines, table, state.mapping)
+        segment.clear()
 
     def _take_rows(self, key: str, reader: CsvReader, state: _CsvState, item: _Lines) -> None:
         numbers, rows, errors, texts = reader.rows_of(item)
@@ -388,6 +444,40 @@ class TabularFeed(Feed):
         specs, options = self._specs, self._options
         chunk.query = lambda seq: csv_query(specs, path, seq, options)
         return chunk
+
+
+@dataclass
+class _Segment:
+    """Records gathered to be split by Arrow's CSV reader in one call: runs of lines without
+    a quote character as they are, and each record read in Python (quoted fields) as a
+    placeholder line of empty fields, its values put in its place afterwards."""
+
+    items: list[_Lines | _Record] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the line each record starts on
+    places: list[int] = field(default_factory=list)  # the rows of the records read in Python
+    values: list[list[str | None]] = field(default_factory=list)  # and their values
+
+    def add_lines(self, item: _Lines) -> None:
+        text = item.text
+        count = text.count("\n")
+        if not text.endswith("\n"):  # the object's last line
+            text += "\n"
+            count += 1
+        self.items.append(item)
+        self.texts.append(text)
+        self.lines.extend(range(item.first, item.first + count))
+
+    def add_record(self, record: _Record, placeholder: str) -> None:
+        self.items.append(record)
+        self.texts.append(placeholder)
+        self.places.append(len(self.lines))
+        self.lines.append(record.line)
+        self.values.append(record.values)
+
+    def clear(self) -> None:
+        for part in (self.items, self.texts, self.lines, self.places, self.values):
+            part.clear()
 
 
 @dataclass
