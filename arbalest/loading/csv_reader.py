@@ -1,5 +1,6 @@
 """Redshift's CSV dialect, record by record: ``CsvReader`` reads a byte stream into records
-of text values (or rejects), with the line each record starts on."""
+of text values (or rejects), with the line each record starts on; runs of lines without a
+quote character are split in bulk, in Python or by Arrow's CSV reader."""
 
 from __future__ import annotations
 

@@ -2,10 +2,12 @@
 
 A Parquet object is read in place when it is a local, uncompressed file (else decompressed
 into a scratch file) and cut at row groups, about ``PARQUET_CHUNK_BYTES`` a chunk. A CSV
-object is read record by record (``CsvReader``) into chunk files of text values, at most
-``CSV_CHUNK_ROWS`` records or about ``CSV_CHUNK_BYTES`` each; a record with the wrong field
-count is rejected here. Each chunk carries the query that converts it (``tabular``) and the
-keys its object has (the drift report).
+object is read (``CsvReader``) into chunk files of text values, at most ``CSV_CHUNK_ROWS``
+records or about ``CSV_CHUNK_BYTES`` each: a chunk's lines are split by Arrow's CSV reader in
+one call, the records with quoted fields read in Python and put in their places, or record by
+record in Python when Arrow's reader would not split them as Redshift does; a record with the
+wrong field count is rejected here. Each chunk carries the query that converts it
+(``tabular``) and the keys its object has (the drift report).
 """
 
 from __future__ import annotations
