@@ -11,9 +11,10 @@ forms (Arrow for DuckDB, CSV for PostgreSQL). Prints the median CPU seconds
 Single-threaded, so CPU seconds are the figures to compare on a shared machine.
 
 Stages, CSV: ``read+split`` (``CsvReader``: decoding, finding quotes, splitting lines into
-fields, the null string), ``chunk files`` (``_Columns.write``: the values picked into
-columns, Arrow arrays made from Python strings, the chunk's Parquet file written), ``take``
-(the rest of reading: the header, field counts, collecting rows); both formats: ``source``
+fields in Python or with Arrow's CSV reader (``split``), the null string), ``chunk files``
+(``_Columns.write``: the values picked into columns, Arrow arrays made from Python strings,
+the chunk's Parquet file written), ``take`` (the rest of reading: the header, field counts,
+collecting rows, quoted records put in their places); both formats: ``source``
 (DuckDB reading the batch's Parquet or chunk files into a table, no conversion), ``convert``
 (the whole conversion query, that reading included), ``finish``, ``export arrow``, ``export
 csv``. With ``--by-field``, also each field's conversion alone (one field's query over every
@@ -159,9 +160,10 @@ def by_field(chunks: list[TableChunk], fmt: str, stages: Stages) -> None:
 
 def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[Stages, int]:
     stages = Stages()
-    saved = (CsvReader.items, CsvReader.rows_of, tabular_feed._Columns.write)
+    saved = (CsvReader.items, CsvReader.rows_of, CsvReader.split, tabular_feed._Columns.write)
     CsvReader.items = stages.wrap_generator("read+split", CsvReader.items)  # type: ignore[method-assign]
     CsvReader.rows_of = stages.wrap("read+split", CsvReader.rows_of)  # type: ignore[method-assign]
+    CsvReader.split = stages.wrap("read+split", CsvReader.split)  # type: ignore[method-assign]
     tabular_feed._Columns.write = stages.wrap("chunk files", tabular_feed._Columns.write)  # type: ignore[method-assign]
     rows = 0
     with tempfile.TemporaryDirectory(prefix="arbalest-profile-") as scratch:
@@ -180,7 +182,9 @@ def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[
         try:
             chunks = _chunks(feed, fmt, parts(folder.parent, fmt)[:files], stages)
         finally:
-            CsvReader.items, CsvReader.rows_of, tabular_feed._Columns.write = saved  # type: ignore[method-assign]
+            (CsvReader.items, CsvReader.rows_of, CsvReader.split, tabular_feed._Columns.write) = (  # type: ignore[method-assign]
+                saved
+            )
             feed.close()
         if fmt == "csv":  # what reading did besides the reader and the chunk files
             stages.cpu["take"] = stages.cpu.pop("read") - (

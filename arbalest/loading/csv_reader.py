@@ -1,5 +1,6 @@
 """Redshift's CSV dialect, record by record: ``CsvReader`` reads a byte stream into records
-of text values (or rejects), with the line each record starts on."""
+of text values (or rejects), with the line each record starts on; runs of lines without a
+quote character are split in bulk, in Python or by Arrow's CSV reader."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Final
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from arbalest.convert import BAD_CHARACTER, BAD_RECORD, MAX_RECORD_BYTES
 from arbalest.loading.formats import CsvOptions
@@ -175,6 +179,72 @@ class CsvReader:
                 for row, line in zip(rows, lines, strict=True)
             ]
         return numbers, rows, errors, lines
+
+    def table_of(self, item: _Lines, expected: int) -> pa.Table | None:
+        """The records of a run of lines as a table of ``expected`` text columns, split by
+        Arrow's CSV reader, or ``None`` when the run needs ``rows_of`` (``plain``, ``split``).
+        The records' line numbers are the run's first line plus their row numbers."""
+        return self.split(item.text, expected) if self.plain(item, expected) else None
+
+    def plain(self, item: _Lines, expected: int) -> bool:
+        """Whether Arrow's CSV reader (in C++, with quoting off: the run holds no quote
+        character) splits the run as ``rows_of`` does, one record a line: not when the run
+        has an empty line (skipped, and counted), a lone CR, or bytes that are not text, or
+        the options ask what Arrow's reader cannot do (blanks as NULL, a delimiter that is
+        not one ASCII character)."""
+        text = item.text
+        return not (
+            expected < 1
+            or not text
+            or self.options.blanks_as_null
+            or self._undecodable
+            or not (len(self.delimiter) == 1 and self.delimiter.isascii())
+            or self.delimiter in "\r\n"
+            or text.startswith(("\n", "\r\n"))
+            or "\n\n" in text
+            or ("\r" in text and (text.count("\r") != text.count("\r\n") or "\n\r\n" in text))
+        )
+
+    def split(self, text: str, expected: int) -> pa.Table | None:
+        """Lines ``plain`` says Arrow's reader splits as ``rows_of`` does, as a table of
+        ``expected`` text columns (``f0``, ...), a row a line; ``None`` when a line has
+        another field count (``rows_of`` rejects it)."""
+        options = self.options
+        data = text.encode("utf-8")
+        names = [f"f{i}" for i in range(expected)]
+        invalid: list[object] = []
+
+        def wrong_count(row: object) -> str:
+            invalid.append(row)
+            return "skip"
+
+        nulls = [options.null_as, ""] if options.empty_as_null else [options.null_as]
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(data),
+                read_options=pa_csv.ReadOptions(
+                    column_names=names, use_threads=False, block_size=len(data) + 1
+                ),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter=self.delimiter,
+                    quote_char=False,
+                    escape_char=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=wrong_count,
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()),
+                    null_values=nulls,
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except pa.ArrowInvalid:
+            return None
+        if invalid:
+            return None
+        return table
 
     def _record(
         self, buffer: str, at: int, line: int, final: bool

@@ -2,10 +2,12 @@
 
 A Parquet object is read in place when it is a local, uncompressed file (else decompressed
 into a scratch file) and cut at row groups, about ``PARQUET_CHUNK_BYTES`` a chunk. A CSV
-object is read record by record (``CsvReader``) into chunk files of text values, at most
-``CSV_CHUNK_ROWS`` records or about ``CSV_CHUNK_BYTES`` each; a record with the wrong field
-count is rejected here. Each chunk carries the query that converts it (``tabular``) and the
-keys its object has (the drift report).
+object is read (``CsvReader``) into chunk files of text values, at most ``CSV_CHUNK_ROWS``
+records or about ``CSV_CHUNK_BYTES`` each: a chunk's lines are split by Arrow's CSV reader in
+one call, the records with quoted fields read in Python and put in their places, or record by
+record in Python when Arrow's reader would not split them as Redshift does; a record with the
+wrong field count is rejected here. Each chunk carries the query that converts it
+(``tabular``) and the keys its object has (the drift report).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from arbalest import convert
 from arbalest.errors import StoreError
-from arbalest.loading.csv_reader import _BLOCK, CsvReader, _Record, _shown
+from arbalest.loading.csv_reader import _BLOCK, CsvReader, _Lines, _Record, _shown
 from arbalest.loading.drift import KeyShape, ReadObjects, read_objects
 from arbalest.loading.formats import CsvOptions, delimiter_for
 from arbalest.loading.parquet import _value_type, parquet_columns, parquet_metadata
@@ -95,6 +98,8 @@ class _Columns:
         self.number = 0
         self.lines: list[int] = []
         self.rows: list[list[str | None]] = []
+        self.tables: list[pa.Table] = []  # records collected before ``lines``, as tables
+        self.taken = 0  # the records in ``tables``
         self.schema = pa.schema(
             [pa.field("line", pa.int64())]
             + [pa.field(f"c{i}", pa.string()) for i in range(1, count + 1)]
@@ -108,9 +113,32 @@ class _Columns:
         self.lines += lines
         self.rows += rows
 
-    def write(self, mapping: Sequence[int | None] | None) -> tuple[Path, int]:
-        """Write the rows collected (maybe none) to a new chunk file, each field's value
-        picked from its place in the records (``mapping``)."""
+    @property
+    def size(self) -> int:
+        """The records collected so far."""
+        return self.taken + len(self.lines)
+
+    def extend_table(
+        self, lines: Sequence[int], table: pa.Table, mapping: Sequence[int | None] | None
+    ) -> None:
+        """Collect records read as a table of text columns, that start on ``lines``, each
+        field's value picked from its place in the records (``mapping``)."""
+        self._gather(mapping)
+        count = table.num_rows
+        arrays: list[pa.Array | pa.ChunkedArray] = [pa.array(lines, pa.int64())]
+        for place in mapping or [None] * self.count:
+            if place is None:
+                arrays.append(pa.nulls(count, pa.string()))
+            else:
+                arrays.append(table.column(place))
+        self.tables.append(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.taken += count
+
+    def _gather(self, mapping: Sequence[int | None] | None) -> None:
+        """Turn the records collected as Python values into a table (none when there are
+        none, unless no table was made yet)."""
+        if not self.lines and self.tables:
+            return
         columns = list(zip(*self.rows, strict=True))
         count = len(self.lines)
         arrays = [pa.array(self.lines, pa.int64())]
@@ -119,12 +147,20 @@ class _Columns:
                 arrays.append(pa.nulls(count, pa.string()))
             else:
                 arrays.append(pa.array(columns[place], pa.string()))
-        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self.tables.append(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.taken += count
+        self.lines, self.rows = [], []
+
+    def write(self, mapping: Sequence[int | None] | None) -> tuple[Path, int]:
+        """Write the records collected (maybe none) to a new chunk file, each field's value
+        picked from its place in the records (``mapping``)."""
+        self._gather(mapping)
+        table = self.tables[0] if len(self.tables) == 1 else pa.concat_tables(self.tables)
         path = self.workdir / f"{self.obj:08d}-{self.number:06d}.parquet"
         self.number += 1
         pq.write_table(table, path, compression="none")
-        rows = len(self.lines)
-        self.lines, self.rows = [], []
+        rows = table.num_rows
+        self.tables, self.taken = [], 0
         return path, rows
 
 
@@ -230,23 +266,22 @@ class TabularFeed(Feed):
             n,
         )
         pending: TableChunk | None = None
+        segment = _Segment()
         try:
             with self._store.open(info.key) as raw, open_decompressed(raw, compression) as stream:
                 for item in reader.items(stream):
                     if isinstance(item, _Record):
-                        self._take(info.key, state, [item.line], [item.values], [item.text], item)
+                        self._take_record(info.key, reader, state, segment, item)
                     else:
-                        numbers, rows, errors, texts = reader.rows_of(item)
-                        for error in errors:
-                            state.reject(info.key, error)
-                        self._take(info.key, state, numbers, rows, texts, None)
-                        state.nbytes += len(item.text)
-                    if len(state.collected.lines) >= CSV_CHUNK_ROWS or (
+                        self._take_lines(info.key, reader, state, segment, item)
+                    if state.collected.size + len(segment.lines) >= CSV_CHUNK_ROWS or (
                         state.nbytes >= CSV_CHUNK_BYTES
                     ):
+                        self._flush(info.key, reader, state, segment)
                         if pending is not None:
                             yield pending
                         pending = self._csv_chunk(index, info, state, last=False)
+                self._flush(info.key, reader, state, segment)
         except (OSError, EOFError) as exc:
             if pending is not None:
                 pending.discard()
@@ -254,6 +289,86 @@ class TabularFeed(Feed):
         if pending is not None:
             yield pending
         yield self._csv_chunk(index, info, state, last=True)
+
+    def _take_record(
+        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: _Record
+    ) -> None:
+        """Collect a record read in Python: into the segment when it is a good one and the
+        segment can take it, else now (a reject, or the header)."""
+        if (
+            state.mapping is not None
+            and state.expected > 1
+            and item.error is None
+            and len(item.values) == state.expected
+        ):
+            segment.add_record(item, reader.delimiter * (state.expected - 1) + "\n")
+            state.nbytes += len(item.text) + 1
+            return
+        if state.mapping is None:
+            self._flush(key, reader, state, segment)
+        self._take(key, state, [item.line], [item.values], [item.text], item)
+
+    def _take_lines(
+        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: _Lines
+    ) -> None:
+        """Collect a run of lines without a quote character: into the segment, split by
+        Arrow's CSV reader with the records around it, when it can (``CsvReader.plain``),
+        else record by record in Python."""
+        state.nbytes += len(item.text)
+        if state.mapping is None:  # the header first, on its own (unless an empty line)
+            end = item.text.find("\n")
+            if end <= 0 or item.text[: end + 1] in ("\r\n",):
+                self._take_rows(key, reader, state, item)
+                return
+            self._take_rows(key, reader, state, _Lines(item.first, item.text[: end + 1]))
+            item = _Lines(item.first + 1, item.text[end + 1 :])
+            if not item.text:
+                return
+        if state.mapping is not None and state.expected > 1 and reader.plain(item, state.expected):
+            segment.add_lines(item)
+            return
+        self._flush(key, reader, state, segment)
+        self._take_rows(key, reader, state, item)
+
+    def _flush(self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment) -> None:
+        """Collect the records of the segment: split by Arrow's CSV reader, the records read
+        in Python put in their places; or, when a line has another field count, item by item
+        in Python (which rejects it)."""
+        if not segment.items:
+            return
+        table = reader.split("".join(segment.texts), state.expected)
+        if table is None:
+            for item in segment.items:
+                if isinstance(item, _Record):
+                    state.collected.extend([item.line], [item.values])
+                else:
+                    self._take_rows(key, reader, state, item)
+        else:
+            if segment.places:
+                mask = [False] * table.num_rows
+                for place in segment.places:
+                    mask[place] = True
+                marks = pa.array(mask, pa.bool_())
+                values = list(zip(*segment.values, strict=True))
+                table = pa.Table.from_arrays(
+                    [
+                        pc.replace_with_mask(
+                            table.column(i).combine_chunks(),
+                            marks,
+                            pa.array(values[i], pa.string()),
+                        )
+                        for i in range(state.expected)
+                    ],
+                    names=table.column_names,
+                )
+            state.collected.extend_table(segment.lines, table, state.mapping)
+        segment.clear()
+
+    def _take_rows(self, key: str, reader: CsvReader, state: _CsvState, item: _Lines) -> None:
+        numbers, rows, errors, texts = reader.rows_of(item)
+        for error in errors:
+            state.reject(key, error)
+        self._take(key, state, numbers, rows, texts, None)
 
     def _take(
         self,
@@ -331,6 +446,40 @@ class TabularFeed(Feed):
         specs, options = self._specs, self._options
         chunk.query = lambda seq: csv_query(specs, path, seq, options)
         return chunk
+
+
+@dataclass
+class _Segment:
+    """Records gathered to be split by Arrow's CSV reader in one call: runs of lines without
+    a quote character as they are, and each record read in Python (quoted fields) as a
+    placeholder line of empty fields, its values put in its place afterwards."""
+
+    items: list[_Lines | _Record] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the line each record starts on
+    places: list[int] = field(default_factory=list)  # the rows of the records read in Python
+    values: list[list[str | None]] = field(default_factory=list)  # and their values
+
+    def add_lines(self, item: _Lines) -> None:
+        text = item.text
+        count = text.count("\n")
+        if not text.endswith("\n"):  # the object's last line
+            text += "\n"
+            count += 1
+        self.items.append(item)
+        self.texts.append(text)
+        self.lines.extend(range(item.first, item.first + count))
+
+    def add_record(self, record: _Record, placeholder: str) -> None:
+        self.items.append(record)
+        self.texts.append(placeholder)
+        self.places.append(len(self.lines))
+        self.lines.append(record.line)
+        self.values.append(record.values)
+
+    def clear(self) -> None:
+        for part in (self.items, self.texts, self.lines, self.places, self.values):
+            part.clear()
 
 
 @dataclass
