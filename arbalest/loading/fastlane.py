@@ -31,9 +31,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Final
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Final
 
 from arbalest.convert import ConvertOptions
 from arbalest.convert.numbers import BooleanRule, DecimalRule, FloatRule, IntegerRule
@@ -42,6 +40,9 @@ from arbalest.convert.time import DateRule, TimestampRule
 from arbalest.loading.drift import KeyShape, read_objects
 from arbalest.schema._build import ColumnSpec
 from arbalest.schema.jsonpath import JSONPath
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _fastlane: ModuleType | None
 try:
@@ -91,6 +92,8 @@ class Lane:
 
     def convert(self, data: bytes, first_line: int, seq: int) -> FastRows:
         """Run the lines of ``data`` (one chunk, its first line numbered ``first_line``)."""
+        import pyarrow as pa
+
         assert _fastlane is not None
         rows, lines, columns, d_lines, d_offsets, d_text, shapes, known = _fastlane.convert(
             data, first_line, self.columns
@@ -144,6 +147,8 @@ class Lane:
 
 
 def _constant(kind: pa.DataType, value: int, count: int) -> pa.Array:
+    import pyarrow as pa
+
     return pa.Array.from_buffers(
         kind, count, [None, pa.py_buffer(value.to_bytes(4, "little", signed=True) * count)]
     )
@@ -189,6 +194,8 @@ def lane_for(specs: Sequence[ColumnSpec], options: ConvertOptions) -> Lane | Non
 
 
 def _kind(rule: object) -> tuple[int, int, int, pa.DataType] | None:
+    import pyarrow as pa  # (imported only for a load: commands that plan never need it)
+
     if type(rule) is IntegerRule:  # (a subclass may read differently)
         arrow = {16: pa.int16(), 32: pa.int32(), 64: pa.int64()}[rule.bits]
         return _INT[rule.bits], 0, 0, arrow

@@ -20,11 +20,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from arbalest import convert
 from arbalest.convert import BAD_CHARACTER, BAD_RECORD, NOT_NULL, sql_literal
@@ -35,6 +33,9 @@ from arbalest.loading.reader import Chunk
 from arbalest.loading.records import Carry, scan
 from arbalest.loading.rejects import Reject, clip
 from arbalest.schema._build import ColumnSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["Batch", "Transform", "connect_private"]
 
@@ -164,6 +165,9 @@ class Transform(ConversionSQL):
         Batches are finished one at a time, in order: ``carries`` holds the records still
         open at the end of each object's last chunk so far.
         """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         chunks = batch.chunks
         consumed = self._slow_path(chunks, batch.rejects, carries)
         if consumed and batch.fast is not None and batch.fast.num_rows:
@@ -212,6 +216,8 @@ class Transform(ConversionSQL):
     def export(self, batch: Batch, path: Path, fmt: str, *, with_position: bool) -> None:
         """The batch's good rows as an Arrow table (``fmt="arrow"``), or written to ``path``
         as CSV (every text value quoted) or Parquet; nothing if there are none."""
+        import pyarrow as pa
+
         if not batch.total_rows:
             return
         fast, batch.fast = batch.fast, None
@@ -249,6 +255,8 @@ class Transform(ConversionSQL):
     ) -> tuple[pa.Table | None, dict[int, KeyShape]]:
         """Convert into ``_arb_batch``; the fast lane's rows (if it runs) are returned, with
         the key shapes their ``shape`` column numbers."""
+        import pyarrow as pa
+
         for careful in (False, True):
             if careful:
                 self._fix_utf8(chunks, rejects)
@@ -272,6 +280,9 @@ class Transform(ConversionSQL):
     ) -> tuple[pa.Table, dict[int, KeyShape]]:
         """The fast lane's rows, returned as Arrow; the lines it leaves converted by the SQL
         path into ``_arb_batch``, as every line is without the lane (``fastlane``)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         assert self.lane is not None
         fast, deferred = [], []
         shapes: dict[int, KeyShape] = {}
