@@ -22,6 +22,10 @@ ROOT = Path(__file__).parents[2]
 
 
 def load(name: str) -> ModuleType:
+    """An example as a module, loaded once per test process (running its file again would
+    declare its schemas again in the shared MetaData)."""
+    if f"example_{name}" in sys.modules:
+        return sys.modules[f"example_{name}"]
     spec = importlib.util.spec_from_file_location(
         f"example_{name}", ROOT / "examples" / f"{name}.py"
     )

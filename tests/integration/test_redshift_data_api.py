@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -243,16 +244,11 @@ def test_the_url_form_reaches_the_same_warehouse(
 
 @functools.cache
 def _example(name: str) -> Any:
-    import importlib.util
-    from pathlib import Path
+    # loaded once per test process, as tests/examples loads it: a second run of the file
+    # would declare its schemas again in the shared MetaData (a SchemaError)
+    from tests.examples.test_examples import load
 
-    path = Path(__file__).parents[2] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return sys.modules.get(f"example_{name}") or load(name)
 
 
 def test_the_redshift_example_runs_through_the_data_api(data_api: DataAPI, s3_bucket: str) -> None:
