@@ -1,12 +1,13 @@
 """The drift report: JSON keys the records have that no column reads, and columns that no
 record filled.
 
-The transform lists, per record that may hold a key no column reads, the keys of every
-object the schema reads into (one ``json_keys`` call in the query that converts the record;
-``Transform._keys_sql`` says which records skip it, and why that is exact) and counts the
-records of each shape per batch (``GROUP BY`` the key lists: records of one shape share one
-group). Only those few groups are expanded here, so the cost in Python does not grow with the
-records.
+For the lines the fast lane takes (``fastlane``), the C pass numbers each distinct set of
+keys no column reads, and the transform counts rows per number. For the lines it leaves, the
+query lists, per record that may hold such a key, the keys of every object the schema reads
+into (one ``json_keys`` call; ``ConversionSQL._keys_sql`` says which records skip it, and
+why that is exact) and counts the records of each shape per batch (``GROUP BY`` the key
+lists). Only those few shapes are expanded here, so the cost in Python does not grow with
+the records.
 """
 
 from __future__ import annotations
