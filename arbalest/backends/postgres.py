@@ -51,9 +51,14 @@ class PostgresBackend(TransformBackend):
         milliseconds = max(int(timeout * 1000), 1)
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
         try:
+            # keyed by the connection's schema too: the journal lives there, so runs of
+            # pipelines in two schemas are unrelated even where their targets share a name
             conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"arbalest:{target}"},
+                sa.text(
+                    "SELECT pg_advisory_xact_lock(hashtextextended("
+                    "'arbalest:' || coalesce(current_schema(), '') || ':' || :key, 0))"
+                ),
+                {"key": target},
             )
         except sa.exc.OperationalError as exc:
             # psycopg2 says pgcode, psycopg 3 sqlstate

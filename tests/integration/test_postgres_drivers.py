@@ -3,10 +3,12 @@ COPY, and a bare ``postgresql://`` or ``postgres://`` URL loads through the one 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import ConcurrentRunError, Integer, Pipeline, Schema, String
+from arbalest.backends.postgres import PostgresBackend
 
 DRIVERS = ["psycopg2", "psycopg"]
 TABLE = f"events_{uuid.uuid4().hex[:8]}"
@@ -98,21 +101,15 @@ def test_a_bare_url_loads_through_the_installed_driver(
     assert sorted(rows(pipeline.engine)) == EXPECTED
 
 
-@pytest.mark.parametrize("driver", DRIVERS)
-def test_a_held_lock_is_a_concurrent_run_error_with_either_driver(
-    postgres_url: str, postgres_server: sa.Engine, lake: Path, event: Any, driver: str
-) -> None:
-    pipeline = Pipeline(
-        with_driver(postgres_url, f"postgresql+{driver}"), store=lake, lock_timeout=0.2
-    ).copy(event, "events", max_errors=1)
+@contextlib.contextmanager
+def holding_run_lock(url: str) -> Iterator[None]:
+    """Holds the run lock on ``TABLE``, taken as a run's step takes it on a connection to
+    ``url``, from another thread until the block ends."""
     held, release = threading.Event(), threading.Event()
+    engine = sa.create_engine(url)
 
     def hold() -> None:
-        with postgres_server.begin() as conn:
-            conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"arbalest:{TABLE}"},
-            )
+        with engine.begin() as conn, PostgresBackend(engine).lock(conn, TABLE, 5):
             held.set()
             release.wait(30)
 
@@ -120,10 +117,48 @@ def test_a_held_lock_is_a_concurrent_run_error_with_either_driver(
     holder.start()
     try:
         assert held.wait(30)
-        with pytest.raises(ConcurrentRunError) as caught:
-            pipeline.run()
-        assert caught.value.retryable
+        yield
     finally:
         release.set()
         holder.join()
+        engine.dispose()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_held_lock_is_a_concurrent_run_error_with_either_driver(
+    postgres_url: str,
+    postgres_server: sa.Engine,
+    postgres_schema: str,
+    lake: Path,
+    event: Any,
+    driver: str,
+) -> None:
+    pipeline = Pipeline(
+        with_driver(postgres_url, f"postgresql+{driver}"), store=lake, lock_timeout=0.2
+    ).copy(event, "events", max_errors=1)
+    with holding_run_lock(postgres_url):
+        with pytest.raises(ConcurrentRunError) as caught:
+            pipeline.run()
+        assert caught.value.retryable
     assert pipeline.run().rows_loaded == len(NOTES)
+
+
+def test_a_lock_held_in_another_schema_does_not_wait(
+    postgres_url: str, postgres_server: sa.Engine, lake: Path, event: Any
+) -> None:
+    # the same table name under another schema's journal is another target
+    pipeline = Pipeline(postgres_url, store=lake, lock_timeout=0.2).copy(
+        event, "events", max_errors=1
+    )
+    other = f"t_{uuid.uuid4().hex[:12]}"
+    with postgres_server.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{other}"')
+    try:
+        elsewhere = sa.make_url(postgres_url).update_query_dict(
+            {"options": f"-csearch_path={other}"}
+        )
+        with holding_run_lock(elsewhere.render_as_string(hide_password=False)):
+            assert pipeline.run().rows_loaded == len(NOTES)
+    finally:
+        with postgres_server.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{other}" CASCADE')
