@@ -71,6 +71,7 @@ class Wide(Base):
     money = Decimal(12, 2)
     whole = Decimal(5, 0)
     fine = Decimal(38, 10)
+    count = Decimal(18, 0)  # whole numbers of 16-19 digits: the lane's integer limits
     real = Real()
     double = Double()
     flag = Boolean()
@@ -96,6 +97,7 @@ KEYS: Final = [
     "money",
     "whole",
     "fine",
+    "count",
     "real",
     "double",
     "flag",
@@ -204,15 +206,19 @@ LITERALS: Final = ["true", "false", "null", "{}", "[]", "[1]", '{"a": 1}', "tru"
 
 timestamps = st.builds(
     lambda y, mo, d, h, mi, s, f, sep, z: (
-        f'"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{f}{z}"'
+        f'"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}{"" if s is None else f":{s:02d}"}{f}{z}"'
     ),
     st.integers(1, 9999),
     st.integers(1, 12),
     st.integers(1, 31),
     st.integers(0, 23),
     st.integers(0, 59),
-    st.integers(0, 59),
-    st.sampled_from(["", ".1", ".123", ".123456", ".1234567"]),
+    st.none() | st.integers(0, 59),  # HH:MM without seconds is a timestamp too
+    # a fraction of 1 to 9 digits (the lane takes up to 6), now and then after HH:MM
+    st.just("")
+    | st.integers(1, 9)
+    .flatmap(lambda n: st.text("0123456789", min_size=n, max_size=n))
+    .map(lambda digits: "." + digits),
     st.sampled_from(["T", " "]),
     st.sampled_from(["", "Z"]),
 )
@@ -279,6 +285,12 @@ GOOD: Final = {
     "money": decimals(10, 3),
     "whole": decimals(5, 2),
     "fine": decimals(9, 11),
+    "count": st.one_of(  # around the 15-digit, 64-bit and 18-digit limits
+        st.integers(-(10**19), 10**19).map(str),
+        st.integers(15, 19).flatmap(lambda n: st.integers(10 ** (n - 1), 10**n - 1)).map(str),
+        st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**18 - 1, 10**18]).map(str),
+        decimals(18, 2),  # a fraction, truncated
+    ),
     "real": st.floats(width=32, allow_nan=False, allow_infinity=False).map(json.dumps),
     "double": floats,
     "flag": st.sampled_from(["true", "false"]),
