@@ -214,7 +214,9 @@ class _Step(StepTelemetry):
         self.result = result
 
     def finished(self, result: StepResult) -> None:
-        size = sum(e.info.size for e in self.result.entries) if self.result else 0
+        if self.result is None:  # a SQL step: it loads nothing
+            return
+        size = sum(e.info.size for e in self.result.entries)
         self.span.set_attributes(
             {
                 "arbalest.objects.loaded": result.objects_loaded,
@@ -224,7 +226,7 @@ class _Step(StepTelemetry):
             }
         )
         instruments = self.run.instruments
-        if instruments is not None and result.target is not None:
+        if instruments is not None:
             instruments.rows.add(result.rows_loaded, self.attributes)
             instruments.rejected.add(result.rows_rejected, self.attributes)
             instruments.objects.add(result.objects_loaded, self.attributes)
