@@ -1,6 +1,6 @@
 """OpenTelemetry: the spans and metrics of a run, printed as a tree.
 
-    pip install 'arbalest[otel]' opentelemetry-sdk
+    pip install 'arbalest[otel]>=2' opentelemetry-sdk
     python examples/observability.py [FOLDER]
 
 Writes three objects of clicks under FOLDER/lake (default ./arbalest-otel-demo): a large one
