@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from opentelemetry.trace import StatusCode
 
-from arbalest import Integer, Pipeline, PipelineError, Schema, String
+from arbalest import Integer, Pipeline, PipelineError, Schema, SortedSources, String, Timestamp
 from arbalest.loading import reader
 from arbalest.pipeline import telemetry
 from tests.fixtures.telemetry import Recorder
@@ -226,6 +226,38 @@ def test_a_validation_is_traced_and_records_no_metrics(
     assert recorder.spans("arbalest.run") == []
     assert len(recorder.spans("arbalest.object")) == 2
     assert list(recorder.points()) == []
+
+
+@pytest.mark.duckdb
+def test_a_time_series_step_has_a_span_per_object_of_every_partition(
+    warehouse_duckdb: sa.Engine, tmp_path: Path, base: type[Schema], recorder: Recorder
+) -> None:
+    class Visit(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "visits"
+        id = String(36, primary_key=True)
+        t = Timestamp()
+
+    lake = tmp_path / "visits"
+    for day, count in (("2026-12-01", 2), ("2026-12-02", 3)):
+        (lake / "visits" / day).mkdir(parents=True)
+        records = [{"id": f"{day}-{i}", "t": f"{day}T0{i}:00:00"} for i in range(count)]
+        (lake / "visits" / day / "part.json").write_text(lines(records))
+    sources = SortedSources(lake, "visits", warehouse=warehouse_duckdb)
+    pipeline = Pipeline(warehouse_duckdb).time_series(Visit, sources, series_column="t")
+    result = pipeline.run(**recorder.providers)
+    assert result.rows_loaded == 5
+    (step,) = recorder.spans("arbalest.step")
+    assert step.attributes is not None
+    assert step.attributes["arbalest.step.kind"] == "time_series"
+    assert step.attributes["db.collection.name"] == "visits"
+    objects = recorder.children(step, "arbalest.object")
+    assert {
+        o.attributes["arbalest.object.key"]: o.attributes["arbalest.rows.loaded"]
+        for o in objects
+        if o.attributes
+    } == {"visits/2026-12-01/part.json": 2, "visits/2026-12-02/part.json": 3}
+    assert recorder.total("arbalest.rows.loaded") == 5
+    assert recorder.total("arbalest.objects.loaded") == 2
 
 
 @pytest.mark.postgres
