@@ -151,6 +151,11 @@ def run(
             raise
 
 
+def _error_type(exc: BaseException) -> str:
+    """``error.type``: the exception's fully qualified class name."""
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
 def _failed(span: Span, exc: BaseException, secrets: Sequence[str]) -> None:
     """Mark the span failed with the error, its message and traceback redacted (the
     ``exception`` event that ``record_exception`` would add, without the chain: a cause
@@ -159,14 +164,14 @@ def _failed(span: Span, exc: BaseException, secrets: Sequence[str]) -> None:
     span.add_event(
         "exception",
         {
-            "exception.type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "exception.type": _error_type(exc),
             "exception.message": message,
             "exception.stacktrace": redact(
                 "".join(traceback.format_exception(exc, chain=False)), secrets
             ),
         },
     )
-    span.set_attribute("error.type", f"{type(exc).__module__}.{type(exc).__qualname__}")
+    span.set_attribute("error.type", _error_type(exc))
     span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, message))
 
 
@@ -348,7 +353,7 @@ class _Recording(RunTelemetry):
                 if self.instruments is not None:
                     measured = dict(attributes)
                     if failed is not None:
-                        measured["error.type"] = type(failed).__qualname__
+                        measured["error.type"] = _error_type(failed)
                     self.instruments.duration.record(time.monotonic() - started, measured)
 
     def totals(self, objects: int, nbytes: int) -> None:

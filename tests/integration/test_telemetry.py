@@ -192,7 +192,7 @@ def test_a_failing_step_is_an_error_span_and_its_duration_is_measured(
         for name, attributes, point in recorder.points()
         if name == "arbalest.step.duration"
     }
-    assert durations == {None: 1, "SQLStepError": 1}
+    assert durations == {None: 1, "arbalest.errors.SQLStepError": 1}
 
 
 @pytest.mark.duckdb
