@@ -69,11 +69,13 @@ CURSORS: Final = sa.Table(
 
 @dataclass(frozen=True)
 class Entry:
-    """One loaded object, as the journal records it."""
+    """One loaded object, as the journal records it; ``query_id``: the warehouse's id of the
+    statement that loaded it, where it has one (Redshift's ``COPY``), for telemetry only."""
 
     info: ObjectInfo
     rows_loaded: int
     rows_rejected: int
+    query_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 
@@ -16,7 +16,16 @@ from arbalest.convert import BAD_DATE, BAD_TIMESTAMP, DateRule
 from arbalest.errors import CopyError
 from arbalest.loading.rejects import Reject, clip
 
-__all__ = ["STL", "SYS", "LoadViews", "WarehouseFacts", "probe", "read_back", "recorded"]
+__all__ = [
+    "STL",
+    "SYS",
+    "LoadViews",
+    "Recorded",
+    "WarehouseFacts",
+    "probe",
+    "read_back",
+    "recorded",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +168,15 @@ def _waited(read: Any, done: Any, seconds: float | None = None) -> Any:
     return result
 
 
+class Recorded(NamedTuple):
+    """What Redshift recorded of one ``COPY``: the rows it loaded, its rejects, and its
+    query id (``pg_last_copy_id()``, or ``last_user_query_id()`` on Serverless)."""
+
+    rows: int
+    rejects: list[Reject]
+    query: int
+
+
 def read_back(
     conn: sa.Connection,
     views: LoadViews,
@@ -167,9 +185,9 @@ def read_back(
     dates: frozenset[str],
     *,
     no_load: bool = False,
-) -> tuple[int, list[Reject]]:
-    """The rows loaded and the rejects of the ``COPY`` that ``conn`` ran last (``no_load``:
-    a ``COPY ... NOLOAD``, which loads no rows).
+) -> Recorded:
+    """The rows loaded, the rejects and the query id of the ``COPY`` that ``conn`` ran last
+    (``no_load``: a ``COPY ... NOLOAD``, which loads no rows).
 
     Raises:
         CopyError: If the ``SYS`` views do not record a loading ``COPY`` in time.
@@ -187,7 +205,7 @@ def recorded(
     found: tuple[Any, ...],
     *,
     no_load: bool = False,
-) -> tuple[int, list[Reject]]:
+) -> Recorded:
     """As ``read_back``, from the row ``views.last_copy`` gave right after the ``COPY``
     (``found``; read through the Data API, where that row comes back with the batch)."""
     query = int(found[0])
@@ -228,7 +246,7 @@ def recorded(
             key,
             len(found_errors),
         )
-    return rows, [_reject(row, key, dates) for row in found_errors]
+    return Recorded(rows, [_reject(row, key, dates) for row in found_errors], query)
 
 
 def _reject(row: Sequence[Any], key: str, dates: frozenset[str]) -> Reject:

@@ -322,7 +322,13 @@ class RedshiftBackend(Backend):
             upsert_from(conn, table, staging)
             conn.execute(DropTable(staging))
         entries = [
-            Entry(info, copier.rows[info.key], copier.rejected[info.key]) for info in objects
+            Entry(
+                info,
+                copier.rows[info.key],
+                copier.rejected[info.key],
+                copier.queries.get(info.key),
+            )
+            for info in objects
         ]
         for info in objects:
             if job.on_object is not None:
@@ -480,6 +486,7 @@ class _Copier:
         self.rejects: list[Reject] = []
         self.rows: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        self.queries: dict[str, str] = {}  # per key, the query id of its COPY (telemetry)
         self.manifests = 0
 
     def copy(self, table: sa.Table, info: ObjectInfo) -> None:
@@ -518,12 +525,13 @@ class _Copier:
                     job.label, (self.rejects + recorded)[: job.max_errors + 1], job.max_errors
                 ) from None
             raise
-        count, new = read_back(
+        count, new, query = read_back(
             self.conn, self.views, job.label, info.key, self.dates, no_load=job.validate
         )
         self.rejects += new
         self.rejected[info.key] += len(new)
         self.rows[info.key] += count
+        self.queries[info.key] = str(query)
         if len(self.rejects) > job.max_errors:
             raise TooManyRejectsError(job.label, self.rejects[: job.max_errors + 1], job.max_errors)
 

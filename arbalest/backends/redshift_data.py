@@ -206,7 +206,12 @@ class RedshiftDataBackend(RedshiftBackend):
             rejects += new
             for info in chunk:
                 entries.append(
-                    Entry(info, rows.get(info.key, 0), sum(r.key == info.key for r in new))
+                    Entry(
+                        info,
+                        rows.get(info.key, 0),
+                        sum(r.key == info.key for r in new),
+                        part.queries.get(info.key),
+                    )
                 )
                 if job.on_object is not None:
                     job.on_object(info)
@@ -231,6 +236,7 @@ class _Part:
         self.backend, self.conn, self.driver, self.job = backend, conn, driver, job
         self.columns, self.dates, self.jsonpaths_url = columns, dates, jsonpaths_url
         self.manifests = 0
+        self.queries: dict[str, str] = {}  # per key, the query id of its COPY (telemetry)
         self.before: list[Reject] = []  # the step's rejects in the parts before
         self.views: Any = None
 
@@ -295,9 +301,10 @@ class _Part:
         rejects: list[Reject] = []
         for offset, info in enumerate(objects):
             found = self.driver.result(done[reads[offset]]["Id"])[0][0]
-            _, new = recorded(
+            _, new, query = recorded(
                 conn, views, job.label, info.key, self.dates, found, no_load=job.validate
             )
+            self.queries[info.key] = str(query)
             rows[info.key] = int(numbered.get(start + offset + 1, 0))
             rejects += new
         return rows, rejects
@@ -414,7 +421,7 @@ class _Part:
         )
         if sql.lstrip().startswith("COPY ") and query is not None:
             # over MAXERROR: the COPY's load errors outlive the rollback, by its query id
-            _, new = recorded(
+            _, new, _ = recorded(
                 self.conn, self.views, label, "", self.dates, (query, 0), no_load=True
             )
             key = self._keys.get(failed, "")

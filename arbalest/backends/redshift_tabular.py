@@ -237,7 +237,15 @@ def load_tabular(
         _refuse_ambiguous(conn, job, table, staging, objects)
         upsert_from(conn, table, staging)
         conn.execute(DropTable(staging))
-    entries = [Entry(info, copier.rows[info.key], copier.rejected[info.key]) for info in objects]
+    entries = [
+        Entry(
+            info,
+            copier.rows[info.key],
+            copier.rejected[info.key],
+            copier.queries.get(info.key),
+        )
+        for info in objects
+    ]
     for info in objects:
         if job.on_object is not None:
             job.on_object(info)
@@ -255,6 +263,7 @@ class _TabularCopier:
         self.rejects: list[Reject] = []
         self.rows: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        self.queries: dict[str, str] = {}  # per key, the query id of its COPY (telemetry)
         self.number = 0
 
     def copy(self, dest: sa.Table, info: ObjectInfo) -> None:
@@ -451,7 +460,7 @@ class _TabularCopier:
                     job.label, (self.rejects + recorded)[: job.max_errors + 1], job.max_errors
                 ) from None
             raise
-        count, new = read_back(
+        count, new, query = read_back(
             self.conn, self.views, job.label, info.key, dates, no_load=job.validate
         )
         if job.format == "parquet":
@@ -459,6 +468,7 @@ class _TabularCopier:
         self.rejects += new
         self.rejected[info.key] += len(new)
         self.rows[info.key] += count
+        self.queries[info.key] = str(query)
         if len(self.rejects) > job.max_errors:
             raise TooManyRejectsError(job.label, self.rejects[: job.max_errors + 1], job.max_errors)
 

@@ -6,6 +6,8 @@
   what a step raises turned into a ``PipelineError`` naming the step.
 - ``copying``: copy and time-series steps, one transaction each: the journal, the target,
   its lock, the objects to load; and ``Progress``, what a run reports as it loads.
+- ``telemetry``: OpenTelemetry spans and metrics of a run (``opentelemetry-api``, the
+  ``otel`` extra; nothing without it).
 - ``connection``: the run's warehouse connection (the driver's errors mapped to Arbalest's),
   and credentials kept out of messages.
 - ``description``: ``RunDescription``, what the runner needs of a pipeline (it never imports

@@ -6,7 +6,7 @@ import copy
 import os
 import posixpath
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import sqlalchemy as sa
 
@@ -31,6 +31,10 @@ from arbalest.schema.base import Schema
 from arbalest.stores import LocalStore, ObjectStore, folder_prefix, open_store
 from arbalest.stores.base import outside_reason
 from arbalest.stores.credentials import Credentials, as_credentials
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["Pipeline", "create_engine"]
 
@@ -420,22 +424,60 @@ class Pipeline:
 
     # -- running -------------------------------------------------------------------------
 
-    def run(self, *, progress: runner.Progress | None = None) -> RunResult:
+    def run(
+        self,
+        *,
+        progress: runner.Progress | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> RunResult:
         """Run every step; each commits on its own.
+
+        With ``opentelemetry-api`` installed (the ``otel`` extra), the run is traced (a span
+        per run, step, object and batch) and measured (rows, rejects, bytes, step time): see
+        the observability page of the docs.
+
+        Args:
+            progress: Receives progress events as the run loads (see ``Progress``).
+            tracer_provider: Where the run's spans go; ``None``: OpenTelemetry's global
+                provider (which records nothing until an SDK is configured).
+            meter_provider: Where the run's metrics go; ``None``: the global provider.
 
         Raises:
             PipelineError: A step failed; the warehouse and the journal are as they were
                 before it (earlier steps stay committed).
         """
         try:
-            return runner.execute(self, validate=False, progress=progress)
+            return runner.execute(
+                self,
+                validate=False,
+                progress=progress,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+            )
         finally:
             self._release()
 
-    def validate(self, *, progress: runner.Progress | None = None) -> RunResult:
-        """Run every step in one transaction that is rolled back: a dry run."""
+    def validate(
+        self,
+        *,
+        progress: runner.Progress | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> RunResult:
+        """Run every step in one transaction that is rolled back: a dry run.
+
+        Traced as ``run()`` is, in an ``arbalest.validate`` span; a validation records no
+        metrics (it loads nothing). The arguments are ``run()``'s.
+        """
         try:
-            return runner.execute(self, validate=True, progress=progress)
+            return runner.execute(
+                self,
+                validate=True,
+                progress=progress,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+            )
         finally:
             self._release()
 

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
@@ -34,7 +34,7 @@ from arbalest.errors import (
     StoreUnavailableError,
     WarehouseUnavailableError,
 )
-from arbalest.pipeline import evolution
+from arbalest.pipeline import evolution, telemetry
 from arbalest.pipeline._failures import retryable_statement, statement_hint
 from arbalest.pipeline.connection import (
     connect,
@@ -56,6 +56,10 @@ from arbalest.pipeline.description import RunDescription
 from arbalest.pipeline.result import Plan, PlanStep, RunResult, StepResult
 from arbalest.pipeline.steps import CopyStep, SQLStep, TimeSeriesStep
 from arbalest.stores.base import ObjectInfo
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "Progress",
@@ -93,20 +97,62 @@ class _Silent:
 
 
 def execute(
-    pipeline: RunDescription, *, validate: bool, progress: Progress | None = None
+    pipeline: RunDescription,
+    *,
+    validate: bool,
+    progress: Progress | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> RunResult:
-    """Run (or validate) every step of ``pipeline``; see the module docstring."""
+    """Run (or validate) every step of ``pipeline``; see the module docstring. Spans and
+    metrics go to the providers given, or the global ones (``telemetry``)."""
     path = missing_database(pipeline) if validate else None
     if path is not None:
         # validated against an empty database of the same kind: nothing is left behind
         not_there_yet(pipeline, path, "validating")
         stand_in = sa.create_engine("duckdb:///:memory:", hide_parameters=True)
         try:
-            return execute(pipeline.using(warehouse=stand_in), validate=True, progress=progress)
+            return execute(
+                pipeline.using(warehouse=stand_in),
+                validate=True,
+                progress=progress,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+            )
         finally:
             stand_in.dispose()
-    listener: Progress = progress if progress is not None else _Silent()
     secrets = secrets_of(pipeline)
+    with telemetry.run(
+        pipeline,
+        validate=validate,
+        secrets=secrets,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    ) as watch:
+        listener = watch.listening(progress if progress is not None else _Silent())
+        results = _steps(pipeline, validate, listener, watch, secrets)
+        run = RunResult(results, validated=validate)
+        watch.finished(run)
+    who = f"pipeline {pipeline.name}" if pipeline.name else "pipeline"
+    logger.info(
+        "%s: %s in %.2f s: %d row(s) loaded, %d rejected",
+        who,
+        "validated" if validate else "done",
+        run.seconds,
+        run.rows_loaded,
+        run.rows_rejected,
+    )
+    return run
+
+
+def _steps(
+    pipeline: RunDescription,
+    validate: bool,
+    listener: Progress,
+    watch: telemetry.RunTelemetry,
+    secrets: Sequence[str],
+) -> list[StepResult]:
+    """Every step, in order, on one connection; what each did."""
     run_id = journal.new_run_id()
     results: list[StepResult] = []
     who = f"pipeline {pipeline.name}" if pipeline.name else "pipeline"
@@ -124,7 +170,7 @@ def execute(
         try:
             for step in pipeline.steps:
                 started = time.monotonic()
-                with _step_errors(step, secrets):
+                with watch.step(step) as watching, _step_errors(step, secrets):
                     if isinstance(step, CopyStep | TimeSeriesStep):
                         run_step = load_copy if isinstance(step, CopyStep) else load_time_series
                         loaded, changed, warnings = run_step(
@@ -136,6 +182,7 @@ def execute(
                             held,
                             listener,
                         )
+                        watching.loaded(loaded)
                         result = StepResult(
                             step.label,
                             step.target,
@@ -162,6 +209,7 @@ def execute(
                         result = StepResult(
                             step.label, None, 0, 0, 0, [], time.monotonic() - started
                         )
+                    watching.finished(result)
                 logger.info(
                     "%s%s: %d object(s), %d row(s), %d rejected, %.2f s",
                     prefix,
@@ -176,16 +224,7 @@ def execute(
         finally:
             if outer is not None:
                 outer.rollback()
-    run = RunResult(results, validated=validate)
-    logger.info(
-        "%s: %s in %.2f s: %d row(s) loaded, %d rejected",
-        who,
-        "validated" if validate else "done",
-        run.seconds,
-        run.rows_loaded,
-        run.rows_rejected,
-    )
-    return run
+    return results
 
 
 @contextlib.contextmanager

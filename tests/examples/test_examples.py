@@ -250,3 +250,31 @@ def test_each_local_example_prints_a_summary(name: str, summary: str, tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     assert summary in done.stdout
+
+
+def test_observability_prints_the_span_tree_of_a_run(tmp_path: Path) -> None:
+    example = load("observability")
+    result, lines, totals = example.main(str(tmp_path))
+    assert (result.rows_loaded, result.rows_rejected) == (64_005, 2)
+    names = [line.split(" (")[0] for line in lines]
+    assert names == [
+        "arbalest.run",
+        "  arbalest.step",
+        "    arbalest.object",
+        "      arbalest.batch",  # the large object: read in two batches
+        "      arbalest.batch",
+        "    arbalest.object",
+        "      arbalest.batch",
+        "    arbalest.object",
+        "      arbalest.batch",
+    ]
+    assert "arbalest.object.key='clicks/2026-12-03.json'" in lines[-2]
+    assert "arbalest.rows.loaded=2 arbalest.rows.rejected=2" in lines[-2]
+    size = sum(p.stat().st_size for p in (tmp_path / "lake" / "clicks").iterdir())
+    assert totals == {
+        "arbalest.rows.loaded": 64_005,
+        "arbalest.rows.rejected": 2,
+        "arbalest.objects.loaded": 3,
+        "arbalest.bytes": size,
+        "arbalest.step.duration": 1,
+    }

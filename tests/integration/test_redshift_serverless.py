@@ -199,7 +199,7 @@ def test_sys_rows_map_onto_rejects(redshift_serverless: Any) -> None:
                 ),
                 {"q": query, "pid": pid},
             )
-        rows, rejects = read_back(conn, SYS, "copy dated", "a.json", frozenset({"day"}))
+        rows, rejects, _ = read_back(conn, SYS, "copy dated", "a.json", frozenset({"day"}))
     assert rows == 5
     assert [(r.key, r.line, r.column, r.value, r.code) for r in rejects] == [
         ("a.json", 4, "day", None, 1205),

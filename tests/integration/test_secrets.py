@@ -9,8 +9,10 @@ refusing the keys, too many rejects, a failing SQL step, a warehouse that refuse
 connections), ``validate()``, ``plan()``, the ``repr`` and ``str`` of pipelines, stores,
 credentials, steps, results, plans and errors (with their causes and contexts, and
 tracebacks as ``traceback.format_exception`` prints them), the ``arbalest`` logger's records
-at DEBUG, and the ``arbalest`` command's stdout and stderr with ``--verbose``. Every captured
-string is scanned for each secret, whole, URL-encoded, or any 10 characters of it in a row.
+at DEBUG, the ``arbalest`` command's stdout and stderr with ``--verbose``, and every
+OpenTelemetry span and metric the runs export (names, attributes, events and statuses).
+Every captured string is scanned for each secret, whole, URL-encoded, or any 10 characters
+of it in a row.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from arbalest.cli import main
 from tests.fixtures.faults import Fault, FaultProxy, Operation
 from tests.fixtures.modules import module
 from tests.fixtures.servers import POSTGRES_URL
+from tests.fixtures.telemetry import Recorder
 
 KEY_ID = "AKIAQX7PLANTEDKEY4ID"
 SECRET_KEY = "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"
@@ -118,6 +121,13 @@ class Surfaces:
                     self.add(f"{name}.{attribute}", repr(value))
         self.add(f"{where}: traceback", "".join(traceback.format_exception(exc)))
 
+    def add_telemetry(self, where: str, recorder: Recorder) -> None:
+        """Every span and metric the recorder was given, as text (see ``Recorder.texts``)."""
+        texts = list(recorder.texts())
+        assert texts, "no span was exported"
+        for name, text in texts:
+            self.add(f"{where}: {name}", text)
+
     def add_logs(self, where: str, records: list[logging.LogRecord]) -> None:
         formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
         for record in records:
@@ -168,6 +178,13 @@ def test_the_scanner_finds_every_secret_in_every_form_and_place() -> None:
             surfaces.add_exception("error", exc)
         record = logging.LogRecord("arbalest.x", logging.DEBUG, __file__, 1, "%s", (secret,), None)
         surfaces.add_logs("logs", [record])
+        recorder = Recorder()
+        span = recorder.tracer_provider.get_tracer("t").start_span("s", attributes={"k": secret})
+        span.add_event("exception", {"exception.message": f"at {secret}"})
+        span.end()
+        counter = recorder.meter_provider.get_meter("t").create_counter("m")
+        counter.add(1, {"k": secret})
+        surfaces.add_telemetry("telemetry", recorder)
         found = {where for where, leaked, _ in surfaces.leaks() if leaked == name}
         assert found >= {
             "whole",
@@ -175,6 +192,9 @@ def test_the_scanner_finds_every_secret_in_every_form_and_place() -> None:
             "cut short",
             "error: chain[1] ValueError (suppressed): str",
             "logs: log arbalest.x",
+            "telemetry: span s attribute k",
+            "telemetry: span s event exception exception.message",
+            "telemetry: metric m attribute k",
         }, name
         assert not any("traceback" in where for where in found)  # Python does not print it
         assert surfaces.leaks(suppressed=False) != []
@@ -243,6 +263,7 @@ def test_no_secret_in_a_successful_run_validate_plan_or_any_repr(
         .sql("CREATE TABLE IF NOT EXISTS totals AS SELECT count(*) AS c FROM events")
     )
     surfaces = Surfaces()
+    recorder = Recorder()
     try:
         for name, obj in [
             ("credentials", credentials),
@@ -255,13 +276,13 @@ def test_no_secret_in_a_successful_run_validate_plan_or_any_repr(
             ("engine.url", pipeline.engine.url),
             ("plan", pipeline.plan()),
             ("plan.steps", pipeline.plan().steps),
-            ("validate", pipeline.validate()),
+            ("validate", pipeline.validate(**recorder.providers)),
         ]:
             surfaces.add_object(name, obj)
-        result = pipeline.run()
+        result = pipeline.run(**recorder.providers)
         surfaces.add_object("run", result)
         surfaces.add_object("run.steps", result.steps)
-        again = pipeline.run()
+        again = pipeline.run(**recorder.providers)
         surfaces.add_object("second run", again)
         surfaces.add_object("plan after", pipeline.plan())
         as_mapping = Pipeline(
@@ -282,6 +303,8 @@ def test_no_secret_in_a_successful_run_validate_plan_or_any_repr(
     finally:
         pipeline.engine.dispose()
     surfaces.add_logs("logs", debug_logs.records)
+    surfaces.add_telemetry("telemetry", recorder)
+    assert len(recorder.spans("arbalest.object")) == 4  # validated, then loaded
     assert result.rows_loaded == 3  # the surfaces are those of a real load
     assert "***" in repr(pipeline)  # the password is there, hidden
     assert len(surfaces) > 25
@@ -407,11 +430,13 @@ def test_no_secret_when_a_run_validate_or_plan_fails(
             proxy.inject(failure.proxy, on=failure.on, times=None)
         pipeline = failure.make(warehouse_url, lake, credentials, event, bucket=s3_bucket)
         surfaces = Surfaces()
+        recorder = Recorder()
         errors = []
         try:
             for action in ("run", "validate", "plan"):
                 try:
-                    outcome = getattr(pipeline, action)()
+                    kw = recorder.providers if action != "plan" else {}
+                    outcome = getattr(pipeline, action)(**kw)
                 except Exception as exc:
                     errors.append(exc)
                     surfaces.add_exception(action, exc)
@@ -423,7 +448,10 @@ def test_no_secret_when_a_run_validate_or_plan_fails(
             assert proxy.hits(failure.on) >= 2  # the run's and the validation's
     surfaces.add_object("pipeline", pipeline)
     surfaces.add_logs("logs", debug_logs.records)
+    surfaces.add_telemetry("telemetry", recorder)
     assert errors, "the pipeline was meant to fail"
+    # the failure is in the spans too, with its (redacted) message
+    assert any(span.status.description for span in recorder.spans())
     surfaces.check()
 
 
@@ -448,15 +476,17 @@ def test_no_secret_from_the_redshift_path_that_succeeds_or_rejects_too_much(
     put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
     pipeline = redshift_pipeline(redshift_standin.engine, s3_bucket, credentials, event)
     surfaces = Surfaces()
+    recorder = Recorder()
     surfaces.add_object("pipeline", pipeline)
     surfaces.add_object("plan", pipeline.plan())
-    surfaces.add_object("validate", pipeline.validate())
-    surfaces.add_object("run", pipeline.run())
+    surfaces.add_object("validate", pipeline.validate(**recorder.providers))
+    surfaces.add_object("run", pipeline.run(**recorder.providers))
     put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": "x"}, {"id": "b2", "n": "y"}])
     with pytest.raises(PipelineError) as caught:
-        pipeline.run()
+        pipeline.run(**recorder.providers)
     surfaces.add_exception("too many rejects", caught.value)
     surfaces.add_logs("logs", debug_logs.records)
+    surfaces.add_telemetry("telemetry", recorder)
     # the keys did go into the COPY, as a bound parameter
     assert all(
         "WITH CREDENTIALS AS %(credentials)s" in c["statement"] for c in redshift_standin.copies
@@ -485,6 +515,7 @@ def test_no_secret_through_the_data_api(
         event, "events", max_errors=1
     )
     surfaces = Surfaces()
+    recorder = Recorder()
     for name, obj in [
         ("api", api),
         ("api.url", api.url()),
@@ -493,28 +524,29 @@ def test_no_secret_through_the_data_api(
         ("engine.url", pipeline.engine.url),
         ("backend", pipeline.backend),
         ("plan", pipeline.plan()),
-        ("validate", pipeline.validate()),
-        ("run", pipeline.run()),
+        ("validate", pipeline.validate(**recorder.providers)),
+        ("run", pipeline.run(**recorder.providers)),
     ]:
         surfaces.add_object(name, obj)
     put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": "x"}, {"id": "b2", "n": "y"}])
     with pytest.raises(PipelineError) as too_many:
-        pipeline.run()
+        pipeline.run(**recorder.providers)
     surfaces.add_exception("too many rejects", too_many.value)
     client.fail_next = ["AccessDeniedException"] * 20
     with pytest.raises(ArbalestError) as denied:
-        pipeline.run()
+        pipeline.run(**recorder.providers)
     surfaces.add_exception("access denied", denied.value)
     client.fail_next = []
     put(s3_bucket, "lake/events/c.json", [{"id": "c1", "n": 1}])
     client.refuse = "COPY"
     with pytest.raises(PipelineError) as refused:
-        pipeline.run()
+        pipeline.run(**recorder.providers)
     surfaces.add_exception("refused COPY", refused.value)
     with pytest.raises(ConfigurationError) as bad:
         Pipeline(f"redshift+data:///test?workgroup=wg&secret_arn={SECRET_ARN}&bad=1")
     surfaces.add_exception("bad URL", bad.value)
     surfaces.add_logs("logs", debug_logs.records)
+    surfaces.add_telemetry("telemetry", recorder)
     assert "syntax error" in str(refused.value)  # the warehouse's message is kept
     # the ARN went to the Data API, and the keys into the COPY's text, as they must
     assert all(r["SecretArn"] == SECRET_ARN for _, r in client.requests if "Sqls" in r)
