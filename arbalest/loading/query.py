@@ -223,9 +223,10 @@ class ConversionSQL:
             f"JOIN (VALUES {values}) m(path, chunk, first_line) ON m.path = t.filename"
         )
 
-    def good_rows_sql(self, *, with_position: bool = False) -> str:
-        """A query over ``_arb_batch`` giving the good rows, in column order."""
+    def good_rows_sql(self, *, with_position: bool = False, source: str = "_arb_batch") -> str:
+        """A query over ``_arb_batch`` (or ``source``) giving the good rows, in column
+        order."""
         cols = [f"v{i}" for i in range(1, len(self.specs) + 1)]
         if with_position:  # as POSITION_COLUMNS: the merge orders by them
             cols += ["chunk", "line", "idx"]
-        return f"SELECT {', '.join(cols)} FROM _arb_batch WHERE err_code IS NULL"
+        return f"SELECT {', '.join(cols)} FROM {source} WHERE err_code IS NULL"
