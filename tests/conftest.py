@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 import arbalest
+from tests.fixtures.schemas import fresh_base
 
 pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.iam", "tests.fixtures.cli"]
 
@@ -34,12 +34,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def base() -> type[arbalest.Schema]:
     """A fresh abstract schema base with its own MetaData, so tests never share tables."""
-
-    class Base(arbalest.Schema):
-        __abstract__ = True
-        metadata = sa.MetaData()
-
-    return Base
+    return fresh_base()
 
 
 @pytest.fixture

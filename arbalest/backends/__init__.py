@@ -14,7 +14,12 @@
 - ``_redshift_copy``: the ``COPY`` statement Redshift runs, its manifest, and how each driver
   sends it.
 - ``_redshift_views``: reading back a ``COPY``'s rows and load errors (``STL_`` or ``SYS_``
-  views) and what a warehouse records them in.
+  views), what a warehouse records them in, and the tally of a step's loads against its
+  ``max_errors``.
+- ``_redshift_lock``: the run locks on Redshift (a ``LOCK`` on an empty table per target, and
+  on ``_arbalest_lock`` while tables are created), with a bounded wait.
+- ``_redshift_tables``: the temporary tables a ``COPY`` fills before the target, and the
+  statements that settle dates, number each object's rows and refuse an ambiguous merge.
 - ``_redshift_iam``: IAM sign-in for Redshift: temporary credentials for psycopg2 URLs with
   ``iam=true``, and the options of ``redshift+redshift_connector://`` URLs.
 - ``duplicates``: which record repeats a primary key, after a load refused for it.

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_MAXERROR",
     "RedshiftCopy",
     "build_copy",
+    "checked_copy",
     "copy_auth",
     "manifest_document",
     "run_copy",
@@ -106,23 +107,27 @@ def build_copy(
     An IAM role is preferred; access keys (with a session token) are accepted; with neither,
     the cluster's default role (``IAM_ROLE default``).
     """
-    auth = copy_auth(iam_role, credentials)
+    return checked_copy(
+        to=[table.c[c] for c in columns],
+        data_location=manifest_url,
+        format=Format.json,
+        path_file=jsonpaths_url,
+        compression=_COMPRESSION.get(compression or ""),
+        zstd=compression == "zstd",
+        time_format=time_format,
+        max_error=max_error,
+        truncate_columns=truncate_columns,
+        no_load=no_load,
+        manifest=True,
+        region=region,
+        **copy_auth(iam_role, credentials),
+    )
+
+
+def checked_copy(**kw: Any) -> RedshiftCopy:
+    """``RedshiftCopy(**kw)``; arguments it refuses are a ``ConfigurationError``."""
     try:
-        return RedshiftCopy(
-            to=[table.c[c] for c in columns],
-            data_location=manifest_url,
-            format=Format.json,
-            path_file=jsonpaths_url,
-            compression=_COMPRESSION.get(compression or ""),
-            zstd=compression == "zstd",
-            time_format=time_format,
-            max_error=max_error,
-            truncate_columns=truncate_columns,
-            no_load=no_load,
-            manifest=True,
-            region=region,
-            **auth,
-        )
+        return RedshiftCopy(**kw)
     except (TypeError, ValueError) as exc:
         # CopyCommand checks the shapes of ARNs and keys; never echo the values
         raise ConfigurationError(f"cannot build the COPY command: {_without_values(exc)}") from None

@@ -1,24 +1,31 @@
 """Reading back what Redshift recorded of a ``COPY``: its rows and its load errors, from
 ``STL_LOAD_ERRORS`` on a provisioned cluster or from the ``SYS_`` views (Redshift Serverless),
-and the facts about a warehouse that decide which (found once per connection)."""
+the facts about a warehouse that decide which (found once per connection), and the tally of a
+step's COPYs (rows and rejects per object, against the step's ``max_errors``)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 
+from arbalest.backends._redshift_copy import MAX_MAXERROR, run_copy
+from arbalest.backends.base import CopyJob, LoadResult
 from arbalest.convert import BAD_DATE, BAD_TIMESTAMP, DateRule
-from arbalest.errors import CopyError
+from arbalest.errors import CopyError, TooManyRejectsError
+from arbalest.journal import Entry
 from arbalest.loading.rejects import Reject, clip
+from arbalest.stores.base import ObjectInfo
 
 __all__ = [
     "STL",
     "SYS",
+    "CopyTally",
     "LoadViews",
     "Recorded",
     "WarehouseFacts",
@@ -285,3 +292,67 @@ def _errors_of_session(
         logger.warning("could not read the load errors after a failed COPY")
         return []
     return [_reject(row, key, dates) for row in rows]
+
+
+class CopyTally:
+    """What the ``COPY``s of one step loaded and rejected, object by object; more rejects
+    than the step's ``max_errors`` fail it (``TooManyRejectsError``)."""
+
+    def __init__(self, conn: sa.Connection, job: CopyJob, views: LoadViews) -> None:
+        self.conn = conn
+        self.job = job
+        self.views = views
+        self.rejects: list[Reject] = []
+        self.rows: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.queries: dict[str, str] = {}  # per key, the query id of its COPY (telemetry)
+
+    def max_error(self) -> int:
+        """The next ``COPY``'s ``MAXERROR``: one more than the budget left, so that we
+        count, and fail the step, ourselves."""
+        return min(self.job.max_errors - len(self.rejects) + 1, MAX_MAXERROR)
+
+    def copy(
+        self, statement: Any, key: str, dates: frozenset[str], *, rejects: bool = True
+    ) -> None:
+        """Run ``statement``, the ``COPY`` of object ``key``: its rows are the COPY's count,
+        its rejects all the COPY's load errors (no URL is matched against a truncated file
+        name). ``rejects=False``: a COPY that loads every row or fails (no ``MAXERROR``)."""
+        job = self.job
+        (pid,) = self.conn.execute(sa.text("SELECT pg_backend_pid()")).one()
+        try:
+            run_copy(self.conn, statement)
+        except sa.exc.DBAPIError:
+            if not rejects:
+                raise
+            # COPY failed (too many errors, or worse): the transaction is lost, so read what
+            # Redshift recorded for this session on a connection of its own.
+            found = _errors_of_session(self.conn.engine, self.views, int(pid), key, dates)
+            if len(self.rejects) + len(found) > job.max_errors:
+                raise TooManyRejectsError(
+                    job.label, (self.rejects + found)[: job.max_errors + 1], job.max_errors
+                ) from None
+            raise
+        count, new, query = read_back(
+            self.conn, self.views, job.label, key, dates, no_load=job.validate
+        )
+        if not rejects:
+            new = []
+        self.rejects += new
+        self.rejected[key] += len(new)
+        self.rows[key] += count
+        self.queries[key] = str(query)
+        if len(self.rejects) > job.max_errors:
+            raise TooManyRejectsError(job.label, self.rejects[: job.max_errors + 1], job.max_errors)
+
+    def result(self, objects: Sequence[ObjectInfo]) -> LoadResult:
+        """The step's ``LoadResult``, once every object is loaded (each one reported to the
+        job's ``on_object``)."""
+        entries = [
+            Entry(info, self.rows[info.key], self.rejected[info.key], self.queries.get(info.key))
+            for info in objects
+        ]
+        if self.job.on_object is not None:
+            for info in objects:
+                self.job.on_object(info)
+        return LoadResult(entries, self.rejects)

@@ -30,7 +30,6 @@ too long) fails the step, naming the object.
 from __future__ import annotations
 
 import struct
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -40,14 +39,9 @@ from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy_redshift.commands import Compression, Encoding, Format
 from sqlalchemy_redshift.dialect import SUPER
 
-from arbalest.backends._redshift_copy import (
-    MAX_MAXERROR,
-    RedshiftCopy,
-    copy_auth,
-    put_manifest,
-    run_copy,
-)
-from arbalest.backends._redshift_views import LoadViews, _errors_of_session, read_back
+from arbalest.backends._redshift_copy import checked_copy, copy_auth, put_manifest
+from arbalest.backends._redshift_tables import number_rows, refuse_ambiguous
+from arbalest.backends._redshift_views import CopyTally, LoadViews
 from arbalest.backends.base import (
     CopyJob,
     LoadResult,
@@ -56,11 +50,9 @@ from arbalest.backends.base import (
     upsert_from,
 )
 from arbalest.convert import DateRule, SuperRule
-from arbalest.errors import ConfigurationError, CopyError, StoreError, TooManyRejectsError
-from arbalest.journal import Entry
+from arbalest.errors import ConfigurationError, CopyError, StoreError
 from arbalest.loading.formats import delimiter_for
 from arbalest.loading.reader import compression_of, open_decompressed
-from arbalest.loading.rejects import Reject
 from arbalest.loading.tabular import (
     CsvReader,
     csv_name,
@@ -198,13 +190,7 @@ def build_tabular_copy(
             no_load=job.validate,
             region=job.region,
         )
-    try:
-        return RedshiftCopy(**kw)
-    except (TypeError, ValueError) as exc:
-        # CopyCommand checks the shapes of ARNs and keys; never echo the values
-        raise ConfigurationError(
-            f"cannot build the COPY command: {str(exc).split(';')[0]}"
-        ) from None
+    return checked_copy(**kw)
 
 
 def load_tabular(
@@ -212,8 +198,6 @@ def load_tabular(
 ) -> LoadResult:
     """Load Parquet or CSV ``objects`` by ``job.mode`` (see the module docstring); the load
     errors and counts are read back from ``views`` (``STL_`` or ``SYS_``)."""
-    from arbalest.backends.redshift import _refuse_ambiguous, number_rows
-
     table = job.table
     copier = _TabularCopier(conn, job, views)
     names = [c.name for c in table.columns]
@@ -234,22 +218,10 @@ def load_tabular(
         for number, info in enumerate(objects, start=1):
             copier.copy(staging, info)
             conn.execute(number_rows(staging, number))
-        _refuse_ambiguous(conn, job, table, staging, objects)
+        refuse_ambiguous(conn, job, table, staging, objects)
         upsert_from(conn, table, staging)
         conn.execute(DropTable(staging))
-    entries = [
-        Entry(
-            info,
-            copier.rows[info.key],
-            copier.rejected[info.key],
-            copier.queries.get(info.key),
-        )
-        for info in objects
-    ]
-    for info in objects:
-        if job.on_object is not None:
-            job.on_object(info)
-    return LoadResult(entries, copier.rejects)
+    return copier.tally.result(objects)
 
 
 class _TabularCopier:
@@ -258,12 +230,8 @@ class _TabularCopier:
     def __init__(self, conn: sa.Connection, job: CopyJob, views: LoadViews) -> None:
         self.conn = conn
         self.job = job
-        self.views = views
         self.specs: list[ColumnSpec] = list(job.schema.__fields__)
-        self.rejects: list[Reject] = []
-        self.rows: Counter[str] = Counter()
-        self.rejected: Counter[str] = Counter()
-        self.queries: dict[str, str] = {}  # per key, the query id of its COPY (telemetry)
+        self.tally = CopyTally(conn, job, views)
         self.number = 0
 
     def copy(self, dest: sa.Table, info: ObjectInfo) -> None:
@@ -436,7 +404,6 @@ class _TabularCopier:
                 f"{info.key!r}: Redshift's COPY from Parquet reads .gz, .bz2 and .snappy "
                 f"objects only, not {compression}"
             )
-        remaining = job.max_errors - len(self.rejects)
         statement = build_tabular_copy(
             load,
             job,
@@ -444,33 +411,11 @@ class _TabularCopier:
             compression=compression,
             delimiter=delimiter_for(info.key, job.csv),
             serialize_to_json=as_json,
-            # one more than the budget left: we count, and fail the step, ourselves
-            max_error=min(remaining + 1, MAX_MAXERROR),
+            max_error=self.tally.max_error(),
         )
         dates = frozenset(s.name for s in self.specs if isinstance(s.rule, DateRule))
-        (pid,) = self.conn.execute(sa.text("SELECT pg_backend_pid()")).one()
-        try:
-            run_copy(self.conn, statement)
-        except sa.exc.DBAPIError:
-            if job.format == "parquet":
-                raise
-            recorded = _errors_of_session(self.conn.engine, self.views, int(pid), info.key, dates)
-            if len(self.rejects) + len(recorded) > job.max_errors:
-                raise TooManyRejectsError(
-                    job.label, (self.rejects + recorded)[: job.max_errors + 1], job.max_errors
-                ) from None
-            raise
-        count, new, query = read_back(
-            self.conn, self.views, job.label, info.key, dates, no_load=job.validate
-        )
-        if job.format == "parquet":
-            new = []  # COPY from Parquet has no MAXERROR: it loaded every row, or failed
-        self.rejects += new
-        self.rejected[info.key] += len(new)
-        self.rows[info.key] += count
-        self.queries[info.key] = str(query)
-        if len(self.rejects) > job.max_errors:
-            raise TooManyRejectsError(job.label, self.rejects[: job.max_errors + 1], job.max_errors)
+        # COPY from Parquet has no MAXERROR: it loads every row, or fails
+        self.tally.copy(statement, info.key, dates, rejects=job.format != "parquet")
 
 
 def _parquet_schema(job: CopyJob, info: ObjectInfo) -> pa.Schema:

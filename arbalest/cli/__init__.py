@@ -1,37 +1,15 @@
 """The ``arbalest`` command.
 
-<<<<<<< HEAD
 ```text
 arbalest run jobs.py[:NAME]         run a pipeline (NAME: a Pipeline, or a function
 arbalest plan jobs.py[:NAME]        returning one; default: `pipeline`, else the only one)
 arbalest validate jobs.py[:NAME]
 arbalest status jobs.py[:NAME]
+arbalest drift jobs.py[:NAME] [--sample N]
 arbalest ddl jobs.py:Event --dialect redshift|postgresql|duckdb
 arbalest jsonpaths jobs.py:Event
 arbalest infer SOURCE [--store LOCATION] [--sample N] [--name NAME]
 ```
-
-Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise), headed
-``pipeline NAME: COMMAND`` when the pipeline has a name (``Pipeline(..., name=...)``);
-results (the DDL, the JSON, the plan, the status) to stdout. Exit codes: 0 done, 1 a step failed
-or a warehouse or store could not be reached, 2 bad usage or configuration. Options can also
-come from ``ARBALEST_*`` environment variables (``ARBALEST_WAREHOUSE``, ``ARBALEST_STORE``,
-``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``, ``ARBALEST_DIALECT``, ``ARBALEST_PROGRESS_SECONDS``).
-``-v`` and ``-q`` go before or after the command. ``--help`` says all of this.
-
-The commands and their options are defined here; ``commands`` finds the pipeline or schema a
-command names (a file or a module), and ``output`` draws progress, summaries and status.
-=======
-::
-
-    arbalest run jobs.py[:NAME]         run a pipeline (NAME: a Pipeline, or a function
-    arbalest plan jobs.py[:NAME]        returning one; default: `pipeline`, else the only one)
-    arbalest validate jobs.py[:NAME]
-    arbalest status jobs.py[:NAME]
-    arbalest drift jobs.py[:NAME] [--sample N]
-    arbalest ddl jobs.py:Event --dialect redshift|postgresql|duckdb
-    arbalest jsonpaths jobs.py:Event
-    arbalest infer SOURCE [--store LOCATION] [--sample N] [--name NAME]
 
 Progress and summaries go to stderr (a bar on a terminal, plain lines otherwise), headed
 ``pipeline NAME: COMMAND`` when the pipeline has a name (``Pipeline(..., name=...)``);
@@ -41,7 +19,9 @@ configuration. Options can also come from ``ARBALEST_*`` environment variables
 (``ARBALEST_WAREHOUSE``, ``ARBALEST_STORE``, ``ARBALEST_VERBOSE``, ``ARBALEST_QUIET``,
 ``ARBALEST_DIALECT``, ``ARBALEST_PROGRESS_SECONDS``). ``-v`` and ``-q`` go before or after
 the command. ``--help`` says all of this.
->>>>>>> drift-cmd
+
+The commands and their options are defined here; ``commands`` finds the pipeline or schema a
+command names (a file or a module), and ``output`` draws progress, summaries and status.
 """
 
 from __future__ import annotations

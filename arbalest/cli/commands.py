@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
-import importlib
-import importlib.util
-import inspect
 import os
-import sys
 import sysconfig
 import traceback
 from collections.abc import Iterator
@@ -17,19 +12,10 @@ from types import ModuleType
 
 from arbalest.errors import ArbalestError, ConfigurationError, SchemaError
 from arbalest.pipeline import Pipeline
+from arbalest.pipeline._code import did_you_mean, find_pipeline, import_code, split_target
 from arbalest.schema.base import Schema
 
 __all__ = ["load_module", "resolve_pipeline", "resolve_schema", "split_target"]
-
-
-def split_target(target: str) -> tuple[str, str | None]:
-    """``"jobs.py:daily"`` -> ``("jobs.py", "daily")``; ``"jobs.py"`` -> ``("jobs.py", None)``."""
-    where, colon, name = target.rpartition(":")
-    if not colon:
-        return target, None
-    if not name or not where:
-        raise ConfigurationError(f"{target!r}: write FILE_OR_MODULE or FILE_OR_MODULE:NAME")
-    return where, name
 
 
 class CodeError(Exception):
@@ -49,27 +35,7 @@ class CodeError(Exception):
 
 def load_module(where: str) -> ModuleType:
     """Import a Python file (``jobs.py``, ``./pipelines/jobs.py``) or a module (``pkg.jobs``)."""
-    path = Path(where)
-    if where.endswith(".py") or path.exists():
-        if not path.is_file():
-            raise ConfigurationError(f"no Python file {where!r}")
-        name = f"arbalest_cli_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ConfigurationError(f"cannot import {where!r}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        directory = str(path.resolve().parent)
-        if directory not in sys.path:
-            sys.path.insert(0, directory)  # its own imports of sibling modules work
-        with _its_own_errors():
-            spec.loader.exec_module(module)
-        return module
-    try:
-        with _its_own_errors(missing=where):
-            return importlib.import_module(where)
-    except ModuleNotFoundError as exc:
-        raise ConfigurationError(f"no Python file or module {where!r} ({exc})") from None
+    return import_code(where, prefix="arbalest_cli_", guard=_its_own_errors)
 
 
 @contextlib.contextmanager
@@ -127,27 +93,7 @@ def _shown(filename: str) -> str:
 def resolve_pipeline(target: str) -> Pipeline:
     """The pipeline a target names: ``NAME`` (a ``Pipeline`` or a function returning one),
     else the variable ``pipeline``, else the module's only ``Pipeline``."""
-    where, name = split_target(target)
-    module = load_module(where)
-    if name is None:
-        if isinstance(getattr(module, "pipeline", None), Pipeline):
-            return module.pipeline  # type: ignore[no-any-return]
-        found = {k: v for k, v in vars(module).items() if isinstance(v, Pipeline)}
-        if len(found) != 1:
-            names = ", ".join(sorted(found)) or "none"
-            raise ConfigurationError(
-                f"{where}: say which pipeline to use as {where}:NAME (pipelines found: {names})"
-            )
-        return next(iter(found.values()))
-    value = getattr(module, name, None)
-    if value is None:
-        raise ConfigurationError(f"{where} has no {name!r}{_names_there(module, name)}")
-    if callable(value) and not isinstance(value, Pipeline):
-        with _its_own_errors():
-            value = value()
-    if not isinstance(value, Pipeline):
-        raise ConfigurationError(f"{where}:{name} is not a Pipeline (it is {type(value).__name__})")
-    return value
+    return find_pipeline(target, prefix="arbalest_cli_", guard=_its_own_errors)
 
 
 def resolve_schema(target: str) -> type[Schema]:
@@ -161,7 +107,7 @@ def resolve_schema(target: str) -> type[Schema]:
         schemas = sorted(k for k, v in vars(module).items() if _is_schema(v))
         found = ", ".join(schemas) or "none"
         raise ConfigurationError(
-            f"{where}:{name} is not a schema class{_did_you_mean(name, schemas)} "
+            f"{where}:{name} is not a schema class{did_you_mean(name, schemas)} "
             f"(schemas there: {found})"
         )
     return value  # type: ignore[return-value]  # _is_schema checked it
@@ -169,39 +115,3 @@ def resolve_schema(target: str) -> type[Schema]:
 
 def _is_schema(value: object) -> bool:
     return isinstance(value, type) and issubclass(value, Schema) and "__table__" in vars(value)
-
-
-def _did_you_mean(name: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _names_there(module: ModuleType, name: str) -> str:
-    """What a NAME could have been: the module's pipelines, and its own functions that take
-    no arguments (they may return one)."""
-    pipelines = sorted(k for k, v in vars(module).items() if isinstance(v, Pipeline))
-    functions = sorted(
-        k
-        for k, v in vars(module).items()
-        if inspect.isfunction(v)
-        and v.__module__ == module.__name__
-        and not k.startswith("_")
-        and _takes_no_arguments(v)
-    )
-    hint = _did_you_mean(name, pipelines + functions)
-    if not pipelines and not functions:
-        return f"{hint} (it has no pipelines, nor functions that could return one)"
-    found = [f"pipelines: {', '.join(pipelines)}"] if pipelines else []
-    found += [f"functions: {', '.join(f + '()' for f in functions)}"] if functions else []
-    return f"{hint} ({'; '.join(found)})"
-
-
-def _takes_no_arguments(function: object) -> bool:
-    try:
-        signature = inspect.signature(function)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return all(
-        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        for p in signature.parameters.values()
-    )

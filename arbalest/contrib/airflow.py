@@ -23,11 +23,7 @@ runs, on the worker. ``pipeline``, ``warehouse`` and ``store`` are templated.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 try:
@@ -46,33 +42,9 @@ from typing_extensions import override
 
 from arbalest.errors import ArbalestError, ConfigurationError
 from arbalest.pipeline import Pipeline
+from arbalest.pipeline._code import find_pipeline
 
 __all__ = ["PipelineOperator", "load_pipeline"]
-
-
-def _module(where: str) -> Any:
-    """A Python file (``jobs.py``, ``/opt/jobs/events.py``) or a module (``jobs.events``)."""
-    path = Path(where)
-    if where.endswith(".py") or path.exists():
-        if not path.is_file():
-            raise ConfigurationError(f"no Python file {where!r}")
-        name = f"arbalest_airflow_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ConfigurationError(f"cannot import {where!r}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        directory = str(path.resolve().parent)
-        if directory not in sys.path:
-            sys.path.insert(0, directory)  # its own imports of sibling modules work
-        spec.loader.exec_module(module)
-        return module
-    try:
-        return importlib.import_module(where)
-    except ModuleNotFoundError as exc:
-        if exc.name != where.split(".")[0]:
-            raise  # the module was found; something it imports was not
-        raise ConfigurationError(f"no Python file or module {where!r} ({exc})") from None
 
 
 def load_pipeline(target: str) -> Pipeline:
@@ -81,32 +53,12 @@ def load_pipeline(target: str) -> Pipeline:
     Raises:
         ConfigurationError: No such file, module or name, or it is not a pipeline.
     """
-    where, colon, name = target.rpartition(":")
-    if not colon:
-        where, name = target, ""
-    if colon and (not where or not name):
-        raise ConfigurationError(f"pipeline={target!r}: write FILE_OR_MODULE[:NAME]")
-    module = _module(where)
-    if not name:
-        if isinstance(getattr(module, "pipeline", None), Pipeline):
-            return module.pipeline  # type: ignore[no-any-return]
-        found = {k: v for k, v in vars(module).items() if isinstance(v, Pipeline)}
-        if len(found) != 1:
-            names = ", ".join(sorted(found)) or "none"
-            raise ConfigurationError(
-                f"pipeline={target!r}: say which pipeline as {where}:NAME (found: {names})"
-            )
-        return next(iter(found.values()))
-    value = getattr(module, name, None)
-    if value is None:
-        raise ConfigurationError(f"pipeline={target!r}: {where} has no {name!r}")
-    if callable(value) and not isinstance(value, Pipeline):
-        value = value()
-    if not isinstance(value, Pipeline):
-        raise ConfigurationError(
-            f"pipeline={target!r} is not a Pipeline (it is {type(value).__name__})"
-        )
-    return value
+    try:
+        return find_pipeline(target, prefix="arbalest_airflow_")
+    except ConfigurationError as exc:
+        if type(exc) is not ConfigurationError:  # the pipeline's own code raised it
+            raise
+        raise ConfigurationError(f"pipeline={target!r}: {exc}") from None
 
 
 class PipelineOperator(BaseOperator):

@@ -774,35 +774,29 @@ static const char *parse_object(Lane *lane, int node, const char *p, const char 
         int child = hint;
         if (child < 0 || !same_key(&lane->nodes[child], key, (Py_ssize_t)keylen))
             child = find_child(lane, node, key, (Py_ssize_t)keylen);
+        Node *n = NULL; /* NULL: a key no column reads */
         if (child < 0) {
-            /* a key no column reads: the drift report counts it; its value is skipped */
-            int32_t at = node, n = (int32_t)keylen;
-            if (buf_put(&lane->signature, &at, sizeof at) || buf_put(&lane->signature, &n, sizeof n) ||
+            /* the drift report counts it; its value is skipped */
+            int32_t at = node, len = (int32_t)keylen;
+            if (buf_put(&lane->signature, &at, sizeof at) ||
+                buf_put(&lane->signature, &len, sizeof len) ||
                 buf_put(&lane->signature, key, keylen))
                 return NULL;
-            p = skip_ws(p, end);
-            if (p >= end || *p != ':') return NULL;
-            p = skip_value(lane, skip_ws(p + 1, end), end, 0);
-            if (!p) return NULL;
-            p = skip_ws(p, end);
-            if (p < end && *p == ',') {
-                p = skip_ws(p + 1, end);
-                continue;
-            }
-            if (p < end && *p == '}') return p + 1;
-            return NULL;
+        } else {
+            if (previous >= 0) lane->nodes[previous].next_hint = child;
+            else lane->nodes[node].first_hint = child;
+            previous = child;
+            hint = lane->nodes[child].next_hint;
+            n = &lane->nodes[child];
+            if (n->stamp == lane->record) return NULL; /* a key written twice */
+            n->stamp = lane->record;
         }
-        if (previous >= 0) lane->nodes[previous].next_hint = child;
-        else lane->nodes[node].first_hint = child;
-        previous = child;
-        hint = lane->nodes[child].next_hint;
-        Node *n = &lane->nodes[child];
-        if (n->stamp == lane->record) return NULL; /* a key written twice */
-        n->stamp = lane->record;
         p = skip_ws(p, end);
         if (p >= end || *p != ':') return NULL;
         p = skip_ws(p + 1, end);
-        if (n->column >= 0) {
+        if (n == NULL) {
+            p = skip_value(lane, p, end, 0);
+        } else if (n->column >= 0) {
             p = parse_value(lane, &lane->columns[n->column], p, end);
         } else {
             if (p >= end || *p != '{') return NULL;

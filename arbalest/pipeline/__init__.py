@@ -15,6 +15,8 @@
 - ``result``: ``RunResult``, ``StepResult``, ``Plan``, ``PlanStep`` and how they print.
 - ``evolution``: the target table against its class; what ``evolve=True`` changes.
 - ``engines``: engines from warehouse URLs (the installed driver, no pooled connections).
+- ``_code``: finding a pipeline in the user's file or module by ``FILE_OR_MODULE[:NAME]``
+  (for the command line and the Airflow operator).
 - ``_failures``: what a driver's error means (retryable, or what to fix).
 - ``_warnings``: warnings for a source with no objects and a column no record filled.
 """

@@ -29,62 +29,34 @@ class _Permanent:
 # Reasons a connection cannot be opened that trying again will not fix, and what to do;
 # the first that matches wins. Anything else (a refused connection, a timeout, too many
 # clients, a server starting up, a DuckDB file another process holds) is retryable.
-_PERMANENT: Final = (
-    _Permanent(
-        frozenset({"28P01"}),
-        re.compile(r"(?i)password authentication failed|authentication failed|no password"),
-        "check the user name and password of the warehouse URL",
-    ),
-    _Permanent(
-        frozenset(),
-        re.compile(r'(?i)\b(role|user) "[^"]*" does not exist'),
-        "check the user name of the warehouse URL, or create that role",
-    ),
-    _Permanent(
-        frozenset(),
-        re.compile(r"(?i)is not permitted to log in"),
-        "use a role that may log in (ALTER ROLE ... LOGIN)",
-    ),
-    _Permanent(
-        frozenset({"3D000"}),
-        re.compile(r'(?i)database "[^"]*" does not exist'),
-        "check the database name of the warehouse URL, or create that database",
-    ),
-    _Permanent(
-        frozenset(),
-        re.compile(r'Cannot open file "[^"]+": Permission denied'),
-        "this process may not open that file: check the permissions of the file and its folder",
-    ),
-    _Permanent(
-        frozenset({"42501", "28000"}),
-        re.compile(r"(?i)permission denied|CONNECT privilege|no pg_hba\.conf entry|access denied"),
-        "grant the warehouse user access (or use one that has it)",
-    ),
-    _Permanent(
-        frozenset(),
-        # redshift_connector, refusing its options before it connects
-        re.compile(r"(?i)connection parameter \S+ must be specified|invalid connection propert"),
-        "add the missing option to the warehouse URL's query (redshift_connector's names: "
-        "db_user, cluster_identifier, region, serverless_work_group...)",
-    ),
-    _Permanent(
-        frozenset(),
-        re.compile(r"(?i)not a valid DuckDB database file"),
-        "check the path of the warehouse URL: that file is not a DuckDB database",
-    ),
-    _Permanent(
-        frozenset(),
-        re.compile(r"(?i)read-only mode: database does not exist"),
-        "check the path of the warehouse URL: there is no DuckDB database there",
-    ),
-    _Permanent(
-        frozenset(),
-        re.compile(
-            r"(?i)could not translate host name .* (Name or service not known|"
-            r"nodename nor servname provided|No such host is known)"
-        ),
-        "check the host name of the warehouse URL",
-    ),
+# Each row: the SQLSTATEs (space-separated), the driver's words (case-insensitive), the fix.
+_PERMANENT_ROWS: Final = (
+    ("28P01", r"password authentication failed|authentication failed|no password",
+     "check the user name and password of the warehouse URL"),
+    ("", r'\b(role|user) "[^"]*" does not exist',
+     "check the user name of the warehouse URL, or create that role"),
+    ("", r"is not permitted to log in", "use a role that may log in (ALTER ROLE ... LOGIN)"),
+    ("3D000", r'database "[^"]*" does not exist',
+     "check the database name of the warehouse URL, or create that database"),
+    ("", r'(?-i:Cannot open file "[^"]+": Permission denied)',
+     "this process may not open that file: check the permissions of the file and its folder"),
+    ("42501 28000", r"permission denied|CONNECT privilege|no pg_hba\.conf entry|access denied",
+     "grant the warehouse user access (or use one that has it)"),
+    # redshift_connector, refusing its options before it connects
+    ("", r"connection parameter \S+ must be specified|invalid connection propert",
+     "add the missing option to the warehouse URL's query (redshift_connector's names: "
+     "db_user, cluster_identifier, region, serverless_work_group...)"),
+    ("", r"not a valid DuckDB database file",
+     "check the path of the warehouse URL: that file is not a DuckDB database"),
+    ("", r"read-only mode: database does not exist",
+     "check the path of the warehouse URL: there is no DuckDB database there"),
+    ("", r"could not translate host name .* (Name or service not known|"
+     r"nodename nor servname provided|No such host is known)",
+     "check the host name of the warehouse URL"),
+)  # fmt: skip
+_PERMANENT: Final = tuple(
+    _Permanent(frozenset(states.split()), re.compile(words, re.IGNORECASE), fix)
+    for states, words, fix in _PERMANENT_ROWS
 )
 
 # a DuckDB file in a folder that does not exist

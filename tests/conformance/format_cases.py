@@ -20,22 +20,12 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from arbalest import (
-    BigInt,
-    Boolean,
-    Char,
-    Date,
-    Decimal,
-    Double,
     Integer,
     Nested,
-    Real,
     Schema,
-    SmallInt,
     String,
-    Super,
-    Timestamp,
-    TimestampTZ,
 )
+from tests.fixtures.schemas import NAMED, every_type
 
 UTC = dt.UTC
 
@@ -45,26 +35,16 @@ class Base(Schema):
     metadata = sa.MetaData()
 
 
-class Tab(Base):
+#: every field type, named for it (i16 ... j), after a String(10) key
+_EVERY_TYPE = every_type(NAMED, id=String(10, primary_key=True), string=8)
+
+
+class Tab(Base, _EVERY_TYPE):  # type: ignore[misc, valid-type]
     """Every field type, a key with spaces, and a nested class (``nested.n`` in a CSV
     header, a struct in Parquet)."""
 
     __tablename__ = "formats"
 
-    id = String(10, primary_key=True)
-    i16 = SmallInt()
-    i32 = Integer()
-    i64 = BigInt()
-    dec = Decimal(10, 3)
-    r = Real()
-    d = Double()
-    b = Boolean()
-    ch = Char(3)
-    s = String(8)
-    day = Date()
-    ts = Timestamp()
-    tz = TimestampTZ()
-    j = Super()
     odd = String(8, key="key with spaces")
 
     class nested(Nested):

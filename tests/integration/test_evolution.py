@@ -14,7 +14,6 @@ from arbalest import (
     Integer,
     Pipeline,
     PipelineError,
-    Schema,
     SchemaError,
     SortedSources,
     String,
@@ -25,20 +24,11 @@ from arbalest import (
 )
 from arbalest.backends import backend_for
 from tests.fixtures.lakes import put
-
-
-def fresh() -> type[Schema]:
-    """An abstract base with a MetaData of its own: two versions of one table in a test."""
-
-    class Base(Schema):
-        __abstract__ = True
-        metadata = sa.MetaData()
-
-    return Base
+from tests.fixtures.schemas import fresh_base
 
 
 def version_1() -> Any:
-    class Event(fresh()):  # type: ignore[misc]
+    class Event(fresh_base()):  # type: ignore[misc]
         __tablename__ = "events"
         id = String(36, primary_key=True)
         n = Integer()
@@ -50,7 +40,7 @@ def version_1() -> Any:
 def version_2(*, nullable: bool = True) -> Any:
     """Version 1 plus a new field, and a wider ``note``."""
 
-    class Event(fresh()):  # type: ignore[misc]
+    class Event(fresh_base()):  # type: ignore[misc]
         __tablename__ = "events"
         id = String(36, primary_key=True)
         n = Integer()
@@ -183,7 +173,7 @@ def test_other_differences_are_refused_even_with_evolve(warehouse: sa.Engine, la
     load_version_1(warehouse, lake)
     before = columns(warehouse)
 
-    class Event(fresh()):  # type: ignore[misc]
+    class Event(fresh_base()):  # type: ignore[misc]
         __tablename__ = "events"
         id = String(36, primary_key=True)
         n = BigInt()  # INTEGER in the table
@@ -205,7 +195,7 @@ def test_other_differences_are_refused_even_with_evolve(warehouse: sa.Engine, la
 def test_a_column_the_class_no_longer_has_is_refused(warehouse: sa.Engine, lake: Path) -> None:
     load_version_1(warehouse, lake)
 
-    class Event(fresh()):  # type: ignore[misc]
+    class Event(fresh_base()):  # type: ignore[misc]
         __tablename__ = "events"
         id = String(36, primary_key=True)
         n = Integer()
@@ -265,12 +255,12 @@ def test_time_series_steps_are_checked_and_evolved(warehouse: sa.Engine, lake: P
     def partition(name: str, records: list[dict[str, Any]]) -> None:
         put(lake, f"events/{name}/part.json", records)
 
-    class V1(fresh()):  # type: ignore[misc]
+    class V1(fresh_base()):  # type: ignore[misc]
         __tablename__ = "series"
         id = String(36, primary_key=True)
         t = Timestamp()
 
-    class V2(fresh()):  # type: ignore[misc]
+    class V2(fresh_base()):  # type: ignore[misc]
         __tablename__ = "series"
         id = String(36, primary_key=True)
         t = Timestamp()

@@ -11,23 +11,16 @@ import boto3
 import pytest
 import sqlalchemy as sa
 
-from arbalest import Integer, Pipeline, Schema, String, TableMismatchError, TooManyRejectsError
+from arbalest import Integer, Pipeline, String, TableMismatchError, TooManyRejectsError
+from tests.fixtures.schemas import fresh_base
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
 ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 
 
-def fresh() -> type[Schema]:
-    class Base(Schema):
-        __abstract__ = True
-        metadata = sa.MetaData()
-
-    return Base
-
-
 def version_1() -> Any:
-    class Event(fresh()):  # type: ignore[misc]
+    class Event(fresh_base()):  # type: ignore[misc]
         __tablename__ = "events"
         id = String(36, primary_key=True)
         note = String(20)
@@ -36,7 +29,7 @@ def version_1() -> Any:
 
 
 def version_2() -> Any:
-    class Event(fresh()):  # type: ignore[misc]
+    class Event(fresh_base()):  # type: ignore[misc]
         __tablename__ = "events"
         id = String(36, primary_key=True)
         note = String(64)
@@ -111,7 +104,7 @@ def test_a_failed_step_keeps_the_widening_and_loses_the_new_column(
 def test_a_refused_step_widens_nothing(redshift_standin: Any, s3_bucket: str) -> None:
     put(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short", "n": 1}])
 
-    class Wide(fresh()):  # type: ignore[misc]
+    class Wide(fresh_base()):  # type: ignore[misc]
         __tablename__ = "events"
         id = String(36, primary_key=True)
         note = String(20)

@@ -17,28 +17,18 @@ import sqlalchemy as sa
 
 from arbalest import (
     BigInt,
-    Boolean,
-    Char,
     CopyError,
-    Date,
-    Decimal,
-    Double,
-    Integer,
     Pipeline,
     PipelineError,
-    Real,
     Schema,
-    SmallInt,
     String,
-    Super,
-    Timestamp,
-    TimestampTZ,
     TooManyRejectsError,
     journal,
 )
 from tests.conformance import format_cases
 from tests.conformance.format_cases import CSV_CASES, Case, parquet
 from tests.conformance.test_conformance import encoded, normalise
+from tests.fixtures.schemas import NAMED, every_type
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
@@ -102,26 +92,16 @@ def test_csv_cases_give_the_rows_and_rejects_they_give_locally(
         assert len(copy["manifest"]["entries"]) == 1
 
 
-class Flat(format_cases.Base):
+#: every field type, named for it (i16 ... j), after a String(10) key
+_EVERY_TYPE = every_type(NAMED, id=String(10, primary_key=True), string=8)
+
+
+class Flat(format_cases.Base, _EVERY_TYPE):  # type: ignore[misc, valid-type]
     """The conformance schema without its nested class: Redshift loads a Parquet struct
     whole, into SUPER only."""
 
     __tablename__ = "flat_formats"
 
-    id = String(10, primary_key=True)
-    i16 = SmallInt()
-    i32 = Integer()
-    i64 = BigInt()
-    dec = Decimal(10, 3)
-    r = Real()
-    d = Double()
-    b = Boolean()
-    ch = Char(3)
-    s = String(8)
-    day = Date()
-    ts = Timestamp()
-    tz = TimestampTZ()
-    j = Super()
     odd = String(8, key="key with spaces")
 
 

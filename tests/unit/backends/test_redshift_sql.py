@@ -257,10 +257,10 @@ DATED = sa.Table(
 def test_the_load_table_reads_dates_as_instants_and_keeps_not_null(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from arbalest.backends import redshift
+    from arbalest.backends import _redshift_tables, redshift
 
     positions = ("_arbalest_chunk", "_arbalest_line", "_arbalest_index")
-    monkeypatch.setattr(redshift, "POSITION_COLUMNS", positions)
+    monkeypatch.setattr(_redshift_tables, "POSITION_COLUMNS", positions)
     table = redshift.load_table(DATED, "run12345678", frozenset({"day"}), with_position=True)
     ddl = " ".join(str(CreateTable(table).compile(dialect=DIALECT)).split())
     assert ddl.startswith("CREATE TEMPORARY TABLE _arbalest_stage_")
