@@ -4,8 +4,9 @@
   ``TransformBackend``: the load loop of the warehouses Arbalest feeds itself.
 - ``duckdb``, ``postgres``: those two, each writing the transform's batches its own way.
 - ``redshift``: Redshift, whose ``COPY`` reads the objects from S3 itself.
-- ``redshift_data``: Redshift through the Data API (``redshift+data://``): each part of a
-  load, with its lock and journal rows, in one ``BatchExecuteStatement``.
+- ``redshift_data``: Redshift through the Data API (``redshift+data://``): a step's objects
+  staged in a Data API session, then moved with their journal rows in one final
+  ``BatchExecuteStatement``.
 - ``_redshift_data``: ``RedshiftDataAPI``, a warehouse reached through the Data API (and its
   ``redshift+data://`` URL form); ``_redshift_driver``: the Data API as a DBAPI driver;
   ``_redshift_dialect``: the SQLAlchemy dialect of ``redshift+data://`` URLs.

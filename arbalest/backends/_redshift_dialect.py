@@ -45,7 +45,7 @@ class RedshiftDataDialect(RedshiftDialectMixin, PGDialect):  # type: ignore[misc
         return None
 
     def set_isolation_level(self, dbapi_connection: Any, level: str) -> None:
-        # every batch runs in the warehouse's own isolation; there is no session to set
+        # every batch runs in the warehouse's own isolation; no call sets it
         return None
 
     def get_isolation_level(self, dbapi_connection: Any) -> Any:

@@ -1,15 +1,18 @@
 """The Redshift Data API as a DBAPI driver (for a ``RedshiftDataAPI``): statements sent
 through boto3's ``redshift-data`` client instead of a connection into the VPC.
 
-The Data API keeps no session between calls, so a transaction cannot span them. What this
-driver does instead:
+A transaction cannot span two Data API calls, even in one session. What this driver does
+instead:
 
 - A statement that only reads (``SELECT``, ``SHOW``) runs at once, alone
   (``ExecuteStatement``), and sees what is committed.
 - Every other statement is kept until the transaction ends: ``commit()`` sends them all in
   one ``BatchExecuteStatement`` (one transaction: all or nothing); ``rollback()`` drops them.
-  A backend may send a batch of its own before that (``send_batch``): the Data API backend
-  sends each part of a load, with its lock, its rows and their journal rows, that way.
+  A backend may send a batch of its own before that (``send_batch``), in a Data API
+  *session* if it asks (``session=True``): the first such batch opens one
+  (``SessionKeepAliveSeconds``), the next ones name it (``SessionId``) and so see its
+  temporary tables, and the one sent with ``last=True`` closes it (a keep-alive of 0). The
+  Data API backend stages a step's rows that way, then moves them in one last batch.
 - Each call is polled with ``DescribeStatement``, pausing longer each time, up to
   ``RedshiftDataAPI.timeout`` seconds (then the statement is cancelled); rows come from
   ``GetStatementResult``, page by page.
@@ -38,7 +41,15 @@ from typing import Any, Final
 from arbalest.backends import _redshift_data
 from arbalest.backends._redshift_data import BATCH_LIMIT, RedshiftDataAPI
 
-__all__ = ["Connection", "Cursor", "Error", "OperationalError", "ProgrammingError", "connect"]
+__all__ = [
+    "SESSION_KEEP_ALIVE",
+    "Connection",
+    "Cursor",
+    "Error",
+    "OperationalError",
+    "ProgrammingError",
+    "connect",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +127,9 @@ _RETRYABLE_CODES: Final = frozenset(
 )
 _DENIED_CODES: Final = frozenset({"AccessDeniedException", "UnrecognizedClientException"})
 _FINAL: Final = frozenset({"FINISHED", "FAILED", "ABORTED"})
+#: How long (seconds) an idle session of ``send_batch(session=True)`` is kept: long enough
+#: for the reads between two batches of a step; a run that dies leaves it to close itself.
+SESSION_KEEP_ALIVE: Final = 300
 
 
 def _mapped(exc: Exception, secrets: Sequence[str]) -> Error:
@@ -224,6 +238,8 @@ class Connection:
         self.pending: list[_Pending] = []
         self.autocommit = False
         self._numbers = itertools.count(1)
+        #: The open Data API session of ``send_batch(session=True)``, if any.
+        self.session_id: str | None = None
         self.sleep: Callable[[float], None] = time.sleep
 
     # DBAPI
@@ -251,12 +267,17 @@ class Connection:
         pending, self.pending = self.pending, []
         return pending
 
-    def send_batch(self, statements: Sequence[_Pending]) -> list[dict[str, Any]]:
+    def send_batch(
+        self, statements: Sequence[_Pending], *, session: bool = False, last: bool = False
+    ) -> list[dict[str, Any]]:
         """Run ``statements`` as one transaction; their ``SubStatements`` descriptions.
+
+        With ``session``, in this connection's Data API session (opened by the first such
+        batch), whose temporary tables outlive the batch; ``last`` closes it.
 
         Raises:
             ProgrammingError: If a statement failed (all are rolled back); ``.failed`` is the
-                index of that statement.
+                index of that statement. A failure forgets the session.
         """
         if len(statements) > BATCH_LIMIT:
             raise ProgrammingError(
@@ -264,12 +285,33 @@ class Connection:
                 f"BatchExecuteStatement runs at most {BATCH_LIMIT}"
             )
         parameters = [{"name": n, "value": v} for s in statements for n, v in s.parameters.items()]
-        request: dict[str, Any] = {"Sqls": [s.sql for s in statements], **self.api.target()}
+        request: dict[str, Any] = {"Sqls": [s.sql for s in statements]}
+        if session and self.session_id is not None:
+            # the session knows the warehouse and the user: it is named alone
+            request["SessionId"] = self.session_id
+        else:
+            request.update(self.api.target())
+        if session and (self.session_id is not None or not last):
+            request["SessionKeepAliveSeconds"] = 0 if last else SESSION_KEEP_ALIVE
         if parameters:
             request["Parameters"] = parameters
         logger.debug("Data API: a batch of %d statement(s)", len(statements))
-        started = self._call("batch_execute_statement", **request)
-        described = self._wait(started["Id"], statements=len(statements))
+        if last:
+            self.session_id = None  # closed by this call, whatever its outcome
+        try:
+            started = self._call("batch_execute_statement", **request)
+            if session and not last:
+                if not started.get("SessionId"):
+                    raise ProgrammingError(
+                        "Redshift Data API: BatchExecuteStatement answered without a SessionId; "
+                        "this endpoint does not keep sessions (SessionKeepAliveSeconds)"
+                    )
+                self.session_id = str(started["SessionId"])
+            described = self._wait(started["Id"], statements=len(statements))
+        except BaseException:
+            if session:
+                self.session_id = None  # a failed step starts afresh; the session expires
+            raise
         return list(described.get("SubStatements", []))
 
     def run(self, statement: _Pending) -> dict[str, Any]:

@@ -1,42 +1,36 @@
 """Redshift through the Data API (``redshift+data://``, ``RedshiftDataAPI``): the same
-``COPY`` from S3 as ``redshift``, sent in batches, because the Data API keeps no session
-between calls.
+``COPY`` from S3 as ``redshift``, sent in batches. A transaction cannot span two Data API
+calls, but one ``BatchExecuteStatement`` (at most 40 statements) is one transaction, and a
+Data API *session* keeps its temporary tables from one call to the next.
 
-A copy step's objects are loaded in *parts*; each part is one ``BatchExecuteStatement``,
-so one transaction, holding, in order:
+So a copy step runs in one session, in two phases:
 
-1. the first part only: what the step ran before the load (creating the journal, the target
-   and its lock table where missing);
-2. the target's run lock: ``SET statement_timeout`` to ``lock_timeout``, ``LOCK`` (with the
-   journal, under ``SERIALIZABLE``), ``RESET statement_timeout``;
-3. ``incremental``: a guard that fails the batch when another run has journaled any of the
-   part's objects since this run read the journal (the lock is only taken inside the batch,
-   after the journal was read outside it); the step then fails with a retryable
-   ``ConcurrentRunError``, and the next run loads what is left;
-4. a temporary load table, and per object: its ``COPY`` (with its one-object manifest), the
-   ``SELECT`` of ``LoadViews.last_copy`` (its result is read back with
-   ``GetStatementResult``), and the numbering of the object's rows;
-5. the rows into the target (``replace``: after deleting the old ones; ``merge``: a guard
-   refusing an object with different records for one key, then the upsert);
-6. the part's journal rows (``rows_loaded`` counted from the load table), after deleting
-   those of the same keys.
+1. *Staging*, as many batches as its objects need (12 objects a batch; one with
+   ``max_errors`` > 0, whose ``COPY`` gets the rest of the step's budget as ``MAXERROR``):
+   per object its ``COPY`` (with its one-object manifest) into the session's temporary load
+   table, the ``SELECT`` of ``LoadViews.last_copy`` (read back with ``GetStatementResult``)
+   and the numbering of its rows; then the count of the batch's rows per object. After each
+   batch its rejects are read back (``STL_LOAD_ERRORS``, or the ``SYS_`` views, which fill
+   in late), and the next batch stages its objects' journal rows, counts known, in a second
+   temporary table. Nothing but the session's temporary tables changes.
+2. *The final batch*, one transaction: what the step ran before the load (creating the
+   journal, the target and its lock table where missing), the target's run lock
+   (``SET statement_timeout`` to ``lock_timeout``, ``LOCK``, with the journal under
+   ``SERIALIZABLE``, ``RESET statement_timeout``), the last staged journal rows;
+   ``incremental``: a guard that fails the batch when another run has journaled any of the
+   step's objects since this run read the journal (the lock is only taken in this batch);
+   the step then fails with a retryable ``ConcurrentRunError``; then the staged rows into
+   the target (``replace``: after deleting the old ones; ``merge``: a guard refusing an
+   object with different records for one key, then the upsert), and the staged journal rows
+   into the journal, after deleting those of the same keys. It closes the session.
 
-So each part's rows and journal rows commit together or not at all: a run that dies
-anywhere leaves data and journal agreeing, and the next run loads exactly the objects that
-are missing. After a part, its rejects are read back (``STL_LOAD_ERRORS``, or the ``SYS_``
-views, which fill in late) and the step's own journal write, which the runner sends when
-the step commits, rewrites the same journal rows with the rejected counts (it changes no
-key, so a crash before it loses nothing).
+So a step's rows and journal rows commit together or not at all, whatever its number of
+objects: a run that dies anywhere leaves data and journal as they were or fully loaded. The
+runner's own journal write, sent when the step commits, rewrites the same journal rows.
 
-What differs from a direct connection:
-
-- A step of many objects commits part by part (a batch holds at most 40 statements); a
-  failure leaves the parts before it committed, each with its journal rows. ``replace``
-  must fit in one part (a ``ConfigurationError`` says so otherwise).
-- With ``max_errors`` > 0 each part is one object, whose ``COPY`` has the rest of the
-  step's budget as ``MAXERROR``: more rejects fail that ``COPY``, and so its part.
-- Parquet and CSV objects, and time series (whose staging tables must outlive a batch),
-  need a direct connection.
+What differs from a direct connection: the final batch holds the statements the step ran
+before its load plus about ten (a ``ConfigurationError`` says so if that passes 40);
+Parquet and CSV objects, and time series, need a direct connection for now.
 """
 
 from __future__ import annotations
@@ -58,7 +52,15 @@ from arbalest.backends._redshift_copy import MAX_MAXERROR, build_copy, put_manif
 from arbalest.backends._redshift_data import BATCH_LIMIT, RedshiftDataAPI
 from arbalest.backends._redshift_driver import Connection, Error
 from arbalest.backends._redshift_views import recorded
-from arbalest.backends.base import POSITION_COLUMNS, CopyJob, LoadResult, quote_table, upsert_from
+from arbalest.backends.base import (
+    POSITION_COLUMNS,
+    CopyJob,
+    LoadResult,
+    quote_table,
+    staging_name,
+    staging_table,
+    upsert_from,
+)
 from arbalest.backends.redshift import (
     CREATION_LOCK,
     RedshiftBackend,
@@ -80,10 +82,8 @@ from arbalest.loading.reader import compression_of
 from arbalest.loading.rejects import Reject
 from arbalest.stores.base import ObjectInfo, join_key
 
-__all__ = ["RedshiftDataBackend", "data_api_of"]
+__all__ = ["STAGED_PER_BATCH", "RedshiftDataBackend", "data_api_of", "journal_stage"]
 
-#: What ``Connection.info`` keeps the run lock's statements under (sent again per part).
-_LOCK_KEY: Final = "arbalest.data_api.lock"
 #: The words of the guards' failures (a string that is not an integer).
 _JOURNALED: Final = "arbalest: another run journaled these objects meanwhile"
 _AMBIGUOUS: Final = "arbalest: an object holds different records for one primary key"
@@ -91,14 +91,29 @@ _AMBIGUOUS: Final = "arbalest: an object holds different records for one primary
 _RETRYABLE: Final = re.compile(
     r"(?i)serializable isolation violation|deadlock|statement timeout|lock timeout|1023"
 )
-#: Statements a part needs besides 3 per object (lock, guards, tables, journal, rows).
-_FIXED: Final = 14
+#: Statements a staging batch needs besides 3 per object (tables, journal rows, counts).
+_STAGING_FIXED: Final = 4
+#: Objects a staging batch holds (with ``max_errors`` = 0).
+STAGED_PER_BATCH: Final = (BATCH_LIMIT - _STAGING_FIXED) // 3
 
 
 def data_api_of(engine: sa.Engine) -> RedshiftDataAPI | None:
     """The ``RedshiftDataAPI`` an engine was made for (``None``: another engine)."""
     api = getattr(engine.dialect, "arbalest_data_api", None)
     return api if isinstance(api, RedshiftDataAPI) else None
+
+
+def journal_stage(table: sa.Table, run_id: str) -> sa.Table:
+    """The session's temporary table of a step's journal rows, until its final batch: the
+    journal's columns, without its key (rows of one batch are staged in the next)."""
+    columns = [sa.Column(c.name, c.type) for c in journal.JOURNAL.columns]
+    name = staging_name(table, run_id, "_journal")
+    return sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"])
+
+
+def _target(table: sa.Table) -> str:
+    """The journal's name of a target table."""
+    return f"{table.schema}.{table.name}" if table.schema else table.name
 
 
 def _driver(conn: sa.Connection) -> Connection:
@@ -130,8 +145,9 @@ class RedshiftDataBackend(RedshiftBackend):
             )
         if job.into is not None:
             raise ConfigurationError(
-                f"{job.label}: a time series stages its partitions in temporary tables that "
-                "must outlive one Data API call; use a direct connection "
+                f"{job.label}: a time series over the Redshift Data API is not supported "
+                "yet (its partitions' staging tables are made in the step's transaction, "
+                "which the Data API sends last); use a direct connection "
                 "(redshift+psycopg2://)"
             )
 
@@ -148,7 +164,6 @@ class RedshiftDataBackend(RedshiftBackend):
             tables.append(journal.JOURNAL)
         names = ", ".join(quote_table(conn.dialect, t) for t in tables)
         statements = self._bounded(timeout, f"LOCK {names}")
-        conn.info[_LOCK_KEY] = statements
         for statement in statements:
             conn.exec_driver_sql(statement)
         yield
@@ -168,60 +183,69 @@ class RedshiftDataBackend(RedshiftBackend):
 
     @staticmethod
     def _bounded(timeout: float, lock: str) -> list[str]:
-        # a fresh session per batch: RESET gives the workgroup's or user's own value back
+        # RESET gives the workgroup's or user's own value back, for what follows the LOCK
         milliseconds = max(int(timeout * 1000), 1)
         return [f"SET statement_timeout TO {milliseconds}", lock, "RESET statement_timeout"]
 
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
         driver = _driver(conn)
-        views = self.facts(conn).views
+        if not objects:
+            if job.mode == "replace" and not job.validate:
+                conn.execute(sa.delete(job.table))
+            return LoadResult([], [])
         specs = job.schema.__fields__
         columns = [spec.name for spec in specs]
         dates = frozenset(spec.name for spec in specs if isinstance(spec.rule, DateRule))
         jsonpaths_key = join_key(
             job.metadata_prefix, "jsonpaths", f"{job.schema.__table__.name}.json"
         )
-        if objects:
-            job.store.put(jsonpaths_key, json.dumps(job.schema.__jsonpaths__, indent=2).encode())
-        part = _Part(self, conn, driver, job, columns, dates, job.store.uri(jsonpaths_key))
-        size = (
-            1 if job.max_errors > 0 else max((BATCH_LIMIT - _FIXED - len(driver.pending)) // 3, 1)
-        )
-        if job.mode == "replace" and len(objects) > size and not job.validate:
-            raise ConfigurationError(
-                f"{job.label}: a replace over the Redshift Data API loads its objects in one "
-                f"transaction, and one BatchExecuteStatement holds {size} object(s) here; "
-                f"{len(objects)} are under the source: use mode='incremental' or 'merge', or "
-                "a direct connection"
-            )
-        if not objects and job.mode == "replace" and not job.validate:
-            conn.execute(sa.delete(job.table))
+        job.store.put(jsonpaths_key, json.dumps(job.schema.__jsonpaths__, indent=2).encode())
+        step = _Staging(self, conn, driver, job, columns, dates, job.store.uri(jsonpaths_key))
+        step.views = self.facts(conn).views
+        size = 1 if job.max_errors > 0 else STAGED_PER_BATCH
+        # what the step ran so far (creating tables, the lock) goes into the final batch
+        held = driver.take_pending()
         entries: list[Entry] = []
         rejects: list[Reject] = []
-        for start in range(0, len(objects), size):
-            chunk = objects[start : start + size]
-            part.before = rejects
-            rows, found = part.run(chunk, views, start, job.max_errors - len(rejects))
-            new = list(found)
-            rejects += new
-            for info in chunk:
-                entries.append(
-                    Entry(
-                        info,
-                        rows.get(info.key, 0),
-                        sum(r.key == info.key for r in new),
-                        part.queries.get(info.key),
-                    )
+        chunks = [objects[start : start + size] for start in range(0, len(objects), size)]
+        try:
+            for number, chunk in enumerate(chunks):
+                step.before = rejects
+                last = job.validate and number == len(chunks) - 1
+                previous = entries[-len(chunks[number - 1]) :] if number else []
+                rows, new = step.stage(
+                    chunk, len(entries), job.max_errors - len(rejects), previous, last=last
                 )
-                if job.on_object is not None:
-                    job.on_object(info)
-            if len(rejects) > job.max_errors:
-                raise TooManyRejectsError(job.label, rejects[: job.max_errors + 1], job.max_errors)
+                rejects += new
+                for info in chunk:
+                    entries.append(
+                        Entry(
+                            info,
+                            rows.get(info.key, 0),
+                            sum(r.key == info.key for r in new),
+                            step.queries.get(info.key),
+                        )
+                    )
+                    if job.on_object is not None:
+                        job.on_object(info)
+                if len(rejects) > job.max_errors:
+                    raise TooManyRejectsError(
+                        job.label, rejects[: job.max_errors + 1], job.max_errors
+                    )
+            if not job.validate:
+                step.finish(held, entries[-len(chunks[-1]) :])
+        finally:
+            driver.session_id = None  # an unfinished session closes itself when idle
+            if job.validate:
+                # a validation sends only its own temporary work; the step's own statements
+                # stay, to be rolled back
+                driver.pending[:0] = held
         return LoadResult(entries, rejects)
 
 
-class _Part:
-    """Sends one part of a step's objects as one batch, and reads back what it did."""
+class _Staging:
+    """Stages a step's objects in a Data API session, batch by batch, then moves them into
+    the target with their journal rows in one last batch (see the module docstring)."""
 
     def __init__(
         self,
@@ -236,9 +260,12 @@ class _Part:
         self.backend, self.conn, self.driver, self.job = backend, conn, driver, job
         self.columns, self.dates, self.jsonpaths_url = columns, dates, jsonpaths_url
         self.manifests = 0
+        self.before: list[Reject] = []  # the step's rejects in the batches before
         self.queries: dict[str, str] = {}  # per key, the query id of its COPY (telemetry)
-        self.before: list[Reject] = []  # the step's rejects in the parts before
         self.views: Any = None
+        self.loading = load_table(job.table, job.run_id, dates, with_position=True)
+        self.staged = journal_stage(job.table, job.run_id)
+        self._keys: dict[int, str] = {}
 
     def _keep(self, statement: str | sa.ClauseElement) -> int:
         """Add a statement (a read, too) to the batch, its values bound; its place in it."""
@@ -252,62 +279,108 @@ class _Part:
         self.driver.pending.append(pending)
         return len(self.driver.pending) - 1
 
-    def run(
-        self, objects: Sequence[ObjectInfo], views: Any, start: int, budget: int
+    def _journal_rows(self, entries: Sequence[Entry]) -> None:
+        """Stage the journal rows of the objects staged in the batch before (their counts
+        are known now)."""
+        if not entries:
+            return
+        job = self.job
+        now = dt.datetime.now(dt.UTC)
+        self.conn.execute(
+            sa.insert(self.staged),
+            [
+                {
+                    "target": _target(job.schema.__table__),
+                    "key": e.info.key,
+                    "etag": e.info.etag,
+                    "size": e.info.size,
+                    "last_modified": e.info.last_modified,
+                    "rows_loaded": e.rows_loaded,
+                    "rows_rejected": e.rows_rejected,
+                    "mode": job.mode,
+                    "store": job.store.url,
+                    "run_id": job.run_id,
+                    "loaded_at": now,
+                }
+                for e in entries
+            ],
+        )
+
+    def stage(
+        self,
+        objects: Sequence[ObjectInfo],
+        start: int,
+        budget: int,
+        previous: Sequence[Entry],
+        *,
+        last: bool,
     ) -> tuple[dict[str, int], list[Reject]]:
-        job, conn, table = self.job, self.conn, self.job.table
-        self.views = views
-        if not self.driver.pending and not job.validate:  # a later part: the lock again
-            for statement in conn.info.get(_LOCK_KEY, []):
-                conn.exec_driver_sql(statement)
-        saved = self.driver.take_pending() if job.validate else []
-        if job.mode == "incremental" and not job.validate:
-            keys = [info.key for info in objects]
-            name = f"{table.schema}.{table.name}" if table.schema else table.name
-            seen = sa.exists().where(
-                journal.JOURNAL.c.target == name, journal.JOURNAL.c.key.in_(keys)
-            )
-            self._keep(_fail_when(seen, _JOURNALED))
-        loading = load_table(table, job.run_id, self.dates, with_position=True)
-        conn.execute(CreateTable(loading))
+        """Copy ``objects`` into the session's load table (one batch); their row counts
+        and rejects. Nothing outside the session's temporary tables changes."""
+        job, conn, loading = self.job, self.conn, self.loading
+        if start == 0:
+            conn.execute(CreateTable(loading))
+            if not job.validate:
+                conn.execute(CreateTable(self.staged))
+        elif not job.validate:
+            self._journal_rows(previous)
         reads: list[int] = []
-        self._keys: dict[int, str] = {}
+        self._keys = {}
         for number, info in enumerate(objects, start=start + 1):
             run_copy(conn, self._copy(loading, info, budget))
             self._keys[len(self.driver.pending) - 1] = info.key
-            reads.append(self._keep(views.last_copy))
+            reads.append(self._keep(self.views.last_copy))
             conn.execute(number_rows(loading, number))
         chunk = loading.c[POSITION_COLUMNS[0]]
-        if not job.validate:
-            self._apply(loading, objects)
-            counts = {
-                info.key: sa.select(sa.func.count()).select_from(loading).where(chunk == n)
-                for n, info in enumerate(objects, start=start + 1)
-            }
-            self._journal(objects, counts)
-        counted = self._keep(sa.select(chunk, sa.func.count()).group_by(chunk))
-        statements = self.driver.take_pending()
-        try:
-            done = self.driver.send_batch(statements)
-        except Error as exc:
-            self._explain(exc, statements)
-            raise self._failed(exc) from None
-        finally:
-            # a validation sends only its own temporary work; the step's own statements
-            # stay, to be rolled back
-            self.driver.pending[:0] = saved
+        counted = self._keep(sa.select(chunk, sa.func.count()).where(chunk > start).group_by(chunk))
+        done = self._send(session=True, last=last)
         numbered = dict(self.driver.result(done[counted]["Id"])[0])
         rows: dict[str, int] = {}
         rejects: list[Reject] = []
         for offset, info in enumerate(objects):
             found = self.driver.result(done[reads[offset]]["Id"])[0][0]
             _, new, query = recorded(
-                conn, views, job.label, info.key, self.dates, found, no_load=job.validate
+                conn, self.views, job.label, info.key, self.dates, found, no_load=job.validate
             )
             self.queries[info.key] = str(query)
             rows[info.key] = int(numbered.get(start + offset + 1, 0))
             rejects += new
         return rows, rejects
+
+    def finish(self, held: list[Any], entries: Sequence[Entry]) -> None:
+        """The final batch: the step's own statements (tables, the lock), the guards, the
+        staged rows into the target and the staged journal rows into the journal; it
+        closes the session."""
+        job, conn, j = self.job, self.conn, journal.JOURNAL
+        self._keys = {}
+        self.driver.pending[:0] = held
+        self._journal_rows(entries)
+        target = _target(job.schema.__table__)
+        mine = sa.and_(j.c.target == target, j.c.key.in_(sa.select(self.staged.c.key)))
+        if job.mode == "incremental":
+            self._keep(_fail_when(sa.exists().where(mine), _JOURNALED))
+        self._apply()
+        conn.execute(sa.delete(j).where(j.c.target == target if job.mode == "replace" else mine))
+        names = [c.name for c in j.columns]
+        conn.execute(sa.insert(j).from_select(names, sa.select(*[self.staged.c[n] for n in names])))
+        if len(self.driver.pending) > BATCH_LIMIT:
+            statements = len(self.driver.pending)
+            self.driver.pending[:] = held
+            raise ConfigurationError(
+                f"{job.label}: the step's last Data API batch would hold {statements} "
+                f"statements, over the {BATCH_LIMIT} one BatchExecuteStatement runs (the "
+                f"step ran {len(held)} before its load: fewer new columns at once, or a "
+                "direct connection)"
+            )
+        self._send(session=True, last=True)
+
+    def _send(self, *, session: bool, last: bool) -> list[dict[str, Any]]:
+        statements = self.driver.take_pending()
+        try:
+            return self.driver.send_batch(statements, session=session, last=last)
+        except Error as exc:
+            self._explain(exc, statements)
+            raise self._failed(exc) from None
 
     def _copy(self, loading: sa.Table, info: ObjectInfo, budget: int) -> Any:
         job = self.job
@@ -328,8 +401,9 @@ class _Part:
             no_load=job.validate,
         )
 
-    def _apply(self, loading: sa.Table, objects: Sequence[ObjectInfo]) -> None:
-        job, conn, table = self.job, self.conn, self.job.table
+    def _apply(self) -> None:
+        """The staged rows into the target, by the step's mode."""
+        job, conn, table, loading = self.job, self.conn, self.job.table, self.loading
         if job.mode == "merge":
             keys = [c.name for c in table.primary_key]
             if keys:
@@ -348,8 +422,6 @@ class _Part:
                 self._keep(_fail_when(sa.exists(repeated), _AMBIGUOUS))
             staging = loading
             if self.dates:
-                from arbalest.backends.base import staging_table
-
                 staging = staging_table(table, job.run_id, with_position=True)
                 conn.execute(CreateTable(staging))
                 conn.execute(settle(loading, staging, self.dates))
@@ -358,41 +430,6 @@ class _Part:
         if job.mode == "replace":
             conn.execute(sa.delete(table))
         conn.execute(settle(loading, table, self.dates))
-
-    def _journal(self, objects: Sequence[ObjectInfo], counts: dict[str, sa.Select[Any]]) -> None:
-        job, conn, j = self.job, self.conn, journal.JOURNAL
-        table = job.schema.__table__
-        target = f"{table.schema}.{table.name}" if table.schema else table.name
-        if job.mode == "replace":
-            conn.execute(sa.delete(j).where(j.c.target == target))
-        else:
-            keys = [info.key for info in objects]
-            conn.execute(sa.delete(j).where(j.c.target == target, j.c.key.in_(keys)))
-        names = [c.name for c in j.columns]
-        now = dt.datetime.now(dt.UTC)
-
-        def value(column: str, given: Any) -> sa.ColumnElement[Any]:
-            # typed in the SQL: the Data API's parameters are strings, and a UNION of them
-            # would be text
-            return sa.cast(sa.literal(given), j.c[column].type).label(column)
-
-        selects = [
-            sa.select(
-                value("target", target),
-                value("key", info.key),
-                value("etag", info.etag),
-                value("size", info.size),
-                value("last_modified", info.last_modified),
-                counts[info.key].scalar_subquery().label("rows_loaded"),
-                value("rows_rejected", 0),
-                value("mode", job.mode),
-                value("store", job.store.url),
-                value("run_id", job.run_id),
-                value("loaded_at", now),
-            )
-            for info in objects
-        ]
-        conn.execute(sa.insert(j).from_select(names, sa.union_all(*selects)))
 
     def _failed(self, exc: Error) -> Exception:
         """The step's error for a batch that failed otherwise: retryable where trying again
@@ -421,9 +458,9 @@ class _Part:
         )
         if sql.lstrip().startswith("COPY ") and query is not None:
             # over MAXERROR: the COPY's load errors outlive the rollback, by its query id
-            _, new, _ = recorded(
+            new = recorded(
                 self.conn, self.views, label, "", self.dates, (query, 0), no_load=True
-            )
+            ).rejects
             key = self._keys.get(failed, "")
             rejects = self.before + [dataclasses.replace(r, key=key) for r in new]
             if len(rejects) > self.job.max_errors:
@@ -440,7 +477,7 @@ class _Part:
             raise ConcurrentRunError(
                 label,
                 "another run loaded some of these objects while this one was starting; "
-                "nothing of this part was committed: run again to load the rest",
+                "nothing of this step was committed: run again to load the rest",
             ) from None
         if _AMBIGUOUS in sql:
             raise CopyError(

@@ -109,3 +109,43 @@ def test_the_redshift_example_through_the_data_api(lake: str) -> None:  # pragma
         assert pipeline.run().rows_loaded == 1
     finally:
         warehouse.dispose()
+
+
+@needs_aws
+def test_a_step_of_many_objects_is_one_transaction_through_a_session(
+    base: type[Schema], lake: str
+) -> None:  # pragma: no cover - opt-in
+    """The Data API facts the staging relies on (docs/warehouses.md): temporary tables that
+    outlive a call in one session, a session named alone by its SessionId, a keep-alive of
+    0 that closes it, a batch that is one transaction."""
+    from arbalest.backends.redshift_data import STAGED_PER_BATCH
+
+    class ManyEvent(base):  # type: ignore[misc, valid-type]
+        __tablename__ = f"arbalest_test_{uuid.uuid4().hex[:8]}"
+        id = String(36, primary_key=True)
+        n = Integer()
+
+    bucket = str(REAL["ARBALEST_TEST_S3_BUCKET"])
+    count = STAGED_PER_BATCH + 1  # two staging batches
+    for i in range(count):
+        body = json.dumps({"id": f"r{i}", "n": i}).encode()
+        boto3.client("s3").put_object(Bucket=bucket, Key=f"{lake}/many/{i:02d}.json", Body=body)
+    engine = create_engine(str(REAL["ARBALEST_TEST_DATA_API_URL"]))
+    try:
+        pipeline = Pipeline(
+            engine, store=f"s3://{bucket}/{lake}", iam_role=REAL["ARBALEST_TEST_IAM_ROLE"]
+        ).copy(ManyEvent, "many", mode="replace")
+        assert pipeline.run().rows_loaded == count
+        assert pipeline.run().rows_loaded == count  # a replace: all again, none twice
+        with engine.connect() as conn:
+            table = ManyEvent.__table__
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == count
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {ManyEvent.__tablename__}")
+            conn.execute(
+                sa.delete(journal.JOURNAL).where(
+                    journal.JOURNAL.c.target == ManyEvent.__tablename__
+                )
+            )
+        engine.dispose()
