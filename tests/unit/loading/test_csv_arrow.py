@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Final
 from unittest import mock
 
-import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arbalest import Integer, Schema, String, convert
-from arbalest.loading import csv_reader, tabular_feed
+from arbalest.loading import csv_feed, csv_reader
 from arbalest.loading.csv_reader import CsvReader, _Lines
 from arbalest.loading.formats import CsvOptions
+from arbalest.loading.tabular import TableChunk
 from arbalest.loading.tabular_feed import TabularFeed
 from arbalest.stores import LocalStore
 from arbalest.stores.base import ObjectInfo
@@ -124,7 +124,7 @@ class Row(Base):
 
 
 def _chunks(folder: Path, work: Path, key: str, csv: CsvOptions) -> list[list[object]]:
-    """What reading the object gives: each chunk file's rows, and each chunk's rejects."""
+    """What reading the object gives: each chunk's rows, and each chunk's rejects."""
     feed = TabularFeed(
         LocalStore(folder),
         [],
@@ -139,8 +139,10 @@ def _chunks(folder: Path, work: Path, key: str, csv: CsvOptions) -> list[list[ob
     info = ObjectInfo(key, (folder / key).stat().st_size, "", dt.datetime.now(dt.UTC))
     out: list[list[object]] = []
     try:
-        for chunk in feed._csv_chunks(0, info):
-            out.append(pq.read_table(chunk.path).to_pylist())
+        for chunk in feed._chunks(0, info):
+            assert isinstance(chunk, TableChunk)
+            assert chunk.table is not None
+            out.append(chunk.table.to_pylist())
             out.append([(r.line, r.value, r.reason) for r in chunk.read_rejects])
             chunk.discard()
     finally:
@@ -171,7 +173,7 @@ def test_objects_read_the_same_with_and_without_arrow(
     rows: int,
     block: int,
 ) -> None:
-    """Chunk files and rejects are the same whether runs are split by Arrow or in Python,
+    """Chunks and rejects are the same whether runs are split by Arrow or in Python,
     however the object is cut into reads and chunks."""
     folder = tmp_path_factory.mktemp("lake")
     text = "\n".join(["skipped"] * ignore + [header, *lines]) + "\n"
@@ -179,7 +181,7 @@ def test_objects_read_the_same_with_and_without_arrow(
     csv = CsvOptions(ignore_header=ignore)
     with (
         mock.patch.object(csv_reader, "_BLOCK", block),
-        mock.patch.object(tabular_feed, "CSV_CHUNK_ROWS", rows),
+        mock.patch.object(csv_feed, "CSV_CHUNK_ROWS", rows),
     ):
         fast = _chunks(folder, tmp_path_factory.mktemp("work"), "o.csv", csv)
         with mock.patch.object(CsvReader, "plain", return_value=False):
