@@ -11,13 +11,13 @@ forms (Arrow for DuckDB, CSV for PostgreSQL). Prints the median CPU seconds
 Single-threaded, so CPU seconds are the figures to compare on a shared machine.
 
 Stages, CSV: ``read+split`` (``CsvReader``: decoding, finding quotes, splitting lines into
-fields in Python or with Arrow's CSV reader (``split``), the null string), ``chunk tables``
-(``csv_feed._Columns.take``: the values picked into columns, Arrow arrays made from Python
-strings), ``take`` (the rest of reading: the header, field counts,
+fields in Python or with Arrow's CSV reader (``split``), the null string), ``chunk files``
+(``_Columns.write``: the values picked into columns, Arrow arrays made from Python strings,
+the chunk's Parquet file written), ``take`` (the rest of reading: the header, field counts,
 collecting rows, quoted records put in their places); both formats: ``source``
-(DuckDB reading the batch's Parquet objects or CSV chunk tables into a table, no
-conversion), ``convert`` (the Parquet lane where it takes a chunk, else the whole conversion
-query, that reading included), ``finish``, ``export arrow``, ``export
+(DuckDB reading the batch's Parquet or chunk files into a table, no conversion), ``convert``
+(the Parquet lane where it takes a chunk, else the whole conversion query, that reading
+included), ``finish``, ``export arrow``, ``export
 csv``. With ``--by-field``, also each field's conversion alone (one field's query over every
 batch, less the same query converting no field).
 """
@@ -25,7 +25,6 @@ batch, less the same query converting no field).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import statistics
 import tempfile
@@ -104,10 +103,10 @@ def _chunks(feed: TabularFeed, fmt: str, files: list[Path], stages: Stages) -> l
 
 def _source(chunk: TableChunk, fmt: str, columns: str = "*") -> str:
     """The chunk's rows as DuckDB reads them, unconverted."""
-    if fmt == "csv":  # the chunk's table, registered under this name
+    if fmt == "csv":
         return (
             f"SELECT {chunk.seq} AS _arb_chunk, line AS _arb_line, {columns} "
-            f"FROM {tabular.rows_name(chunk.seq)}"
+            f"FROM read_parquet('{chunk.path}')"
         )
     return (
         f"SELECT {chunk.seq} AS _arb_chunk, file_row_number + 1 AS _arb_line, {columns} "
@@ -140,20 +139,6 @@ def _field_query(chunk: TableChunk, fmt: str, index: int | None) -> str:
     return tabular._conversion_query([spec], source, [where.expr], [conversion], [where.lists])
 
 
-@contextlib.contextmanager
-def _registered(con: Any, chunks: list[TableChunk]) -> Iterator[None]:
-    """The chunks' tables registered as the conversion registers them."""
-    names = [tabular.rows_name(c.seq) for c in chunks if c.table is not None]
-    for chunk in chunks:
-        if chunk.table is not None:
-            con.register(tabular.rows_name(chunk.seq), chunk.table)
-    try:
-        yield
-    finally:
-        for name in names:
-            con.unregister(name)
-
-
 def by_field(chunks: list[TableChunk], fmt: str, stages: Stages) -> None:
     """Each field's conversion alone, over every batch, less converting none."""
     con = connect_private(threads=1)
@@ -163,10 +148,9 @@ def by_field(chunks: list[TableChunk], fmt: str, stages: Stages) -> None:
             for start in range(0, len(chunks), BATCH_FILES):
                 group = chunks[start : start + BATCH_FILES]
                 query = " UNION ALL ".join(f"({_field_query(c, fmt, index)})" for c in group)
-                with _registered(con, group):
-                    stages.time(
-                        f"field {name}", con.execute, f"CREATE OR REPLACE TEMP TABLE f AS {query}"
-                    )
+                stages.time(
+                    f"field {name}", con.execute, f"CREATE OR REPLACE TEMP TABLE f AS {query}"
+                )
     finally:
         con.close()
     base_cpu, base_wall = stages.cpu.pop("field no field"), stages.wall.pop("field no field")
@@ -177,11 +161,11 @@ def by_field(chunks: list[TableChunk], fmt: str, stages: Stages) -> None:
 
 def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[Stages, int]:
     stages = Stages()
-    saved = (CsvReader.items, CsvReader.rows_of, CsvReader.split, csv_feed._Columns.take)
+    saved = (CsvReader.items, CsvReader.rows_of, CsvReader.split, csv_feed._Columns.write)
     CsvReader.items = stages.wrap_generator("read+split", CsvReader.items)  # type: ignore[method-assign]
     CsvReader.rows_of = stages.wrap("read+split", CsvReader.rows_of)  # type: ignore[method-assign]
     CsvReader.split = stages.wrap("read+split", CsvReader.split)  # type: ignore[method-assign]
-    csv_feed._Columns.take = stages.wrap("chunk tables", csv_feed._Columns.take)  # type: ignore[method-assign]
+    csv_feed._Columns.write = stages.wrap("chunk files", csv_feed._Columns.write)  # type: ignore[method-assign]
     rows = 0
     with tempfile.TemporaryDirectory(prefix="arbalest-profile-") as scratch:
         work = Path(scratch)
@@ -199,16 +183,16 @@ def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[
         try:
             chunks = _chunks(feed, fmt, parts(folder.parent, fmt)[:files], stages)
         finally:
-            (CsvReader.items, CsvReader.rows_of, CsvReader.split, csv_feed._Columns.take) = (  # type: ignore[method-assign]
+            (CsvReader.items, CsvReader.rows_of, CsvReader.split, csv_feed._Columns.write) = (  # type: ignore[method-assign]
                 saved
             )
             feed.close()
         if fmt == "csv":  # what reading did besides the reader and the chunk files
             stages.cpu["take"] = stages.cpu.pop("read") - (
-                stages.cpu["read+split"] + stages.cpu["chunk tables"]
+                stages.cpu["read+split"] + stages.cpu["chunk files"]
             )
             stages.wall["take"] = stages.wall.pop("read") - (
-                stages.wall["read+split"] + stages.wall["chunk tables"]
+                stages.wall["read+split"] + stages.wall["chunk files"]
             )
         con = connect_private(threads=1)
         transform = TabularTransform(Event.__fields__, ConvertOptions(), con)
@@ -216,8 +200,7 @@ def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[
             for start in range(0, len(chunks), BATCH_FILES):
                 group = chunks[start : start + BATCH_FILES]
                 raw = " UNION ALL ".join(f"({_source(c, fmt)})" for c in group)
-                with _registered(con, group):
-                    stages.time("source", con.execute, f"CREATE OR REPLACE TEMP TABLE s AS {raw}")
+                stages.time("source", con.execute, f"CREATE OR REPLACE TEMP TABLE s AS {raw}")
                 tables = [c.table for c in group]  # let go by converting; kept for --by-field
                 batch = stages.time("convert", transform.convert, group)
                 for chunk, table in zip(group, tables, strict=True):

@@ -11,9 +11,9 @@ shares (Redshift's ``COPY`` reads its objects itself).
   ``CsvOptions``.
 - ``tabular``: Parquet and CSV objects: each chunk's conversion query (CSV text through the
   JSON rules, Parquet types matched to fields), into the same batches as JSON.
-- ``tabular_feed``: ``TabularFeed``, Parquet and CSV objects cut into chunks held in Arrow,
-  read ahead by worker threads; ``csv_feed``: CSV objects read in Redshift's dialect into
-  those chunks.
+- ``tabular_feed``: ``TabularFeed``, Parquet objects cut into chunks (read into Arrow for the
+  Parquet lane) and CSV objects, read ahead by worker threads; ``csv_feed``: CSV read in
+  Redshift's dialect into chunk files.
 - ``parquet``: which Parquet types fit which fields, where each field's value is in an
   object's columns, and reading a Parquet footer; ``parquet_lane``: Parquet chunks whose
   values give no reject converted in Arrow alone, the rest left to the query.

@@ -16,10 +16,9 @@ every warehouse Arbalest feeds writes it the same way.
   column) are rejects, at the row's number in the object (from 1).
 - **CSV**: records are read by ``CsvReader`` (Redshift's CSV dialect: a quote inside quotes
   written twice, blanks around a quoted field ignored, ``NULL AS``, ``EMPTYASNULL``,
-  ``BLANKSASNULL``) into Arrow tables of text values (``csv_feed``), which the query reads in
-  place and converts with COPY's rules for text, as JSON strings are. A record's line is the
-  line it starts on in the object, counted from 1 with the header, skipped lines and blank
-  lines included.
+  ``BLANKSASNULL``) into chunk files of text values (``csv_feed``), which then take COPY's
+  rules for text, as JSON strings do. A record's line is the line it starts on in the
+  object, counted from 1 with the header, skipped lines and blank lines included.
 """
 
 from __future__ import annotations
@@ -68,7 +67,6 @@ __all__ = [
     "parquet_columns",
     "parquet_conversion",
     "parquet_query",
-    "rows_name",
 ]
 
 
@@ -101,14 +99,14 @@ class TableChunk(Chunk):
 
     Attributes:
         query: Given the chunk's sequence number, the query selecting ``chunk, line, idx,
-            v1..vn, err_col, err_code, err_value``; it reads ``table`` as
-            ``rows_name(seq)`` (CSV) or the object's file (Parquet).
+            v1..vn, err_col, err_code, err_value``; it reads the chunk's file (CSV) or
+            the object's (Parquet).
         shape: The keys of the objects the schema reads into (the drift report), or
             ``None`` when the object names no columns (CSV without a header).
         read_rejects: Records rejected while reading (wrong field counts, bad quoting or
             encoding), before any conversion.
-        table: The rows as read, in Arrow (CSV: ``line, c1..cn`` text; Parquet: the columns
-            the fields read), or ``None`` (a Parquet chunk the lane cannot take).
+        table: A Parquet chunk's rows as read, in Arrow (the columns the fields read), or
+            ``None`` (a chunk the lane cannot take, and CSV).
         lane: Given ``table`` and the sequence number, the converted rows when no value is
             a reject (``parquet_lane``), else ``None``: then the query converts the chunk.
     """
@@ -122,11 +120,6 @@ class TableChunk(Chunk):
     def discard(self) -> None:
         self.table = None  # the rows are let go once written, as a chunk file is deleted
         super().discard()
-
-
-def rows_name(seq: int) -> str:
-    """The name a chunk's ``table`` has in the converting connection while it converts."""
-    return f"_arb_rows_{seq}"
 
 
 # -- the conversion query ---------------------------------------------------------------------
@@ -204,10 +197,11 @@ def _conversion_query(
     return query
 
 
-def csv_query(specs: Sequence[ColumnSpec], seq: int, options: convert.ConvertOptions) -> str:
-    """The conversion of a CSV chunk's table (``line``, ``c1..cn`` text, read as
-    ``rows_name(seq)``): COPY's text rules, with a blank field NULL for every type but CHAR,
-    VARCHAR."""
+def csv_query(
+    specs: Sequence[ColumnSpec], path: Path, seq: int, options: convert.ConvertOptions
+) -> str:
+    """The conversion of a CSV chunk file (``line``, ``c1..cn`` text): COPY's text rules,
+    with a blank field NULL for every type but CHAR, VARCHAR."""
     sources = []
     conversions: list[Conversion | None] = []
     for i, spec in enumerate(specs, start=1):
@@ -219,7 +213,10 @@ def csv_query(specs: Sequence[ColumnSpec], seq: int, options: convert.ConvertOpt
             # with NULL" (EMPTYASNULL, BLANKSASNULL)
             sources.append(f"CASE WHEN trim(c{i}, ' \t') = '' THEN NULL ELSE c{i} END")
         conversions.append(_text_conversion(rule, options))
-    source = f"SELECT {seq} AS _arb_chunk, line AS _arb_line, * FROM {rows_name(seq)}"
+    source = (
+        f"SELECT {seq} AS _arb_chunk, line AS _arb_line, * "
+        f"FROM read_parquet({sql_literal(str(path))})"
+    )
     return _conversion_query(specs, source, sources, conversions, [[] for _ in specs])
 
 
@@ -273,7 +270,7 @@ class TabularTransform(Transform):
 
     def convert(self, chunks: Sequence[Chunk]) -> Batch:
         batch = Batch(list(chunks))
-        parts, fast, names = [], [], []
+        parts, fast = [], []
         try:
             for chunk in chunks:
                 assert isinstance(chunk, TableChunk)
@@ -284,11 +281,8 @@ class TabularTransform(Transform):
                 rows = None if table is None or chunk.lane is None else chunk.lane(table, chunk.seq)
                 if rows is not None:
                     fast.append(rows)
-                    continue
-                if table is not None:  # the query reads it in place (no copy, no file)
-                    names.append(rows_name(chunk.seq))
-                    self.con.register(names[-1], table)
-                parts.append(chunk.query(chunk.seq))
+                else:
+                    parts.append(chunk.query(chunk.seq))
             if parts:
                 self.con.execute(
                     "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
@@ -302,8 +296,6 @@ class TabularTransform(Transform):
                     "err_value VARCHAR)"
                 )
         finally:
-            for name in names:
-                self.con.unregister(name)
             for chunk in chunks:  # converted (or failed): the rows as read are let go now
                 assert isinstance(chunk, TableChunk)
                 chunk.table = None

@@ -5,8 +5,8 @@ into a scratch file) and cut into chunks of about ``PARQUET_CHUNK_BYTES`` (uncom
 When the schema's fields are of kinds the Parquet lane takes (``parquet_lane``), each chunk's
 rows are read into Arrow here, in the reading threads, for the lane to convert; the query
 (which reads the object's file) converts the chunks the lane leaves. CSV objects are read
-by ``csv_feed.CsvChunks``. Each chunk carries the query that converts it (``tabular``) and
-the keys its object has (the drift report).
+into chunk files by ``csv_feed.CsvChunks``. Each chunk carries the query that converts it
+(``tabular``) and the keys its object has (the drift report).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class TabularFeed(Feed):
         self._options = options
         self._csv = csv
         self._objects_read = read_objects(self._specs)
-        self._csv_chunks = CsvChunks(specs, options, csv)
+        self._csv_chunks = CsvChunks(specs, options, csv, workdir)
 
     def _chunks(self, index: int, info: ObjectInfo) -> Iterator[TableChunk]:
         if self._fmt == "parquet":
