@@ -16,7 +16,8 @@ fields in Python or with Arrow's CSV reader (``split``), the null string), ``chu
 the chunk's Parquet file written), ``take`` (the rest of reading: the header, field counts,
 collecting rows, quoted records put in their places); both formats: ``source``
 (DuckDB reading the batch's Parquet or chunk files into a table, no conversion), ``convert``
-(the whole conversion query, that reading included), ``finish``, ``export arrow``, ``export
+(the Parquet lane where it takes a chunk, else the whole conversion query, that reading
+included), ``finish``, ``export arrow``, ``export
 csv``. With ``--by-field``, also each field's conversion alone (one field's query over every
 batch, less the same query converting no field).
 """
@@ -35,7 +36,7 @@ from typing import Any
 
 from arbalest import convert
 from arbalest.convert import ConvertOptions
-from arbalest.loading import tabular, tabular_feed
+from arbalest.loading import csv_feed, tabular
 from arbalest.loading.csv_reader import CsvReader
 from arbalest.loading.formats import CsvOptions
 from arbalest.loading.parquet import _ident, parquet_columns, parquet_metadata
@@ -93,8 +94,8 @@ def _chunks(feed: TabularFeed, fmt: str, files: list[Path], stages: Stages) -> l
     out: list[TableChunk] = []
     for index, path in enumerate(files):
         info = ObjectInfo(path.name, path.stat().st_size, "", dt.datetime.now(dt.UTC))
-        read = feed._parquet if fmt == "parquet" else feed._csv_chunks
-        for chunk in stages.time("read", list, read(index, info)):
+        for chunk in stages.time("read", list, feed._chunks(index, info)):
+            assert isinstance(chunk, TableChunk)
             chunk.seq = len(out)
             out.append(chunk)
     return out
@@ -160,11 +161,11 @@ def by_field(chunks: list[TableChunk], fmt: str, stages: Stages) -> None:
 
 def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[Stages, int]:
     stages = Stages()
-    saved = (CsvReader.items, CsvReader.rows_of, CsvReader.split, tabular_feed._Columns.write)
+    saved = (CsvReader.items, CsvReader.rows_of, CsvReader.split, csv_feed._Columns.write)
     CsvReader.items = stages.wrap_generator("read+split", CsvReader.items)  # type: ignore[method-assign]
     CsvReader.rows_of = stages.wrap("read+split", CsvReader.rows_of)  # type: ignore[method-assign]
     CsvReader.split = stages.wrap("read+split", CsvReader.split)  # type: ignore[method-assign]
-    tabular_feed._Columns.write = stages.wrap("chunk files", tabular_feed._Columns.write)  # type: ignore[method-assign]
+    csv_feed._Columns.write = stages.wrap("chunk files", csv_feed._Columns.write)  # type: ignore[method-assign]
     rows = 0
     with tempfile.TemporaryDirectory(prefix="arbalest-profile-") as scratch:
         work = Path(scratch)
@@ -182,7 +183,7 @@ def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[
         try:
             chunks = _chunks(feed, fmt, parts(folder.parent, fmt)[:files], stages)
         finally:
-            (CsvReader.items, CsvReader.rows_of, CsvReader.split, tabular_feed._Columns.write) = (  # type: ignore[method-assign]
+            (CsvReader.items, CsvReader.rows_of, CsvReader.split, csv_feed._Columns.write) = (  # type: ignore[method-assign]
                 saved
             )
             feed.close()
@@ -200,7 +201,10 @@ def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[
                 group = chunks[start : start + BATCH_FILES]
                 raw = " UNION ALL ".join(f"({_source(c, fmt)})" for c in group)
                 stages.time("source", con.execute, f"CREATE OR REPLACE TEMP TABLE s AS {raw}")
+                tables = [c.table for c in group]  # let go by converting; kept for --by-field
                 batch = stages.time("convert", transform.convert, group)
+                for chunk, table in zip(group, tables, strict=True):
+                    chunk.table = table
                 stages.time("finish", transform.finish, batch, {})
                 rows += batch.total_rows
                 stages.time(

@@ -11,10 +11,12 @@ shares (Redshift's ``COPY`` reads its objects itself).
   ``CsvOptions``.
 - ``tabular``: Parquet and CSV objects: each chunk's conversion query (CSV text through the
   JSON rules, Parquet types matched to fields), into the same batches as JSON.
-- ``tabular_feed``: ``TabularFeed``, Parquet objects cut at row groups and CSV read in
-  Redshift's dialect into chunk files, read ahead by worker threads.
+- ``tabular_feed``: ``TabularFeed``, Parquet objects cut into chunks (read into Arrow for the
+  Parquet lane) and CSV objects, read ahead by worker threads; ``csv_feed``: CSV read in
+  Redshift's dialect into chunk files.
 - ``parquet``: which Parquet types fit which fields, where each field's value is in an
-  object's columns, and reading a Parquet footer.
+  object's columns, and reading a Parquet footer; ``parquet_lane``: Parquet chunks whose
+  values give no reject converted in Arrow alone, the rest left to the query.
 - ``csv_reader``: ``CsvReader``, Redshift's CSV dialect record by record, with each record's
   line.
 - ``records``: the exact reader for the lines the fast path leaves (records spanning lines,

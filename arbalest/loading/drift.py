@@ -23,12 +23,14 @@ from arbalest.schema.jsonpath import JSONPath, display_path
 __all__ = [
     "Drift",
     "KeyShape",
+    "NameTree",
     "ReadObjects",
     "UnmappedPath",
     "drift_report",
     "merge_shapes",
     "percent",
     "read_objects",
+    "shape_of",
 ]
 
 #: The keys of each object the schema reads into, in ``ReadObjects`` order (``None``: the
@@ -114,6 +116,22 @@ def read_objects(specs: Sequence[ColumnSpec]) -> ReadObjects:
             if isinstance(step, str):
                 keys.setdefault(spec.path[:k], set()).add(step)
     return ReadObjects(tuple(keys), tuple(frozenset(v) for v in keys.values()))
+
+
+#: A tree of names: each column or struct field of a Parquet or CSV object, with its own
+#: fields (or ``None``).
+NameTree = dict[str, "NameTree | None"]
+
+
+def shape_of(objects: ReadObjects, tree: NameTree) -> KeyShape:
+    """The key shape of every record of an object whose columns are ``tree``."""
+    shape: list[tuple[str, ...] | None] = []
+    for path in objects.paths:
+        node: NameTree | None = tree
+        for step in path:
+            node = node.get(str(step)) if node is not None and isinstance(step, str) else None
+        shape.append(None if node is None else tuple(node))
+    return tuple(shape)
 
 
 def drift_report(

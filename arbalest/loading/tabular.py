@@ -3,8 +3,9 @@
 Each object is cut into chunks, read ahead by worker threads as JSON objects are
 (``TabularFeed``, in ``tabular_feed``). A chunk carries the DuckDB query that converts its
 rows (built here); a batch of chunks is converted with one query in a private DuckDB
-(``TabularTransform``), and leaves the same ``Batch`` the JSON transform does, so every
-warehouse Arbalest feeds writes it the same way.
+(``TabularTransform``), but for the Parquet chunks the lane takes (``parquet_lane``: no value
+a reject, converted in Arrow), and leaves the same ``Batch`` the JSON transform does, so
+every warehouse Arbalest feeds writes it the same way.
 
 - **Parquet**: fields map to the object's columns by ``key=``, a ``Nested`` class to a struct
   and an index in ``path=`` to a list element. A column's Parquet type must fit the field's
@@ -15,9 +16,9 @@ warehouse Arbalest feeds writes it the same way.
   column) are rejects, at the row's number in the object (from 1).
 - **CSV**: records are read by ``CsvReader`` (Redshift's CSV dialect: a quote inside quotes
   written twice, blanks around a quoted field ignored, ``NULL AS``, ``EMPTYASNULL``,
-  ``BLANKSASNULL``) into chunk files of text values, which then take COPY's rules for text, as
-  JSON strings do. A record's line is the line it starts on in the object, counted from 1
-  with the header, skipped lines and blank lines included.
+  ``BLANKSASNULL``) into chunk files of text values (``csv_feed``), which then take COPY's
+  rules for text, as JSON strings do. A record's line is the line it starts on in the
+  object, counted from 1 with the header, skipped lines and blank lines included.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from arbalest import convert
 from arbalest.convert import (
@@ -95,16 +99,27 @@ class TableChunk(Chunk):
 
     Attributes:
         query: Given the chunk's sequence number, the query selecting ``chunk, line, idx,
-            v1..vn, err_col, err_code, err_value``.
+            v1..vn, err_col, err_code, err_value``; it reads the chunk's file (CSV) or
+            the object's (Parquet).
         shape: The keys of the objects the schema reads into (the drift report), or
             ``None`` when the object names no columns (CSV without a header).
         read_rejects: Records rejected while reading (wrong field counts, bad quoting or
             encoding), before any conversion.
+        table: A Parquet chunk's rows as read, in Arrow (the columns the fields read), or
+            ``None`` (a chunk the lane cannot take, and CSV).
+        lane: Given ``table`` and the sequence number, the converted rows when no value is
+            a reject (``parquet_lane``), else ``None``: then the query converts the chunk.
     """
 
     query: Callable[[int], str] = lambda seq: ""
     shape: KeyShape | None = None
     read_rejects: list[Reject] = field(default_factory=list)
+    table: pa.Table | None = None
+    lane: Callable[[pa.Table, int], pa.Table | None] | None = None
+
+    def discard(self) -> None:
+        self.table = None  # the rows are let go once written, as a chunk file is deleted
+        super().discard()
 
 
 # -- the conversion query ---------------------------------------------------------------------
@@ -255,16 +270,37 @@ class TabularTransform(Transform):
 
     def convert(self, chunks: Sequence[Chunk]) -> Batch:
         batch = Batch(list(chunks))
-        parts = []
-        for chunk in chunks:
-            assert isinstance(chunk, TableChunk)
-            batch.rejects += chunk.read_rejects
-            # the chunk's number is known only now (the feed numbers chunks as it hands them out)
-            parts.append(chunk.query(chunk.seq))
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
-            + " UNION ALL ".join(f"({p})" for p in parts)
-        )
+        parts, fast = [], []
+        try:
+            for chunk in chunks:
+                assert isinstance(chunk, TableChunk)
+                batch.rejects += chunk.read_rejects
+                table = chunk.table
+                # the chunk's number is known only now (the feed numbers chunks as it hands
+                # them out)
+                rows = None if table is None or chunk.lane is None else chunk.lane(table, chunk.seq)
+                if rows is not None:
+                    fast.append(rows)
+                else:
+                    parts.append(chunk.query(chunk.seq))
+            if parts:
+                self.con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
+                    + " UNION ALL ".join(f"({p})" for p in parts)
+                )
+            else:  # every chunk taken by the lane: an empty table of the query's columns
+                values = ", ".join(f"v{i} {t}" for i, t in enumerate(self.column_types, 1))
+                self.con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _arb_batch (chunk INTEGER, line BIGINT, "
+                    f"idx INTEGER, {values}, err_col INTEGER, err_code INTEGER, "
+                    "err_value VARCHAR)"
+                )
+        finally:
+            for chunk in chunks:  # converted (or failed): the rows as read are let go now
+                assert isinstance(chunk, TableChunk)
+                chunk.table = None
+        if fast:
+            batch.fast = fast[0] if len(fast) == 1 else pa.concat_tables(fast)
         return batch
 
     def finish(self, batch: Batch, carries: dict[int, Carry]) -> None:
@@ -285,6 +321,14 @@ class TabularTransform(Transform):
         ).fetchall():
             batch.rows[int(seq)] = int(count)
             batch.filled = [a + int(b) for a, b in zip(batch.filled, values, strict=True)]
+        fast = batch.fast
+        if fast is not None and fast.num_rows:  # the lane's rows: none rejected
+            for item in pc.value_counts(fast.column("chunk")).to_pylist():
+                batch.rows[int(item["values"])] = int(item["counts"])
+            batch.filled = [
+                a + fast.num_rows - fast.column(f"v{i}").null_count
+                for i, a in enumerate(batch.filled, start=1)
+            ]
         for chunk in chunks:
             assert isinstance(chunk, TableChunk)
             rows = batch.rows.get(chunk.seq, 0)

@@ -249,7 +249,9 @@ class Transform(ConversionSQL):
             return
         self._real_batch()
         if fast is not None and fast.num_rows:
-            self.con.register("_arb_fast", fast.drop_columns(["shape"]))
+            if "shape" in fast.column_names:  # the JSON lane's; not a column of _arb_batch
+                fast = fast.drop_columns(["shape"])
+            self.con.register("_arb_fast", fast)
             try:
                 self.con.execute("INSERT INTO _arb_batch BY NAME SELECT * FROM _arb_fast")
             finally:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import Pipeline, PipelineError, TooManyRejectsError, journal
-from arbalest.loading import tabular_feed
+from arbalest.loading import csv_feed, tabular_feed
 from tests.conformance.format_cases import CASES, Case
 from tests.conformance.test_conformance import normalise, write_objects
 
@@ -36,7 +36,7 @@ def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     """Objects in one chunk each, and CSV cut every 2 records and Parquet at every row
     group: rows and rejects must not change."""
     if request.param == "small chunks":
-        monkeypatch.setattr(tabular_feed, "CSV_CHUNK_ROWS", 2)
+        monkeypatch.setattr(csv_feed, "CSV_CHUNK_ROWS", 2)
         monkeypatch.setattr(tabular_feed, "PARQUET_CHUNK_BYTES", 1)
     return str(request.param)
 

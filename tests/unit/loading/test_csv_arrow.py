@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arbalest import Integer, Schema, String, convert
-from arbalest.loading import csv_reader, tabular_feed
+from arbalest.loading import csv_feed, csv_reader
 from arbalest.loading.csv_reader import CsvReader, _Lines
 from arbalest.loading.formats import CsvOptions
+from arbalest.loading.tabular import TableChunk
 from arbalest.loading.tabular_feed import TabularFeed
 from arbalest.stores import LocalStore
 from arbalest.stores.base import ObjectInfo
@@ -139,7 +140,8 @@ def _chunks(folder: Path, work: Path, key: str, csv: CsvOptions) -> list[list[ob
     info = ObjectInfo(key, (folder / key).stat().st_size, "", dt.datetime.now(dt.UTC))
     out: list[list[object]] = []
     try:
-        for chunk in feed._csv_chunks(0, info):
+        for chunk in feed._chunks(0, info):
+            assert isinstance(chunk, TableChunk)
             out.append(pq.read_table(chunk.path).to_pylist())
             out.append([(r.line, r.value, r.reason) for r in chunk.read_rejects])
             chunk.discard()
@@ -179,7 +181,7 @@ def test_objects_read_the_same_with_and_without_arrow(
     csv = CsvOptions(ignore_header=ignore)
     with (
         mock.patch.object(csv_reader, "_BLOCK", block),
-        mock.patch.object(tabular_feed, "CSV_CHUNK_ROWS", rows),
+        mock.patch.object(csv_feed, "CSV_CHUNK_ROWS", rows),
     ):
         fast = _chunks(folder, tmp_path_factory.mktemp("work"), "o.csv", csv)
         with mock.patch.object(CsvReader, "plain", return_value=False):
