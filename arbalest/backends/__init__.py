@@ -3,6 +3,8 @@
 - ``base``: the ``Backend`` interface, ``Capabilities``, ``CopyJob``, ``LoadResult``, and
   ``TransformBackend``: the load loop of the warehouses Arbalest feeds itself.
 - ``duckdb``, ``postgres``: those two, each writing the transform's batches its own way.
+- ``_stream``: a step's batches as one Arrow stream, written by one statement (DuckDB's
+  ``INSERT``, which then appends with all its threads).
 - ``redshift``: Redshift, whose ``COPY`` reads the objects from S3 itself.
 - ``redshift_data``: Redshift through the Data API (``redshift+data://``): a step's objects
   staged in a Data API session, then moved with their journal rows in one final

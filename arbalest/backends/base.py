@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import shutil
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -23,6 +24,7 @@ from sqlalchemy.schema import CreateTable, DropTable
 
 from arbalest._typing import CopyMode
 from arbalest.backends import duplicates
+from arbalest.backends._stream import BatchStream
 from arbalest.convert import ConvertOptions
 from arbalest.errors import CopyError, TooManyRejectsError
 from arbalest.journal import Entry
@@ -263,6 +265,16 @@ class TransformBackend(Backend):
     #: The form the transform hands each batch over in for this warehouse: a ``csv`` or
     #: ``parquet`` file, or an in-memory ``arrow`` table.
     batch_format: ClassVar[str] = "csv"
+    #: Whether the step's batches go to ``write_stream`` as one Arrow stream (one statement
+    #: for the step) rather than to ``write`` one by one; needs ``batch_format`` ``arrow``.
+    streams_batches: ClassVar[bool] = False
+
+    def write_stream(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], stream: Any
+    ) -> int:
+        """Bulk load every batch of a step from ``stream`` (a ``pyarrow.RecordBatchReader``);
+        the rows the warehouse reports it wrote."""
+        raise NotImplementedError
 
     @abstractmethod
     def write(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any) -> int:
@@ -310,10 +322,13 @@ class TransformBackend(Backend):
         shapes: Counter[KeyShape] = Counter()
         scratch.sweep()  # what killed loads left behind
         tabular = job.format != "json"
+        # A streamed write appends with the warehouse's own threads, on this machine's
+        # cores: one converting thread fewer leaves it one (as fast, and less memory).
+        workers = max(1, min(4, os.cpu_count() or 1) - 1) if self.streams_batches else None
         converter = (
-            TabularConverter(job.schema.__fields__, job.options)
+            TabularConverter(job.schema.__fields__, job.options, workers=workers)
             if tabular
-            else Converter(job.schema.__fields__, job.options)
+            else Converter(job.schema.__fields__, job.options, workers=workers)
         )
         workdir = scratch.make("load")
         try:
@@ -343,6 +358,7 @@ class TransformBackend(Backend):
                     )
                 ) as feed,
                 ThreadPoolExecutor(1, thread_name_prefix="arbalest-write") as writer,
+                _streaming(self, conn, table, columns, writer) as stream,
                 contextlib.closing(
                     converter.run(
                         batches(iter(feed), BATCH_BYTES),
@@ -369,6 +385,11 @@ class TransformBackend(Backend):
                             job.on_chunk(chunk.info, chunk.nbytes, chunk_rows)
                         if chunk.last and job.on_object is not None:
                             job.on_object(chunk.info)
+                    if stream is not None:
+                        if batch.table is not None:
+                            stream.put(batch.table, batch.total_rows)
+                            batch.table = None
+                        continue
                     if pending is not None:
                         pending.result()
                         pending = None
@@ -376,6 +397,8 @@ class TransformBackend(Backend):
                         pending = writer.submit(self._write_batch, conn, table, columns, batch)
                 if pending is not None:
                     pending.result()
+                if stream is not None:
+                    self._check_written(table, stream.finish(), stream.sent, objects)
         finally:
             try:
                 converter.close()
@@ -391,40 +414,79 @@ class TransformBackend(Backend):
     def _write_batch(
         self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], batch: Batch
     ) -> None:
-        dbapi = conn.dialect.loaded_dbapi
-        sent = batch.total_rows
         try:
-            written = self.write(
-                conn, table, columns, batch.table if batch.path is None else batch.path
+            written = _driver_errors(
+                conn,
+                table,
+                lambda: self.write(
+                    conn, table, columns, batch.table if batch.path is None else batch.path
+                ),
             )
-        except dbapi.Error as exc:
-            # The bulk load talks to the driver directly; its errors get the same shape as
-            # SQLAlchemy's, so a refused row is a CopyError and a lost connection is noticed.
-            lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
-            if lost:
-                conn.invalidate(exc)
-            raise sa.exc.DBAPIError.instance(
-                f"bulk load into {table.name}",
-                None,
-                exc,
-                dbapi.Error,
-                connection_invalidated=lost,
-                dialect=conn.dialect,
-            ) from exc
         finally:
             batch.table = None
             if batch.path is not None:
                 batch.path.unlink(missing_ok=True)
+        self._check_written(table, written, batch.total_rows, [c.info for c in batch.chunks])
+
+    @staticmethod
+    def _check_written(
+        table: sa.Table, written: int, sent: int, objects: Sequence[ObjectInfo]
+    ) -> None:
         if written != sent:
             # A load that ends early without an error (data the warehouse reads differently
             # than it was meant) would otherwise be reported and journaled as complete.
             # Shaped as the driver's errors are, it fails the step as a CopyError.
-            keys = ", ".join(dict.fromkeys(repr(c.info.key) for c in batch.chunks))
+            keys = ", ".join(dict.fromkeys(repr(info.key) for info in objects))
             raise sa.exc.DBAPIError(
                 f"bulk load into {table.name}",
                 None,
                 ShortWriteError(
                     f"the warehouse reports {written} row(s) written into {table.name} for "
-                    f"a batch of {sent} row(s) from {keys}; the step is rolled back"
+                    f"{sent} row(s) sent from {keys}; the step is rolled back"
                 ),
             )
+
+
+@contextlib.contextmanager
+def _streaming(
+    backend: TransformBackend,
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    writer: ThreadPoolExecutor,
+) -> Iterator[BatchStream | None]:
+    """The step's batch stream, for a backend that streams them; its write stopped (and
+    waited for) however the load ends before ``finish``."""
+    if not backend.streams_batches:
+        yield None
+        return
+    stream = BatchStream(
+        writer,
+        lambda reader: _driver_errors(
+            conn, table, lambda: backend.write_stream(conn, table, columns, reader)
+        ),
+    )
+    try:
+        yield stream
+    finally:
+        stream.stop()
+
+
+def _driver_errors(conn: sa.Connection, table: sa.Table, write: Callable[[], int]) -> int:
+    """``write()``, its driver's errors shaped as SQLAlchemy's: the bulk load talks to the
+    driver directly, so a refused row is a CopyError and a lost connection is noticed."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        return write()
+    except dbapi.Error as exc:
+        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if lost:
+            conn.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            f"bulk load into {table.name}",
+            None,
+            exc,
+            dbapi.Error,
+            connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from exc

@@ -68,6 +68,7 @@ class DuckDBBackend(TransformBackend):
         varchar_lengths=False,
     )
     batch_format = "arrow"
+    streams_batches = True
     lock_before_transaction = True
 
     def _database(self) -> str:
@@ -121,8 +122,16 @@ class DuckDBBackend(TransformBackend):
             lock.release()
 
     def load(self, conn: sa.Connection, job: CopyJob, objects: Sequence[ObjectInfo]) -> LoadResult:
-        with _bounded_cache(conn, job.table):
+        with _bounded_cache(conn, job.table), _unordered(conn):
             return super().load(conn, job, objects)
+
+    def write_stream(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], stream: Any
+    ) -> int:
+        # One INSERT for the step's batches, read as they come (``_stream``): DuckDB appends
+        # with all its threads (insertion order off, ``_unordered``), where an INSERT per
+        # batch appends on one.
+        return self.write(conn, table, columns, stream)
 
     def write(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], data: Any) -> int:
         preparer = conn.dialect.identifier_preparer
@@ -149,6 +158,30 @@ class DuckDBBackend(TransformBackend):
             # the INSERT's own error is the one to report.
             with contextlib.suppress(duckdb.Error):
                 raw.unregister(view)
+
+
+@contextlib.contextmanager
+def _unordered(conn: sa.Connection) -> Iterator[None]:
+    """While a step loads, DuckDB's ``preserve_insertion_order`` is off, so that its one
+    ``INSERT`` appends in parallel; put back (through another connection, as
+    ``_bounded_cache`` does) when the step's load ends, however it ends.
+
+    A table has no order of its own (no SQL warehouse promises one without ``ORDER BY``):
+    only the order in which a load's rows are stored changes, not which rows. The setting is
+    the database's: a query on another connection of this process during the load may see
+    rows in another order too.
+    """
+    raw: Any = conn.connection.driver_connection
+    (before,) = raw.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
+    if not before:
+        yield
+        return
+    raw.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        with raw.duplicate() as other:
+            other.execute("RESET preserve_insertion_order")
 
 
 @contextlib.contextmanager

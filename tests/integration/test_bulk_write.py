@@ -300,7 +300,7 @@ def test_a_short_write_fails_the_step_and_changes_nothing(
     sent = 5 if mode == "replace" else 3
     message = str(caught.value)
     assert f"reports {sent - 1} row(s) written" in message
-    assert f"a batch of {sent} row(s) from " in message
+    assert f"for {sent} row(s) sent from " in message
     assert "'events/b.json'" in message
     assert caught.value.step == pipeline.steps[0].label
     assert snapshot(warehouse) == before

@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from arbalest import Integer, Pipeline, Schema, SortedSources, String, Timestamp, journal
+from arbalest.backends import _stream
 from arbalest.backends import base as backend_base
 from arbalest.loading import reader, tabular_feed
 from arbalest.stores.local import LocalStore
@@ -98,7 +99,8 @@ def mid_read() -> None:
 
 
 def mid_copy() -> None:
-    """After the first batch is in the table (uncommitted), before the next one."""
+    """After the first batch is in the table (uncommitted), before the next one; where the
+    batches are one stream (DuckDB), once the INSERT has read the stream's first part."""
 
     def counted() -> None:
         State.batches_written += 1
@@ -108,6 +110,15 @@ def mid_copy() -> None:
     backend_base.TransformBackend._write_batch = _before(  # type: ignore[method-assign]
         backend_base.TransformBackend._write_batch, counted
     )
+    original = _stream.BatchStream._batches
+
+    def streamed(self: _stream.BatchStream) -> Any:
+        for number, part in enumerate(original(self)):
+            if number == 1:
+                die()
+            yield part
+
+    _stream.BatchStream._batches = streamed  # type: ignore[method-assign]
 
 
 def _count_batches() -> None:
@@ -117,6 +128,15 @@ def _count_batches() -> None:
     backend_base.TransformBackend._write_batch = _after(  # type: ignore[method-assign]
         backend_base.TransformBackend._write_batch, counted
     )
+    finish = _stream.BatchStream.finish
+
+    def finished(self: _stream.BatchStream) -> int:
+        written = finish(self)
+        if written:  # a stream that wrote rows: the step loaded some
+            counted()
+        return written
+
+    _stream.BatchStream.finish = finished  # type: ignore[method-assign]
 
 
 def before_journal() -> None:
