@@ -14,6 +14,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy_redshift.commands import Compression, CopyCommand, Format, visit_copy_command
 
 from arbalest.errors import ConfigurationError
+from arbalest.loading.reader import compression_of
 from arbalest.stores.base import ObjectInfo, join_key
 from arbalest.stores.credentials import Credentials
 
@@ -26,6 +27,7 @@ __all__ = [
     "build_copy",
     "checked_copy",
     "copy_auth",
+    "copy_object",
     "manifest_document",
     "run_copy",
 ]
@@ -164,6 +166,34 @@ def run_copy(conn: sa.Connection, statement: RedshiftCopy) -> None:
         return
     text = statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
     conn.exec_driver_sql(str(text))
+
+
+def copy_object(
+    job: CopyJob,
+    table: sa.Table,
+    columns: Sequence[str],
+    jsonpaths_url: str,
+    number: int,
+    info: ObjectInfo,
+    *,
+    max_error: int,
+) -> RedshiftCopy:
+    """The ``COPY`` of one JSON object of a step into ``table``, through its manifest
+    (written now: the step's ``number``-th), with the step's options."""
+    return build_copy(
+        table,
+        columns,
+        manifest_url=put_manifest(job, number, info),
+        jsonpaths_url=jsonpaths_url,
+        iam_role=job.iam_role,
+        credentials=job.credentials,
+        region=job.region,
+        compression=compression_of(info.key, job.compression),
+        time_format=job.options.time_format,
+        max_error=max_error,
+        truncate_columns=job.options.truncate_columns,
+        no_load=job.validate,
+    )
 
 
 def put_manifest(job: CopyJob, number: int, info: ObjectInfo) -> str:

@@ -61,8 +61,8 @@ from arbalest import journal
 from arbalest.backends._redshift_copy import (
     RedshiftCopy,
     build_copy,
+    copy_object,
     manifest_document,
-    put_manifest,
 )
 from arbalest.backends._redshift_iam import SECRET_OPTIONS, sign_in_for
 from arbalest.backends._redshift_lock import (
@@ -98,7 +98,6 @@ from arbalest.backends.base import (
 )
 from arbalest.convert import DateRule
 from arbalest.errors import ConfigurationError
-from arbalest.loading.reader import compression_of
 from arbalest.stores.base import ObjectInfo, join_key
 
 # CREATION_LOCK, lock_table, load_table, number_rows and settle: redshift_data imports them here
@@ -194,8 +193,12 @@ class RedshiftBackend(Backend):
                 yield
                 return
             self._create_creation_lock()
-        lock_creation(conn, timeout)
+        self._lock_creation(conn, timeout)
         yield
+
+    def _lock_creation(self, conn: sa.Connection, timeout: float) -> None:
+        """Take ``_arbalest_lock`` (waiting up to ``timeout``)."""
+        lock_creation(conn, timeout)
 
     def _create_creation_lock(self) -> None:
         create_creation_lock(self.engine)
@@ -270,21 +273,14 @@ class _Copier:
 
     def copy(self, table: sa.Table, info: ObjectInfo) -> None:
         """COPY one object into ``table``."""
-        job = self.job
-        manifest_url = put_manifest(job, self.manifests, info)
-        self.manifests += 1
-        statement = build_copy(
+        statement = copy_object(
+            self.job,
             table,
             self.columns,
-            manifest_url=manifest_url,
-            jsonpaths_url=self.jsonpaths_url,
-            iam_role=job.iam_role,
-            credentials=job.credentials,
-            region=job.region,
-            compression=compression_of(info.key, job.compression),
-            time_format=job.options.time_format,
+            self.jsonpaths_url,
+            self.manifests,
+            info,
             max_error=self.tally.max_error(),
-            truncate_columns=job.options.truncate_columns,
-            no_load=job.validate,
         )
+        self.manifests += 1
         self.tally.copy(statement, info.key, self.dates)

@@ -48,7 +48,7 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
 from arbalest import journal
-from arbalest.backends._redshift_copy import MAX_MAXERROR, build_copy, put_manifest, run_copy
+from arbalest.backends._redshift_copy import MAX_MAXERROR, copy_object, run_copy
 from arbalest.backends._redshift_data import BATCH_LIMIT, RedshiftDataAPI
 from arbalest.backends._redshift_driver import Connection, Error
 from arbalest.backends._redshift_views import recorded
@@ -78,7 +78,6 @@ from arbalest.errors import (
     WarehouseUnavailableError,
 )
 from arbalest.journal import Entry
-from arbalest.loading.reader import compression_of
 from arbalest.loading.rejects import Reject
 from arbalest.stores.base import ObjectInfo, join_key
 
@@ -168,18 +167,10 @@ class RedshiftDataBackend(RedshiftBackend):
             conn.exec_driver_sql(statement)
         yield
 
-    @contextlib.contextmanager
-    def creation_lock(
-        self, conn: sa.Connection, timeout: float, *, validate: bool = False
-    ) -> Iterator[None]:
-        if not journal.table_exists(conn, CREATION_LOCK):
-            if validate:
-                yield
-                return
-            self._create_creation_lock()  # a batch of its own
+    def _lock_creation(self, conn: sa.Connection, timeout: float) -> None:
+        # (the lock table itself is created in a batch of its own, as on a direct connection)
         for statement in self._bounded(timeout, f"LOCK {quote_table(conn.dialect, CREATION_LOCK)}"):
             conn.exec_driver_sql(statement)
-        yield
 
     @staticmethod
     def _bounded(timeout: float, lock: str) -> list[str]:
@@ -383,22 +374,15 @@ class _Staging:
             raise self._failed(exc) from None
 
     def _copy(self, loading: sa.Table, info: ObjectInfo, budget: int) -> Any:
-        job = self.job
-        manifest_url = put_manifest(job, self.manifests, info)
-        self.manifests += 1
-        return build_copy(
+        number, self.manifests = self.manifests, self.manifests + 1
+        return copy_object(
+            self.job,
             loading,
             self.columns,
-            manifest_url=manifest_url,
-            jsonpaths_url=self.jsonpaths_url,
-            iam_role=job.iam_role,
-            credentials=job.credentials,
-            region=job.region,
-            compression=compression_of(info.key, job.compression),
-            time_format=job.options.time_format,
+            self.jsonpaths_url,
+            number,
+            info,
             max_error=min(max(budget, 0), MAX_MAXERROR),
-            truncate_columns=job.options.truncate_columns,
-            no_load=job.validate,
         )
 
     def _apply(self) -> None:

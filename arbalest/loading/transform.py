@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any, Final
 import duckdb
 
 from arbalest import convert
-from arbalest.convert import BAD_CHARACTER, BAD_RECORD, NOT_NULL, sql_literal
+from arbalest.convert import BAD_RECORD, NOT_NULL, sql_literal
 from arbalest.loading import fastlane, scratch
 from arbalest.loading.drift import KeyShape, read_objects
 from arbalest.loading.query import ConversionSQL
 from arbalest.loading.reader import Chunk
 from arbalest.loading.records import Carry, scan
-from arbalest.loading.rejects import Reject, clip
+from arbalest.loading.rejects import Reject, blank_invalid_utf8, clip
 from arbalest.schema._build import ColumnSpec
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ class Transform(ConversionSQL):
         self._virtual = False
         for careful in (False, True):
             if careful:
-                self._fix_utf8(chunks, rejects)
+                rejects += blank_invalid_utf8(chunks, self._workdir)
             try:
                 if self.lane is None:
                     self.con.execute(
@@ -360,36 +360,6 @@ class Transform(ConversionSQL):
         finally:
             self.con.unregister("_arb_deferred")
         return pa.concat_tables(fast), shapes
-
-    def _fix_utf8(self, chunks: Sequence[Chunk], rejects: list[Reject]) -> None:
-        """Blank the lines that are not UTF-8 (each is rejected); line numbers stay."""
-        for chunk in chunks:
-            data = chunk.path.read_bytes()
-            try:
-                data.decode("utf-8")
-                continue
-            except UnicodeDecodeError:
-                pass
-            lines = data.split(b"\n")
-            for index, raw in enumerate(lines):
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    rejects.append(
-                        Reject(
-                            chunk.info.key,
-                            chunk.first_line + index,
-                            None,
-                            clip(raw.decode("utf-8", errors="replace")),
-                            f"Invalid UTF-8 byte sequence at byte {exc.start + 1}",
-                            BAD_CHARACTER,
-                        )
-                    )
-                    lines[index] = b""
-            fixed = self._workdir / f"utf8-{chunk.seq}.ndjson"
-            fixed.write_bytes(b"\n".join(lines))
-            chunk.discard()
-            chunk.path, chunk.temporary = fixed, True
 
     def _slow_path(
         self, chunks: Sequence[Chunk], rejects: list[Reject], carries: dict[int, Carry]

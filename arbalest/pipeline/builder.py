@@ -15,7 +15,7 @@ from arbalest.backends._redshift_data import RedshiftDataAPI
 from arbalest.errors import ConfigurationError
 from arbalest.loading.formats import CsvOptions
 from arbalest.pipeline import runner
-from arbalest.pipeline.engines import create_engine
+from arbalest.pipeline.engines import create_engine, in_memory
 from arbalest.pipeline.result import Plan, RunResult
 from arbalest.pipeline.steps import (
     CopyStep,
@@ -73,13 +73,6 @@ def _check_inside(what: str, prefix: str, store: ObjectStore | None = None) -> N
             f"{what}{prefix!r} {reason}: give a prefix relative to the store's root, that "
             f"stays inside it and names each folder once, such as {suggestion!r}"
         )
-
-
-def _in_memory(url: sa.URL) -> bool:
-    database = url.database or ""
-    return url.get_backend_name() in ("duckdb", "sqlite") and (
-        not database or database.startswith(":memory:")
-    )
 
 
 def _check_names(backend: Backend, table: sa.Table) -> None:
@@ -174,7 +167,7 @@ class Pipeline:
         self._engine = engine
         # An engine made here is ours to release (after each run, and in close()), unless
         # its database lives only in its connection (an in-memory DuckDB or SQLite)
-        self._owns_engine = owns_engine and not _in_memory(engine.url)
+        self._owns_engine = owns_engine and not in_memory(engine.url)
         self._backend: Backend = backend_for(engine)
         self._store = (
             None
@@ -447,16 +440,7 @@ class Pipeline:
             PipelineError: A step failed; the warehouse and the journal are as they were
                 before it (earlier steps stay committed).
         """
-        try:
-            return runner.execute(
-                self,
-                validate=False,
-                progress=progress,
-                tracer_provider=tracer_provider,
-                meter_provider=meter_provider,
-            )
-        finally:
-            self._release()
+        return self._execute(False, progress, tracer_provider, meter_provider)
 
     def validate(
         self,
@@ -470,10 +454,19 @@ class Pipeline:
         Traced as ``run()`` is, in an ``arbalest.validate`` span; a validation records no
         metrics (it loads nothing). The arguments are ``run()``'s.
         """
+        return self._execute(True, progress, tracer_provider, meter_provider)
+
+    def _execute(
+        self,
+        validate: bool,
+        progress: runner.Progress | None,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+    ) -> RunResult:
         try:
             return runner.execute(
                 self,
-                validate=True,
+                validate=validate,
                 progress=progress,
                 tracer_provider=tracer_provider,
                 meter_provider=meter_provider,

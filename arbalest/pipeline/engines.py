@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from arbalest.errors import ConfigurationError
 
-__all__ = ["create_engine", "duckdb_file", "warehouse_url"]
+__all__ = ["create_engine", "duckdb_file", "in_memory", "warehouse_url"]
 
 # What to install for a driver module SQLAlchemy could not import
 _INSTALL: Final = {
@@ -68,7 +68,8 @@ def _installed_postgres_driver() -> str:
     )
 
 
-def _in_memory(url: sa.URL) -> bool:
+def in_memory(url: sa.URL) -> bool:
+    """Whether ``url`` names an in-memory database (gone once its last connection closes)."""
     database = url.database or ""
     return url.get_backend_name() in ("duckdb", "sqlite") and (
         not database or database.startswith(":memory:")
@@ -78,7 +79,7 @@ def _in_memory(url: sa.URL) -> bool:
 def duckdb_file(url: sa.URL) -> Path | None:
     """The file a DuckDB URL opens (``None``: not DuckDB, in memory, or not a local file)."""
     database = url.database or ""
-    if url.get_backend_name() != "duckdb" or _in_memory(url):
+    if url.get_backend_name() != "duckdb" or in_memory(url):
         return None
     if database.startswith(("md:", "motherduck:")):
         return None
@@ -99,7 +100,7 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
             its dialect or driver is not installed (the message says what to install).
     """
     parsed = warehouse_url(url)
-    pooling: dict[str, Any] = {} if _in_memory(parsed) else {"poolclass": sa.pool.NullPool}
+    pooling: dict[str, Any] = {} if in_memory(parsed) else {"poolclass": sa.pool.NullPool}
     shown = parsed.render_as_string(hide_password=True)
     sign_in = None
     if parsed.get_backend_name() == "redshift" and parsed.get_driver_name() == "data":

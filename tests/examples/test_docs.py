@@ -331,7 +331,12 @@ def run(block: Block, reader: Reader) -> None:
 def following(folder: Path, request: pytest.FixtureRequest) -> Iterator[Reader]:
     """The page's folder as current directory and first on the import path, then clean up."""
     before = set(sys.modules)
-    tables = set(arbalest.metadata.tables)
+    # A page declares its schemas in arbalest.metadata as a reader would, in a process where
+    # other tests (the examples, loaded once) may have declared theirs: those are set aside
+    # while the page runs, and put back after.
+    aside = list(arbalest.metadata.tables.values())
+    for table in aside:
+        arbalest.metadata.remove(table)
     cwd = Path.cwd()
     sys.path.insert(0, str(folder))
     os.chdir(folder)
@@ -345,8 +350,10 @@ def following(folder: Path, request: pytest.FixtureRequest) -> Iterator[Reader]:
             origin = getattr(sys.modules[name], "__file__", None) or ""
             if origin.startswith(str(folder)):
                 del sys.modules[name]
-        for key in set(arbalest.metadata.tables) - tables:
-            arbalest.metadata.remove(arbalest.metadata.tables[key])
+        for table in list(arbalest.metadata.tables.values()):
+            arbalest.metadata.remove(table)
+        for table in aside:
+            arbalest.metadata._add_table(table.name, table.schema, table)
         for value in reader.namespace.values():
             dispose = getattr(value, "dispose", None)
             if callable(dispose) and type(value).__name__ == "Engine":

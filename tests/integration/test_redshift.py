@@ -313,11 +313,11 @@ def test_the_stand_in_refuses_what_redshift_would(
     message: str,
 ) -> None:
     """A wrong URL, a missing object or a malformed manifest must fail the test."""
-    from arbalest.backends import _redshift_copy, redshift
+    from arbalest.backends import _redshift_copy
 
     put(s3_bucket, "lake/events/a.json", [{"id": "a"}])
     real_manifest = _redshift_copy.manifest_document
-    real_build = redshift.build_copy
+    real_build = _redshift_copy.build_copy
 
     def manifest(entries: Any) -> Any:
         document = real_manifest(entries)
@@ -337,7 +337,7 @@ def test_the_stand_in_refuses_what_redshift_would(
         return real_build(table, columns, **kw)
 
     monkeypatch.setattr(_redshift_copy, "manifest_document", manifest)
-    monkeypatch.setattr(redshift, "build_copy", build)
+    monkeypatch.setattr(_redshift_copy, "build_copy", build)
     if sabotage == "manifest_json":
         original_put = None
 
