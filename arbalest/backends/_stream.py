@@ -16,8 +16,9 @@ from typing import Any, Final
 
 __all__ = ["DEPTH", "BatchStream", "StreamStopped"]
 
-#: Converted batches waiting for the writer, at most.
-DEPTH: Final = 2
+#: Converted batches waiting for the writer, at most (one more is being written; more
+#: waiting only held more memory: the writer is never short of rows with one).
+DEPTH: Final = 1
 _WAIT: Final = 0.1  # seconds between looks at the writer while the queue is full
 
 _END: Final = object()

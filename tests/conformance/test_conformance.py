@@ -105,6 +105,7 @@ def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     records then span chunk and batch boundaries, and the results must not change."""
     if request.param == "small chunks":
         monkeypatch.setattr(reader, "CHUNK_BYTES", 64)
+        monkeypatch.setattr(reader, "IN_PLACE_BYTES", 64)
         monkeypatch.setattr(backends_base, "BATCH_BYTES", 128)
     return str(request.param)
 

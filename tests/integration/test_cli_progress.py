@@ -28,6 +28,7 @@ from arbalest.stores.local import LocalStore
 
 # small pieces: a 40 kB object is read as a large one is, piece by piece
 arbalest.loading.reader.CHUNK_BYTES = 4096
+arbalest.loading.reader.IN_PLACE_BYTES = 4096
 arbalest.backends.base.BATCH_BYTES = 4096
 
 

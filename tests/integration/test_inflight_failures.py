@@ -74,6 +74,7 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     every batch but the first keeps its converting connection busy a while longer (a heavy
     batch), so that one is still converting when the failure comes."""
     monkeypatch.setattr(reader, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(reader, "IN_PLACE_BYTES", 4096)
     monkeypatch.setattr(backend_base, "BATCH_BYTES", 8192)
     convert = Transform.convert
 

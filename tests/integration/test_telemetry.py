@@ -62,6 +62,7 @@ def test_a_run_is_a_tree_of_spans_with_the_run_results_figures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(reader, "CHUNK_BYTES", 256)  # a.json is read in several batches
+    monkeypatch.setattr(reader, "IN_PLACE_BYTES", 256)
     pipeline = (
         Pipeline(warehouse, store=str(lake), name="nightly")
         .copy(event, "events", max_errors=5)

@@ -244,6 +244,7 @@ def main() -> None:
     # several chunks and batches per load (the constants are Final for the library's code)
     setattr(backend_base, "BATCH_BYTES", 16 * 1024)  # noqa: B010
     setattr(reader, "CHUNK_BYTES", 8 * 1024)  # noqa: B010
+    setattr(reader, "IN_PLACE_BYTES", 8 * 1024)  # noqa: B010
     setattr(tabular_feed, "PARQUET_CHUNK_BYTES", 1)  # noqa: B010  (a chunk per row group)
     if scenario == "parquet":
         setattr(backend_base, "BATCH_BYTES", 1)  # noqa: B010  (a batch per chunk)

@@ -148,6 +148,7 @@ def test_a_large_object_reports_its_pieces_before_it_is_done(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(arbalest.loading.reader, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(arbalest.loading.reader, "IN_PLACE_BYTES", 4096)
     monkeypatch.setattr(arbalest.backends.base, "BATCH_BYTES", 4096)
     lake = tmp_path / "lake" / "events"
     lake.mkdir(parents=True)

@@ -25,6 +25,7 @@ from arbalest.loading import reader
 from arbalest.loading.reader import (
     CHUNK_BYTES,
     COMPRESSIONS,
+    IN_PLACE_BYTES,
     Chunk,
     Feed,
     compression_of,
@@ -212,6 +213,17 @@ def test_a_local_object_of_exactly_chunk_bytes_is_read_in_place(
     assert (chunk.temporary, chunk.path) == (False, lake.path("a.json"))
 
 
+def test_a_local_object_up_to_in_place_bytes_is_read_in_place_however_small_the_chunks(
+    lake: LocalStore, workdir: Path
+) -> None:
+    info = put(lake, "a.json", b"xxxx\n" * 6)  # 30 bytes
+    (chunk,) = spool(lake, info, 0, None, workdir, chunk_bytes=10, in_place_bytes=30)
+    assert (chunk.temporary, chunk.path, chunk.last) == (False, lake.path("a.json"), True)
+    chunks = list(spool(lake, info, 0, None, workdir, chunk_bytes=10, in_place_bytes=29))
+    assert [c.temporary for c in chunks] == [True, True, True]
+    assert joined(chunks) == b"xxxx\n" * 6
+
+
 def test_a_local_object_over_chunk_bytes_is_copied_into_chunks(
     lake: LocalStore, workdir: Path
 ) -> None:
@@ -370,7 +382,8 @@ def test_a_missing_object_is_reported_as_not_found(workdir: Path) -> None:
 
 def test_the_limit_is_4_mib() -> None:
     assert MAX_RECORD_BYTES == 4 * 1024 * 1024
-    assert CHUNK_BYTES == 8 * 1024 * 1024
+    assert CHUNK_BYTES == 2 * 1024 * 1024
+    assert IN_PLACE_BYTES == 8 * 1024 * 1024
 
 
 def spool_memory(data: bytes, workdir: Path, chunk_bytes: int) -> list[Chunk]:
@@ -549,6 +562,68 @@ def test_the_feed_hands_out_every_chunk_in_object_order_with_increasing_seq(
             assert c.first_line == first
             first += c.path.read_bytes().count(b"\n")
     assert reader_threads() == []
+
+
+def test_the_feed_reads_local_objects_up_to_in_place_bytes_in_place(
+    lake: LocalStore, workdir: Path
+) -> None:
+    lake.put("a.json", b'{"a": 1}\n' * 20)  # 180 bytes
+    infos = list(lake.list())
+    with Feed(lake, infos, compression=None, workdir=workdir, chunk_bytes=50) as feed:
+        (chunk,) = list(feed)  # IN_PLACE_BYTES by default
+    assert (chunk.temporary, chunk.path) == (False, lake.path("a.json"))
+    with Feed(
+        lake, infos, compression=None, workdir=workdir, chunk_bytes=50, in_place_bytes=100
+    ) as feed:
+        chunks = list(feed)
+    assert len(chunks) == 4
+    assert all(c.temporary for c in chunks)
+
+
+class _GatedLocal(LocalStore):
+    """A folder whose objects open only once ``gate`` is set."""
+
+    gate = threading.Event()
+
+    def open(self, key: str) -> BinaryIO:
+        self.gate.wait(10)
+        return super().open(key)
+
+
+class _GatedMemory(MemoryStore):
+    gate = threading.Event()
+
+    def open(self, key: str) -> BinaryIO:
+        self.gate.wait(10)
+        return super().open(key)
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_the_feed_reads_fewer_objects_at_once_from_a_folder_than_from_elsewhere(
+    lake: LocalStore, workdir: Path, local: bool
+) -> None:
+    infos = make_objects(lake, 8, 30)
+    store: _GatedLocal | _GatedMemory = (
+        _GatedLocal(lake.root) if local else _GatedMemory({i.key: lake.get(i.key) for i in infos})
+    )
+    store.gate.clear()
+    expected = reader.LOCAL_READERS if local else 4
+    with Feed(store, infos, compression=None, workdir=workdir) as feed:
+        taken: list[Chunk] = []
+        consumer = threading.Thread(target=lambda: taken.extend(feed))
+        consumer.start()
+        try:  # every reader waits at its object's opening: as many threads as readers
+            for _ in range(100):
+                if len(reader_threads()) >= expected:
+                    break
+                threading.Event().wait(0.02)
+            threading.Event().wait(0.1)
+            assert len(reader_threads()) == expected
+        finally:
+            store.gate.set()
+            consumer.join()
+        assert len(taken) == 8
+    assert reader.LOCAL_READERS == 2
 
 
 def test_the_feed_mixes_compressions_by_suffix_and_reads_small_local_files_in_place(

@@ -764,6 +764,7 @@ def test_records_open_across_chunk_cuts_keep_the_records_after_them(
         n = arbalest.Integer()
 
     monkeypatch.setattr(reader, "CHUNK_BYTES", 16)  # the seam the conformance suite uses
+    monkeypatch.setattr(reader, "IN_PLACE_BYTES", 16)
     parts = []
     for k in range(10):
         parts.append(json.dumps({"n": 2 * k, "pad": "x" * k}, indent=2))
