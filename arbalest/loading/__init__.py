@@ -5,8 +5,9 @@ shares (Redshift's ``COPY`` reads its objects itself).
 - ``transform``: batches of chunks to typed rows and rejects, one DuckDB query per batch,
   with each column's conversion rule (``arbalest.convert``); ``query``: that query's SQL
   text; ``converter``: several batches converting at once, handed back in order.
-- ``fastlane``: the plainest records converted in one pass in C (``_fastlane.c``, built by
-  ``pip install`` where a C compiler is), the rest left to ``transform``'s SQL path.
+- ``fastlane``: the plainest records converted in one pass in C (the ``_fastlane``
+  extension: ``_fastlane.h`` and its ``_fastlane*.c`` units, built by ``pip install`` where a
+  C compiler is), the rest left to ``transform``'s SQL path.
 - ``formats``: which format a step reads (``format=``, or the objects' suffixes), and
   ``CsvOptions``.
 - ``tabular``: Parquet and CSV objects: each chunk's conversion query (CSV text through the

@@ -1,7 +1,10 @@
-# The C extension's signature (arbalest/loading/_fastlane.c); see arbalest/loading/fastlane.py.
+# The C extension's signature (its module unit: arbalest/loading/_fastlane.c; the others:
+# _fastlane.h); see arbalest/loading/fastlane.py.
 
 def convert(
     data: bytes,
     first_line: int,
     columns: list[tuple[tuple[bytes, ...], int, int, int, bool]],
-) -> tuple[int, bytes, list[tuple[bytes, bytes, bytes | None]], bytes, bytes, bytes]: ...
+) -> tuple[
+    int, bytes, list[tuple[bytes, bytes, bytes | None]], bytes, bytes, bytes, bytes, bytes
+]: ...

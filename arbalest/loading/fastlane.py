@@ -16,8 +16,9 @@ Why the two paths give the same rows: the lane takes a value only where the text
 JSON token is the text the SQL path's rule sees (``json_extract_string`` gives a number's
 shortest round-trip text, which for at most 15 significant digits, printed without an
 exponent, has the token's digits) and the rule's answer is plain to compute (see
-``_fastlane.c``). ``tests/unit/test_fastlane.py`` holds the lane to the SQL path on
-generated records, and the conformance suite runs through both.
+``parse_value`` in ``_fastlane_rules.c``; ``_fastlane.h`` says what each C unit holds).
+``tests/unit/loading/test_fastlane.py`` holds the lane to the SQL path on generated
+records, and the conformance suite runs through both.
 
 The lane is there when the extension was built (``pip install`` compiles it; without a C
 compiler it is left out and every line takes the SQL path) and the schema's columns are of
@@ -55,7 +56,7 @@ __all__ = ["AVAILABLE", "FastRows", "Lane", "lane_for"]
 #: Whether the C extension is importable here.
 AVAILABLE: Final = _fastlane is not None
 
-# The column kinds of _fastlane.c.
+# The column kinds of the C module (the enum in _fastlane.h).
 _INT = {16: 1, 32: 2, 64: 3}
 _DECIMAL, _REAL, _DOUBLE, _BOOL, _VARCHAR, _TIMESTAMP, _DATE = 4, 5, 6, 7, 8, 9, 10
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import boto3
 import duckdb
 import pytest
 import sqlalchemy as sa
+
+from tests.fixtures.lakes import EXAMPLE_ORDERS, ndjson
 
 ROOT = Path(__file__).parents[2]
 
@@ -124,30 +125,7 @@ def test_luigi_graph_runs_then_is_complete_then_runs_again(tmp_path: Path) -> No
 @pytest.mark.s3
 def test_s3_to_redshift_with_an_iam_role(redshift_standin: Any, s3_bucket: str) -> None:
     example = load("s3_to_redshift")
-    orders = [
-        {
-            "id": "o1",
-            "customerId": 7,
-            "total": "10.50",
-            "createdAt": "2026-11-25T10:00:00Z",
-            "paid": True,
-        },
-        {
-            "id": "o2",
-            "customerId": 8,
-            "total": "4.25",
-            "createdAt": "2026-11-25T11:00:00Z",
-            "paid": "yes",
-        },
-        {
-            "id": "o3",
-            "customerId": 7,
-            "total": "99",
-            "createdAt": "2026-11-24T09:00:00Z",
-            "paid": False,
-        },
-    ]
-    body = "".join(json.dumps(o) + "\n" for o in orders).encode()
+    body = ndjson(EXAMPLE_ORDERS).encode()
     boto3.client("s3").put_object(Bucket=s3_bucket, Key="raw/orders/2026-11-25.json", Body=body)
     role = "arn:aws:iam::123456789012:role/RedshiftLoader"
     result = example.build(redshift_standin.engine, s3_bucket, role).run()

@@ -98,20 +98,8 @@ def write_lake(root: Path) -> None:
 
 
 JOBS = """\
-import sqlalchemy as sa
-
-from arbalest import Integer, Pipeline, Schema, String
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Visit(Base):
-    __tablename__ = "visits"
-    id = String(10, primary_key=True)
-    n = Integer()
+from arbalest import Pipeline
+from tests.fixtures.schemas import Visit
 
 
 ROOT = {root!r}

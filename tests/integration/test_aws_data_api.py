@@ -22,8 +22,9 @@ import boto3
 import pytest
 import sqlalchemy as sa
 
-from arbalest import Integer, Pipeline, Schema, String, journal
+from arbalest import Pipeline, Schema
 from arbalest.pipeline.engines import create_engine
+from tests.fixtures.real_aws import drop_loaded, random_event
 
 pytestmark = [pytest.mark.aws]
 
@@ -50,10 +51,7 @@ def lake() -> Iterator[str]:  # pragma: no cover - opt-in
 def test_a_load_with_rejects_through_the_data_api(
     base: type[Schema], lake: str
 ) -> None:  # pragma: no cover - opt-in
-    class RealEvent(base):  # type: ignore[misc, valid-type]
-        __tablename__ = f"arbalest_test_{uuid.uuid4().hex[:8]}"
-        id = String(36, primary_key=True)
-        n = Integer()
+    RealEvent = random_event(base)
 
     bucket = str(REAL["ARBALEST_TEST_S3_BUCKET"])
     body = b'{"id": "a", "n": 1}\n{"id": "b", "n": "x"}\n'
@@ -70,13 +68,7 @@ def test_a_load_with_rejects_through_the_data_api(
         assert [(r.line, r.column, r.code) for r in result.steps[0].rejects] == [(2, "n", 1207)]
         assert pipeline.run().rows_loaded == 0
     finally:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {RealEvent.__tablename__}")
-            conn.execute(
-                sa.delete(journal.JOURNAL).where(
-                    journal.JOURNAL.c.target == RealEvent.__tablename__
-                )
-            )
+        drop_loaded(engine, RealEvent)
         engine.dispose()
 
 
@@ -120,10 +112,7 @@ def test_a_step_of_many_objects_is_one_transaction_through_a_session(
     0 that closes it, a batch that is one transaction."""
     from arbalest.backends.redshift_data import STAGED_PER_BATCH
 
-    class ManyEvent(base):  # type: ignore[misc, valid-type]
-        __tablename__ = f"arbalest_test_{uuid.uuid4().hex[:8]}"
-        id = String(36, primary_key=True)
-        n = Integer()
+    ManyEvent = random_event(base)
 
     bucket = str(REAL["ARBALEST_TEST_S3_BUCKET"])
     count = STAGED_PER_BATCH + 1  # two staging batches
@@ -141,11 +130,5 @@ def test_a_step_of_many_objects_is_one_transaction_through_a_session(
             table = ManyEvent.__table__
             assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == count
     finally:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {ManyEvent.__tablename__}")
-            conn.execute(
-                sa.delete(journal.JOURNAL).where(
-                    journal.JOURNAL.c.target == ManyEvent.__tablename__
-                )
-            )
+        drop_loaded(engine, ManyEvent)
         engine.dispose()

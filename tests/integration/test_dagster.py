@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
@@ -22,37 +21,19 @@ ROOT = Path(__file__).parents[2]
 from arbalest import (  # noqa: E402
     ConfigurationError,
     Date,
-    Integer,
     Pipeline,
-    Schema,
     SortedSources,
     String,
 )
 from arbalest.contrib.dagster import observe_journal, pipeline_assets  # noqa: E402
+from tests.fixtures.lakes import put  # noqa: E402
+from tests.fixtures.schemas import Visit, fresh_base  # noqa: E402
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Visit(Base):
-    """One visit to the site."""
-
-    __tablename__ = "visits"
-    id = String(10, primary_key=True)
-    n = Integer()
-
-
-class Click(Base):
+class Click(fresh_base()):  # type: ignore[misc]
     __tablename__ = "clicks"
     id = String(10, primary_key=True)
     page = String(20)
-
-
-def put(lake: Path, folder: str, name: str, records: list[dict[str, Any]]) -> None:
-    (lake / folder).mkdir(parents=True, exist_ok=True)
-    (lake / folder / name).write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def values(event: Any) -> dict[str, Any]:
@@ -82,8 +63,8 @@ def instance() -> Any:
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
     root = tmp_path / "lake"
-    put(root, "visits", "a.json", [{"id": "a", "n": 1}, {"id": "b", "n": 2}, {"id": "c"}])
-    put(root, "clicks", "a.json", [{"id": "x", "page": "/"}, {"id": "y", "page": "/" + "p" * 30}])
+    put(root, "visits/a.json", [{"id": "a", "n": 1}, {"id": "b", "n": 2}, {"id": "c"}])
+    put(root, "clicks/a.json", [{"id": "x", "page": "/"}, {"id": "y", "page": "/" + "p" * 30}])
     return root
 
 
@@ -198,7 +179,7 @@ def test_a_failure_that_retrying_cannot_fix_allows_no_retries(
     tmp_path: Path, instance: Any
 ) -> None:
     lake = tmp_path / "lake"
-    put(lake, "visits", "a.json", [{"id": "a", "n": "many"}])
+    put(lake, "visits/a.json", [{"id": "a", "n": "many"}])
     assets = pipeline_assets(
         Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=lake).copy(Visit, "visits"),
         retry_policy=dagster.RetryPolicy(max_retries=2),
@@ -249,7 +230,7 @@ def test_a_failure_that_retrying_may_cure_follows_the_retry_policy(instance: Any
     assert "s3cr3t" not in str(result.all_events)
 
 
-class Hit(Base):
+class Hit(fresh_base()):  # type: ignore[misc]
     __tablename__ = "hits"
     id = String(10)
     day = Date()
@@ -258,8 +239,8 @@ class Hit(Base):
 @pytest.mark.duckdb
 def test_a_time_series_table_is_an_asset(tmp_path: Path, instance: Any) -> None:
     lake = tmp_path / "lake"
-    put(lake, "hits/2026-11-24", "a.json", [{"id": "a", "day": "2026-11-24"}])
-    put(lake, "hits/2026-11-25", "a.json", [{"id": "b", "day": "2026-11-25"}] * 2)
+    put(lake, "hits/2026-11-24/a.json", [{"id": "a", "day": "2026-11-24"}])
+    put(lake, "hits/2026-11-25/a.json", [{"id": "b", "day": "2026-11-25"}] * 2)
     engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
     try:
         sources = SortedSources(lake, "hits", warehouse=engine)
@@ -284,7 +265,7 @@ def test_a_time_series_table_is_an_asset(tmp_path: Path, instance: Any) -> None:
 def test_two_steps_into_one_table_are_one_materialisation(
     tmp_path: Path, lake: Path, instance: Any
 ) -> None:
-    put(lake, "more", "b.json", [{"id": "d", "n": 4}])
+    put(lake, "more/b.json", [{"id": "d", "n": 4}])
     pipeline = (
         Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=lake)
         .copy(Visit, "visits")

@@ -15,30 +15,14 @@ import sqlalchemy as sa
 
 from arbalest import (
     ConfigurationError,
-    Integer,
     Pipeline,
-    Schema,
     SortedSources,
     String,
     Timestamp,
 )
 from arbalest.contrib.luigi import PipelineTask
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Visit(Base):
-    __tablename__ = "visits"
-    id = String(10, primary_key=True)
-    n = Integer()
-
-
-def put(lake: Path, name: str, records: list[dict[str, Any]]) -> None:
-    (lake / "visits").mkdir(parents=True, exist_ok=True)
-    (lake / "visits" / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+from tests.fixtures.lakes import put
+from tests.fixtures.schemas import Visit, fresh_base
 
 
 class Load(PipelineTask):
@@ -97,7 +81,7 @@ def total(root: Path) -> int:
 
 
 def test_a_two_task_graph_with_the_local_scheduler(tmp_path: Path, ran: list[str]) -> None:
-    put(tmp_path / "lake", "a.json", [{"id": "a", "n": 1}, {"id": "b", "n": 2}])
+    put(tmp_path / "lake", "visits/a.json", [{"id": "a", "n": 1}, {"id": "b", "n": 2}])
     task = Summarise(root=str(tmp_path))
     assert not task.complete()
     assert luigi.build([task], local_scheduler=True)
@@ -107,7 +91,7 @@ def test_a_two_task_graph_with_the_local_scheduler(tmp_path: Path, ran: list[str
     ran.clear()
     assert luigi.build([Summarise(root=str(tmp_path))], local_scheduler=True)
     assert ran == []
-    put(tmp_path / "lake", "b.json", [{"id": "c", "n": 4}])
+    put(tmp_path / "lake", "visits/b.json", [{"id": "c", "n": 4}])
     assert not Load(root=str(tmp_path)).complete()
     assert luigi.build([Summarise(root=str(tmp_path))], local_scheduler=True)
     assert ran == ["Load", "Summarise"]
@@ -115,7 +99,7 @@ def test_a_two_task_graph_with_the_local_scheduler(tmp_path: Path, ran: list[str
 
 
 def test_a_pipeline_given_as_a_parameter(tmp_path: Path) -> None:
-    put(tmp_path / "lake", "a.json", [{"id": "a", "n": 1}])
+    put(tmp_path / "lake", "visits/a.json", [{"id": "a", "n": 1}])
 
     def build() -> Pipeline:
         return Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=tmp_path / "lake").copy(
@@ -168,7 +152,7 @@ def test_distinct_pipelines_and_lambdas_are_distinct_tasks(tmp_path: Path) -> No
 
 
 def test_each_task_has_its_own_completion_marker(tmp_path: Path) -> None:
-    put(tmp_path / "lake", "a.json", [{"id": "a", "n": 1}])
+    put(tmp_path / "lake", "visits/a.json", [{"id": "a", "n": 1}])
     warehouse = f"duckdb:///{tmp_path / 'w.duckdb'}"
     loads = PipelineTask(
         pipeline_factory=Pipeline(warehouse, store=tmp_path / "lake").copy(Visit, "visits")
@@ -216,8 +200,8 @@ def test_an_import_path_is_a_factory() -> None:
 
 def test_a_replace_step_is_done_while_its_source_is_as_it_loaded_it(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    put(lake, "a.json", [{"id": "a", "n": 1}])
-    put(lake, "b.json", [{"id": "b", "n": 2}])
+    put(lake, "visits/a.json", [{"id": "a", "n": 1}])
+    put(lake, "visits/b.json", [{"id": "b", "n": 2}])
     warehouse = f"duckdb:///{tmp_path / 'w.duckdb'}"
     task = PipelineTask(
         pipeline_factory=Pipeline(warehouse, store=lake).copy(Visit, "visits", mode="replace")
@@ -225,7 +209,7 @@ def test_a_replace_step_is_done_while_its_source_is_as_it_loaded_it(tmp_path: Pa
     assert not task.complete()  # never run
     assert luigi.build([task], local_scheduler=True)
     assert task.complete()
-    put(lake, "c.json", [{"id": "c", "n": 3}])  # a new object
+    put(lake, "visits/c.json", [{"id": "c", "n": 3}])  # a new object
     assert not task.complete()
     assert luigi.build([task], local_scheduler=True)
     assert task.complete()
@@ -233,11 +217,11 @@ def test_a_replace_step_is_done_while_its_source_is_as_it_loaded_it(tmp_path: Pa
     assert not task.complete()
     assert luigi.build([task], local_scheduler=True)
     assert task.complete()
-    put(lake, "a.json", [{"id": "a", "n": 10}, {"id": "z", "n": 0}])  # an object rewritten
+    put(lake, "visits/a.json", [{"id": "a", "n": 10}, {"id": "z", "n": 0}])  # an object rewritten
     assert not task.complete()
 
 
-class Hit(Base):
+class Hit(fresh_base()):  # type: ignore[misc]
     __tablename__ = "hits"
     id = String(10)
     t = Timestamp()

@@ -25,6 +25,7 @@ from arbalest import (
     TooManyRejectsError,
     journal,
 )
+from tests.fixtures.real_aws import drop_loaded, random_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
@@ -376,10 +377,7 @@ REAL = {
     "to run against a real cluster",
 )
 def test_a_real_cluster(base: type[Schema]) -> None:  # pragma: no cover - opt-in
-    class RealEvent(base):  # type: ignore[misc, valid-type]
-        __tablename__ = f"arbalest_test_{uuid.uuid4().hex[:8]}"
-        id = String(36, primary_key=True)
-        n = Integer()
+    RealEvent = random_event(base)
 
     prefix = f"arbalest-test/{uuid.uuid4().hex}"
     client = boto3.client("s3")
@@ -399,12 +397,6 @@ def test_a_real_cluster(base: type[Schema]) -> None:  # pragma: no cover - opt-i
         assert [(r.line, r.column, r.code) for r in result.steps[0].rejects] == [(2, "n", 1207)]
         assert p.run().rows_loaded == 0
     finally:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {RealEvent.__tablename__}")
-            conn.execute(
-                sa.delete(journal.JOURNAL).where(
-                    journal.JOURNAL.c.target == RealEvent.__tablename__
-                )
-            )
+        drop_loaded(engine, RealEvent)
         for item in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
             client.delete_object(Bucket=bucket, Key=item["Key"])

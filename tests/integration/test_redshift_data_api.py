@@ -10,7 +10,7 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import boto3
@@ -28,6 +28,7 @@ from arbalest import (
 )
 from arbalest.backends import redshift_data
 from arbalest.backends._redshift_data import BATCH_LIMIT
+from tests.fixtures.lakes import EXAMPLE_ORDERS, ndjson
 from tests.fixtures.redshift_data import FakeDataAPI
 from tests.fixtures.servers import redshift_stand_in
 
@@ -37,8 +38,8 @@ ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:arbalest-7f3a9c"
 
 
-def put(bucket: str, key: str, records: list[Any]) -> None:
-    body = "".join(json.dumps(r) + "\n" for r in records).encode()
+def put(bucket: str, key: str, records: Iterable[Any]) -> None:
+    body = ndjson(records).encode()
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
 
@@ -401,30 +402,7 @@ def test_the_redshift_example_runs_through_the_data_api(
     serverless: DataAPI, s3_bucket: str
 ) -> None:
     example = _example("s3_to_redshift")
-    orders = [
-        {
-            "id": "o1",
-            "customerId": 7,
-            "total": "10.50",
-            "createdAt": "2026-11-25T10:00:00Z",
-            "paid": True,
-        },
-        {
-            "id": "o2",
-            "customerId": 8,
-            "total": "4.25",
-            "createdAt": "2026-11-25T11:00:00Z",
-            "paid": "yes",
-        },
-        {
-            "id": "o3",
-            "customerId": 7,
-            "total": "99",
-            "createdAt": "2026-11-24T09:00:00Z",
-            "paid": False,
-        },
-    ]
-    put(s3_bucket, "raw/orders/2026-11-25.json", orders)
+    put(s3_bucket, "raw/orders/2026-11-25.json", EXAMPLE_ORDERS)
     result = example.build(serverless.api.engine(), s3_bucket, ROLE).run()
     assert result.rows_loaded == 3
     with serverless.standin.engine.connect() as conn:

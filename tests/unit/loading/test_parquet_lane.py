@@ -11,7 +11,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import sqlalchemy as sa
 
 from arbalest import (
     BigInt,
@@ -41,14 +40,10 @@ from arbalest.loading.transform import connect_private
 from arbalest.schema._build import ColumnSpec
 from arbalest.stores.base import ObjectInfo
 from arbalest.stores.local import LocalStore
+from tests.fixtures.schemas import fresh_base
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Wide(Base):
+class Wide(fresh_base()):  # type: ignore[misc]
     __tablename__ = "wide"
     id = String(8, nullable=False)
     small = SmallInt()
@@ -188,8 +183,10 @@ def test_a_chunk_with_a_reject_is_left_to_the_query(
     assert counts == {0: 2}
 
 
-def test_nanoseconds_and_a_string_not_utf8_are_left_to_the_query(tmp_path: Path) -> None:
-    class Times(Base):
+def test_nanoseconds_and_a_string_not_utf8_are_left_to_the_query(
+    tmp_path: Path, base: type[Schema]
+) -> None:
+    class Times(base):  # type: ignore[misc, valid-type]
         __tablename__ = "times"
         at = Timestamp()
 
@@ -203,24 +200,27 @@ def test_nanoseconds_and_a_string_not_utf8_are_left_to_the_query(tmp_path: Path)
     assert parquet_lane._text(bad, 10) is None
 
 
-def test_lane_for_leaves_char_super_and_list_elements_to_the_query(tmp_path: Path) -> None:
-    class Fixed(Base):
+def test_lane_for_leaves_char_super_and_list_elements_to_the_query(
+    tmp_path: Path, base: type[Schema]
+) -> None:
+    class Fixed(base):  # type: ignore[misc, valid-type]
         __tablename__ = "fixed"
         code = Char(3)
 
-    class Loose(Base):
+    class Loose(base):  # type: ignore[misc, valid-type]
         __tablename__ = "loose"
         doc = Super()
 
-    class Listed(Base):
+    class Listed(base):  # type: ignore[misc, valid-type]
         __tablename__ = "listed"
         first = String(4, path="$.tags[0]")
 
-    for schema, columns in [
+    cases: list[tuple[type[Schema], dict[str, Any]]] = [
         (Fixed, {"code": ["abc"]}),
         (Loose, {"doc": ["{}"]}),
         (Listed, {"tags": [["a"]]}),
-    ]:
+    ]
+    for schema, columns in cases:
         specs = list(schema.__fields__)
         pq.write_table(pa.table(columns), tmp_path / "o.parquet")
         arrow = parquet_metadata(tmp_path / "o.parquet", "o").schema.to_arrow_schema()
