@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -149,18 +149,19 @@ def record(
     mode: str,
     store: str,
     run_id: str,
-    replace_prefix: str | None = None,
+    replace_prefix: str | Sequence[str] | None = None,
 ) -> None:
     """Write journal rows for loaded objects, in the caller's transaction.
 
     Args:
-        replace_prefix: For ``replace``: first forget every object of ``target`` under it.
+        replace_prefix: For ``replace``: first forget every object of ``target`` under it
+            (or under any of several: a time series' partitions).
     """
     entries = list(entries)
     if replace_prefix is not None:
-        conn.execute(
-            sa.delete(JOURNAL).where(JOURNAL.c.target == target, _prefix_clause(replace_prefix))
-        )
+        prefixes = [replace_prefix] if isinstance(replace_prefix, str) else list(replace_prefix)
+        under = sa.or_(*(_prefix_clause(p) for p in prefixes)) if prefixes else sa.false()
+        conn.execute(sa.delete(JOURNAL).where(JOURNAL.c.target == target, under))
     elif entries:
         # merge loads changed objects again: their old rows go
         keys = [e.info.key for e in entries]

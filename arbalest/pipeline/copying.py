@@ -317,15 +317,17 @@ def load_time_series(
                 shapes.update(loaded.shapes)
             else:
                 shapes = None
-            journal.record(
-                conn,
-                target=step.target,
-                entries=loaded.entries,
-                mode="time_series",
-                store=store.url,
-                run_id=run_id,
-                replace_prefix=folder_prefix(partition),
-            )
+        # one write for every partition (over the Data API, the step's last batch has room
+        # for a few statements only, whatever the number of partitions)
+        journal.record(
+            conn,
+            target=step.target,
+            entries=entries,
+            mode="time_series",
+            store=store.url,
+            run_id=run_id,
+            replace_prefix=[folder_prefix(p) for p in new],
+        )
         conn.execute(sa.delete(table).where(step.replaced_from(new[0])))
         names = table.c.keys()
         union = sa.union_all(*(sa.select(*(s.c[n] for n in names)) for s in stagings))
