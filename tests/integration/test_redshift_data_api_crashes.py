@@ -62,6 +62,22 @@ class Killed(BaseException):
     """The process dying at the crash point."""
 
 
+def _dying(calls: list[int], call: int, when: str) -> Any:
+    """``send_batch``, killing the run before or after its ``call``-th batch."""
+    original = _redshift_driver.Connection.send_batch
+
+    def dying(self: Any, statements: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == call and when == "before":
+            raise Killed(f"{when} batch {call}")
+        done = original(self, statements, **kw)
+        if len(calls) == call and when == "after":
+            raise Killed(f"{when} batch {call}")
+        return done
+
+    return dying
+
+
 @pytest.fixture(scope="module")
 def lake(s3_endpoint: str) -> str:
     """One bucket of ``OBJECTS`` objects for the module (the runs only read it)."""
@@ -114,17 +130,8 @@ def test_a_run_killed_at_a_batch_boundary_loses_and_doubles_nothing(
         pipeline = Pipeline(api, store=f"s3://{lake}/lake", iam_role=ROLE).copy(
             event, fmt, mode=mode
         )
-        original = _redshift_driver.Connection.send_batch
         calls: list[int] = []
-
-        def dying(self: Any, statements: Any, **kw: Any) -> Any:
-            calls.append(1)
-            if len(calls) == call and when == "before":
-                raise Killed(f"{when} batch {call}")
-            done = original(self, statements, **kw)
-            if len(calls) == call and when == "after":
-                raise Killed(f"{when} batch {call}")
-            return done
+        dying = _dying(calls, call, when)
 
         try:
             with monkeypatch.context() as mp:
@@ -187,17 +194,8 @@ def test_a_time_series_killed_at_a_batch_boundary_loses_and_doubles_nothing(
         pipeline = Pipeline(api, store=store, iam_role=ROLE).time_series(
             Timed, SortedSources(store, "series"), series_column="t"
         )
-        original = _redshift_driver.Connection.send_batch
         calls: list[int] = []
-
-        def dying(self: Any, statements: Any, **kw: Any) -> Any:
-            calls.append(1)
-            if len(calls) == call and when == "before":
-                raise Killed(f"{when} batch {call}")
-            done = original(self, statements, **kw)
-            if len(calls) == call and when == "after":
-                raise Killed(f"{when} batch {call}")
-            return done
+        dying = _dying(calls, call, when)
 
         def state() -> tuple[dict[str, int], list[str], str | None]:
             with standin.engine.connect() as conn:

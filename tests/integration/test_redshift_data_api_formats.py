@@ -7,6 +7,7 @@ key, line, column, value and reason, counts per object."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,9 +30,9 @@ from arbalest import (
 )
 from arbalest.backends import _redshift_session, redshift_data
 from tests.conformance import format_cases
-from tests.conformance.format_cases import CSV_CASES, Case, parquet
+from tests.conformance.format_cases import parquet
 from tests.integration.test_redshift_data_api import ROLE, DataAPI, _data_api
-from tests.integration.test_redshift_formats import Flat, expected, put_objects, table_rows
+from tests.integration.test_redshift_formats import Flat, put_objects, table_rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
@@ -65,44 +66,6 @@ class Keyed(format_cases.Base):
 
 
 # -- CSV ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("case", CSV_CASES, ids=str)
-def test_csv_cases_give_the_rows_and_rejects_they_give_on_a_direct_connection(
-    case: Case, provisioned: DataAPI, s3_bucket: str
-) -> None:
-    put_objects(s3_bucket, case.objects)
-    step = pipeline(provisioned, s3_bucket, case.schema, **case.options)
-    engine = provisioned.standin.engine
-    if case.error is not None:
-        with pytest.raises(PipelineError) as raised:
-            step.run()
-        assert case.error in str(raised.value)
-        return
-    if case.fails:
-        with pytest.raises(TooManyRejectsError) as info:
-            step.run()
-        rejects = info.value.rejects
-        with engine.connect() as conn:
-            assert not journal.table_exists(conn, case.schema.__table__)
-        assert provisioned.journal() == []
-    else:
-        result = step.run()
-        rejects = result.steps[0].rejects
-        assert table_rows(engine, case.schema) == expected(case.schema, case.rows)
-        assert result.rows_loaded == len(case.rows)
-        # counts per object, in the journal too
-        per_object = {e[0]: e[1:] for e in provisioned.journal()}
-        for key in case.objects:
-            mine = [r for r in rejects if r.key == f"in/{key}"]
-            assert per_object[f"in/{key}"][1] == len(mine)
-        assert sum(n for n, _ in per_object.values()) == len(case.rows)
-    got = [(r.key.removeprefix("in/"), r.line, r.column, r.code) for r in rejects]
-    assert got == case.rejects
-    for copy in provisioned.standin.copies:
-        assert copy["format"] == "csv"
-        assert copy["columns"]  # a column list: fields by position
-        assert len(copy["manifest"]["entries"]) == 1
 
 
 def test_csv_rejects_come_back_with_key_line_column_value_and_reason(
@@ -152,30 +115,6 @@ def test_too_many_csv_rejects_commit_nothing(data_api: DataAPI, s3_bucket: str) 
 
 # -- Parquet -----------------------------------------------------------------------------------
 
-PARQUET = {case.name: case for case in format_cases.PARQUET_CASES}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "every type from its own Parquet type",
-        "timestamps: instants, local times, milliseconds, nanoseconds cut, INT96",
-        "a column the object lacks is NULL; columns no field reads are left out",
-        "structs and lists load into SUPER as JSON",
-    ],
-)
-def test_parquet_cases_give_the_rows_they_give_on_a_direct_connection(
-    name: str, data_api: DataAPI, s3_bucket: str
-) -> None:
-    case = PARQUET[name]
-    put_objects(s3_bucket, case.objects)
-    result = pipeline(data_api, s3_bucket, Flat, **case.options).run()
-    rows = [{k: v for k, v in row.items() if k != "nested_n"} for row in case.rows]
-    assert table_rows(data_api.standin.engine, Flat) == expected(Flat, rows)
-    assert result.rows_loaded == len(rows)
-    assert [c["format"] for c in data_api.standin.copies] == ["parquet"] * len(case.objects)
-    assert sum(n for _, n, _ in data_api.journal()) == len(rows)
-
 
 def test_many_parquet_objects_stage_in_batches_then_commit_once(
     provisioned: DataAPI, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
@@ -212,33 +151,6 @@ def test_a_parquet_value_that_does_not_fit_fails_the_step_naming_the_object(
     assert data_api.journal() == []
     with data_api.standin.engine.connect() as conn:
         assert not journal.table_exists(conn, Flat.__table__)
-
-
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
-@pytest.mark.parametrize("mode", ["replace", "merge"])
-def test_modes_load_each_object_through_its_own_load_table(
-    fmt: str, mode: str, provisioned: DataAPI, s3_bucket: str
-) -> None:
-    def write(name: str, ids: list[str], ns: list[int]) -> None:
-        body: str | bytes
-        if fmt == "csv":  # the header in another order than the table's
-            body = "n,id\n" + "".join(f"{n},{i}\n" for i, n in zip(ids, ns, strict=True))
-        else:
-            body = parquet({"n": pa.array(ns, pa.int64()), "id": ids})
-        put_objects(s3_bucket, {f"{name}.{fmt}": body})
-
-    write("a", ["k1", "k2"], [1, 2])
-    pipeline(provisioned, s3_bucket, Keyed, mode=mode).run()
-    if mode == "merge":  # the newer object's row wins
-        write("b", ["k2", "k3"], [20, 30])
-        want = [("k1", 1), ("k2", 20), ("k3", 30)]
-    else:  # every object again, swapped in
-        write("b", ["k3"], [30])
-        want = [("k1", 1), ("k2", 2), ("k3", 30)]
-    pipeline(provisioned, s3_bucket, Keyed, mode=mode).run()
-    got = table_rows(provisioned.standin.engine, Keyed)
-    assert [(r["id"], r["n"]) for r in got] == want
-    assert [k for k, _, _ in provisioned.journal()] == [f"in/a.{fmt}", f"in/b.{fmt}"]
 
 
 def test_validate_leaves_nothing_behind(data_api: DataAPI, s3_bucket: str) -> None:
@@ -342,9 +254,13 @@ def test_a_time_series_of_parquet_and_csv_partitions(
         Key="lake/series/2014-11-03/part.csv",
         Body=b"t,id\n2014-11-03 10:00:00,a\n2014-11-03 11:00:00,a2\n",
     )
+    instants = pa.array([dt.datetime(2014, 11, 4, 1), dt.datetime(2014, 11, 4, 2)])
+    body = parquet({"id": ["p", "p2"], "t": instants.cast(pa.timestamp("us"))})
+    client.put_object(Bucket=s3_bucket, Key="lake/series/2014-11-04/part.parquet", Body=body)
     result = series(provisioned, s3_bucket, timed).run()
-    assert result.rows_loaded == 2
-    assert [r[0] for r in state(provisioned)[0]] == ["a", "a2"]
+    assert result.rows_loaded == 4
+    assert [r[0] for r in state(provisioned)[0]] == ["a", "a2", "p", "p2"]
+    assert [c["format"] for c in provisioned.standin.copies] == ["csv", "parquet"]
 
 
 def test_a_failed_time_series_leaves_rows_journal_and_cursor_as_they_were(
