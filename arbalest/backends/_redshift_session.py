@@ -45,6 +45,7 @@ __all__ = ["STAGING_FIXED", "SessionStep", "journal_stage", "per_object"]
 #: The words of the guards' failures (a string that is not an integer).
 _JOURNALED: Final = "arbalest: another run journaled these objects meanwhile"
 _AMBIGUOUS: Final = "arbalest: an object holds different records for one primary key"
+_MOVED: Final = "arbalest: another run moved this time series cursor meanwhile"
 #: Redshift's words for a failure that may pass on another try.
 _RETRYABLE: Final = re.compile(
     r"(?i)serializable isolation violation|deadlock|statement timeout|lock timeout|1023"
@@ -278,6 +279,13 @@ class SessionStep:
         and so closes it."""
         self._keys = {}
         self.driver.pending[:0] = held
+        if self.driver.closing is None and self.job.cursor is not None:
+            # (after the lock, once per step) the cursor read outside it, unmoved
+            name, read = self.job.cursor
+            cursors = journal.CURSORS
+            point = sa.select(cursors.c.point).where(cursors.c.name == name).scalar_subquery()
+            moved = sa.func.coalesce(point, "") != (read or "")
+            self._keep(_fail_when(moved, _MOVED))
         if not self.owns_table:
             self._apply()
         self.driver.closing = self.close
@@ -394,6 +402,12 @@ class SessionStep:
                 label,
                 "another run loaded some of these objects while this one was starting; "
                 "nothing of this step was committed: run again to load the rest",
+            ) from None
+        if _MOVED in sql:
+            raise ConcurrentRunError(
+                label,
+                "another run of this time series moved its cursor while this one was "
+                "loading; nothing of this step was committed: run again to load the rest",
             ) from None
         if _AMBIGUOUS in sql:
             raise CopyError(

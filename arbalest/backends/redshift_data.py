@@ -34,8 +34,9 @@ runner's own journal write, sent when the step commits, rewrites the same journa
 A time series stages each new partition's objects the same way, in one session; each
 partition's rows then go into its staging table, and everything else the step does (the
 journal rows, replacing the target's rows, the cursor) waits for the step's commit, which
-sends it, with what the step ran before its loads, as the session's last batch: one
-transaction again.
+sends it, with what the step ran before its loads and a guard that fails it when another
+run has moved the cursor since this one read it (a retryable ``ConcurrentRunError``), as
+the session's last batch: one transaction again.
 
 What differs from a direct connection: the final batch holds the statements the step ran
 before its load plus about ten, and a time series about five per partition more (a

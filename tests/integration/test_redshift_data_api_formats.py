@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from arbalest import (
     BigInt,
+    ConcurrentRunError,
     CopyError,
     Pipeline,
     PipelineError,
@@ -29,6 +30,7 @@ from arbalest import (
     journal,
 )
 from arbalest.backends import _redshift_session, redshift_data
+from arbalest.pipeline import copying
 from tests.conformance import format_cases
 from tests.conformance.format_cases import parquet
 from tests.integration.test_redshift_data_api import ROLE, DataAPI, _data_api
@@ -336,3 +338,40 @@ def test_validating_a_time_series_leaves_nothing_behind(
     assert state(provisioned) == ([], [], None)
     assert provisioned.client.sessions == {}
     assert not any(_moves_rows(b, "timed_events") for b in provisioned.batches())
+
+
+def test_a_cursor_moved_meanwhile_fails_the_time_series_retryably(
+    data_api: DataAPI, s3_bucket: str, timed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partition(s3_bucket, "2014-11-03", [("a", "2014-11-03T10:00:00")])
+    series(data_api, s3_bucket, timed).run()
+    partition(s3_bucket, "2014-11-04", [("b", "2014-11-04T01:00:00")])
+    partition(s3_bucket, "2014-11-05", [("c", "2014-11-05T01:00:00")])
+    original = copying.new_partitions
+    other: list[str] = []
+
+    def stale(conn: Any, step: Any) -> list[str]:
+        found = original(conn, step)
+        if not other:
+            other.append("run")
+            # another run loads a new partition and moves the cursor between this run's
+            # reading of it and its last batch (which alone takes the lock)
+            with monkeypatch.context() as mp:
+                mp.setattr(copying, "new_partitions", original)
+                series(data_api, s3_bucket, timed, end="2014-11-04").run()
+        return found
+
+    monkeypatch.setattr(copying, "new_partitions", stale)
+    with pytest.raises(ConcurrentRunError) as caught:
+        series(data_api, s3_bucket, timed).run()
+    assert caught.value.retryable
+    rows, journal_rows, point = state(data_api)
+    assert ([r[0] for r in rows], len(journal_rows), point) == (["a", "b"], 2, "series/2014-11-04")
+    monkeypatch.setattr(copying, "new_partitions", original)
+    assert series(data_api, s3_bucket, timed).run().rows_loaded == 1
+    rows, journal_rows, point = state(data_api)
+    assert ([r[0] for r in rows], len(journal_rows), point) == (
+        ["a", "b", "c"],
+        3,
+        "series/2014-11-05",
+    )
