@@ -32,6 +32,7 @@ __all__ = [
     "cursor_point",
     "cursor_rollback",
     "ensure",
+    "journal_rows",
     "loaded",
     "new_run_id",
     "record",
@@ -171,8 +172,17 @@ def record(
                     JOURNAL.c.target == target, JOURNAL.c.key.in_(keys[start : start + 1000])
                 )
             )
+    rows = journal_rows(entries, target=target, mode=mode, store=store, run_id=run_id)
+    for start in range(0, len(rows), 5000):
+        conn.execute(sa.insert(JOURNAL), rows[start : start + 5000])
+
+
+def journal_rows(
+    entries: Iterable[Entry], *, target: str, mode: str, store: str, run_id: str
+) -> list[Mapping[str, Any]]:
+    """The journal's rows for loaded objects (as ``record`` writes them), loaded now."""
     now = dt.datetime.now(dt.UTC)
-    rows: list[Mapping[str, Any]] = [
+    return [
         {
             "target": target,
             "key": e.info.key,
@@ -188,8 +198,6 @@ def record(
         }
         for e in entries
     ]
-    for start in range(0, len(rows), 5000):
-        conn.execute(sa.insert(JOURNAL), rows[start : start + 5000])
 
 
 def status(conn: sa.Connection, targets: Iterable[str] | None = None) -> list[TargetStatus]:

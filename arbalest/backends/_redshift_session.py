@@ -6,7 +6,6 @@ own last batch, which goes to the same session when the step commits."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import re
 from collections.abc import Sequence
 from typing import Any, Final
@@ -145,26 +144,14 @@ class SessionStep:
         if not entries:
             return
         job = self.job
-        now = dt.datetime.now(dt.UTC)
-        self.conn.execute(
-            sa.insert(self.staged),
-            [
-                {
-                    "target": _target(job.schema.__table__),
-                    "key": e.info.key,
-                    "etag": e.info.etag,
-                    "size": e.info.size,
-                    "last_modified": e.info.last_modified,
-                    "rows_loaded": e.rows_loaded,
-                    "rows_rejected": e.rows_rejected,
-                    "mode": job.mode,
-                    "store": job.store.url,
-                    "run_id": job.run_id,
-                    "loaded_at": now,
-                }
-                for e in entries
-            ],
+        rows = journal.journal_rows(
+            entries,
+            target=_target(job.schema.__table__),
+            mode=job.mode,
+            store=job.store.url,
+            run_id=job.run_id,
         )
+        self.conn.execute(sa.insert(self.staged), rows)
 
     def stage(
         self,
