@@ -317,7 +317,7 @@ def test_many_partitions_load_in_one_run_and_one_final_batch(
     assert [r[0] for r in rows] == [day[-2:] for day in days]
     assert (len(journal_rows), point) == (15, f"series/{days[-1]}")
     (final,) = [b for b in provisioned.batches() if _moves_rows(b, "timed_events")]
-    assert len(final) <= 20
+    assert len(final) <= 24  # 20 on a first run (creating the tables), whatever the 15
     assert not any(s.startswith("DROP TABLE") for s in final)
 
 
