@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,6 +32,7 @@ __all__ = [
     "cursor_point",
     "cursor_rollback",
     "ensure",
+    "journal_rows",
     "loaded",
     "new_run_id",
     "record",
@@ -149,18 +150,19 @@ def record(
     mode: str,
     store: str,
     run_id: str,
-    replace_prefix: str | None = None,
+    replace_prefix: str | Sequence[str] | None = None,
 ) -> None:
     """Write journal rows for loaded objects, in the caller's transaction.
 
     Args:
-        replace_prefix: For ``replace``: first forget every object of ``target`` under it.
+        replace_prefix: For ``replace``: first forget every object of ``target`` under it
+            (or under any of several: a time series' partitions).
     """
     entries = list(entries)
     if replace_prefix is not None:
-        conn.execute(
-            sa.delete(JOURNAL).where(JOURNAL.c.target == target, _prefix_clause(replace_prefix))
-        )
+        prefixes = [replace_prefix] if isinstance(replace_prefix, str) else list(replace_prefix)
+        under = sa.or_(*(_prefix_clause(p) for p in prefixes)) if prefixes else sa.false()
+        conn.execute(sa.delete(JOURNAL).where(JOURNAL.c.target == target, under))
     elif entries:
         # merge loads changed objects again: their old rows go
         keys = [e.info.key for e in entries]
@@ -170,8 +172,17 @@ def record(
                     JOURNAL.c.target == target, JOURNAL.c.key.in_(keys[start : start + 1000])
                 )
             )
+    rows = journal_rows(entries, target=target, mode=mode, store=store, run_id=run_id)
+    for start in range(0, len(rows), 5000):
+        conn.execute(sa.insert(JOURNAL), rows[start : start + 5000])
+
+
+def journal_rows(
+    entries: Iterable[Entry], *, target: str, mode: str, store: str, run_id: str
+) -> list[Mapping[str, Any]]:
+    """The journal's rows for loaded objects (as ``record`` writes them), loaded now."""
     now = dt.datetime.now(dt.UTC)
-    rows: list[Mapping[str, Any]] = [
+    return [
         {
             "target": target,
             "key": e.info.key,
@@ -187,8 +198,6 @@ def record(
         }
         for e in entries
     ]
-    for start in range(0, len(rows), 5000):
-        conn.execute(sa.insert(JOURNAL), rows[start : start + 5000])
 
 
 def status(conn: sa.Connection, targets: Iterable[str] | None = None) -> list[TargetStatus]:

@@ -8,7 +8,8 @@
 - ``redshift``: Redshift, whose ``COPY`` reads the objects from S3 itself.
 - ``redshift_data``: Redshift through the Data API (``redshift+data://``): a step's objects
   staged in a Data API session, then moved with their journal rows in one final
-  ``BatchExecuteStatement``.
+  ``BatchExecuteStatement``; ``_redshift_session``: that staging and final batch, for JSON,
+  Parquet and CSV objects and a time series' partitions.
 - ``_redshift_data``: ``RedshiftDataAPI``, a warehouse reached through the Data API (and its
   ``redshift+data://`` URL form); ``_redshift_driver``: the Data API as a DBAPI driver;
   ``_redshift_dialect``: the SQLAlchemy dialect of ``redshift+data://`` URLs.

@@ -12,7 +12,9 @@ instead:
   *session* if it asks (``session=True``): the first such batch opens one
   (``SessionKeepAliveSeconds``), the next ones name it (``SessionId``) and so see its
   temporary tables, and the one sent with ``last=True`` closes it (a keep-alive of 0). The
-  Data API backend stages a step's rows that way, then moves them in one last batch.
+  Data API backend stages a step's rows that way, then moves them in one last batch; or,
+  for a time series, leaves the session open with a ``closing`` sender, and ``commit()``
+  sends the step's statements to the session through it.
 - Each call is polled with ``DescribeStatement``, pausing longer each time, up to
   ``RedshiftDataAPI.timeout`` seconds (then the statement is cancelled); rows come from
   ``GetStatementResult``, page by page.
@@ -240,6 +242,9 @@ class Connection:
         self._numbers = itertools.count(1)
         #: The open Data API session of ``send_batch(session=True)``, if any.
         self.session_id: str | None = None
+        #: Sends the transaction's statements to the open session when it commits (set by
+        #: a backend that left its session open for the step's last batch), which closes it.
+        self.closing: Callable[[list[_Pending]], None] | None = None
         self.sleep: Callable[[float], None] = time.sleep
 
     # DBAPI
@@ -248,14 +253,18 @@ class Connection:
 
     def commit(self) -> None:
         pending, self.pending = self.pending, []
-        if pending:
+        closing, self.closing = self.closing, None
+        if closing is not None and self.session_id is not None:
+            closing(pending)
+        elif pending:
             self.send_batch(pending)
 
     def rollback(self) -> None:
-        self.pending = []
+        # an open session is left to close itself when idle, its temporary tables with it
+        self.pending, self.session_id, self.closing = [], None, None
 
     def close(self) -> None:
-        self.pending = []
+        self.rollback()
 
     # the Data API
     def prepared(self, sql: str, params: Mapping[str, Any] | None) -> _Pending:

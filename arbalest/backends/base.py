@@ -109,6 +109,9 @@ class CopyJob:
     credentials: Credentials | None = None
     region: str | None = None
     into: sa.Table | None = None  # load here instead of the schema's table (staging)
+    # a time series' cursor and the point this run read (a backend that takes the run lock
+    # only as the step commits checks that no other run moved it meanwhile)
+    cursor: tuple[str, str | None] | None = None
     format: str = "json"  # the objects' format, resolved ("json", "parquet" or "csv")
     csv: CsvOptions = field(default_factory=CsvOptions)
 

@@ -22,15 +22,18 @@ three statements, inside the step's transaction:
    as its date in UTC, as for JSON; a Parquet column widened to its field's type with
    ``CAST``. Then the load table is dropped.
 
-CSV rejects come back from ``STL_LOAD_ERRORS``, as for JSON. A Parquet load has no rejects
-on Redshift: a value the local loaders would reject (NULL for a NOT NULL field, a string
-too long) fails the step, naming the object.
+``TabularShapes`` makes these statements for both transports: a direct connection runs
+them one by one, the Data API sends them in its session's staging batches
+(``_redshift_session``). CSV rejects come back from ``STL_LOAD_ERRORS``, as for JSON. A
+Parquet load has no rejects on Redshift: a value the local loaders would reject (NULL for a
+NOT NULL field, a string too long) fails the step, naming the object.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import pyarrow as pa
@@ -62,7 +65,15 @@ from arbalest.loading.tabular import (
 from arbalest.schema._build import ColumnSpec
 from arbalest.stores.base import ObjectInfo
 
-__all__ = ["build_tabular_copy", "check_tabular_job", "load_tabular", "parquet_load_type"]
+__all__ = [
+    "Shaped",
+    "TabularShapes",
+    "build_tabular_copy",
+    "check_tabular_job",
+    "load_tabular",
+    "misfit",
+    "parquet_load_type",
+]
 
 #: The longest VARCHAR Redshift has: header fields no field reads, and Parquet strings.
 MAX_VARCHAR: Final = 65535
@@ -230,38 +241,83 @@ class _TabularCopier:
     def __init__(self, conn: sa.Connection, job: CopyJob, views: LoadViews) -> None:
         self.conn = conn
         self.job = job
-        self.specs: list[ColumnSpec] = list(job.schema.__fields__)
+        self.shapes = TabularShapes(job)
         self.tally = CopyTally(conn, job, views)
-        self.number = 0
 
     def copy(self, dest: sa.Table, info: ObjectInfo) -> None:
-        job = self.job
-        self.number += 1
-        if job.format == "parquet":
-            load, values, as_json = self._parquet_layout(info)
-        else:
-            layout = self._csv_layout(info)
-            if layout is None:  # an empty object: no header, no rows
-                return
-            load, values = layout
-            as_json = False
-        self.conn.execute(CreateTable(load))
-        self._copy_into(load, info, as_json)
-        names = [spec.name for spec in self.specs]
+        shaped = self.shapes.layout(info)
+        if shaped is None:  # an empty object: no header, no rows
+            return
+        self.conn.execute(CreateTable(shaped.load))
+        statement = self.shapes.copy_of(shaped, max_error=self.tally.max_error())
+        # COPY from Parquet has no MAXERROR: it loads every row, or fails
+        self.tally.copy(statement, info.key, self.shapes.dates, rejects=self.shapes.rejects)
         try:
-            self.conn.execute(
-                sa.insert(dest).from_select(
-                    names, sa.select(*[v.label(n) for v, n in zip(values, names, strict=True)])
-                )
-            )
+            self.conn.execute(self.shapes.insert(dest, shaped))
         except sa.exc.DBAPIError as exc:
-            raise CopyError(
-                job.label,
-                f"{info.key!r}: its rows do not fit the table ({str(exc.orig).strip()}); "
-                "Redshift's COPY from Parquet has no MAXERROR, so a value that does not fit "
-                "its column fails the step",
-            ) from None
-        self.conn.execute(DropTable(load))
+            raise misfit(self.job.label, info.key, str(exc.orig)) from None
+        self.conn.execute(DropTable(shaped.load))
+
+
+def misfit(label: str, key: str, reason: str) -> CopyError:
+    """The step's error when an object's rows do not fit the table (Parquet: no MAXERROR)."""
+    return CopyError(
+        label,
+        f"{key!r}: its rows do not fit the table ({reason.strip()}); Redshift's COPY from "
+        "Parquet has no MAXERROR, so a value that does not fit its column fails the step",
+    )
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """One Parquet or CSV object's load table, and what each field reads from it.
+
+    Attributes:
+        info: The object.
+        number: Its place among the step's COPYs (its manifest's and its load table's name).
+        load: The temporary load table, shaped like the object.
+        values: Per field of the schema, in order, its value read from ``load``.
+        as_json: Some column loads into ``SUPER`` (``SERIALIZETOJSON``).
+    """
+
+    info: ObjectInfo
+    number: int
+    load: sa.Table
+    values: list[sa.ColumnElement[Any]]
+    as_json: bool
+
+
+class TabularShapes:
+    """The statements that load one Parquet or CSV object of a step (see the module
+    docstring): its load table, its ``COPY`` and the ``INSERT`` by name, for a direct
+    connection and the Data API alike."""
+
+    def __init__(self, job: CopyJob) -> None:
+        self.job = job
+        self.specs: list[ColumnSpec] = list(job.schema.__fields__)
+        self.number = 0
+        #: The ``DATE`` fields (their load columns are ``TIMESTAMPTZ``).
+        self.dates = frozenset(s.name for s in self.specs if isinstance(s.rule, DateRule))
+        #: Whether the COPY reports rejects (CSV), or loads every row or fails (Parquet).
+        self.rejects = job.format != "parquet"
+
+    def layout(self, info: ObjectInfo) -> Shaped | None:
+        """The next object's load table and values (``None``: an empty CSV object, with no
+        header and no rows)."""
+        self.number += 1
+        if self.job.format == "parquet":
+            load, values, as_json = self._parquet_layout(info)
+            return Shaped(info, self.number, load, values, as_json)
+        layout = self._csv_layout(info)
+        if layout is None:
+            return None
+        return Shaped(info, self.number, *layout, as_json=False)
+
+    def insert(self, dest: sa.Table, shaped: Shaped) -> sa.Insert:
+        """``INSERT INTO dest`` the fields by name from the object's load table."""
+        names = [spec.name for spec in self.specs]
+        values = [v.label(n) for v, n in zip(shaped.values, names, strict=True)]
+        return sa.insert(dest).from_select(names, sa.select(*values))
 
     # -- layouts ----------------------------------------------------------------------------
 
@@ -394,28 +450,26 @@ class _TabularCopier:
 
     # -- the COPY ---------------------------------------------------------------------------
 
-    def _copy_into(self, load: sa.Table, info: ObjectInfo, as_json: bool) -> None:
-        """COPY one object into ``load``; count its rows and collect its rejects."""
-        job = self.job
-        manifest_url = put_manifest(job, self.number, info)
+    def copy_of(self, shaped: Shaped, *, max_error: int) -> Any:
+        """The ``COPY`` of one object into its load table, through its manifest (written
+        now)."""
+        job, info = self.job, shaped.info
+        manifest_url = put_manifest(job, shaped.number, info)
         compression = compression_of(info.key, job.compression)
         if job.format == "parquet" and compression not in (None, "gzip", "bzip2"):
             raise StoreError(
                 f"{info.key!r}: Redshift's COPY from Parquet reads .gz, .bz2 and .snappy "
                 f"objects only, not {compression}"
             )
-        statement = build_tabular_copy(
-            load,
+        return build_tabular_copy(
+            shaped.load,
             job,
             manifest_url=manifest_url,
             compression=compression,
             delimiter=delimiter_for(info.key, job.csv),
-            serialize_to_json=as_json,
-            max_error=self.tally.max_error(),
+            serialize_to_json=shaped.as_json,
+            max_error=max_error,
         )
-        dates = frozenset(s.name for s in self.specs if isinstance(s.rule, DateRule))
-        # COPY from Parquet has no MAXERROR: it loads every row, or fails
-        self.tally.copy(statement, info.key, dates, rejects=job.format != "parquet")
 
 
 def _parquet_schema(job: CopyJob, info: ObjectInfo) -> pa.Schema:

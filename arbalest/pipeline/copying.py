@@ -90,6 +90,7 @@ def _job(
     source: str | None = None,
     into: sa.Table | None = None,
     max_errors: int | None = None,
+    cursor: tuple[str, str | None] | None = None,
 ) -> CopyJob:
     label = label or step.label
     chunk_loaded = getattr(listener, "chunk_loaded", None)  # optional: see Progress
@@ -115,6 +116,7 @@ def _job(
         credentials=pipeline.credentials,
         region=pipeline.region,
         into=into,
+        cursor=cursor,
     )
     pipeline.backend.check_job(job)
     return job
@@ -280,6 +282,7 @@ def load_time_series(
     shapes: Counter[KeyShape] | None = Counter()
     loaded_objects: list[ObjectInfo] = []
     with _step_transaction(pipeline, conn, step, validate, held) as warnings:
+        read, _ = journal.cursor_point(conn, step.sources.cursor)
         new = new_partitions(conn, step)
         if not new:
             return LoadResult([], [], {}, {}), [], warnings
@@ -303,6 +306,7 @@ def load_time_series(
                 source=folder_prefix(partition),
                 into=staging,
                 max_errors=step.copy.max_errors - len(rejects),
+                cursor=(step.sources.cursor, read),
             )
             job = _with_format(pipeline, job, step.copy, objects)
             loaded = pipeline.backend.load(conn, job, objects)
@@ -317,15 +321,17 @@ def load_time_series(
                 shapes.update(loaded.shapes)
             else:
                 shapes = None
-            journal.record(
-                conn,
-                target=step.target,
-                entries=loaded.entries,
-                mode="time_series",
-                store=store.url,
-                run_id=run_id,
-                replace_prefix=folder_prefix(partition),
-            )
+        # one write for every partition (over the Data API, the step's last batch has room
+        # for a few statements only, whatever the number of partitions)
+        journal.record(
+            conn,
+            target=step.target,
+            entries=entries,
+            mode="time_series",
+            store=store.url,
+            run_id=run_id,
+            replace_prefix=[folder_prefix(p) for p in new],
+        )
         conn.execute(sa.delete(table).where(step.replaced_from(new[0])))
         names = table.c.keys()
         union = sa.union_all(*(sa.select(*(s.c[n] for n in names)) for s in stagings))

@@ -1,11 +1,13 @@
 """Parquet and CSV on Redshift, end to end: the backend's statements run on PostgreSQL, and
 the stand-in does COPY ... FORMAT AS CSV / PARQUET as Redshift documents them (fields by
-position; Parquet columns by position, with matching types and no MAXERROR)."""
+position; Parquet columns by position, with matching types and no MAXERROR). The cases run
+over a direct connection and through the Data API stand-in (``redshift_warehouse``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 from decimal import Decimal as D
 from typing import Any
 
@@ -20,6 +22,7 @@ from arbalest import (
     CopyError,
     Pipeline,
     PipelineError,
+    RedshiftDataAPI,
     Schema,
     String,
     TooManyRejectsError,
@@ -28,6 +31,7 @@ from arbalest import (
 from tests.conformance import format_cases
 from tests.conformance.format_cases import CSV_CASES, Case, parquet
 from tests.conformance.test_conformance import encoded, normalise
+from tests.fixtures.redshift_data import FakeDataAPI
 from tests.fixtures.schemas import NAMED, every_type
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
@@ -55,19 +59,31 @@ def expected(schema: type[Schema], rows: list[dict[str, Any]]) -> list[dict[str,
     )
 
 
-def pipeline(standin: Any, bucket: str, schema: type[Schema], **kw: Any) -> Pipeline:
-    return Pipeline(standin.engine, store=f"s3://{bucket}/lake", iam_role=ROLE).copy(
-        schema, "in", **kw
-    )
+def pipeline(warehouse: Any, bucket: str, schema: type[Schema], **kw: Any) -> Pipeline:
+    return Pipeline(warehouse, store=f"s3://{bucket}/lake", iam_role=ROLE).copy(schema, "in", **kw)
+
+
+@pytest.fixture(params=["direct", "data_api"])
+def redshift_warehouse(request: pytest.FixtureRequest, redshift_standin: Any) -> Iterator[Any]:
+    """The stand-in reached over a direct connection, or through the Data API stand-in
+    (``RedshiftDataAPI``): the same statements, staged in a session there."""
+    if request.param == "direct":
+        yield redshift_standin.engine
+        return
+    client = FakeDataAPI(redshift_standin, polls=0)
+    try:
+        yield RedshiftDataAPI(workgroup="analytics", database="test", client=client)
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize("case", CSV_CASES, ids=str)
 def test_csv_cases_give_the_rows_and_rejects_they_give_locally(
-    case: Case, redshift_standin: Any, s3_bucket: str
+    case: Case, redshift_standin: Any, redshift_warehouse: Any, s3_bucket: str
 ) -> None:
     put_objects(s3_bucket, case.objects)
     engine = redshift_standin.engine
-    step = pipeline(redshift_standin, s3_bucket, case.schema, **case.options)
+    step = pipeline(redshift_warehouse, s3_bucket, case.schema, **case.options)
     if case.error is not None:
         with pytest.raises(PipelineError) as raised:
             step.run()
@@ -84,6 +100,15 @@ def test_csv_cases_give_the_rows_and_rejects_they_give_locally(
         rejects = result.steps[0].rejects
         assert table_rows(engine, case.schema) == expected(case.schema, case.rows)
         assert result.rows_loaded == len(case.rows)
+        # counts per object, in the journal too
+        j = journal.JOURNAL
+        with engine.connect() as conn:
+            counted = conn.execute(sa.select(j.c.key, j.c.rows_loaded, j.c.rows_rejected))
+            per_object = {key: (n, r) for key, n, r in counted}
+        assert sorted(per_object) == sorted(f"in/{key}" for key in case.objects)
+        assert sum(n for n, _ in per_object.values()) == len(case.rows)
+        for key, (_, rejected) in per_object.items():
+            assert rejected == sum(r.key == key for r in rejects)
     got = [(r.key.removeprefix("in/"), r.line, r.column, r.code) for r in rejects]
     assert got == case.rejects
     for copy in redshift_standin.copies:
@@ -119,11 +144,11 @@ PARQUET = {case.name: case for case in format_cases.PARQUET_CASES}
     ],
 )
 def test_parquet_cases_give_the_rows_they_give_locally(
-    name: str, redshift_standin: Any, s3_bucket: str
+    name: str, redshift_standin: Any, redshift_warehouse: Any, s3_bucket: str
 ) -> None:
     case = PARQUET[name]
     put_objects(s3_bucket, case.objects)
-    result = pipeline(redshift_standin, s3_bucket, Flat, **case.options).run()
+    result = pipeline(redshift_warehouse, s3_bucket, Flat, **case.options).run()
     rows = [{k: v for k, v in row.items() if k != "nested_n"} for row in case.rows]
     assert table_rows(redshift_standin.engine, Flat) == expected(Flat, rows)
     assert result.rows_loaded == len(rows)
@@ -153,7 +178,7 @@ def test_parquet_refusals_are_the_local_ones(
     case = PARQUET[name]
     put_objects(s3_bucket, case.objects)
     with pytest.raises(PipelineError) as raised:
-        pipeline(redshift_standin, s3_bucket, Flat, **case.options).run()
+        pipeline(redshift_standin.engine, s3_bucket, Flat, **case.options).run()
     assert case.error is not None
     assert case.error in str(raised.value)
     assert not redshift_standin.copies  # refused before any COPY
@@ -164,7 +189,7 @@ def test_a_value_the_local_loaders_reject_fails_a_parquet_step(
 ) -> None:
     put_objects(s3_bucket, {"a.parquet": parquet({"id": ["ok", None]})})
     with pytest.raises(CopyError) as raised:
-        pipeline(redshift_standin, s3_bucket, Flat, max_errors=5).run()
+        pipeline(redshift_standin.engine, s3_bucket, Flat, max_errors=5).run()
     assert "'in/a.parquet': its rows do not fit the table" in str(raised.value)
     assert "no MAXERROR" in str(raised.value)
     with redshift_standin.engine.connect() as conn:
@@ -176,9 +201,11 @@ def test_parquet_fields_inside_structs_and_truncation_are_refused_at_once(
 ) -> None:
     put_objects(s3_bucket, {"a.parquet": parquet({"id": ["x"]})})
     with pytest.raises(PipelineError, match="Redshift's COPY loads a struct or a list whole"):
-        pipeline(redshift_standin, s3_bucket, format_cases.Tab, format="parquet").run()
+        pipeline(redshift_standin.engine, s3_bucket, format_cases.Tab, format="parquet").run()
     with pytest.raises(PipelineError, match="no TRUNCATECOLUMNS"):
-        pipeline(redshift_standin, s3_bucket, Flat, format="parquet", truncate_columns=True).run()
+        pipeline(
+            redshift_standin.engine, s3_bucket, Flat, format="parquet", truncate_columns=True
+        ).run()
 
 
 class Keyed(format_cases.Base):
@@ -190,7 +217,7 @@ class Keyed(format_cases.Base):
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 @pytest.mark.parametrize("mode", ["replace", "merge"])
 def test_modes_load_each_object_through_its_own_load_table(
-    fmt: str, mode: str, redshift_standin: Any, s3_bucket: str
+    fmt: str, mode: str, redshift_standin: Any, redshift_warehouse: Any, s3_bucket: str
 ) -> None:
     def write(name: str, ids: list[str], ns: list[int]) -> None:
         body: str | bytes
@@ -201,14 +228,14 @@ def test_modes_load_each_object_through_its_own_load_table(
         put_objects(s3_bucket, {f"{name}.{fmt}": body})
 
     write("a", ["k1", "k2"], [1, 2])
-    pipeline(redshift_standin, s3_bucket, Keyed, mode=mode).run()
+    pipeline(redshift_warehouse, s3_bucket, Keyed, mode=mode).run()
     if mode == "merge":  # the newer object's row wins
         write("b", ["k2", "k3"], [20, 30])
         want = [("k1", 1), ("k2", 20), ("k3", 30)]
     else:  # every object again, swapped in
         write("b", ["k3"], [30])
         want = [("k1", 1), ("k2", 2), ("k3", 30)]
-    pipeline(redshift_standin, s3_bucket, Keyed, mode=mode).run()
+    pipeline(redshift_warehouse, s3_bucket, Keyed, mode=mode).run()
     got = table_rows(redshift_standin.engine, Keyed)
     assert [(r["id"], r["n"]) for r in got] == want
     with redshift_standin.engine.connect() as conn:
@@ -220,7 +247,7 @@ def test_validate_copies_csv_with_noload_and_leaves_nothing(
     redshift_standin: Any, s3_bucket: str
 ) -> None:
     put_objects(s3_bucket, {"a.csv": "id,n\nk1,1\nk2,x\n"})
-    result = pipeline(redshift_standin, s3_bucket, Keyed, max_errors=1).validate()
+    result = pipeline(redshift_standin.engine, s3_bucket, Keyed, max_errors=1).validate()
     assert [(r.line, r.column, r.code) for r in result.steps[0].rejects] == [(3, "n", 1207)]
     assert all(copy["no_load"] for copy in redshift_standin.copies)
     with redshift_standin.engine.connect() as conn:
@@ -229,7 +256,7 @@ def test_validate_copies_csv_with_noload_and_leaves_nothing(
 
 def test_dates_load_as_their_day_in_utc_from_csv(redshift_standin: Any, s3_bucket: str) -> None:
     put_objects(s3_bucket, {"a.csv": "id,day\nd1,2019-02-11T23:30:00-05:00\n"})
-    pipeline(redshift_standin, s3_bucket, Flat).run()
+    pipeline(redshift_standin.engine, s3_bucket, Flat).run()
     assert table_rows(redshift_standin.engine, Flat)[0]["day"] == dt.date(2019, 2, 12)
 
 
