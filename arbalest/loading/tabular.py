@@ -16,8 +16,9 @@ every warehouse Arbalest feeds writes it the same way.
   column) are rejects, at the row's number in the object (from 1).
 - **CSV**: records are read by ``CsvReader`` (Redshift's CSV dialect: a quote inside quotes
   written twice, blanks around a quoted field ignored, ``NULL AS``, ``EMPTYASNULL``,
-  ``BLANKSASNULL``) into chunk files of text values (``csv_feed``), which then take COPY's
-  rules for text, as JSON strings do. A record's line is the line it starts on in the
+  ``BLANKSASNULL``) into chunks of text values (``csv_feed``), which then take COPY's
+  rules for text, as JSON strings do: in Arrow by the CSV lane (``csv_lane``) when it can
+  prove every value plain, else by the query over a chunk file. A record's line is the line it starts on in the
   object, counted from 1 with the header, skipped lines and blank lines included.
 """
 
