@@ -14,8 +14,10 @@ Stages, CSV: ``read+split`` (``CsvReader``: decoding, finding quotes, splitting 
 fields in Python or with Arrow's CSV reader (``split``), the null string), ``chunk files``
 (``_Columns.write``: the values picked into columns, Arrow arrays made from Python strings,
 the chunk's Parquet file written), ``take`` (the rest of reading: the header, field counts,
-collecting rows, quoted records put in their places); both formats: ``source``
-(DuckDB reading the batch's Parquet or chunk files into a table, no conversion), ``convert``
+collecting rows, quoted records put in their places), ``csv lane`` (the CSV lane converting
+a chunk in Arrow, while reading); both formats: ``source``
+(DuckDB reading the batch's Parquet or chunk files into a table, no conversion; CSV: the
+chunks the lane left), ``convert``
 (the Parquet lane where it takes a chunk, else the whole conversion query, that reading
 included), ``finish``, ``export arrow``, ``export
 csv``. With ``--by-field``, also each field's conversion alone (one field's query over every
@@ -180,6 +182,9 @@ def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[
             workdir=work,
             workers=1,
         )
+        lane = feed._csv_chunks._lane
+        if lane is not None:
+            feed._csv_chunks._lane = stages.wrap("csv lane", lane)
         try:
             chunks = _chunks(feed, fmt, parts(folder.parent, fmt)[:files], stages)
         finally:
@@ -189,18 +194,21 @@ def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[
             feed.close()
         if fmt == "csv":  # what reading did besides the reader and the chunk files
             stages.cpu["take"] = stages.cpu.pop("read") - (
-                stages.cpu["read+split"] + stages.cpu["chunk files"]
+                stages.cpu["read+split"] + stages.cpu["chunk files"] + stages.cpu["csv lane"]
             )
             stages.wall["take"] = stages.wall.pop("read") - (
-                stages.wall["read+split"] + stages.wall["chunk files"]
+                stages.wall["read+split"] + stages.wall["chunk files"] + stages.wall["csv lane"]
             )
+        # the chunks with a file DuckDB reads (CSV: those the lane left)
+        filed = [c for c in chunks if fmt == "parquet" or c.table is None]
         con = connect_private(threads=1)
         transform = TabularTransform(Event.__fields__, ConvertOptions(), con)
         try:
             for start in range(0, len(chunks), BATCH_FILES):
                 group = chunks[start : start + BATCH_FILES]
-                raw = " UNION ALL ".join(f"({_source(c, fmt)})" for c in group)
-                stages.time("source", con.execute, f"CREATE OR REPLACE TEMP TABLE s AS {raw}")
+                raw = " UNION ALL ".join(f"({_source(c, fmt)})" for c in group if c in filed)
+                if raw:
+                    stages.time("source", con.execute, f"CREATE OR REPLACE TEMP TABLE s AS {raw}")
                 tables = [c.table for c in group]  # let go by converting; kept for --by-field
                 batch = stages.time("convert", transform.convert, group)
                 for chunk, table in zip(group, tables, strict=True):
@@ -227,8 +235,8 @@ def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[
         finally:
             transform.close()
             con.close()
-        if fields:
-            by_field(chunks, fmt, stages)
+        if fields and filed:
+            by_field(filed, fmt, stages)
     return stages, rows
 
 

@@ -14,7 +14,8 @@ shares (Redshift's ``COPY`` reads its objects itself).
   JSON rules, Parquet types matched to fields), into the same batches as JSON.
 - ``tabular_feed``: ``TabularFeed``, Parquet objects cut into chunks (read into Arrow for the
   Parquet lane) and CSV objects, read ahead by worker threads; ``csv_feed``: CSV read in
-  Redshift's dialect into chunk files.
+  Redshift's dialect into chunks; ``csv_lane``: CSV chunks whose values are all plain
+  converted in Arrow alone, the rest written to chunk files for the query.
 - ``parquet``: which Parquet types fit which fields, where each field's value is in an
   object's columns, and reading a Parquet footer; ``parquet_lane``: Parquet chunks whose
   values give no reject converted in Arrow alone, the rest left to the query.

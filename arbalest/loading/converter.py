@@ -139,12 +139,12 @@ class Converter:
 
 
 def batches(chunks: Iterator[Chunk], max_bytes: int) -> Iterator[list[Chunk]]:
-    """Group chunks into batches of about ``max_bytes``."""
+    """Group chunks into batches of about ``max_bytes`` (each chunk's ``batch_bytes``)."""
     batch: list[Chunk] = []
     size = 0
     for chunk in chunks:
         batch.append(chunk)
-        size += chunk.nbytes
+        size += chunk.batch_bytes
         if size >= max_bytes:
             yield batch
             batch, size = [], 0

@@ -1,18 +1,21 @@
 """Reading CSV objects into chunks (``CsvChunks``): records read in Redshift's CSV dialect
-(``CsvReader``) into chunk files of text values, at most ``CSV_CHUNK_ROWS`` records or about
+(``CsvReader``) into tables of text values, at most ``CSV_CHUNK_ROWS`` records or about
 ``CSV_CHUNK_BYTES`` each.
 
-A chunk's lines are split by Arrow's CSV reader in one call, the records with quoted fields
-read in Python and put in their places, or record by record in Python when Arrow's reader
-would not split them as Redshift does; a record with the wrong field count is rejected here.
-Each chunk carries the query that converts it (``tabular``) and the keys its object has (the
-drift report). A chunk's rows wait in a file, not in memory, between reading and converting:
-read ahead, CSV chunks held as Arrow tables raised a PostgreSQL load's peak memory by about
-170 MB per 1M rows (measured), for some 10% of its CPU time.
+A chunk's lines are split by Arrow's CSV reader, from the object's bytes where it can
+(``_Block``: records with quoted fields read in Python and kept beside the others), else
+from text; record by record in Python when Arrow's reader would not split them as Redshift
+does; a record with the wrong field count is rejected here. Each chunk is then converted by
+the CSV lane (``csv_lane``) in the reading thread when the lane can prove its values plain,
+else written to a chunk file with the query that converts it (``tabular``); it carries the
+keys its object has (the drift report). Rows never wait as text in memory: read ahead,
+CSV chunks held as Arrow tables of text raised a PostgreSQL load's peak memory by about
+170 MB per 1M rows (measured); the lane's converted rows are smaller.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +27,11 @@ import pyarrow.parquet as pq
 
 from arbalest import convert
 from arbalest.errors import StoreError
-from arbalest.loading.csv_reader import CsvReader, _Lines, _Record, _shown
+from arbalest.loading.csv_lane import CsvLane, csv_lane_for
+from arbalest.loading.csv_reader import CsvReader, _Block, _Lines, _Record, _shown
 from arbalest.loading.drift import KeyShape, NameTree, read_objects, shape_of
 from arbalest.loading.formats import CsvOptions, delimiter_for
+from arbalest.loading.parquet_lane import _counting
 from arbalest.loading.reader import compression_of, open_decompressed
 from arbalest.loading.rejects import Reject
 from arbalest.loading.tabular import TableChunk, csv_name, csv_query
@@ -88,13 +93,18 @@ class _Columns:
         return self.taken + len(self.lines)
 
     def extend_table(
-        self, lines: Sequence[int], table: pa.Table, mapping: Sequence[int | None] | None
+        self,
+        lines: Sequence[int] | pa.Array,
+        table: pa.Table,
+        mapping: Sequence[int | None] | None,
     ) -> None:
         """Collect records read as a table of text columns, that start on ``lines``, each
         field's value picked from its place in the records (``mapping``)."""
         self._gather(mapping)
         count = table.num_rows
-        arrays: list[pa.Array | pa.ChunkedArray] = [pa.array(lines, pa.int64())]
+        arrays: list[pa.Array | pa.ChunkedArray] = [
+            lines if isinstance(lines, pa.Array) else pa.array(lines, pa.int64())
+        ]
         for place in mapping or [None] * self.count:
             if place is None:
                 arrays.append(pa.nulls(count, pa.string()))
@@ -120,17 +130,20 @@ class _Columns:
         self.taken += count
         self.lines, self.rows = [], []
 
-    def write(self, mapping: Sequence[int | None] | None) -> tuple[Path, int]:
-        """Write the records collected (maybe none) to a new chunk file, each field's value
-        picked from its place in the records (``mapping``)."""
+    def take(self, mapping: Sequence[int | None] | None) -> pa.Table:
+        """The records collected (maybe none), as a table (``line``, ``c1..cn``), each
+        field's value picked from its place in the records (``mapping``); then none."""
         self._gather(mapping)
         table = self.tables[0] if len(self.tables) == 1 else pa.concat_tables(self.tables)
+        self.tables, self.taken = [], 0
+        return table
+
+    def write(self, table: pa.Table) -> Path:
+        """Write records taken (``take``) to a new chunk file."""
         path = self.workdir / f"{self.obj:08d}-{self.number:06d}.parquet"
         self.number += 1
         pq.write_table(table, path, compression="none")
-        rows = table.num_rows
-        self.tables, self.taken = [], 0
-        return path, rows
+        return path
 
 
 class CsvChunks:
@@ -155,6 +168,8 @@ class CsvChunks:
         self._options = options
         self._csv = csv
         self._objects_read = read_objects(self._specs)
+        off = os.environ.get("ARBALEST_FAST_LANE", "1") == "0"
+        self._lane: CsvLane | None = None if off else csv_lane_for(self._specs, options)
 
     def chunks(
         self, store: ObjectStore, index: int, info: ObjectInfo, compression: str | None
@@ -173,11 +188,15 @@ class CsvChunks:
         segment = _Segment()
         try:
             with store.open(info.key) as raw, open_decompressed(raw, compression) as stream:
+                reader.blocks = state.blocks()
                 for item in reader.items(stream):
                     if isinstance(item, _Record):
                         self._take_record(info.key, reader, state, segment, item)
+                    elif isinstance(item, _Block):
+                        self._take_block(info.key, reader, state, segment, item)
                     else:
                         self._take_lines(info.key, reader, state, segment, item)
+                    reader.blocks = state.blocks()
                     if state.collected.size + len(segment.lines) >= CSV_CHUNK_ROWS or (
                         state.nbytes >= CSV_CHUNK_BYTES
                     ):
@@ -211,6 +230,52 @@ class CsvChunks:
         if state.mapping is None:
             self._flush(key, reader, state, segment)
         self._take(key, state, [item.line], [item.values], [item.text], item)
+
+    def _take_block(
+        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: _Block
+    ) -> None:
+        """Collect a block of lines as bytes: split by Arrow's CSV reader, else (a line with
+        another field count, bytes that are not UTF-8) as text, line by line."""
+        self._flush(key, reader, state, segment)
+        state.nbytes += len(item.data)
+        table = reader.split(item.plain, state.expected)
+        if table is None:  # line by line: those without a quote split in Python
+            self._take_block_lines(key, reader, state, item)
+            return
+        rows = table.num_rows
+        lines = pc.add(_counting(rows), item.first - 1)
+        extra = 0  # the lines of the records read in Python so far
+        shift = [0] * rows if item.places else []
+        numbers = []
+        for place, span in zip(item.places, item.spans, strict=True):
+            numbers.append(item.first + place + extra)
+            extra += span
+            if place < rows:
+                shift[place] += span
+        if shift:
+            lines = pc.add(lines, pc.cumulative_sum(pa.array(shift, pa.int64())))
+        state.collected.extend_table(lines, table, state.mapping)
+        if numbers:  # (after the others: rows come in no particular order)
+            state.collected.extend(numbers, item.values)
+
+    def _take_block_lines(
+        self, key: str, reader: CsvReader, state: _CsvState, item: _Block
+    ) -> None:
+        """Collect a block's records line by line: the runs of lines without a quote
+        character split in Python (``rows_of``: it rejects wrong field counts)."""
+        lines = item.plain.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()
+        done = extra = 0  # the next line of plain; the lines of records before it
+        ends: list[tuple[int, list[str | None], int]] = [(len(lines), [], 0)]
+        for place, values, span in [*zip(item.places, item.values, item.spans, strict=True), *ends]:
+            if place > done:
+                run = b"".join(line + b"\n" for line in lines[done:place])
+                first = item.first + done + extra
+                self._take_rows(key, reader, state, reader.lines_of(first, run))
+            if values:
+                state.collected.extend([item.first + place + extra], [values])
+            done, extra = place, extra + span
 
     def _take_lines(
         self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: _Lines
@@ -249,22 +314,7 @@ class CsvChunks:
                     self._take_rows(key, reader, state, item)
         else:
             if segment.places:
-                mask = [False] * table.num_rows
-                for place in segment.places:
-                    mask[place] = True
-                marks = pa.array(mask, pa.bool_())
-                values = list(zip(*segment.values, strict=True))
-                table = pa.Table.from_arrays(
-                    [
-                        pc.replace_with_mask(
-                            table.column(i).combine_chunks(),
-                            marks,
-                            pa.array(values[i], pa.string()),
-                        )
-                        for i in range(state.expected)
-                    ],
-                    names=table.column_names,
-                )
+                table = _put_in_place(table, segment.places, segment.values, state.expected)
             state.collected.extend_table(segment.lines, table, state.mapping)
         segment.clear()
 
@@ -343,13 +393,55 @@ class CsvChunks:
     def _csv_chunk(
         self, index: int, info: ObjectInfo, state: _CsvState, *, last: bool
     ) -> TableChunk:
-        path, _ = state.collected.write(state.mapping)
-        chunk = TableChunk(index, info, 1, path, state.nbytes, True, last, shape=state.shape)
+        """The records collected as a chunk: converted here by the lane when it can, else
+        written to a chunk file for the query."""
+        table = state.collected.take(state.mapping)
+        rows = None if self._lane is None else self._lane(table)
+        if rows is None:
+            path, temporary = state.collected.write(table), True
+        else:
+            path, temporary = Path(os.devnull), False  # (no file: the rows are in ``table``)
+        del table
+        chunk = TableChunk(index, info, 1, path, state.nbytes, temporary, last, shape=state.shape)
         chunk.read_rejects = sorted(state.rejects, key=lambda r: r.line)
         state.rejects, state.nbytes = [], 0
-        specs, options = self._specs, self._options
-        chunk.query = lambda seq: csv_query(specs, path, seq, options)
+        if rows is not None:
+            chunk.table = rows
+            chunk.lane = _numbered
+        else:
+            specs, options = self._specs, self._options
+            chunk.query = lambda seq: csv_query(specs, path, seq, options)
         return chunk
+
+
+def _put_in_place(
+    table: pa.Table, places: list[int], values: list[list[str | None]], expected: int
+) -> pa.Table:
+    """Records split by Arrow's reader, with the records read in Python (``values``) put
+    in their rows (``places``) in place of placeholders."""
+    mask = [False] * table.num_rows
+    for place in places:
+        mask[place] = True
+    marks = pa.array(mask, pa.bool_())
+    columns = list(zip(*values, strict=True))
+    return pa.Table.from_arrays(
+        [
+            pc.replace_with_mask(
+                table.column(i).combine_chunks(), marks, pa.array(columns[i], pa.string())
+            )
+            for i in range(expected)
+        ],
+        names=table.column_names,
+    )
+
+
+def _numbered(rows: pa.Table, seq: int) -> pa.Table:
+    """The lane's rows of a chunk, as the query gives them: ``chunk`` (its sequence number,
+    known once the feed hands it out), ``line``, ``idx``, ``v1..vn``."""
+    count = rows.num_rows
+    return rows.add_column(0, "chunk", pa.repeat(pa.scalar(seq, pa.int32()), count)).add_column(
+        2, "idx", pa.repeat(pa.scalar(0, pa.int32()), count)
+    )
 
 
 @dataclass
@@ -396,6 +488,10 @@ class _CsvState:
     shape: KeyShape | None = None
     nbytes: int = 0
     rejects: list[Reject] = field(default_factory=list)
+
+    def blocks(self) -> int:
+        """The fields per record, once records may be read as blocks of bytes, else 0."""
+        return self.expected if self.mapping is not None and self.expected > 1 else 0
 
     def reject(self, key: str, record: _Record) -> None:
         assert record.error is not None

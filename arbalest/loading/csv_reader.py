@@ -15,6 +15,7 @@ import pyarrow.csv as pa_csv
 
 from arbalest.convert import BAD_CHARACTER, BAD_RECORD, MAX_RECORD_BYTES
 from arbalest.loading.formats import CsvOptions
+from arbalest.loading.reader import BOM
 from arbalest.loading.rejects import clip
 
 __all__ = ["CsvReader"]
@@ -32,6 +33,22 @@ class _Record:
     values: list[str | None]
     error: tuple[int, str] | None = None  # (code, reason) of a record that cannot be read
     text: str = ""  # the record as written, for a reject
+
+
+@dataclass
+class _Block:
+    """Complete lines as bytes (``data``) that Arrow's CSV reader may split (``split``) as
+    ``rows_of`` would (no empty line, no CR but in CRLF; UTF-8, which Arrow's reader checks):
+    ``plain``, the lines less each record that holds a quote character, read in Python
+    (``values``); ``places`` says how many of plain's lines come before each, ``spans`` how
+    many lines each spans."""
+
+    first: int  # the first line's number
+    data: bytes
+    plain: bytes
+    places: list[int]
+    values: list[list[str | None]]
+    spans: list[int]
 
 
 @dataclass
@@ -65,6 +82,17 @@ class CsvReader:
         self._blanks = " \t".replace(delimiter, "")
         self._field_end = re.compile("[" + re.escape(delimiter) + "\n]")
         self._undecodable = False  # some bytes so far were not text in the encoding
+        #: The fields per record once runs of lines may come as ``_Block``s of bytes (the
+        #: reader of the items sets it once it has the header, if any), else 0.
+        self.blocks = 0
+        self._bytes_plain = (
+            codecs.lookup(options.codec).name == "utf-8"
+            and not options.blanks_as_null
+            and len(delimiter) == 1
+            and delimiter.isascii()
+            and delimiter not in "\r\n"
+        )
+        self._quote_byte = self.quote.encode("ascii")
 
     def records(self, stream: IO[bytes]) -> Iterator[_Record]:
         """The records of the object, header included (after ``ignore_header`` lines)."""
@@ -72,25 +100,64 @@ class CsvReader:
             if isinstance(item, _Record):
                 yield item
                 continue
+            assert isinstance(item, _Lines)  # (never a _Block: ``blocks`` is 0)
             numbers, rows, errors, texts = self.rows_of(item)
             records = [_Record(n, r, None, t) for n, r, t in zip(numbers, rows, texts, strict=True)]
             yield from sorted([*records, *errors], key=lambda r: r.line)
 
-    def items(self, stream: IO[bytes]) -> Iterator[_Record | _Lines]:
+    def items(self, stream: IO[bytes]) -> Iterator[_Record | _Lines | _Block]:
         """The records of the object, and runs of lines without a quote character (each a
-        record, split by ``rows_of``), in order."""
+        record, split by ``rows_of``, or as bytes: ``_Block``, once ``blocks`` is set), in
+        order."""
         decoder = codecs.getincrementaldecoder(self.options.codec)(errors="surrogateescape")
         buffer = ""
         at = 0  # where the next record starts in the buffer
         line = 1
         skip = self.options.ignore_header
         first = True
-        final = False
-        while not (final and at >= len(buffer)):
-            if not final:
-                block = stream.read(_BLOCK)
-                final = not block
+        final = False  # the stream is read to its end
+        decoded = False  # and every byte of it decoded
+        carry = b""  # bytes read but not decoded: the start of a line
+        header = self.options.header  # the header line is still to come
+        while not (decoded and at >= len(buffer)):
+            if not decoded:
+                read = b"" if final else stream.read(_BLOCK)
+                final = final or not read
+                block, carry = carry + read, b""
+                # (nothing pending: no text in the buffer, no bytes in the decoder)
+                pending = at < len(buffer) or decoder.getstate()[0]
+                # (and the object's first bytes tell whether it starts with a byte-order mark)
+                early = first and len(block) < len(BOM) and not final
+                if self._bytes_plain and not pending and not skip and not early:
+                    if first and block:
+                        block = block.removeprefix(BOM)
+                        first = False
+                    cut = len(block) if final else block.rfind(b"\n") + 1
+                    head = block[:cut]
+                    if head and header:  # the header, on its own, as text
+                        header = False
+                        end = head.find(b"\n") + 1
+                        if (
+                            end > 1
+                            and self._quote_byte not in head[:end]
+                            and self._plain_bytes(head[:end])
+                        ):
+                            yield _Lines(line, self._decode(head[:end]))
+                            line += 1
+                            head = head[end:]
+                    taken = self._block(line, head) if head and self.blocks else None
+                    if taken is not None:
+                        yield taken
+                        data = taken.data  # (maybe cut before a record that goes on)
+                        line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                        carry, head = head[len(data) :], b""
+                    if not head and cut:  # taken, but the rest: kept for the next read
+                        carry += block[cut:]
+                        decoded = final and not carry
+                        continue
+                    block = head + block[cut:]  # (no line end yet: read as text)
                 text = decoder.decode(block, final=final)
+                decoded = final
                 if first and text:
                     text = text.removeprefix("\ufeff")  # a byte-order mark is not data
                     first = False
@@ -100,22 +167,22 @@ class CsvReader:
                 at = 0
             while skip and at < len(buffer):
                 end = buffer.find("\n", at)
-                if end < 0 and not final:
+                if end < 0 and not decoded:
                     break
                 at = len(buffer) if end < 0 else end + 1
                 line += 1
                 skip -= 1
-            if skip and not final:
+            if skip and not decoded:
                 continue
             while at < len(buffer):
-                run = self._run(buffer, at, final)
+                run = self._run(buffer, at, decoded)
                 if run > at:  # lines without a quote: split in bulk
                     text = buffer[at:run]
                     yield _Lines(line, text)
                     line += text.count("\n") + (0 if text.endswith("\n") else 1)
                     at = run
                     continue
-                parsed = self._record(buffer, at, line, final)
+                parsed = self._record(buffer, at, line, decoded)
                 if parsed is None:  # it goes on past the buffer: read more
                     if len(buffer) - at > 2 * MAX_RECORD_BYTES:
                         end = buffer.find("\n", at)
@@ -129,6 +196,82 @@ class CsvReader:
                 record, at, line = parsed
                 if record is not None:
                     yield record
+
+    def _plain_bytes(self, data: bytes) -> bool:
+        """Whether lines of bytes are split by Arrow's reader as ``rows_of`` splits them
+        (``plain``), but for UTF-8, which Arrow's reader checks."""
+        return not (
+            data.startswith((b"\n", b"\r\n", BOM))  # (Arrow's reader drops a BOM)
+            or b"\n\n" in data
+            or (b"\r" in data and (data.count(b"\r") != data.count(b"\r\n") or b"\n\r\n" in data))
+        )
+
+    def _block(self, first: int, data: bytes) -> _Block | None:
+        """Whole lines of bytes as a ``_Block``, each record with a quote character read in
+        Python; ``None`` when they need reading as text (``plain_bytes`` fails, a record is
+        a reject or not UTF-8)."""
+        if not self._plain_bytes(data):
+            return None
+        quote, expected = self._quote_byte, self.blocks
+        at = data.find(quote)
+        if at < 0:
+            return _Block(first, data, data, [], [], [])
+        parts: list[bytes] = []
+        block = _Block(first, data, b"", [], [], [])
+        done = 0  # the bytes before this are in parts
+        row = line = 0  # the line of plain and of data (from 0) at ``done``
+        while at >= 0:
+            start = data.rfind(b"\n", done, at) + 1 or done
+            skipped = data.count(b"\n", done, start)
+            row, line = row + skipped, line + skipped
+            end = start
+            while True:  # a line more, until the record ends (a quoted field may go on)
+                if end - start > MAX_RECORD_BYTES:
+                    return None
+                if end >= len(data):  # it goes on past these lines: the block ends before it
+                    if not start:
+                        return None
+                    data = data[:start]
+                    at = -1
+                    break
+                end = data.find(b"\n", end) + 1 or len(data)
+                try:
+                    text = data[start:end].decode("utf-8")
+                except UnicodeDecodeError:
+                    continue  # (maybe cut inside a character: else an error at the end)
+                parsed = self._record(text, 0, first + line, not text.endswith("\n"))
+                if parsed is not None:
+                    break
+            if at < 0:
+                break
+            assert parsed is not None
+            record, after, next_line = parsed
+            if record is None or record.error is not None or after < len(text):
+                return None
+            if len(record.values) != expected:
+                return None
+            parts.append(data[done:start])
+            block.places.append(row)
+            block.values.append(record.values)
+            block.spans.append(next_line - first - line)
+            done, line = end, next_line - first
+            at = data.find(quote, done)
+        parts.append(data[done:])
+        block.data = data
+        block.plain = b"".join(parts)
+        return block
+
+    def _decode(self, data: bytes) -> str:
+        """Whole lines of UTF-8 as text, bytes that are not UTF-8 kept as surrogates."""
+        text = data.decode("utf-8", errors="surrogateescape")
+        if not self._undecodable and _SURROGATES.search(text):
+            self._undecodable = True
+        return text
+
+    def lines_of(self, first: int, data: bytes) -> _Lines:
+        """Lines of a block without a quote character as text, for ``rows_of`` (when Arrow's
+        reader cannot split them)."""
+        return _Lines(first, self._decode(data))
 
     def _run(self, buffer: str, at: int, final: bool) -> int:
         """Where the complete lines from ``at`` that hold no quote character end."""
@@ -205,12 +348,12 @@ class CsvReader:
             or ("\r" in text and (text.count("\r") != text.count("\r\n") or "\n\r\n" in text))
         )
 
-    def split(self, text: str, expected: int) -> pa.Table | None:
+    def split(self, text: str | bytes, expected: int) -> pa.Table | None:
         """Lines ``plain`` says Arrow's reader splits as ``rows_of`` does, as a table of
         ``expected`` text columns (``f0``, ...), a row a line; ``None`` when a line has
-        another field count (``rows_of`` rejects it)."""
+        another field count (``rows_of`` rejects it) or bytes that are not UTF-8."""
         options = self.options
-        data = text.encode("utf-8")
+        data = text.encode("utf-8") if isinstance(text, str) else text
         names = [f"f{i}" for i in range(expected)]
         invalid: list[object] = []
 
@@ -238,6 +381,7 @@ class CsvReader:
                     null_values=nulls,
                     strings_can_be_null=True,
                     quoted_strings_can_be_null=False,
+                    check_utf8=not data.isascii(),  # (ASCII is UTF-8)
                 ),
             )
         except pa.ArrowInvalid:

@@ -65,15 +65,19 @@ def _within(values: pa.Array | pa.ChunkedArray, low: int, high: int) -> bool:
     return least is None or (low <= least and most <= high)
 
 
-def _text(values: pa.Array | pa.ChunkedArray, length: int) -> pa.Array | pa.ChunkedArray | None:
-    """VARCHAR(length) text as it is, when no value is a reject: UTF-8, at most ``length``
-    bytes, no NUL (the query's ``strlen`` and ``contains(s, chr(0))``)."""
+def _text(
+    values: pa.Array | pa.ChunkedArray, length: int, *, utf8: bool = False
+) -> pa.Array | pa.ChunkedArray | None:
+    """VARCHAR(length) text as it is, when no value is a reject: UTF-8 (checked here unless
+    ``utf8``: known to be), at most ``length`` bytes, no NUL (the query's ``strlen`` and
+    ``contains(s, chr(0))``)."""
     if values.type != pa.string():  # large_string, string_view
         values = values.cast(pa.string())
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
     for chunk in chunks:
         try:
-            chunk.validate(full=True)  # Arrow's check that the bytes are UTF-8
+            if not utf8:
+                chunk.validate(full=True)  # Arrow's check that the bytes are UTF-8
         except pa.ArrowInvalid:
             return None
         if _has_nul(chunk):

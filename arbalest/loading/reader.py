@@ -115,6 +115,11 @@ class Chunk:
     oversized: dict[int, str] = field(default_factory=dict)
     seq: int = -1
 
+    @property
+    def batch_bytes(self) -> int:
+        """What the chunk counts for in a batch (``converter.batches``): its bytes."""
+        return self.nbytes
+
     def discard(self) -> None:
         """Delete the file if it is ours."""
         if self.temporary:

@@ -4,6 +4,7 @@ identical results (``format_cases``)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -42,8 +43,23 @@ def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_case(case: Case, warehouse: sa.Engine, tmp_path: Path, chunking: str) -> None:
+def test_case(
+    case: Case,
+    warehouse: sa.Engine,
+    tmp_path: Path,
+    chunking: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     write_objects(tmp_path, case.objects)
+    lane: list[bool] = []  # per chunk the lane was tried on: whether it took it
+    tried = tabular_feed._lane_at
+
+    def spy(*args: Any) -> Any:
+        rows = tried(*args)
+        lane.append(rows is not None)
+        return rows
+
+    monkeypatch.setattr(tabular_feed, "_lane_at", spy)
     pipeline = Pipeline(warehouse, store=tmp_path).copy(case.schema, source="in", **case.options)
     if case.error is not None:
         with pytest.raises(PipelineError) as raised:
@@ -69,5 +85,9 @@ def test_case(case: Case, warehouse: sa.Engine, tmp_path: Path, chunking: str) -
         assert result.steps[0].objects_loaded == len(case.objects)
     got = [(r.key.removeprefix("in/"), r.line, r.column, r.code) for r in rejects]
     assert got == case.rejects
+    if case.lane:  # the lane left the chunks with a reject to the query
+        assert False in lane
+        if chunking == "small chunks":  # and took the others of the same object
+            assert lane.count(True) > lane.count(False)
     for reject in rejects:
         assert reject.reason

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from arbalest import convert
 from arbalest.loading import csv_reader, tabular
+from arbalest.loading.converter import batches
 from arbalest.loading.formats import CsvOptions
 from arbalest.loading.tabular import CsvReader, parquet_conversion
+from arbalest.stores.base import ObjectInfo
 
 
 def records(data: bytes | str, **options: object) -> list[tuple[int, list[str | None] | str]]:
@@ -210,3 +214,18 @@ def test_the_footer_alone_gives_the_schema() -> None:
         tabular.parquet_schema_from_tail(b"{}", "k")
     with pytest.raises(Exception, match="larger than the bytes read"):
         tabular.parquet_schema_from_tail(data[-10:], "k")
+
+
+def test_rows_held_in_arrow_count_in_batches_by_their_size_not_their_objects() -> None:
+    """A batch of Parquet chunks (compressed) held several times the rows of a JSON batch:
+    chunks whose rows are in Arrow count ``ARROW_WEIGHT`` times the rows' size."""
+    info = ObjectInfo("o.parquet", 100, "", dt.datetime.now(dt.UTC))
+    rows = pa.table({"v1": pa.array(range(1000), pa.int64())})  # 8,000 bytes
+    held = [tabular.TableChunk(0, info, 1, Path("o"), 100, False, False) for _ in range(4)]
+    for chunk in held:
+        chunk.table = rows
+    assert held[0].batch_bytes == tabular.ARROW_WEIGHT * rows.nbytes
+    assert [len(b) for b in batches(iter(held), tabular.ARROW_WEIGHT * rows.nbytes * 2)] == [2, 2]
+    plain = [tabular.TableChunk(0, info, 1, Path("o"), 100, False, False) for _ in range(4)]
+    assert plain[0].batch_bytes == 100
+    assert [len(b) for b in batches(iter(plain), tabular.ARROW_WEIGHT * rows.nbytes * 2)] == [4]
