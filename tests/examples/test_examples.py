@@ -239,7 +239,10 @@ def test_observability_prints_the_span_tree_of_a_run(tmp_path: Path) -> None:
         "arbalest.run",
         "  arbalest.step",
         "    arbalest.object",
-        "      arbalest.batch",  # the large object: read in two batches
+        "      arbalest.batch",  # the large object: read in five pieces of about 2 MB
+        "      arbalest.batch",
+        "      arbalest.batch",
+        "      arbalest.batch",
         "      arbalest.batch",
         "    arbalest.object",
         "      arbalest.batch",
