@@ -4,8 +4,8 @@
     python examples/observability.py [FOLDER]
 
 Writes three objects of clicks under FOLDER/lake (default ./arbalest-otel-demo): a large one
-(about 8.8 MB of lines, so that it is read in five pieces of about 2 MB), a small one, and one with two
-broken records. Loads them into FOLDER/warehouse.duckdb with OpenTelemetry's SDK recording
+(about 8.8 MB of lines, so that it is read in five pieces of about 2 MB), a small one, and one
+with two broken records. Loads them into FOLDER/warehouse.duckdb with OpenTelemetry's SDK recording
 in memory, then prints the run's spans as a tree (with their main attributes) and the
 metrics. An application would hand the SDK an exporter instead (OTLP, the console...); see
 docs/observability.md.
