@@ -41,7 +41,7 @@ from arbalest.convert import ConvertOptions
 from arbalest.loading import csv_feed, tabular
 from arbalest.loading.csv_reader import CsvReader
 from arbalest.loading.formats import CsvOptions
-from arbalest.loading.parquet import _ident, parquet_columns, parquet_metadata
+from arbalest.loading.parquet import parquet_columns, parquet_metadata, quoted_name
 from arbalest.loading.tabular import TableChunk, TabularTransform
 from arbalest.loading.tabular_feed import TabularFeed
 from arbalest.loading.transform import connect_private
@@ -137,7 +137,7 @@ def _field_query(chunk: TableChunk, fmt: str, index: int | None) -> str:
     where, conversion = parquet_columns([spec], schema, chunk.info.key)[0]
     assert where is not None
     assert conversion is not None
-    source = _source(chunk, fmt, _ident(str(spec.path[0])))
+    source = _source(chunk, fmt, quoted_name(str(spec.path[0])))
     return tabular._conversion_query([spec], source, [where.expr], [conversion], [where.lists])
 
 

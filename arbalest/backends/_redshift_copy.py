@@ -28,6 +28,7 @@ __all__ = [
     "checked_copy",
     "copy_auth",
     "copy_object",
+    "copy_settings",
     "manifest_document",
     "run_copy",
 ]
@@ -114,16 +115,25 @@ def build_copy(
         data_location=manifest_url,
         format=Format.json,
         path_file=jsonpaths_url,
-        compression=_COMPRESSION.get(compression or ""),
-        zstd=compression == "zstd",
-        time_format=time_format,
-        max_error=max_error,
-        truncate_columns=truncate_columns,
-        no_load=no_load,
         manifest=True,
+        **copy_settings(compression, time_format, truncate_columns),
+        max_error=max_error,
+        no_load=no_load,
         region=region,
         **copy_auth(iam_role, credentials),
     )
+
+
+def copy_settings(compression: str | None, time_format: str, truncate: bool) -> dict[str, Any]:
+    """``RedshiftCopy``'s arguments for the settings a JSON and a CSV ``COPY`` share: the
+    objects' compression (``"gzip"``, ``"bzip2"``, ``"zstd"`` or ``None``), ``TIMEFORMAT``
+    and ``TRUNCATECOLUMNS``."""
+    return {
+        "compression": _COMPRESSION.get(compression or ""),
+        "zstd": compression == "zstd",
+        "time_format": time_format,
+        "truncate_columns": truncate,
+    }
 
 
 def checked_copy(**kw: Any) -> RedshiftCopy:

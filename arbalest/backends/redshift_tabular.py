@@ -39,10 +39,10 @@ from typing import Any, Final
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable, DropTable
-from sqlalchemy_redshift.commands import Compression, Encoding, Format
+from sqlalchemy_redshift.commands import Encoding, Format
 from sqlalchemy_redshift.dialect import SUPER
 
-from arbalest.backends._redshift_copy import checked_copy, copy_auth, put_manifest
+from arbalest.backends._redshift_copy import checked_copy, copy_auth, copy_settings, put_manifest
 from arbalest.backends._redshift_tables import number_rows, refuse_ambiguous
 from arbalest.backends._redshift_views import CopyTally, LoadViews
 from arbalest.backends.base import (
@@ -79,7 +79,6 @@ __all__ = [
 MAX_VARCHAR: Final = 65535
 #: The bytes first read from the end of a Parquet object for its footer.
 FOOTER_BYTES: Final = 64 * 1024
-_COMPRESSION: Final = {"gzip": Compression.gzip, "bzip2": Compression.bzip2}
 _ENCODING: Final = {
     "utf8": Encoding.utf8,
     "utf16": Encoding.utf16,
@@ -193,10 +192,7 @@ def build_tabular_copy(
             blanks_as_null=csv.blanks_as_null,
             encoding=_ENCODING[csv.encoding],
             ignore_blank_lines=True,
-            compression=_COMPRESSION.get(compression or ""),
-            zstd=compression == "zstd",
-            time_format=job.options.time_format,
-            truncate_columns=job.options.truncate_columns,
+            **copy_settings(compression, job.options.time_format, job.options.truncate_columns),
             max_error=max_error,
             no_load=job.validate,
             region=job.region,
@@ -427,9 +423,9 @@ class TabularShapes:
                 continue
             kind = schema.field(index).type
             if parquet_conversion(spec.rule, kind) is None:  # the local loaders' own table
-                from arbalest.loading.parquet import _misfit
+                from arbalest.loading.parquet import misfit
 
-                raise StoreError(_misfit(info.key, spec, str(kind), kind))
+                raise StoreError(misfit(info.key, spec, str(kind), kind))
             column = load.c[f"_arbalest_c{index}"]
             values.append(self._parquet_value(spec, column, kind))
         return load, values, as_json

@@ -105,9 +105,9 @@ class ConvertOptions:
     def __post_init__(self) -> None:
         if self.time_format not in _TIME_FORMATS_NAMED:
             # (the time rules build on this module, so their format parser is imported here)
-            from arbalest.convert.time import _custom_time_format
+            from arbalest.convert.time import custom_time_format
 
-            _custom_time_format(self.time_format)  # raises ConfigurationError when bad
+            custom_time_format(self.time_format)  # raises ConfigurationError when bad
 
 
 DEFAULT_OPTIONS: Final = ConvertOptions()

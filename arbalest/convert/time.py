@@ -25,7 +25,7 @@ from arbalest.convert._base import (
 )
 from arbalest.errors import ConfigurationError
 
-__all__ = ["DateRule", "TimestampRule"]
+__all__ = ["DateRule", "TimestampRule", "custom_time_format"]
 
 _HOUR = r"(?:[01]?[0-9]|2[0-3])"
 _MINUTE = r"[0-5][0-9]"
@@ -73,7 +73,7 @@ class _CustomFormat:
     parts: tuple[str, ...]  # names: y, mo, d, h, mi, s, f
 
 
-def _custom_time_format(fmt: str) -> _CustomFormat:
+def custom_time_format(fmt: str) -> _CustomFormat:
     """Translate a Redshift TIMEFORMAT string into a regular expression.
 
     Supported: YYYY, MM, DD, HH24 (or HH), MI, SS, optionally followed by a fraction
@@ -167,7 +167,7 @@ class _TemporalRule(Rule):
             elif fmt in ("epochsecs", "epochmillisecs"):
                 value = self._epoch(text, millis=fmt == "epochmillisecs")
             else:
-                value = self._custom(text, _custom_time_format(fmt))
+                value = self._custom(text, custom_time_format(fmt))
         except (ValueError, OverflowError):
             raise Rejected(self.code) from None
         if value is None or not _MIN_TS <= value <= _MAX_TS:
@@ -276,7 +276,7 @@ class _TemporalRule(Rule):
                 f"THEN {_in_range(f'make_timestamp({micros})')} END"
             )
         else:
-            custom = _custom_time_format(fmt)
+            custom = custom_time_format(fmt)
             group = {name: i + 1 for i, name in enumerate(custom.parts)}
 
             def part(name: str, default: str) -> str:

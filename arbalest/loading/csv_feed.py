@@ -3,7 +3,7 @@
 ``CSV_CHUNK_BYTES`` each.
 
 A chunk's lines are split by Arrow's CSV reader, from the object's bytes where it can
-(``_Block``: records with quoted fields read in Python and kept beside the others), else
+(``Block``: records with quoted fields read in Python and kept beside the others), else
 from text; record by record in Python when Arrow's reader would not split them as Redshift
 does; a record with the wrong field count is rejected here. Each chunk is then converted by
 the CSV lane (``csv_lane``) in the reading thread when the lane can prove its values plain,
@@ -28,10 +28,10 @@ import pyarrow.parquet as pq
 from arbalest import convert
 from arbalest.errors import StoreError
 from arbalest.loading.csv_lane import CsvLane, csv_lane_for
-from arbalest.loading.csv_reader import CsvReader, _Block, _Lines, _Record, _shown
+from arbalest.loading.csv_reader import Block, CsvReader, CsvRecord, Lines, shown
 from arbalest.loading.drift import KeyShape, NameTree, read_objects, shape_of
 from arbalest.loading.formats import CsvOptions, delimiter_for
-from arbalest.loading.parquet_lane import _counting
+from arbalest.loading.parquet_lane import counting
 from arbalest.loading.reader import compression_of, open_decompressed
 from arbalest.loading.rejects import Reject
 from arbalest.loading.tabular import TableChunk, csv_name, csv_query
@@ -190,9 +190,9 @@ class CsvChunks:
             with store.open(info.key) as raw, open_decompressed(raw, compression) as stream:
                 reader.blocks = state.blocks()
                 for item in reader.items(stream):
-                    if isinstance(item, _Record):
+                    if isinstance(item, CsvRecord):
                         self._take_record(info.key, reader, state, segment, item)
-                    elif isinstance(item, _Block):
+                    elif isinstance(item, Block):
                         self._take_block(info.key, reader, state, segment, item)
                     else:
                         self._take_lines(info.key, reader, state, segment, item)
@@ -214,7 +214,7 @@ class CsvChunks:
         yield self._csv_chunk(index, info, state, last=True)
 
     def _take_record(
-        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: _Record
+        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: CsvRecord
     ) -> None:
         """Collect a record read in Python: into the segment when it is a good one and the
         segment can take it, else now (a reject, or the header)."""
@@ -232,7 +232,7 @@ class CsvChunks:
         self._take(key, state, [item.line], [item.values], [item.text], item)
 
     def _take_block(
-        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: _Block
+        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: Block
     ) -> None:
         """Collect a block of lines as bytes: split by Arrow's CSV reader, else (a line with
         another field count, bytes that are not UTF-8) as text, line by line."""
@@ -243,7 +243,7 @@ class CsvChunks:
             self._take_block_lines(key, reader, state, item)
             return
         rows = table.num_rows
-        lines = pc.add(_counting(rows), item.first - 1)
+        lines = pc.add(counting(rows), item.first - 1)
         extra = 0  # the lines of the records read in Python so far
         shift = [0] * rows if item.places else []
         numbers = []
@@ -258,9 +258,7 @@ class CsvChunks:
         if numbers:  # (after the others: rows come in no particular order)
             state.collected.extend(numbers, item.values)
 
-    def _take_block_lines(
-        self, key: str, reader: CsvReader, state: _CsvState, item: _Block
-    ) -> None:
+    def _take_block_lines(self, key: str, reader: CsvReader, state: _CsvState, item: Block) -> None:
         """Collect a block's records line by line: the runs of lines without a quote
         character split in Python (``rows_of``: it rejects wrong field counts)."""
         lines = item.plain.split(b"\n")
@@ -278,7 +276,7 @@ class CsvChunks:
             done, extra = place, extra + span
 
     def _take_lines(
-        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: _Lines
+        self, key: str, reader: CsvReader, state: _CsvState, segment: _Segment, item: Lines
     ) -> None:
         """Collect a run of lines without a quote character: into the segment, split by
         Arrow's CSV reader with the records around it, when it can (``CsvReader.plain``),
@@ -289,8 +287,8 @@ class CsvChunks:
             if end <= 0 or item.text[: end + 1] in ("\r\n",):
                 self._take_rows(key, reader, state, item)
                 return
-            self._take_rows(key, reader, state, _Lines(item.first, item.text[: end + 1]))
-            item = _Lines(item.first + 1, item.text[end + 1 :])
+            self._take_rows(key, reader, state, Lines(item.first, item.text[: end + 1]))
+            item = Lines(item.first + 1, item.text[end + 1 :])
             if not item.text:
                 return
         if state.mapping is not None and state.expected > 1 and reader.plain(item, state.expected):
@@ -308,7 +306,7 @@ class CsvChunks:
         table = reader.split("".join(segment.texts), state.expected)
         if table is None:
             for item in segment.items:
-                if isinstance(item, _Record):
+                if isinstance(item, CsvRecord):
                     state.collected.extend([item.line], [item.values])
                 else:
                     self._take_rows(key, reader, state, item)
@@ -318,7 +316,7 @@ class CsvChunks:
             state.collected.extend_table(segment.lines, table, state.mapping)
         segment.clear()
 
-    def _take_rows(self, key: str, reader: CsvReader, state: _CsvState, item: _Lines) -> None:
+    def _take_rows(self, key: str, reader: CsvReader, state: _CsvState, item: Lines) -> None:
         numbers, rows, errors, texts = reader.rows_of(item)
         for error in errors:
             state.reject(key, error)
@@ -331,7 +329,7 @@ class CsvChunks:
         numbers: list[int],
         rows: list[list[str | None]],
         texts: list[str],
-        record: _Record | None,
+        record: CsvRecord | None,
     ) -> None:
         """Collect records: the header first; a record with a wrong field count rejected."""
         if record is not None:
@@ -359,7 +357,7 @@ class CsvChunks:
                     else f"Missing column(s): {count} fields, {expected} expected"
                 )
                 code = EXTRA_COLUMNS if count > expected else MISSING_COLUMNS
-                state.reject(key, _Record(numbers[i], [], (code, reason), texts[i]))
+                state.reject(key, CsvRecord(numbers[i], [], (code, reason), texts[i]))
             numbers = [numbers[i] for i in kept]
             rows = [rows[i] for i in kept]
         state.collected.extend(numbers, rows)
@@ -450,13 +448,13 @@ class _Segment:
     a quote character as they are, and each record read in Python (quoted fields) as a
     placeholder line of empty fields, its values put in its place afterwards."""
 
-    items: list[_Lines | _Record] = field(default_factory=list)
+    items: list[Lines | CsvRecord] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)  # the line each record starts on
     places: list[int] = field(default_factory=list)  # the rows of the records read in Python
     values: list[list[str | None]] = field(default_factory=list)  # and their values
 
-    def add_lines(self, item: _Lines) -> None:
+    def add_lines(self, item: Lines) -> None:
         text = item.text
         count = text.count("\n")
         if not text.endswith("\n"):  # the object's last line
@@ -466,7 +464,7 @@ class _Segment:
         self.texts.append(text)
         self.lines.extend(range(item.first, item.first + count))
 
-    def add_record(self, record: _Record, placeholder: str) -> None:
+    def add_record(self, record: CsvRecord, placeholder: str) -> None:
         self.items.append(record)
         self.texts.append(placeholder)
         self.places.append(len(self.lines))
@@ -493,7 +491,7 @@ class _CsvState:
         """The fields per record, once records may be read as blocks of bytes, else 0."""
         return self.expected if self.mapping is not None and self.expected > 1 else 0
 
-    def reject(self, key: str, record: _Record) -> None:
+    def reject(self, key: str, record: CsvRecord) -> None:
         assert record.error is not None
         code, reason = record.error
-        self.rejects.append(Reject(key, record.line, None, _shown(record.text), reason, code))
+        self.rejects.append(Reject(key, record.line, None, shown(record.text), reason, code))

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from arbalest import convert
 from arbalest.convert.numbers import BOOLEAN_FALSE, BOOLEAN_TRUE
-from arbalest.loading.parquet_lane import _text
+from arbalest.loading.parquet_lane import checked_text
 from arbalest.schema._build import ColumnSpec
 
 __all__ = ["CsvLane", "csv_lane_for"]
@@ -173,7 +173,7 @@ def _converter(rule: convert.Rule) -> tuple[Converter, pa.DataType] | None:
     if kind is convert.VarcharRule:
         assert isinstance(rule, convert.VarcharRule)
         length = rule.length
-        return (lambda values: _text(values, length, utf8=True)), pa.string()
+        return (lambda values: checked_text(values, length, utf8=True)), pa.string()
     if kind is convert.TimestampRule:
         assert isinstance(rule, convert.TimestampRule)
         target = pa.timestamp("us", tz="UTC" if rule.timezone else None)

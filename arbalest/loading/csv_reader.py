@@ -18,9 +18,9 @@ from arbalest.loading.formats import CsvOptions
 from arbalest.loading.reader import BOM
 from arbalest.loading.rejects import clip
 
-__all__ = ["CsvReader"]
+__all__ = ["READ_BYTES", "Block", "CsvReader", "CsvRecord", "Lines", "shown"]
 
-_BLOCK: Final = 1024 * 1024
+READ_BYTES: Final = 1024 * 1024
 _SURROGATES: Final = re.compile("[\ud800-\udfff]")
 
 
@@ -28,7 +28,7 @@ _SURROGATES: Final = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
-class _Record:
+class CsvRecord:
     line: int  # the line it starts on
     values: list[str | None]
     error: tuple[int, str] | None = None  # (code, reason) of a record that cannot be read
@@ -36,7 +36,7 @@ class _Record:
 
 
 @dataclass
-class _Block:
+class Block:
     """Complete lines as bytes (``data``) that Arrow's CSV reader may split (``split``) as
     ``rows_of`` would (no empty line, no CR but in CRLF; UTF-8, which Arrow's reader checks):
     ``plain``, the lines less each record that holds a quote character, read in Python
@@ -52,7 +52,7 @@ class _Block:
 
 
 @dataclass
-class _Lines:
+class Lines:
     """Complete lines without a quote character: records one a line, read in bulk."""
 
     first: int  # the first line's number
@@ -82,7 +82,7 @@ class CsvReader:
         self._blanks = " \t".replace(delimiter, "")
         self._field_end = re.compile("[" + re.escape(delimiter) + "\n]")
         self._undecodable = False  # some bytes so far were not text in the encoding
-        #: The fields per record once runs of lines may come as ``_Block``s of bytes (the
+        #: The fields per record once runs of lines may come as ``Block``s of bytes (the
         #: reader of the items sets it once it has the header, if any), else 0.
         self.blocks = 0
         self._bytes_plain = (
@@ -94,20 +94,22 @@ class CsvReader:
         )
         self._quote_byte = self.quote.encode("ascii")
 
-    def records(self, stream: IO[bytes]) -> Iterator[_Record]:
+    def records(self, stream: IO[bytes]) -> Iterator[CsvRecord]:
         """The records of the object, header included (after ``ignore_header`` lines)."""
         for item in self.items(stream):
-            if isinstance(item, _Record):
+            if isinstance(item, CsvRecord):
                 yield item
                 continue
-            assert isinstance(item, _Lines)  # (never a _Block: ``blocks`` is 0)
+            assert isinstance(item, Lines)  # (never a Block: ``blocks`` is 0)
             numbers, rows, errors, texts = self.rows_of(item)
-            records = [_Record(n, r, None, t) for n, r, t in zip(numbers, rows, texts, strict=True)]
+            records = [
+                CsvRecord(n, r, None, t) for n, r, t in zip(numbers, rows, texts, strict=True)
+            ]
             yield from sorted([*records, *errors], key=lambda r: r.line)
 
-    def items(self, stream: IO[bytes]) -> Iterator[_Record | _Lines | _Block]:
+    def items(self, stream: IO[bytes]) -> Iterator[CsvRecord | Lines | Block]:
         """The records of the object, and runs of lines without a quote character (each a
-        record, split by ``rows_of``, or as bytes: ``_Block``, once ``blocks`` is set), in
+        record, split by ``rows_of``, or as bytes: ``Block``, once ``blocks`` is set), in
         order."""
         decoder = codecs.getincrementaldecoder(self.options.codec)(errors="surrogateescape")
         buffer = ""
@@ -121,7 +123,7 @@ class CsvReader:
         header = self.options.header  # the header line is still to come
         while not (decoded and at >= len(buffer)):
             if not decoded:
-                read = b"" if final else stream.read(_BLOCK)
+                read = b"" if final else stream.read(READ_BYTES)
                 final = final or not read
                 block, carry = carry + read, b""
                 # (nothing pending: no text in the buffer, no bytes in the decoder)
@@ -142,7 +144,7 @@ class CsvReader:
                             and self._quote_byte not in head[:end]
                             and self._plain_bytes(head[:end])
                         ):
-                            yield _Lines(line, self._decode(head[:end]))
+                            yield Lines(line, self._decode(head[:end]))
                             line += 1
                             head = head[end:]
                     taken = self._block(line, head) if head and self.blocks else None
@@ -178,7 +180,7 @@ class CsvReader:
                 run = self._run(buffer, at, decoded)
                 if run > at:  # lines without a quote: split in bulk
                     text = buffer[at:run]
-                    yield _Lines(line, text)
+                    yield Lines(line, text)
                     line += text.count("\n") + (0 if text.endswith("\n") else 1)
                     at = run
                     continue
@@ -188,7 +190,7 @@ class CsvReader:
                         end = buffer.find("\n", at)
                         end = len(buffer) if end < 0 else end
                         reason = "Record is larger than 4 MB"
-                        yield _Record(line, [], (BAD_RECORD, reason), buffer[at:end])
+                        yield CsvRecord(line, [], (BAD_RECORD, reason), buffer[at:end])
                         line += 1
                         at = end + 1
                         continue
@@ -206,8 +208,8 @@ class CsvReader:
             or (b"\r" in data and (data.count(b"\r") != data.count(b"\r\n") or b"\n\r\n" in data))
         )
 
-    def _block(self, first: int, data: bytes) -> _Block | None:
-        """Whole lines of bytes as a ``_Block``, each record with a quote character read in
+    def _block(self, first: int, data: bytes) -> Block | None:
+        """Whole lines of bytes as a ``Block``, each record with a quote character read in
         Python; ``None`` when they need reading as text (``plain_bytes`` fails, a record is
         a reject or not UTF-8)."""
         if not self._plain_bytes(data):
@@ -215,9 +217,9 @@ class CsvReader:
         quote, expected = self._quote_byte, self.blocks
         at = data.find(quote)
         if at < 0:
-            return _Block(first, data, data, [], [], [])
+            return Block(first, data, data, [], [], [])
         parts: list[bytes] = []
-        block = _Block(first, data, b"", [], [], [])
+        block = Block(first, data, b"", [], [], [])
         done = 0  # the bytes before this are in parts
         row = line = 0  # the line of plain and of data (from 0) at ``done``
         while at >= 0:
@@ -268,10 +270,10 @@ class CsvReader:
             self._undecodable = True
         return text
 
-    def lines_of(self, first: int, data: bytes) -> _Lines:
+    def lines_of(self, first: int, data: bytes) -> Lines:
         """Lines of a block without a quote character as text, for ``rows_of`` (when Arrow's
         reader cannot split them)."""
-        return _Lines(first, self._decode(data))
+        return Lines(first, self._decode(data))
 
     def _run(self, buffer: str, at: int, final: bool) -> int:
         """Where the complete lines from ``at`` that hold no quote character end."""
@@ -285,8 +287,8 @@ class CsvReader:
         return buffer.rfind("\n", at, quote) + 1 or at
 
     def rows_of(
-        self, item: _Lines
-    ) -> tuple[list[int], list[list[str | None]], list[_Record], list[str]]:
+        self, item: Lines
+    ) -> tuple[list[int], list[list[str | None]], list[CsvRecord], list[str]]:
         """The records of a run of lines: their line numbers, their values, the lines that
         are not text in the encoding (rejects), and the records' texts."""
         text = item.text
@@ -302,11 +304,11 @@ class CsvReader:
             kept = [i for i, line in enumerate(lines) if line]
             numbers = [first + i for i in kept]
             lines = [lines[i] for i in kept]
-        errors: list[_Record] = []
+        errors: list[CsvRecord] = []
         if self._undecodable and _SURROGATES.search(text):
             bad = [i for i, line in enumerate(lines) if _SURROGATES.search(line)]
             errors = [
-                _Record(numbers[i], [], self._encoding_error(lines[i]), lines[i]) for i in bad
+                CsvRecord(numbers[i], [], self._encoding_error(lines[i]), lines[i]) for i in bad
             ]
             good = sorted(set(range(len(lines))) - set(bad))
             numbers = [numbers[i] for i in good]
@@ -323,13 +325,13 @@ class CsvReader:
             ]
         return numbers, rows, errors, lines
 
-    def table_of(self, item: _Lines, expected: int) -> pa.Table | None:
+    def table_of(self, item: Lines, expected: int) -> pa.Table | None:
         """The records of a run of lines as a table of ``expected`` text columns, split by
         Arrow's CSV reader, or ``None`` when the run needs ``rows_of`` (``plain``, ``split``).
         The records' line numbers are the run's first line plus their row numbers."""
         return self.split(item.text, expected) if self.plain(item, expected) else None
 
-    def plain(self, item: _Lines, expected: int) -> bool:
+    def plain(self, item: Lines, expected: int) -> bool:
         """Whether Arrow's CSV reader (in C++, with quoting off: the run holds no quote
         character) splits the run as ``rows_of`` does, one record a line: not when the run
         has an empty line (skipped, and counted), a lone CR, or bytes that are not text, or
@@ -392,7 +394,7 @@ class CsvReader:
 
     def _record(
         self, buffer: str, at: int, line: int, final: bool
-    ) -> tuple[_Record | None, int, int] | None:
+    ) -> tuple[CsvRecord | None, int, int] | None:
         """Parse the record at ``at``: (the record, or None for a blank line; where the next
         starts; its line), or None when the buffer ends before the record does."""
         end = buffer.find("\n", at)
@@ -406,7 +408,7 @@ class CsvReader:
             if not raw:
                 return None, stop + 1, line + 1
             values = [self._unquoted(v) for v in raw.split(self.delimiter)]
-            return _Record(line, values, self._encoding_error(raw), raw), stop + 1, line + 1
+            return CsvRecord(line, values, self._encoding_error(raw), raw), stop + 1, line + 1
         return self._quoted_record(buffer, at, line, final)
 
     def _unquoted(self, value: str) -> str | None:
@@ -426,7 +428,7 @@ class CsvReader:
 
     def _quoted_record(
         self, buffer: str, at: int, line: int, final: bool
-    ) -> tuple[_Record | None, int, int] | None:
+    ) -> tuple[CsvRecord | None, int, int] | None:
         """The careful parse, field by field, of a record that holds a quote character."""
         q, d = self.quote, self.delimiter
         values: list[str | None] = []
@@ -447,7 +449,7 @@ class CsvReader:
                             return None
                         text = buffer[at:]
                         reason = "Quoted field not closed before the end of the object"
-                        record = _Record(line, [], (BAD_RECORD, reason), text)
+                        record = CsvRecord(line, [], (BAD_RECORD, reason), text)
                         return record, size, line + text.count("\n") + 1
                     parts.append(buffer[scan:close])
                     if close + 1 < size and buffer[close + 1] == q:
@@ -471,7 +473,7 @@ class CsvReader:
                     end = size if end < 0 else end
                     text = buffer[at:end].removesuffix("\r")
                     reason = f"Unexpected {buffer[pos]!r} after a closing quote"
-                    record = _Record(line, [], (BAD_RECORD, reason), text)
+                    record = CsvRecord(line, [], (BAD_RECORD, reason), text)
                     return record, end + 1, line + breaks + 1
                 values.append(value)
             else:  # unquoted: to the delimiter or the line end
@@ -486,11 +488,11 @@ class CsvReader:
                 pos = stop
             if pos >= size or buffer[pos] == "\n":
                 text = buffer[at:pos].removesuffix("\r")
-                record = _Record(line, values, self._encoding_error(text), text)
+                record = CsvRecord(line, values, self._encoding_error(text), text)
                 return record, pos + 1, line + breaks + 1
             pos += 1  # past the delimiter
 
 
-def _shown(text: str) -> str:
+def shown(text: str) -> str:
     """A record's text as a reject's value: bytes that were not text shown as U+FFFD."""
     return clip(_SURROGATES.sub("\ufffd", text))

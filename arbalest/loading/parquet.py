@@ -20,32 +20,37 @@ from arbalest.schema._build import ColumnSpec
 
 __all__ = [
     "Conversion",
+    "ParquetSource",
+    "is_text",
+    "misfit",
     "parquet_columns",
     "parquet_conversion",
     "parquet_metadata",
     "parquet_schema_from_tail",
+    "quoted_name",
+    "value_type",
 ]
 
 _MAGIC: Final = b"PAR1"
 
 
-def _ident(name: str) -> str:
+def quoted_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _value_type(kind: pa.DataType) -> pa.DataType:
+def value_type(kind: pa.DataType) -> pa.DataType:
     """A dictionary-encoded column's values' type; any other type as it is."""
     return kind.value_type if pa.types.is_dictionary(kind) else kind
 
 
-def _is_text(kind: pa.DataType) -> bool:
+def is_text(kind: pa.DataType) -> bool:
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind)) or (
         str(kind) == "string_view"
     )
 
 
 def _describe(kind: pa.DataType) -> str:
-    return str(_value_type(kind))
+    return str(value_type(kind))
 
 
 # -- Parquet: which types fit which fields ---------------------------------------------------
@@ -98,7 +103,7 @@ def parquet_conversion(
     converts into a field of ``rule``'s type: SQL for the value and for the error code, or
     ``None`` when the type does not fit (docs/loading.md has the table). Strings take
     ``options`` (``truncate_columns``)."""
-    kind = _value_type(kind)
+    kind = value_type(kind)
     if pa.types.is_null(kind):  # a column of NULLs only fits every field
         return (lambda s: "NULL"), _no_error
     if isinstance(rule, convert.SuperRule):
@@ -133,7 +138,7 @@ def parquet_conversion(
     if isinstance(rule, convert.BooleanRule):
         return ((lambda s: s), _no_error) if pa.types.is_boolean(kind) else None
     if isinstance(rule, convert.VarcharRule | convert.CharRule):
-        if not _is_text(kind):
+        if not is_text(kind):
             return None
         text_rule = rule
         return (
@@ -173,7 +178,7 @@ def parquet_conversion(
 
 
 @dataclass(frozen=True)
-class _Source:
+class ParquetSource:
     """Where a field's value is in a Parquet object: an expression, its Arrow type, and the
     lists along the way whose index may be out of range."""
 
@@ -182,7 +187,7 @@ class _Source:
     lists: tuple[tuple[str, int], ...] = ()
 
 
-def _parquet_source(spec: ColumnSpec, schema: pa.Schema, key: str) -> _Source | None:
+def _parquet_source(spec: ColumnSpec, schema: pa.Schema, key: str) -> ParquetSource | None:
     """The field's source in an object of ``schema``; ``None`` when the object lacks it.
 
     Raises:
@@ -197,19 +202,17 @@ def _parquet_source(spec: ColumnSpec, schema: pa.Schema, key: str) -> _Source | 
     index = schema.get_field_index(first)
     if index < 0:
         return None
-    kind = _value_type(schema.field(index).type)
-    expr = _ident(first)
+    kind = value_type(schema.field(index).type)
+    expr = quoted_name(first)
     lists: list[tuple[str, int]] = []
     for step in spec.path[1:]:
         if isinstance(step, str):
             if not pa.types.is_struct(kind):
-                raise StoreError(
-                    _misfit(key, spec, f"{_describe(kind)}, which has no key {step!r}")
-                )
+                raise StoreError(misfit(key, spec, f"{_describe(kind)}, which has no key {step!r}"))
             position = kind.get_field_index(step)
             if position < 0:
                 return None
-            kind = _value_type(kind.field(position).type)
+            kind = value_type(kind.field(position).type)
             expr = f"struct_extract({expr}, {sql_literal(step)})"
         else:
             if not (
@@ -218,15 +221,15 @@ def _parquet_source(spec: ColumnSpec, schema: pa.Schema, key: str) -> _Source | 
                 or pa.types.is_fixed_size_list(kind)
             ):
                 raise StoreError(
-                    _misfit(key, spec, f"{_describe(kind)}, which is not a list (index {step})")
+                    misfit(key, spec, f"{_describe(kind)}, which is not a list (index {step})")
                 )
             lists.append((expr, step))
-            kind = _value_type(kind.value_type)
+            kind = value_type(kind.value_type)
             expr = f"list_extract({expr}, {step + 1})"
-    return _Source(expr, kind, tuple(lists))
+    return ParquetSource(expr, kind, tuple(lists))
 
 
-def _misfit(key: str, spec: ColumnSpec, what: str, kind: pa.DataType | None = None) -> str:
+def misfit(key: str, spec: ColumnSpec, what: str, kind: pa.DataType | None = None) -> str:
     fits = "" if kind is None else _fitting(kind)
     return (
         f"{key!r}: field {spec.qualname!r} ({spec.field.rule.type_name}) reads "
@@ -250,7 +253,7 @@ def _fitting(kind: pa.DataType) -> str:
         ("Timestamp()", convert.TimestampRule()),
         ("TimestampTZ()", convert.TimestampRule(timezone=True)),
     ]
-    kind = _value_type(kind)
+    kind = value_type(kind)
     names = [name for name, rule in candidates if parquet_conversion(rule, kind) is not None]
     if pa.types.is_decimal(kind):
         names.insert(0, f"Decimal({kind.precision}, {kind.scale}) or wider")
@@ -266,14 +269,14 @@ def parquet_columns(
     schema: pa.Schema,
     key: str,
     options: convert.ConvertOptions = convert.DEFAULT_OPTIONS,
-) -> list[tuple[_Source | None, Conversion | None]]:
+) -> list[tuple[ParquetSource | None, Conversion | None]]:
     """Each field's source and conversion in an object of ``schema``.
 
     Raises:
         StoreError: For a column whose type does not fit its field, or a NOT NULL field the
             object has no column for (naming the object and the field).
     """
-    out: list[tuple[_Source | None, Conversion | None]] = []
+    out: list[tuple[ParquetSource | None, Conversion | None]] = []
     for spec in specs:
         source = _parquet_source(spec, schema, key)
         if source is None:
@@ -286,7 +289,7 @@ def parquet_columns(
             continue
         conversion = parquet_conversion(spec.field.rule, source.kind, options)
         if conversion is None:
-            raise StoreError(_misfit(key, spec, _describe(source.kind), source.kind))
+            raise StoreError(misfit(key, spec, _describe(source.kind), source.kind))
         out.append((source, conversion))
     return out
 

@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arbalest import convert
-from arbalest.loading.parquet import Conversion, _is_text, _Source, _value_type
+from arbalest.loading.parquet import Conversion, ParquetSource, is_text, value_type
 from arbalest.schema._build import ColumnSpec
 
-__all__ = ["Lane", "lane_for"]
+__all__ = ["Lane", "checked_text", "counting", "lane_for"]
 
 #: The microseconds of 0001-01-01 00:00:00 and of 9999-12-31 23:59:59.999999 (UTC).
 _MIN_US: Final = -62_135_596_800_000_000
@@ -65,7 +65,7 @@ def _within(values: pa.Array | pa.ChunkedArray, low: int, high: int) -> bool:
     return least is None or (low <= least and most <= high)
 
 
-def _text(
+def checked_text(
     values: pa.Array | pa.ChunkedArray, length: int, *, utf8: bool = False
 ) -> pa.Array | pa.ChunkedArray | None:
     """VARCHAR(length) text as it is, when no value is a reject: UTF-8 (checked here unless
@@ -97,7 +97,7 @@ def _has_nul(strings: pa.StringArray) -> bool:
     return bool(data.slice(start, end - start).to_pybytes().find(b"\x00") >= 0)
 
 
-def _column(spec: ColumnSpec, source: _Source | None, target: pa.DataType) -> Column | None:
+def _column(spec: ColumnSpec, source: ParquetSource | None, target: pa.DataType) -> Column | None:
     """How to take a field's converted column from a chunk's table; ``None`` when the lane
     never can (a list index on the way, a type it leaves to the query)."""
     rule = spec.field.rule
@@ -105,7 +105,7 @@ def _column(spec: ColumnSpec, source: _Source | None, target: pa.DataType) -> Co
         return lambda table: pa.nulls(table.num_rows, target)
     if source.lists or not all(isinstance(step, str) for step in spec.path):
         return None
-    kind = _value_type(source.kind)
+    kind = value_type(source.kind)
     path = [str(step) for step in spec.path]
 
     def values(table: pa.Table) -> pa.Array | pa.ChunkedArray:
@@ -126,10 +126,10 @@ def _column(spec: ColumnSpec, source: _Source | None, target: pa.DataType) -> Co
             return None
         convert_one = lambda column: column.cast(target)  # noqa: E731
     elif isinstance(rule, convert.VarcharRule):
-        if not _is_text(kind):
+        if not is_text(kind):
             return None
         length = rule.length
-        convert_one = lambda column: _text(column, length)  # noqa: E731
+        convert_one = lambda column: checked_text(column, length)  # noqa: E731
     elif isinstance(rule, convert.DateRule):
         if not pa.types.is_date32(kind):
             return None
@@ -165,7 +165,7 @@ def _column(spec: ColumnSpec, source: _Source | None, target: pa.DataType) -> Co
 _COUNT: list[pa.Array] = [pa.array([], pa.int64())]
 
 
-def _counting(count: int) -> pa.Array:
+def counting(count: int) -> pa.Array:
     """1, 2, ... ``count`` (int64), sliced from one array made once for the longest yet."""
     numbers = _COUNT[0]
     if len(numbers) < count:
@@ -175,7 +175,7 @@ def _counting(count: int) -> pa.Array:
 
 def lane_for(
     specs: Sequence[ColumnSpec],
-    columns: Sequence[tuple[_Source | None, Conversion | None]],
+    columns: Sequence[tuple[ParquetSource | None, Conversion | None]],
 ) -> Lane | None:
     """The lane for objects whose fields are found as ``columns`` says
     (``parquet.parquet_columns``); ``None`` when some field always needs the query."""
@@ -203,7 +203,7 @@ def lane_for(
             values.append(column)
         position = [
             pa.repeat(pa.scalar(seq, pa.int32()), count),
-            pc.add(_counting(count), first_row),  # the rows' numbers in the object, from 1
+            pc.add(counting(count), first_row),  # the rows' numbers in the object, from 1
             pa.repeat(pa.scalar(0, pa.int32()), count),
         ]
         return pa.Table.from_arrays([*position, *values], schema=schema)

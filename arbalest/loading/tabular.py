@@ -46,12 +46,12 @@ from arbalest.loading.csv_reader import CsvReader
 from arbalest.loading.drift import KeyShape
 from arbalest.loading.parquet import (
     Conversion,
-    _ident,
-    _Source,
+    ParquetSource,
     parquet_columns,
     parquet_conversion,
     parquet_metadata,
     parquet_schema_from_tail,
+    quoted_name,
 )
 from arbalest.loading.reader import Chunk
 from arbalest.loading.records import Carry
@@ -256,14 +256,14 @@ def _text_conversion(rule: convert.Rule, options: convert.ConvertOptions) -> Con
 
 def parquet_query(
     specs: Sequence[ColumnSpec],
-    columns: Sequence[tuple[_Source | None, Conversion | None]],
+    columns: Sequence[tuple[ParquetSource | None, Conversion | None]],
     path: Path,
     seq: int,
     *,
     rows: tuple[int, int],
 ) -> str:
     read = [str(spec.path[0]) for spec, (s, _) in zip(specs, columns, strict=True) if s]
-    names = ", ".join(_ident(name) for name in dict.fromkeys(read))
+    names = ", ".join(quoted_name(name) for name in dict.fromkeys(read))
     source = (
         f"SELECT {seq} AS _arb_chunk, file_row_number + 1 AS _arb_line"
         f"{', ' + names if names else ''} "

@@ -23,10 +23,10 @@ import pyarrow.parquet as pq
 from arbalest import convert
 from arbalest.errors import StoreError
 from arbalest.loading.csv_feed import EXTRA_COLUMNS, MISSING_COLUMNS, CsvChunks
-from arbalest.loading.csv_reader import _BLOCK
+from arbalest.loading.csv_reader import READ_BYTES
 from arbalest.loading.drift import NameTree, read_objects, shape_of
 from arbalest.loading.formats import CsvOptions
-from arbalest.loading.parquet import _value_type, parquet_columns, parquet_metadata
+from arbalest.loading.parquet import parquet_columns, parquet_metadata, value_type
 from arbalest.loading.parquet_lane import Lane, lane_for
 from arbalest.loading.reader import Feed, compression_of, open_decompressed
 from arbalest.loading.tabular import TableChunk, parquet_query
@@ -96,7 +96,7 @@ class TabularFeed(Feed):
                 open_decompressed(raw, compression) as data,
                 path.open("wb") as out,
             ):
-                shutil.copyfileobj(data, out, _BLOCK)
+                shutil.copyfileobj(data, out, READ_BYTES)
         except (OSError, EOFError) as exc:
             path.unlink(missing_ok=True)
             raise StoreError(f"cannot read {info.key!r}: {exc}") from exc
@@ -145,7 +145,7 @@ def _lane_at(lane: Lane, first_row: int, table: pa.Table, seq: int) -> pa.Table 
 def _arrow_tree(schema: pa.Schema | pa.StructType) -> NameTree:
     tree: NameTree = {}
     for item in schema:
-        kind = _value_type(item.type)
+        kind = value_type(item.type)
         tree[item.name] = _arrow_tree(kind) if pa.types.is_struct(kind) else None
     return tree
 

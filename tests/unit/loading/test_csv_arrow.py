@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from arbalest import Integer, Schema, String, convert
 from arbalest.loading import csv_feed, csv_reader
-from arbalest.loading.csv_reader import CsvReader, _Lines
+from arbalest.loading.csv_reader import CsvReader, Lines
 from arbalest.loading.formats import CsvOptions
 from arbalest.loading.tabular import TableChunk
 from arbalest.loading.tabular_feed import TabularFeed
@@ -74,7 +74,7 @@ def test_arrow_splits_a_run_as_rows_of_does(
 ) -> None:
     text, delimiter, expected = run
     reader = CsvReader(options, delimiter)
-    item = _Lines(first, text)
+    item = Lines(first, text)
     numbers, rows, errors, _ = reader.rows_of(item)
     table = reader.table_of(item, expected)
     count = text.count("\n") + (0 if text.endswith("\n") else 1)
@@ -94,7 +94,7 @@ def test_arrow_splits_a_run_as_rows_of_does(
 
 def test_a_plain_run_is_split_by_arrow() -> None:
     reader = CsvReader(CsvOptions(header=False, empty_as_null=True), ",")
-    table = reader.table_of(_Lines(5, "a,\\N\r\n,x\nnaïve,東京"), 2)
+    table = reader.table_of(Lines(5, "a,\\N\r\n,x\nnaïve,東京"), 2)
     assert table is not None
     assert [list(r.values()) for r in table.to_pylist()] == [
         ["a", None],
@@ -109,7 +109,7 @@ def test_a_plain_run_is_split_by_arrow() -> None:
 )
 def test_runs_arrow_cannot_split_exactly_are_left_to_rows_of(text: str) -> None:
     """Empty lines, a lone CR, another field count."""
-    assert CsvReader(CsvOptions(header=False), ",").table_of(_Lines(1, text), 2) is None
+    assert CsvReader(CsvOptions(header=False), ",").table_of(Lines(1, text), 2) is None
 
 
 class Base(Schema):
@@ -181,7 +181,7 @@ def test_objects_read_the_same_with_and_without_arrow(
     (folder / "o.csv").write_bytes(text.encode("utf-8", "surrogateescape"))
     csv = CsvOptions(ignore_header=ignore)
     with (
-        mock.patch.object(csv_reader, "_BLOCK", block),
+        mock.patch.object(csv_reader, "READ_BYTES", block),
         mock.patch.object(csv_feed, "CSV_CHUNK_ROWS", rows),
     ):
         fast = _chunks(folder, tmp_path_factory.mktemp("work"), "o.csv", csv)

@@ -139,7 +139,7 @@ def _quoted_by_python(dialect: Dialect, value: str, row: Sequence[str]) -> bool:
 def read(dialect: Dialect, text: str, block: int) -> list[tuple[int, list[str | None]]]:
     reader = CsvReader(dialect.options, dialect.delimiter)
     # read ``block`` bytes at a time: records and characters cut across reads
-    with mock.patch.object(csv_reader, "_BLOCK", block):
+    with mock.patch.object(csv_reader, "READ_BYTES", block):
         records = list(reader.records(io.BytesIO(text.encode())))
     assert [r.error for r in records] == [None] * len(records), records
     return [(r.line, r.values) for r in records]

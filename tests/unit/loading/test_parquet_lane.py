@@ -197,7 +197,7 @@ def test_nanoseconds_and_a_string_not_utf8_are_left_to_the_query(
     bad = pa.Array.from_buffers(
         pa.string(), 1, [None, pa.py_buffer(b"\0\0\0\0\2\0\0\0"), pa.py_buffer(b"\xff\xfe")]
     )
-    assert parquet_lane._text(bad, 10) is None
+    assert parquet_lane.checked_text(bad, 10) is None
 
 
 def test_lane_for_leaves_char_super_and_list_elements_to_the_query(

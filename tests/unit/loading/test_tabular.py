@@ -91,7 +91,7 @@ def test_ignore_header_skips_lines_even_with_quotes_in_them() -> None:
 
 
 def test_records_spanning_reads_are_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(csv_reader, "_BLOCK", 3)
+    monkeypatch.setattr(csv_reader, "READ_BYTES", 3)
     data = 'id,text\n1,"a\nlong ""quoted""\nvalue"\n2,plain text here\n'
     assert records(data) == [
         (1, ["id", "text"]),
@@ -107,7 +107,7 @@ def test_a_crlf_cut_between_reads_after_a_closing_quote_is_a_line_end(
     # found by tests/unit/loading/test_csv_properties.py: a read ending between the CR and
     # the LF after the closing quote of a field with a line end in it rejected the record
     # ("Unexpected '\\r' after a closing quote"); block 7 ends just after that CR
-    monkeypatch.setattr(csv_reader, "_BLOCK", block)
+    monkeypatch.setattr(csv_reader, "READ_BYTES", block)
     assert records('"a\r\nb"\r\nc\r\n') == [(1, ["a\r\nb"]), (3, ["c"])]
 
 
@@ -126,7 +126,7 @@ def test_utf16(encoding: str, codec: str) -> None:
 
 def test_a_record_over_the_limit_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(csv_reader, "MAX_RECORD_BYTES", 4)
-    monkeypatch.setattr(csv_reader, "_BLOCK", 4)
+    monkeypatch.setattr(csv_reader, "READ_BYTES", 4)
     got = records('ok\n"' + "x" * 40 + '"\nok2\n')
     assert got[0] == (1, ["ok"])
     assert got[1] == (2, "Record is larger than 4 MB")
