@@ -32,6 +32,9 @@ FLOORS = {
     ("duckdb", "parquet"): "floor duckdb read_parquet",
     ("duckdb", "csv"): "floor duckdb read_csv",
 }
+#: A hand-written replace, where a warehouse's floor has one (informative: the targets are
+#: judged against the floor above, a load into an empty table).
+REPLACE_FLOORS = {"postgresql": "floor postgresql replace DELETE + COPY csv"}
 TARGET_RATIO = 0.75  # of the floor's speed, wall and CPU
 TARGET_FORMAT_RATIO = 0.5  # Parquet's and CSV's loads, of their own floor's speed
 TARGET_ROUNDS = 5  # the floor targets are judged on medians of at least this many rounds
@@ -362,6 +365,15 @@ def _targets(results: Results) -> list[str]:
                 f"(medians of ≥ {TARGET_ROUNDS} interleaved rounds, N = {main.size:,}): "
                 f"{_times(wall)} wall, {_times(cpu)} CPU {verdict}"
             )
+            like = results.get(main.size, REPLACE_FLOORS.get(warehouse, ""))
+            if mode == "replace" and series and like:
+                wall = _ratio_median(series.ratios(like, "seconds"))
+                cpu = _ratio_median(series.ratios(like, "cpu_seconds"))
+                out.append(
+                    f"{warehouse}, folder store, replace against a hand-written replace "
+                    f"({like.name}, in one transaction; informative, not a target): "
+                    f"{_times(wall)} wall, {_times(cpu)} CPU"
+                )
     out += _format_targets(results)
     out += _peak_targets(results)
     for warehouse in WAREHOUSES:

@@ -1,8 +1,10 @@
 """DuckDB: the embedded default for local work.
 
-Batches arrive as Arrow tables from the transform and are appended with ``INSERT ... SELECT``
-scanning each table in place, through the engine's own connection (a second DuckDB
-connection to the same file in one process would fail). DuckDB allows one process per
+A step's batches arrive from the transform as one Arrow stream and are appended by one
+``INSERT ... SELECT`` that scans the stream in place as batches come (DuckDB's replacement
+scan: no file, no copy, no view; a view only where replacement scans are off), through the
+engine's own connection (a second DuckDB connection to the same file in one process would
+fail). DuckDB allows one process per
 file: runs in this process take turns by a lock per database file (its real path, however the
 URL spells it), and a run in another process waits, up to ``lock_timeout``, for the file to
 be let go (DuckDB's own file lock refuses a second process at once).

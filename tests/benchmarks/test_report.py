@@ -163,3 +163,22 @@ def test_format_loads_that_hold_other_rows_than_json_are_flagged(tmp_path: Path)
     text = _render(tmp_path, rows, [1000], 2)
     line = _line(text, "- Parquet, CSV and JSON loads hold the same rows")
     assert line.endswith("N = 1,000 (**differ**): **not met**")
+
+
+def test_postgresql_replace_is_also_shown_against_a_hand_written_replace(
+    tmp_path: Path,
+) -> None:
+    replace, like = "arbalest postgresql folder replace", report.REPLACE_FLOORS["postgresql"]
+    rows = []
+    # the floor 1 s, the hand-written replace 2 s, ours 4 s (CPU: 1, 3, 4) in every round
+    for round_ in range(1, 6):
+        rows.append(_row(FLOOR_PG, 1000, round_, 1.0, 1.0))
+        rows.append(_row(like, 1000, round_, 2.0, 3.0))
+        rows.append(_row(replace, 1000, round_, 4.0, 4.0))
+    text = _render(tmp_path, rows, [1000], 5)
+    # the target is still judged against the load into an empty table
+    target = "postgresql, folder store, replace: ≥ 0.75× the floor, wall and CPU"
+    assert "0.25× wall, 0.25× CPU **not met**" in _line(text, f"- {target}")
+    informative = _line(text, "- postgresql, folder store, replace against a hand-written")
+    assert f"({like}, in one transaction; informative, not a target)" in informative
+    assert informative.endswith(": 0.50× wall, 0.75× CPU")

@@ -72,6 +72,7 @@ def test_every_benchmark_method_runs_and_checks_its_rows(
     ]
     floors = {
         "floor postgresql COPY csv",
+        "floor postgresql replace DELETE + COPY csv",
         "floor duckdb read_json",
         "floor postgresql COPY csv files",
         "floor duckdb read_parquet",
