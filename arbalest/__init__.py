@@ -1,11 +1,12 @@
-"""Arbalest: JSON objects in S3 or a folder, queryable with SQL in Redshift, PostgreSQL or DuckDB.
+"""Arbalest: JSON, Parquet and CSV objects in S3 or a folder, queryable with SQL in Redshift,
+PostgreSQL or DuckDB.
 
 The public names live here; everything else is private to the package. This module only
 re-exports them: code inside the package imports from the module that defines a name.
 
 Packages, from the edges down (docs/architecture.md has the layers and what each may import):
-``cli`` (the ``arbalest`` command), ``contrib`` (the Luigi task), ``redshift`` (the original
-import paths), ``compat`` (the original ``S3CopyPipeline``), ``orchestration``
+``cli`` (the ``arbalest`` command), ``contrib`` (Luigi, Dagster and Airflow), ``redshift``
+(the original import paths), ``compat`` (the original ``S3CopyPipeline``), ``orchestration``
 (``SortedSources``, ``TimeSeriesImport``), ``inference`` (a schema class from the data),
 ``pipeline`` (the builder, the runner, results), ``backends`` (one per warehouse),
 ``journal`` (what each table holds, and cursors), ``loading`` (objects to converted rows),

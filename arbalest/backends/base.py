@@ -264,7 +264,9 @@ class ShortWriteError(Exception):
 
 class TransformBackend(Backend):
     """A warehouse fed by Arbalest: objects are read, converted by the shared transform, and
-    bulk loaded batch by batch (writing one batch while the next is converted)."""
+    bulk loaded batch by batch (writing one batch while the next is converted), or, with
+    ``streams_batches``, every batch of the step through one statement reading an Arrow
+    stream."""
 
     #: The form the transform hands each batch over in for this warehouse: a ``csv`` or
     #: ``parquet`` file, or an in-memory ``arrow`` table.

@@ -139,14 +139,14 @@ class DuckDBBackend(TransformBackend):
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in columns)
         into = f"INSERT INTO {quote_table(conn.dialect, table)} ({names}) SELECT * FROM "
-        # The Arrow table is scanned in place by the warehouse's own DuckDB connection (no
-        # file, no copy), through the same connection as the step's transaction.
+        # The step's Arrow stream (``write_stream``; or one Arrow table) is scanned in place by
+        # the warehouse's own DuckDB connection (no file, no copy), in the step's transaction.
         raw: Any = conn.connection.driver_connection
         if _replacement_scans(raw):
-            # DuckDB finds the table by its name among this frame's variables (a replacement
-            # scan): nothing enters the catalog, so nothing holds the batch once written. A
+            # DuckDB finds the data by its name among this frame's variables (a replacement
+            # scan): nothing enters the catalog, so nothing holds a batch once it is read. A
             # view would: dropping it inside the step's transaction keeps it, and the Arrow
-            # table it reads, until the commit (every batch of the step in memory at once).
+            # data it reads, until the commit.
             _arbalest_batch = data  # read by name by DuckDB
             # DuckDB answers an INSERT with the count of the rows it inserted
             return _count(raw.execute(into + "_arbalest_batch"))

@@ -1,6 +1,6 @@
 """Redshift COPY's conversion rules, in one place and in two forms that agree.
 
-Every value Arbalest converts goes through exactly one ``Rule`` (one per column type):
+Every value Arbalest converts follows exactly one ``Rule`` (one per column type):
 
 * ``Rule.python(text, options)`` converts one value in Python. ``Schema.from_json`` uses it,
   and the tests use it as the reference for the SQL form.
@@ -9,6 +9,9 @@ Every value Arbalest converts goes through exactly one ``Rule`` (one per column 
   (``arbalest.loading.transform``) runs them in a private in-memory DuckDB for DuckDB and
   PostgreSQL alike (Redshift's ``COPY`` applies its own rules, which these reproduce), so
   per-value work is vectorised.
+
+The fast lanes (``loading.fastlane`` in C, ``loading.csv_lane``, ``loading.parquet_lane``)
+convert a subset of values without either form, only where their answer is this module's.
 
 Both forms take a value's *text*: what Redshift's JSONPath extraction yields, and what
 DuckDB's ``json_extract_string`` gives: a JSON string's characters, a number or ``true`` /

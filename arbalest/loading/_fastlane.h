@@ -1,14 +1,15 @@
 /* The fast lane: one pass over a chunk of JSON lines, in C.
  *
- * Each line that is one JSON object whose every key is one the schema reads, with values
- * of the plainest forms (see parse_value in _fastlane_rules.c), is converted by the lane into
- * column buffers that Python wraps as Arrow arrays without a copy. Every other line is
- * *deferred*: its line number and byte span go back to Python, which converts it with the
- * exact SQL path as before. The lane never rejects a line and never decides anything the
+ * Each line that is one JSON object walked down the schema's key tree, with values of the
+ * plainest forms (see parse_value in _fastlane_rules.c), is converted by the lane into column
+ * buffers that Python wraps as Arrow arrays without a copy; a key no column reads is skipped
+ * (its value checked strictly) and noted in the record's signature for the drift report.
+ * Every other line is *deferred*: its line number and a copy of its text go back to Python,
+ * which converts it with the exact SQL path as before (line numbers plus their text,
+ * contiguous: Arrow's layout). The lane never rejects a line and never decides anything the
  * SQL path might decide differently: where a value is not certain, the whole line is
  * deferred. The differential tests (tests/unit/loading/test_fastlane.py) hold both paths to
- * the same rows. Deferred lines come back as line numbers plus their text, contiguous
- * (Arrow's layout).
+ * the same rows.
  *
  * This header is what the units share; each unit keeps the rest to itself (static):
  *   _fastlane.c        the Python module: the schema's columns into a key tree, the loop

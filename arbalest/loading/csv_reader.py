@@ -210,7 +210,7 @@ class CsvReader:
 
     def _block(self, first: int, data: bytes) -> Block | None:
         """Whole lines of bytes as a ``Block``, each record with a quote character read in
-        Python; ``None`` when they need reading as text (``plain_bytes`` fails, a record is
+        Python; ``None`` when they need reading as text (``_plain_bytes`` fails, a record is
         a reject or not UTF-8)."""
         if not self._plain_bytes(data):
             return None

@@ -157,8 +157,9 @@ def _constant(kind: pa.DataType, value: int, count: int) -> pa.Array:
 
 def lane_for(specs: Sequence[ColumnSpec], options: ConvertOptions) -> Lane | None:
     """The lane for a schema, or None where every line takes the SQL path: the extension is
-    not built, it is turned off, an option changes a rule, or a column is of a kind the lane
-    does not know (CHAR, SUPER, TIME, an array index in a path, the record itself)."""
+    not built, it is turned off, an option changes a rule, a column is of a kind the lane does
+    not know (CHAR, SUPER, DECIMAL of scale over 18, an array index in a path, the record
+    itself), or one key is read both as a value and as an object (or by two columns)."""
     if _fastlane is None or os.environ.get("ARBALEST_FAST_LANE", "1") == "0":
         return None
     if options.truncate_columns or options.time_format != "auto":

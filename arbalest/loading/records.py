@@ -4,7 +4,7 @@ The fast path takes every line that is one JSON object (or array) by itself, whi
 newline-delimited JSON. This module handles the rest, exactly and in Python: records that
 span lines (pretty-printed), several records on one line, and malformed stretches.
 
-The rules (REDSHIFT_COPY.md, "Source objects"):
+The rules (docs/loading.md, "Objects and records"):
 
 * An object holds JSON values one after another, separated by whitespace. Each top-level
   object or array is one record; its line is the line it ends on.
@@ -339,7 +339,7 @@ class _Scanner:
         self, start: int, value: str, state: _Open, j: int, first: int
     ) -> _Resume | int | None:
         """Read on to the end of a record already over 4 MB and reject it once, on the line
-        it ends on (REDSHIFT_COPY.md), without keeping its text.
+        it ends on (docs/loading.md), without keeping its text.
 
         ``start`` is the record's first line number, ``value`` the start of its text,
         ``state`` where it is at the start of line ``j``, and ``first`` the index of its

@@ -1,8 +1,10 @@
 """The vectorised transform: chunk files of JSON lines in, typed rows and rejects out.
 
-One DuckDB query per batch of chunks splits the text into lines, picks every JSONPath with
-one parse per record, and applies each column's conversion rule (``arbalest.convert``) to the
-whole column at once. The few lines that are not one JSON object each go through the exact
+Where the schema allows it, the fast lane (``loading.fastlane``, in C) converts the plainest
+lines of each chunk straight into Arrow; the lines it leaves (every line, without the lane) go
+through one DuckDB query per batch, which picks every JSONPath with one parse per record and
+applies each column's conversion rule (``arbalest.convert``) to the whole column at once. The
+few lines that are not one JSON object each go through the exact
 Python reader (``loading.records``) and then through the same SQL. Every warehouse loads the
 rows this module produces, so every warehouse gets the same rows for the same objects.
 
@@ -41,7 +43,6 @@ __all__ = ["Batch", "Transform", "connect_private"]
 
 logger = logging.getLogger(__name__)
 
-_TIME_TYPES: Final = ("TIMESTAMP", "TIME")  # values that hold ":"
 _INDEX_ERROR: Final = "Not an array or index out of range"
 
 
@@ -70,7 +71,8 @@ def connect_private(
 
 @dataclass
 class Batch:
-    """The outcome of one batch: its rows are in the connection's ``_arb_batch`` table until
+    """The outcome of one batch: the fast lane's rows in ``Batch.fast`` and the query's in the
+    connection's ``_arb_batch`` table (not made when the lane took every line), until
     ``Transform.export`` hands them over (``Batch.table`` or ``Batch.path``).
 
     Attributes:
@@ -150,7 +152,8 @@ class Transform(ConversionSQL):
     # -- running a batch -------------------------------------------------------------------
 
     def convert(self, chunks: Sequence[Chunk]) -> Batch:
-        """Convert ``chunks`` into this connection's ``_arb_batch`` table (the fast path).
+        """Convert ``chunks``: the fast lane's rows into ``Batch.fast``, the other lines by the
+        query into ``_arb_batch`` (the optimistic pass; ``finish`` takes what it flagged slow).
 
         Runs in a worker thread; DuckDB releases the GIL while it works.
         """

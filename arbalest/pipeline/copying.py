@@ -48,7 +48,8 @@ class Progress(Protocol):
     """Receives progress events (the command line draws a bar with them).
 
     An object may also have ``chunk_loaded(label, info, nbytes, rows)``: it is then called as
-    each piece of an object (about 8 MB of its lines) is read and converted, with the bytes
+    each piece of an object (a chunk: about 2 MB of its lines, a whole local object of up to
+    8 MB, or about 4 MB of Parquet or CSV rows) is read and converted, with the bytes
     of that piece (uncompressed) and its rows, so that a large object shows progress before
     it is done. Loads that Redshift's ``COPY`` reads itself report whole objects only.
     """

@@ -1,9 +1,10 @@
 """OpenTelemetry spans and metrics of a run, when ``opentelemetry-api`` is installed.
 
 A run is one span (``arbalest.run``, or ``arbalest.validate``), each step a span under it
-(``arbalest.step``), each object a span under its step (``arbalest.object``) and each batch
-of an object (a piece of about 8 MB of its lines, read and converted together) a span under
-its object (``arbalest.batch``). Alongside: counters of rows loaded and rejected, bytes and
+(``arbalest.step``), each object a span under its step (``arbalest.object``) and each piece
+of an object read and converted together (a chunk: about 2 MB of its lines, a whole local
+object of up to 8 MB, or about 4 MB of Parquet or CSV rows) a span under its object
+(``arbalest.batch``). Alongside: counters of rows loaded and rejected, bytes and
 objects loaded, and a histogram of step durations (a validation records no metrics: it
 loads nothing). Tracer and meter are named ``arbalest``, with Arbalest's version; the
 providers are the global ones unless the run is given its own.

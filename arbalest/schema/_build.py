@@ -37,7 +37,7 @@ __all__ = [
 #: Redshift's limit on identifiers, in bytes of UTF-8.
 MAX_IDENTIFIER_BYTES: Final = 127
 
-#: Plain attribute names that schemas claim for themselves (DESIGN.md section 1).
+#: Plain attribute names that schemas claim for themselves (a field cannot take them).
 RESERVED_NAMES: Final = frozenset({"metadata", "from_json", "to_json", "row"})
 
 

@@ -164,7 +164,7 @@ class Field(Generic[T]):
     #: The column's SQLAlchemy type, for a type without arguments (a type with arguments,
     #: such as ``String(length)``, makes it from them in ``sa_type``).
     _TYPE: ClassVar[TypeEngine[Any] | None] = None
-    #: The conversion rule (REDSHIFT_COPY.md "Conversions"): the class's own, or for a type
+    #: The conversion rule (docs/loading.md, "Conversions"): the class's own, or for a type
     #: with arguments the one ``__init__`` made from them (None: the arguments are wrong).
     _rule: convert.Rule | None = None
 
@@ -176,7 +176,7 @@ class Field(Generic[T]):
 
     @property
     def rule(self) -> convert.Rule:
-        """The conversion rule (REDSHIFT_COPY.md "Conversions") for this column."""
+        """The conversion rule (docs/loading.md, "Conversions") for this column."""
         if self._rule is None:
             self.check()  # a type with wrong arguments has no rule: say what is wrong
             raise NotImplementedError(f"{type(self).__name__} declares no conversion rule")

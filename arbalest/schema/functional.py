@@ -160,7 +160,7 @@ class _FunctionalSchema(Schema):
     def property(
         cls,
         name: str,
-        type: str | Property,  # DESIGN.md names it so: property(name, type, column=None)
+        type: str | Property,  # the original's signature: property(name, type, column=None)
         column: str | None = None,
         *,
         column_name: str | None = None,

@@ -1,8 +1,8 @@
-"""Object stores: where the JSON objects are (a local folder or an S3 prefix).
+"""Object stores: where the objects are (a local folder or an S3 prefix).
 
 - ``base``: the ``ObjectStore`` protocol every store follows, ``ObjectInfo``, and key helpers.
 - ``local``: ``LocalStore``, a folder (also the test double).
-- ``s3``: ``S3Store``, the one module that imports boto3.
+- ``s3``: ``S3Store``, the one store module that imports boto3.
 - ``credentials``: ``Credentials``, AWS keys that never show their secrets.
 
 ``open_store`` (here) picks the store for a location. Nothing here knows of schemas.

@@ -1,4 +1,5 @@
-"""Amazon S3 as an object store: the one module of the package that imports boto3.
+"""Amazon S3 as an object store: the one store module that imports boto3 (the Redshift IAM
+and Data API modules are the others).
 
 Listing is paginated and yields page by page; reads stream, and a connection that drops in the
 middle of an object is resumed from the byte where it stopped (a ranged GET pinned to the
