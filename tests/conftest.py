@@ -10,7 +10,12 @@ import pytest
 import arbalest
 from tests.fixtures.schemas import fresh_base
 
-pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.iam", "tests.fixtures.cli"]
+pytest_plugins = [
+    "tests.fixtures.servers",
+    "tests.fixtures.iam",
+    "tests.fixtures.cli",
+    "tests.fixtures.redshift_data",
+]
 
 _FOLDER_MARKERS = {
     "integration": ("integration",),

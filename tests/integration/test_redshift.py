@@ -26,10 +26,9 @@ from arbalest import (
     journal,
 )
 from tests.fixtures.real_aws import drop_loaded, random_event
+from tests.fixtures.redshift import ROLE
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ S3, ``STL_`` or ``SYS_`` views as tables)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import boto3
@@ -29,86 +28,15 @@ from arbalest import (
 from arbalest.backends import redshift_data
 from arbalest.backends._redshift_data import BATCH_LIMIT
 from tests.fixtures.lakes import EXAMPLE_ORDERS, ndjson
-from tests.fixtures.redshift_data import FakeDataAPI
-from tests.fixtures.servers import redshift_stand_in
+from tests.fixtures.redshift import ROLE
+from tests.fixtures.redshift_data import SECRET, DataAPI
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
-SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:arbalest-7f3a9c"
 
 
 def put(bucket: str, key: str, records: Iterable[Any]) -> None:
     body = ndjson(records).encode()
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-
-
-class DataAPI:
-    """The stand-in, its fake client, and a ``RedshiftDataAPI`` that uses it."""
-
-    def __init__(self, standin: Any) -> None:
-        self.standin = standin
-        # no STARTED answers (each costs the driver a pause): the polling has its own test
-        self.client = FakeDataAPI(standin, polls=0)
-        self.api = RedshiftDataAPI(
-            workgroup="analytics", database="test", secret_arn=SECRET, client=self.client
-        )
-
-    def pipeline(self, bucket: str, event: Any, **kw: Any) -> Pipeline:
-        return Pipeline(self.api, store=f"s3://{bucket}/lake", iam_role=ROLE).copy(
-            event, "events", **kw
-        )
-
-    def rows(self, event: Any) -> list[tuple[Any, ...]]:
-        with self.standin.engine.connect() as conn:
-            if not journal.table_exists(conn, event.__table__):
-                return []
-            return [tuple(r) for r in conn.execute(sa.select(event.__table__).order_by("id"))]
-
-    def journal(self) -> list[tuple[Any, ...]]:
-        j = journal.JOURNAL
-        with self.standin.engine.connect() as conn:
-            if not journal.table_exists(conn, j):
-                return []
-            query = sa.select(j.c.key, j.c.rows_loaded, j.c.rows_rejected).order_by(j.c.key)
-            return [tuple(r) for r in conn.execute(query)]
-
-    def batches(self) -> list[list[str]]:
-        return [r["Sqls"] for op, r in self.client.requests if op == "batch_execute_statement"]
-
-    def batch_requests(self) -> list[dict[str, Any]]:
-        return [r for op, r in self.client.requests if op == "batch_execute_statement"]
-
-
-@contextlib.contextmanager
-def _data_api(postgres_schema: str, *, serverless: bool) -> Iterator[DataAPI]:
-    with redshift_stand_in(postgres_schema, serverless=serverless) as standin:
-        found = DataAPI(standin)
-        try:
-            yield found
-        finally:
-            found.client.close()
-
-
-@pytest.fixture(params=["provisioned", "serverless"])
-def data_api(
-    request: pytest.FixtureRequest, postgres_schema: str, s3_endpoint: str
-) -> Iterator[DataAPI]:
-    with _data_api(postgres_schema, serverless=request.param == "serverless") as found:
-        yield found
-
-
-@pytest.fixture
-def provisioned(postgres_schema: str, s3_endpoint: str) -> Iterator[DataAPI]:
-    """A provisioned cluster only: for what the system views play no part in."""
-    with _data_api(postgres_schema, serverless=False) as found:
-        yield found
-
-
-@pytest.fixture
-def serverless(postgres_schema: str, s3_endpoint: str) -> Iterator[DataAPI]:
-    with _data_api(postgres_schema, serverless=True) as found:
-        yield found
 
 
 def test_incremental_loads_once_with_rows_and_journal_in_one_batch(

@@ -12,11 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import Integer, Pipeline, String, TableMismatchError, TooManyRejectsError
+from tests.fixtures.redshift import ROLE
 from tests.fixtures.schemas import fresh_base
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 
 
 def version_1() -> Any:

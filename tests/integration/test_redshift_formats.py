@@ -31,12 +31,11 @@ from arbalest import (
 from tests.conformance import format_cases
 from tests.conformance.format_cases import CSV_CASES, Case, parquet
 from tests.conformance.test_conformance import encoded, normalise
+from tests.fixtures.redshift import ROLE
 from tests.fixtures.redshift_data import FakeDataAPI
 from tests.fixtures.schemas import NAMED, every_type
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 
 
 def put_objects(bucket: str, objects: dict[str, str | bytes], folder: str = "in") -> None:

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 
 from arbalest import ConcurrentRunError, Integer, Pipeline, Schema, String, journal
 from arbalest.backends.redshift import CREATION_LOCK, lock_table
+from tests.fixtures.redshift import ROLE
 from tests.fixtures.servers import redshift_stand_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 KINDS: dict[str, dict[str, Any]] = {
     "serializable": {"isolation": "Serializable"},
     "snapshot": {"isolation": "Snapshot Isolation"},

@@ -22,12 +22,10 @@ from arbalest import (
 )
 from arbalest.backends._redshift_views import SYS, read_back
 from arbalest.convert import BAD_DATE, DateRule
-from tests.fixtures.redshift import SYS_QUERY_OFFSET
+from tests.fixtures.redshift import ROLE, SYS_QUERY_OFFSET
 from tests.fixtures.servers import redshift_stand_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 
 
 def put(bucket: str, key: str, records: list[Any]) -> None:
