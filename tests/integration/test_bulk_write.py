@@ -35,6 +35,7 @@ from arbalest import (
     journal,
 )
 from arbalest.loading.transform import Batch, Transform
+from tests.fixtures.schemas import fresh_base
 from tests.fixtures.servers import POSTGRES_URL, _postgres_or_skip
 
 CI: Final = bool(os.environ.get("CI"))
@@ -86,19 +87,17 @@ def budget(examples: int) -> settings:
     )
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
+Base = fresh_base()
 
 
-class One(Base):
+class One(Base):  # type: ignore[misc, valid-type]
     """A schema of one text column: a row of CSV is the value alone."""
 
     __tablename__ = "one_text"
     s = String(65535)
 
 
-class Many(Base):
+class Many(Base):  # type: ignore[misc, valid-type]
     """Several text columns, the row number between them."""
 
     __tablename__ = "many_text"
@@ -269,7 +268,7 @@ def lake(tmp_path: Path) -> Path:
     return root
 
 
-class Event(Base):
+class Event(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "events"
     id = String(8, primary_key=True)
 
@@ -317,7 +316,7 @@ def test_a_string_holding_nul_is_rejected_on_duckdb_and_postgresql(
     assert "NUL" in reject.reason
 
 
-class Untexted(Base):
+class Untexted(Base):  # type: ignore[misc, valid-type]
     """No text column: nothing for the bulk format to quote."""
 
     __tablename__ = "untexted"

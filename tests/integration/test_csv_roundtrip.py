@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from arbalest import Pipeline, Schema, String
+from arbalest import Pipeline, String
 from arbalest.loading.formats import CsvOptions
 from arbalest.loading.tabular_feed import EXTRA_COLUMNS, MISSING_COLUMNS
+from tests.fixtures.schemas import fresh_base
 from tests.integration.test_bulk_write import budget, engine, postgres_module_url
 from tests.unit.loading.test_csv_properties import (
     SPECIAL,
@@ -47,12 +48,7 @@ records = st.lists(
 )
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Texts(Base):
+class Texts(fresh_base()):  # type: ignore[misc]
     __tablename__ = "csv_texts"
     n = String(16)
     a = String(65535)

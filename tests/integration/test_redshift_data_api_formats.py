@@ -32,9 +32,10 @@ from arbalest.backends import _redshift_session, redshift_data
 from arbalest.pipeline import copying
 from tests.conformance import format_cases
 from tests.conformance.format_cases import parquet
+from tests.conformance.test_conformance import table_rows
 from tests.fixtures.redshift import ROLE
 from tests.fixtures.redshift_data import DataAPI
-from tests.integration.test_redshift_formats import Flat, put_objects, table_rows
+from tests.integration.test_redshift_formats import Flat, put_objects
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
@@ -47,7 +48,7 @@ def _moves_rows(batch: list[str], table: str) -> bool:
     return any(s.startswith(f"INSERT INTO {table}") for s in batch)
 
 
-class Keyed(format_cases.Base):
+class Keyed(format_cases.Base):  # type: ignore[misc, valid-type]
     __tablename__ = "keyed_data_api"
     id = String(10, primary_key=True)
     n = BigInt()

@@ -14,11 +14,10 @@ from unittest import mock
 
 import pyarrow.parquet as pq
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arbalest import Integer, Schema, String, convert
+from arbalest import Integer, String, convert
 from arbalest.loading import csv_feed, csv_reader
 from arbalest.loading.csv_reader import CsvReader, _Lines
 from arbalest.loading.formats import CsvOptions
@@ -26,6 +25,7 @@ from arbalest.loading.tabular import TableChunk
 from arbalest.loading.tabular_feed import TabularFeed
 from arbalest.stores import LocalStore
 from arbalest.stores.base import ObjectInfo
+from tests.fixtures.schemas import fresh_base
 
 CI: Final = bool(os.environ.get("CI"))
 
@@ -112,12 +112,7 @@ def test_runs_arrow_cannot_split_exactly_are_left_to_rows_of(text: str) -> None:
     assert CsvReader(CsvOptions(header=False), ",").table_of(_Lines(1, text), 2) is None
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Row(Base):
+class Row(fresh_base()):  # type: ignore[misc]
     __tablename__ = "rows"
     a = String(20)
     b = Integer()

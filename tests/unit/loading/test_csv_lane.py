@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +23,6 @@ from arbalest import (
     Double,
     Integer,
     Real,
-    Schema,
     SmallInt,
     String,
     Timestamp,
@@ -38,16 +36,12 @@ from arbalest.loading.transform import connect_private
 from arbalest.schema._build import ColumnSpec
 from arbalest.stores.base import ObjectInfo
 from arbalest.stores.local import LocalStore
+from tests.fixtures.schemas import fresh_base
 
 CI: Final = bool(os.environ.get("CI"))
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Wide(Base):
+class Wide(fresh_base()):  # type: ignore[misc]
     __tablename__ = "wide"
     id = String(8, nullable=False)
     small = SmallInt()

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 
@@ -31,7 +30,6 @@ from arbalest import (
     Integer,
     LoadError,
     Nested,
-    Schema,
     String,
     convert,
 )
@@ -39,7 +37,7 @@ from arbalest.loading.converter import Converter, batches
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
 from arbalest.stores.local import LocalStore
-from tests.fixtures.schemas import NAMED, every_type
+from tests.fixtures.schemas import NAMED, every_type, fresh_base
 from tests.unit.convert.helpers import connection, run_python, run_sql
 
 CI: Final = bool(os.environ.get("CI"))
@@ -56,12 +54,13 @@ def budget(examples: int) -> settings:
     )
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
+Base = fresh_base()
 
 
-class Typed(Base, every_type(NAMED, id=String(8), decimal=(12, 2), char=4, string=12)):  # type: ignore[misc]
+_EVERY_TYPE = every_type(NAMED, id=String(8), decimal=(12, 2), char=4, string=12)
+
+
+class Typed(Base, _EVERY_TYPE):  # type: ignore[misc, valid-type]
     """One column of every type, an array index, a nested key and a NOT NULL column last."""
 
     __tablename__ = "typed"
