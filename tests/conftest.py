@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +45,23 @@ def base() -> type[arbalest.Schema]:
 
 
 @pytest.fixture
-def event(base: type[arbalest.Schema]) -> Any:
+def make_event(base: type[arbalest.Schema]) -> Callable[..., Any]:
+    """Makes a schema ``Event`` on ``base``, like ``event``'s, with changes: each of
+    ``fields`` (``id``, ``n``, ``__tablename__``...) replaces the one of that name, and the
+    others follow ``n``, in order."""
+
+    def make(**fields: Any) -> Any:
+        namespace = {
+            "__tablename__": "events",
+            "id": arbalest.String(36, primary_key=True),
+            "n": arbalest.Integer(),
+        }
+        return types.new_class("Event", (base,), exec_body=lambda ns: ns.update(namespace | fields))
+
+    return make
+
+
+@pytest.fixture
+def event(make_event: Callable[..., Any]) -> Any:
     """The schema most tests load: ``events`` (``id`` VARCHAR(36) primary key, ``n`` INTEGER)."""
-
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = arbalest.String(36, primary_key=True)
-        n = arbalest.Integer()
-
-    return Event
+    return make_event()

@@ -9,7 +9,6 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Iterable
 from typing import Any
 
 import boto3
@@ -27,23 +26,18 @@ from arbalest import (
 )
 from arbalest.backends import redshift_data
 from arbalest.backends._redshift_data import BATCH_LIMIT
-from tests.fixtures.lakes import EXAMPLE_ORDERS, ndjson
+from tests.fixtures.lakes import EXAMPLE_ORDERS, put_s3
 from tests.fixtures.redshift import ROLE
 from tests.fixtures.redshift_data import SECRET, DataAPI
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
 
-def put(bucket: str, key: str, records: Iterable[Any]) -> None:
-    body = ndjson(records).encode()
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-
-
 def test_incremental_loads_once_with_rows_and_journal_in_one_batch(
     data_api: DataAPI, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
-    put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 3}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 3}])
     result = data_api.pipeline(s3_bucket, event).run()
     step = result.steps[0]
     assert (step.objects_loaded, step.rows_loaded, step.rows_rejected) == (2, 3, 0)
@@ -67,8 +61,8 @@ def test_incremental_loads_once_with_rows_and_journal_in_one_batch(
 def test_rejects_are_read_back_with_key_line_column(
     data_api: DataAPI, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
-    put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 2}, {"n": 3}, {"id": "b3"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 2}, {"n": 3}, {"id": "b3"}])
     result = data_api.pipeline(s3_bucket, event, max_errors=2).run()
     step = result.steps[0]
     assert (step.objects_loaded, step.rows_loaded, step.rows_rejected) == (2, 3, 2)
@@ -80,7 +74,7 @@ def test_rejects_are_read_back_with_key_line_column(
 
 
 def test_too_many_rejects_commit_nothing(data_api: DataAPI, s3_bucket: str, event: Any) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": "x"}, {"id": "a2", "n": "y"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": "x"}, {"id": "a2", "n": "y"}])
     with pytest.raises(TooManyRejectsError) as caught:
         data_api.pipeline(s3_bucket, event, max_errors=1).run()
     assert [(r.key, r.line, r.column) for r in caught.value.rejects] == [
@@ -109,7 +103,7 @@ def test_many_objects_stage_in_a_session_then_commit_in_one_batch(
 ) -> None:
     count = redshift_data.STAGED_PER_BATCH + 1  # 13: two staging batches
     for i in range(count):
-        put(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
+        put_s3(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
     result = provisioned.pipeline(s3_bucket, event).run()
     assert result.steps[0].rows_loaded == count
     assert sorted(r[:2] for r in provisioned.rows(event)) == sorted(
@@ -140,11 +134,11 @@ def test_many_objects_stage_in_a_session_then_commit_in_one_batch(
 def test_a_failure_in_the_final_batch_leaves_rows_and_journal_as_they_were(
     provisioned: DataAPI, s3_bucket: str, event: Any, small_batches: int
 ) -> None:
-    put(s3_bucket, "lake/events/00.json", [{"id": "r0", "n": 0}])
+    put_s3(s3_bucket, "lake/events/00.json", [{"id": "r0", "n": 0}])
     provisioned.pipeline(s3_bucket, event).run()
     before = (provisioned.rows(event), provisioned.journal())
     for i in range(1, 4):
-        put(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
+        put_s3(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
     provisioned.client.refuse = "INSERT INTO _arbalest_journal"  # the final batch's last write
     with pytest.raises(CopyError):
         provisioned.pipeline(s3_bucket, event).run()
@@ -164,8 +158,8 @@ def test_a_failure_in_the_last_staging_batch_changes_nothing(
     serverless: DataAPI, s3_bucket: str, event: Any, small_batches: int
 ) -> None:
     for i in range(5):
-        put(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
-    put(s3_bucket, "lake/events/04.json", [{"id": "r4", "n": "x"}])  # a reject, none allowed
+        put_s3(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
+    put_s3(s3_bucket, "lake/events/04.json", [{"id": "r4", "n": "x"}])  # a reject, none allowed
     with pytest.raises(TooManyRejectsError) as caught:
         serverless.pipeline(s3_bucket, event).run()
     assert [(r.key, r.column) for r in caught.value.rejects] == [("events/04.json", "n")]
@@ -179,14 +173,14 @@ def test_replace_and_merge_of_many_objects_are_one_transaction_each(
     provisioned: DataAPI, s3_bucket: str, event: Any, small_batches: int
 ) -> None:
     for i in range(4):
-        put(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
+        put_s3(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
     provisioned.pipeline(s3_bucket, event, mode="replace").run()
     assert sorted(r[:2] for r in provisioned.rows(event)) == [(f"r{i}", i) for i in range(4)]
     for i in range(3):
         records = [{"id": f"r{i}", "n": 100 + i}]
         if i in (0, 2):  # one key in objects of two staging batches: the latest wins
             records.append({"id": "k", "n": i})
-        put(s3_bucket, f"lake/events/{i:02d}.json", records)
+        put_s3(s3_bucket, f"lake/events/{i:02d}.json", records)
     provisioned.pipeline(s3_bucket, event, mode="merge").run()
     assert sorted(r[:2] for r in provisioned.rows(event)) == [
         ("k", 2),
@@ -218,7 +212,7 @@ def test_polling_pauses_longer_each_time(
 
     monkeypatch.setattr(_redshift_driver.Connection, "__init__", recording)
     provisioned.client.polls = 4
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     provisioned.pipeline(s3_bucket, event).run()
     assert pauses[:4] == pytest.approx([0.05, 0.075, 0.1125, 0.16875])
     described = [op for op, _ in provisioned.client.requests if op == "describe_statement"]
@@ -230,7 +224,7 @@ def test_polling_pauses_longer_each_time(
 def test_a_journal_written_meanwhile_fails_the_step_retryably(
     data_api: DataAPI, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     pipeline = data_api.pipeline(s3_bucket, event)
     original = journal.loaded
     other: list[Any] = []
@@ -256,7 +250,7 @@ def test_a_journal_written_meanwhile_fails_the_step_retryably(
 def test_validate_and_plan_leave_nothing_behind(
     data_api: DataAPI, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
     checked = data_api.pipeline(s3_bucket, event, max_errors=1).validate()
     assert checked.steps[0].rows_rejected == 1
     plan = data_api.pipeline(s3_bucket, event).plan()
@@ -270,7 +264,7 @@ def test_throttling_is_retryable_and_the_secret_arn_never_shows(
     provisioned: DataAPI, s3_bucket: str, event: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     pipeline = provisioned.pipeline(s3_bucket, event)
     provisioned.client.fail_next = ["ThrottlingException"] * 50
     with pytest.raises(WarehouseUnavailableError) as caught:
@@ -306,7 +300,7 @@ def test_the_url_form_reaches_the_same_warehouse(
         return provisioned.client
 
     monkeypatch.setattr(_redshift_data, "make_client", client)
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     url = f"redshift+data:///test?workgroup=analytics&secret_arn={SECRET}&region=us-east-1"
     with Pipeline(url, store=f"s3://{s3_bucket}/lake", iam_role=ROLE) as pipeline:
         result = pipeline.copy(event, "events").run()
@@ -330,7 +324,7 @@ def test_the_redshift_example_runs_through_the_data_api(
     serverless: DataAPI, s3_bucket: str
 ) -> None:
     example = _example("s3_to_redshift")
-    put(s3_bucket, "raw/orders/2026-11-25.json", EXAMPLE_ORDERS)
+    put_s3(s3_bucket, "raw/orders/2026-11-25.json", EXAMPLE_ORDERS)
     result = example.build(serverless.api.engine(), s3_bucket, ROLE).run()
     assert result.rows_loaded == 3
     with serverless.standin.engine.connect() as conn:
