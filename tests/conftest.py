@@ -52,6 +52,7 @@ def make_event(base: type[arbalest.Schema]) -> Callable[..., Any]:
 
     def make(**fields: Any) -> Any:
         namespace = {
+            "__module__": __name__,
             "__tablename__": "events",
             "id": arbalest.String(36, primary_key=True),
             "n": arbalest.Integer(),

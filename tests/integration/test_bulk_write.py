@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from arbalest import (
@@ -35,10 +34,9 @@ from arbalest import (
     journal,
 )
 from arbalest.loading.transform import Batch, Transform
+from tests.fixtures.budgets import budget
 from tests.fixtures.schemas import fresh_base
 from tests.fixtures.servers import POSTGRES_URL, _postgres_or_skip
-
-CI: Final = bool(os.environ.get("CI"))
 
 #: Strings that mean something to COPY's CSV or text formats, or to a CSV writer.
 SPECIAL: Final = (
@@ -74,17 +72,6 @@ SPECIAL: Final = (
     "日本",
     "\U0001f600",
 )
-
-
-def budget(examples: int) -> settings:
-    """An explicit example budget, no deadline (each example is a whole pipeline run on a
-    server shared with other tests), derandomised in CI."""
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=CI,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 Base = fresh_base()

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from arbalest import Pipeline, String
 from arbalest.loading.formats import CsvOptions
 from arbalest.loading.tabular_feed import EXTRA_COLUMNS, MISSING_COLUMNS
+from tests.fixtures.budgets import budget
 from tests.fixtures.schemas import fresh_base
-from tests.integration.test_bulk_write import budget, engine, postgres_module_url
+from tests.integration.test_bulk_write import engine, postgres_module_url
 from tests.unit.loading.test_csv_properties import (
     SPECIAL,
     Dialect,

@@ -38,9 +38,9 @@ from arbalest import (
     TimestampTZ,
     journal,
 )
+from tests.fixtures.budgets import budget
 from tests.fixtures.schemas import fresh_base
 from tests.fixtures.servers import POSTGRES_URL
-from tests.unit.loading.test_properties import budget
 
 Kind = Literal["day", "hour"]
 

@@ -7,14 +7,12 @@ chunk files (values, line numbers, rejects).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
-from typing import Final
 from unittest import mock
 
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from arbalest import Integer, String, convert
@@ -25,16 +23,10 @@ from arbalest.loading.tabular import TableChunk
 from arbalest.loading.tabular_feed import TabularFeed
 from arbalest.stores import LocalStore
 from arbalest.stores.base import ObjectInfo
+from tests.fixtures import budgets
 from tests.fixtures.schemas import fresh_base
 
-CI: Final = bool(os.environ.get("CI"))
-
-budget = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=CI,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+budget = budgets.budget(300, [HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 #: Field values without a quote character: the null strings, blanks, CRs, non-ASCII text.
 _values = st.sampled_from(["", " ", "  x ", "\\N", "NULL", "a", "naïve", "東京", "1.5", "a\rb"])

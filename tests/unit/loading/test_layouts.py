@@ -26,8 +26,8 @@ from arbalest.loading.converter import Converter, batches
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
 from arbalest.stores.local import LocalStore
+from tests.fixtures.budgets import budget
 from tests.fixtures.schemas import fresh_base
-from tests.unit.loading.test_properties import budget
 
 
 class Numbered(fresh_base()):  # type: ignore[misc]
