@@ -6,7 +6,6 @@ chunk files (values, line numbers, rejects).
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from unittest import mock
 
@@ -15,15 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
-from arbalest import Integer, String, convert
+from arbalest import Integer, String
 from arbalest.loading import csv_feed, csv_reader
 from arbalest.loading.csv_reader import CsvReader, _Lines
 from arbalest.loading.formats import CsvOptions
-from arbalest.loading.tabular import TableChunk
-from arbalest.loading.tabular_feed import TabularFeed
-from arbalest.stores import LocalStore
-from arbalest.stores.base import ObjectInfo
 from tests.fixtures import budgets
+from tests.fixtures.feeds import object_chunks
 from tests.fixtures.schemas import fresh_base
 
 budget = budgets.budget(300, [HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -113,28 +109,15 @@ class Row(fresh_base()):  # type: ignore[misc]
 
 def _chunks(folder: Path, work: Path, key: str, csv: CsvOptions) -> list[list[object]]:
     """What reading the object gives: each chunk file's rows, and each chunk's rejects."""
-    feed = TabularFeed(
-        LocalStore(folder),
-        [],
-        fmt="csv",
-        specs=Row.__fields__,
-        options=convert.ConvertOptions(),
-        csv=csv,
-        compression=None,
-        workdir=work,
-        workers=1,
+    # the rows as read, in chunk files (the lane: test_csv_lane)
+    chunks = object_chunks(
+        folder, key, Row.__fields__, fmt="csv", csv=csv, workdir=work, lane=False
     )
-    feed._csv_chunks._lane = None  # the rows as read, in chunk files (the lane: test_csv_lane)
-    info = ObjectInfo(key, (folder / key).stat().st_size, "", dt.datetime.now(dt.UTC))
     out: list[list[object]] = []
-    try:
-        for chunk in feed._chunks(0, info):
-            assert isinstance(chunk, TableChunk)
-            out.append(pq.read_table(chunk.path).to_pylist())
-            out.append([(r.line, r.value, r.reason) for r in chunk.read_rejects])
-            chunk.discard()
-    finally:
-        feed.close()
+    for chunk in chunks:
+        out.append(pq.read_table(chunk.path).to_pylist())
+        out.append([(r.line, r.value, r.reason) for r in chunk.read_rejects])
+        chunk.discard()
     return out
 
 
