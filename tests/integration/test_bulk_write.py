@@ -36,7 +36,6 @@ from arbalest import (
 from arbalest.loading.transform import Batch, Transform
 from tests.fixtures.budgets import budget
 from tests.fixtures.schemas import fresh_base
-from tests.fixtures.servers import POSTGRES_URL, _postgres_or_skip
 
 #: Strings that mean something to COPY's CSV or text formats, or to a CSV writer.
 SPECIAL: Final = (
@@ -110,35 +109,9 @@ strings: Final = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def postgres_module_url() -> Iterator[str]:
-    """One schema for a module's property tests (Hypothesis runs many examples in one test)."""
-    engine = _postgres_or_skip()
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={name}"})
-    yield url.render_as_string(hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-    engine.dispose()
-
-
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("duckdb", marks=pytest.mark.duckdb),
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-    ],
-)
-def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[sa.Engine]:
+def engine(module_warehouse_url: str) -> Iterator[sa.Engine]:
     """A warehouse of each kind, kept for the module: each load replaces its table."""
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path_factory.mktemp('warehouse') / 'w.duckdb'}"
-    else:
-        url = request.getfixturevalue("postgres_module_url")
-    made = sa.create_engine(url)
+    made = sa.create_engine(module_warehouse_url)
     yield made
     made.dispose()
 

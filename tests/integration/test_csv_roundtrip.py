@@ -21,7 +21,7 @@ from arbalest.loading.formats import CsvOptions
 from arbalest.loading.tabular_feed import EXTRA_COLUMNS, MISSING_COLUMNS
 from tests.fixtures.budgets import budget
 from tests.fixtures.schemas import fresh_base
-from tests.integration.test_bulk_write import engine, postgres_module_url
+from tests.integration.test_bulk_write import engine
 from tests.unit.loading.test_csv_properties import (
     SPECIAL,
     Dialect,
@@ -31,7 +31,7 @@ from tests.unit.loading.test_csv_properties import (
     written,
 )
 
-__all__ = ["engine", "postgres_module_url"]  # the module's warehouses, one of each kind
+__all__ = ["engine"]  # the module's warehouses, one of each kind
 
 # no NUL: a string holding one is rejected on every warehouse (test_bulk_write)
 _text = characters.filter(lambda c: c != "\x00")
