@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,12 @@ import pytest
 import arbalest
 from tests.fixtures.schemas import fresh_base
 
-pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.iam", "tests.fixtures.cli"]
+pytest_plugins = [
+    "tests.fixtures.servers",
+    "tests.fixtures.iam",
+    "tests.fixtures.cli",
+    "tests.fixtures.redshift_data",
+]
 
 _FOLDER_MARKERS = {
     "integration": ("integration",),
@@ -38,12 +45,24 @@ def base() -> type[arbalest.Schema]:
 
 
 @pytest.fixture
-def event(base: type[arbalest.Schema]) -> Any:
+def make_event(base: type[arbalest.Schema]) -> Callable[..., Any]:
+    """Makes a schema ``Event`` on ``base``, like ``event``'s, with changes: each of
+    ``fields`` (``id``, ``n``, ``__tablename__``...) replaces the one of that name, and the
+    others follow ``n``, in order."""
+
+    def make(**fields: Any) -> Any:
+        namespace = {
+            "__module__": __name__,
+            "__tablename__": "events",
+            "id": arbalest.String(36, primary_key=True),
+            "n": arbalest.Integer(),
+        }
+        return types.new_class("Event", (base,), exec_body=lambda ns: ns.update(namespace | fields))
+
+    return make
+
+
+@pytest.fixture
+def event(make_event: Callable[..., Any]) -> Any:
     """The schema most tests load: ``events`` (``id`` VARCHAR(36) primary key, ``n`` INTEGER)."""
-
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = arbalest.String(36, primary_key=True)
-        n = arbalest.Integer()
-
-    return Event
+    return make_event()

@@ -2,7 +2,8 @@
 
 Each case is a set of objects (key -> text; ``.gz``, ``.bz2`` and ``.zst`` keys are
 compressed by the test), the copy options, the rows expected in the table (a dict per row;
-columns not named are NULL), and the rejects expected (key, line, column, code).
+columns not named are NULL), and the rejects expected (key, line, column, code). The
+Parquet and CSV table (``format_cases``) extends ``Case``.
 """
 
 from __future__ import annotations
@@ -12,26 +13,21 @@ from dataclasses import dataclass, field
 from decimal import Decimal as D
 from typing import Any
 
-import sqlalchemy as sa
-
-from arbalest import (
-    Integer,
-    Nested,
-    Schema,
-    String,
-)
-from tests.fixtures.schemas import NAMED, every_type
+from arbalest import Integer, Nested, Schema, String
+from tests.fixtures.schemas import NAMED, every_type, fresh_base
 
 UTC = dt.UTC
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
+Base = fresh_base()
+
+
+#: id, then a column of each type (i16 ... j)
+_EVERY_TYPE = every_type(NAMED, id=String(10, primary_key=True), string=8)
 
 
 # id, then a column of each type (i16 ... j), then a path, an odd key and a nested object
-class Row(Base, every_type(NAMED, id=String(10, primary_key=True), string=8)):  # type: ignore[misc]
+class Row(Base, _EVERY_TYPE):  # type: ignore[misc, valid-type]
     __tablename__ = "conformance"
 
     first_tag = String(8, path="$['tags'][0]")
@@ -41,9 +37,6 @@ class Row(Base, every_type(NAMED, id=String(10, primary_key=True), string=8)):  
         n = Integer()
 
 
-COLUMNS = Row.__table__.c.keys()
-
-
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -51,6 +44,7 @@ class Case:
     rows: list[dict[str, Any]]
     rejects: list[tuple[str, int, str | None, int]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    schema: type[Schema] = Row
     fails: bool = False  # too many rejects: the step fails and loads nothing
 
     def __str__(self) -> str:

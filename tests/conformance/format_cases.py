@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal as D
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import sqlalchemy as sa
 
 from arbalest import (
     Boolean,
@@ -31,14 +30,13 @@ from arbalest import (
     Timestamp,
     TimestampTZ,
 )
-from tests.fixtures.schemas import NAMED, every_type
+from tests.conformance import cases
+from tests.fixtures.schemas import NAMED, every_type, fresh_base
 
 UTC = dt.UTC
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
+Base = fresh_base()
 
 
 #: every field type, named for it (i16 ... j), after a String(10) key
@@ -57,7 +55,7 @@ class Tab(Base, _EVERY_TYPE):  # type: ignore[misc, valid-type]
         n = Integer()
 
 
-class Listed(Base):
+class Listed(Base):  # type: ignore[misc, valid-type]
     """A list element by index (Parquet only: CSV has no lists)."""
 
     __tablename__ = "listed"
@@ -67,7 +65,7 @@ class Listed(Base):
     second_tag = String(8, path="$['tags'][1]")
 
 
-class Laned(Base):
+class Laned(Base):  # type: ignore[misc, valid-type]
     """Field types the Parquet lane takes (no CHAR, no SUPER): a chunk whose values give no
     reject is converted in Arrow, any other by the query, object by object and chunk by
     chunk (``lane`` cases)."""
@@ -102,21 +100,14 @@ def parquet_groups(columns: dict[str, list[Any]], rows_per_group: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class Case:
-    name: str
-    objects: dict[str, str | bytes]
-    rows: list[dict[str, Any]]
-    rejects: list[tuple[str, int, str | None, int]] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
+class Case(cases.Case):
+    """A JSON case's fields (``schema`` in the same place, ``Tab`` unless named), and:"""
+
     schema: type[Schema] = Tab
-    fails: bool = False  # too many rejects: the step fails and loads nothing
     #: The Parquet lane is tried on every chunk, and in small chunks takes some of an
     #: object's and leaves others (with a reject) to the query.
     lane: bool = False
     error: str | None = None  # the step fails with a PipelineError holding this text
-
-    def __str__(self) -> str:
-        return self.name
 
     @property
     def format(self) -> str:

@@ -20,29 +20,14 @@ from alembic import command
 from alembic.config import Config
 
 from arbalest import Pipeline, TableMismatchError
+from tests.fixtures.modules import module as module_text
 
 pytestmark = pytest.mark.postgres
 
-SCHEMAS = """
-import sqlalchemy as sa
-
-from arbalest import Integer, Schema, String
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Event(Base):
-    __tablename__ = "events"
-    id = String(36, primary_key=True)
-    n = Integer()
-{grown}
-"""
-
-GROWN = """    referrer = String(100, key="ref")
-    note = String(200)
+#: The fields ``Event`` gains (after ``id`` and ``n``).
+GROWN = """
+referrer = String(100, key="ref")
+note = String(200)
 """
 
 # The env.py of docs/changes.md, reduced to what a test runs (online migrations only)
@@ -84,7 +69,7 @@ def project(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 
 def write_schemas(root: Path, module: str, *, grown: bool) -> Any:
-    (root / f"{module}.py").write_text(SCHEMAS.format(grown=GROWN if grown else ""))
+    (root / f"{module}.py").write_text(module_text(fields=GROWN if grown else ""))
     sys.modules.pop(module, None)
     importlib.invalidate_caches()
     return importlib.import_module(module)

@@ -43,17 +43,16 @@ from arbalest import (
     Super,
     journal,
 )
+from tests.fixtures.schemas import fresh_base
 
 MB: Final = 1024 * 1024
 SOURCE: Final = "in"
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
+Base = fresh_base()
 
 
-class Doc(Base):
+class Doc(Base):  # type: ignore[misc, valid-type]
     """The general-purpose schema: a NOT NULL id, a string and a SUPER value."""
 
     __tablename__ = "bad_doc"
@@ -62,7 +61,7 @@ class Doc(Base):
     j = Super()
 
 
-class Loose(Base):
+class Loose(Base):  # type: ignore[misc, valid-type]
     """Every column nullable: an empty record is a row of NULLs."""
 
     __tablename__ = "bad_loose"
@@ -70,7 +69,7 @@ class Loose(Base):
     s = String(64)
 
 
-class Wide(Base):
+class Wide(Base):  # type: ignore[misc, valid-type]
     """Room for long values: deep nesting and records of 4 MB."""
 
     __tablename__ = "bad_wide"
@@ -79,7 +78,7 @@ class Wide(Base):
     j = Super()
 
 
-class Numbers(Base):
+class Numbers(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "bad_numbers"
     id = String(40, nullable=False)
     i16 = SmallInt()
@@ -92,7 +91,7 @@ class Numbers(Base):
     j = Super()
 
 
-class OddKeys(Base):
+class OddKeys(Base):  # type: ignore[misc, valid-type]
     """Keys that dot notation cannot express, named through ``key=`` and ``path=``."""
 
     __tablename__ = "bad_keys"
@@ -109,7 +108,7 @@ class OddKeys(Base):
     double_quoted = String(16, path='$["it\'s"]')
 
 
-class Items(Base):
+class Items(Base):  # type: ignore[misc, valid-type]
     """JSONPaths with array indexes, in dot and in bracket notation."""
 
     __tablename__ = "bad_items"

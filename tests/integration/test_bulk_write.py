@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from arbalest import (
@@ -35,9 +34,8 @@ from arbalest import (
     journal,
 )
 from arbalest.loading.transform import Batch, Transform
-from tests.fixtures.servers import POSTGRES_URL, _postgres_or_skip
-
-CI: Final = bool(os.environ.get("CI"))
+from tests.fixtures.budgets import budget
+from tests.fixtures.schemas import fresh_base
 
 #: Strings that mean something to COPY's CSV or text formats, or to a CSV writer.
 SPECIAL: Final = (
@@ -75,30 +73,17 @@ SPECIAL: Final = (
 )
 
 
-def budget(examples: int) -> settings:
-    """An explicit example budget, no deadline (each example is a whole pipeline run on a
-    server shared with other tests), derandomised in CI."""
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=CI,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+Base = fresh_base()
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class One(Base):
+class One(Base):  # type: ignore[misc, valid-type]
     """A schema of one text column: a row of CSV is the value alone."""
 
     __tablename__ = "one_text"
     s = String(65535)
 
 
-class Many(Base):
+class Many(Base):  # type: ignore[misc, valid-type]
     """Several text columns, the row number between them."""
 
     __tablename__ = "many_text"
@@ -124,35 +109,9 @@ strings: Final = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def postgres_module_url() -> Iterator[str]:
-    """One schema for a module's property tests (Hypothesis runs many examples in one test)."""
-    engine = _postgres_or_skip()
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={name}"})
-    yield url.render_as_string(hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-    engine.dispose()
-
-
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("duckdb", marks=pytest.mark.duckdb),
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-    ],
-)
-def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[sa.Engine]:
+def engine(module_warehouse_url: str) -> Iterator[sa.Engine]:
     """A warehouse of each kind, kept for the module: each load replaces its table."""
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path_factory.mktemp('warehouse') / 'w.duckdb'}"
-    else:
-        url = request.getfixturevalue("postgres_module_url")
-    made = sa.create_engine(url)
+    made = sa.create_engine(module_warehouse_url)
     yield made
     made.dispose()
 
@@ -269,7 +228,7 @@ def lake(tmp_path: Path) -> Path:
     return root
 
 
-class Event(Base):
+class Event(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "events"
     id = String(8, primary_key=True)
 
@@ -317,7 +276,7 @@ def test_a_string_holding_nul_is_rejected_on_duckdb_and_postgresql(
     assert "NUL" in reject.reason
 
 
-class Untexted(Base):
+class Untexted(Base):  # type: ignore[misc, valid-type]
     """No text column: nothing for the bulk format to quote."""
 
     __tablename__ = "untexted"

@@ -17,24 +17,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from arbalest import ConcurrentRunError, Integer, Pipeline, Schema, String, journal
+from arbalest import ConcurrentRunError, Pipeline, journal
+from tests.fixtures.schemas import Record
 
 SCRIPT = Path(__file__).parent / "scripts" / "load_lake.py"
 ROOT = Path(__file__).parents[2]
 FOLDERS = ["a", "b", "c"]
 OBJECTS = 6
 RECORDS = 2000
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Record(Base):  # the same table as scripts/load_lake.py loads
-    __tablename__ = "records"
-    id = String(40, primary_key=True)
-    n = Integer()
 
 
 def make_lake(root: Path, n: int = 0) -> set[str]:

@@ -16,10 +16,12 @@ import sqlalchemy as sa
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from arbalest import Pipeline, Schema, String
+from arbalest import Pipeline, String
 from arbalest.loading.formats import CsvOptions
 from arbalest.loading.tabular_feed import EXTRA_COLUMNS, MISSING_COLUMNS
-from tests.integration.test_bulk_write import budget, engine, postgres_module_url
+from tests.fixtures.budgets import budget
+from tests.fixtures.schemas import fresh_base
+from tests.integration.test_bulk_write import engine
 from tests.unit.loading.test_csv_properties import (
     SPECIAL,
     Dialect,
@@ -29,7 +31,7 @@ from tests.unit.loading.test_csv_properties import (
     written,
 )
 
-__all__ = ["engine", "postgres_module_url"]  # the module's warehouses, one of each kind
+__all__ = ["engine"]  # the module's warehouses, one of each kind
 
 # no NUL: a string holding one is rejected on every warehouse (test_bulk_write)
 _text = characters.filter(lambda c: c != "\x00")
@@ -47,12 +49,7 @@ records = st.lists(
 )
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Texts(Base):
+class Texts(fresh_base()):  # type: ignore[misc]
     __tablename__ = "csv_texts"
     n = String(16)
     a = String(65535)

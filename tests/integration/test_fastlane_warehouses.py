@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ import sqlalchemy as sa
 from arbalest import Pipeline, StepResult
 from arbalest.loading import fastlane
 from benchmarks.events import Event, _event
-from tests.integration.test_bulk_write import postgres_module_url  # noqa: F401 (a fixture)
 
 pytestmark = [
     pytest.mark.integration,
@@ -58,22 +56,6 @@ def _lake(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("duckdb", marks=pytest.mark.duckdb),
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-    ],
-)
-def warehouse(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    if request.param == "duckdb":
-        yield f"duckdb:///{tmp_path_factory.mktemp('lane') / 'w.duckdb'}"
-    else:
-        yield request.getfixturevalue("postgres_module_url")
-
-
 def _load(url: str, lake: Path, *, lane: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
     monkeypatch.setenv("ARBALEST_FAST_LANE", "1" if lane else "0")
     taken = [0]
@@ -104,11 +86,11 @@ def _load(url: str, lake: Path, *, lane: bool, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_the_lane_and_the_sql_path_leave_the_same_table(
-    warehouse: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    module_warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake = _lake(tmp_path)
-    with_lane = _load(warehouse, lake, lane=True, monkeypatch=monkeypatch)
-    without = _load(warehouse, lake, lane=False, monkeypatch=monkeypatch)
+    with_lane = _load(module_warehouse_url, lake, lane=True, monkeypatch=monkeypatch)
+    without = _load(module_warehouse_url, lake, lane=False, monkeypatch=monkeypatch)
     # the events, plus the odd lines that load (unread keys, two lines, a key twice)
     assert with_lane[3] == 3 * 400 + 3 * 3
     assert with_lane[0] == without[0]

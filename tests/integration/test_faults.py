@@ -26,7 +26,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,8 @@ from botocore.config import Config
 import arbalest.stores.s3 as s3_module
 from arbalest import (
     CopyError,
-    Integer,
     Pipeline,
     PipelineError,
-    Schema,
     String,
     WarehouseUnavailableError,
     journal,
@@ -64,14 +62,8 @@ BREAK_AFTER = 10_000
 
 
 @pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(40, primary_key=True)
-        n = Integer()
-        pad = String(64)
-
-    return Event
+def event(make_event: Callable[..., Any]) -> Any:
+    return make_event(id=String(40, primary_key=True), pad=String(64))
 
 
 def records(key: str, count: int) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,8 @@ from arbalest import (
 
 
 @pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(8, primary_key=True)
-        n = BigInt()
-        t = Timestamp()
-
-    return Event
+def event(make_event: Callable[..., Any]) -> Any:
+    return make_event(id=String(8, primary_key=True), n=BigInt(), t=Timestamp())
 
 
 def parquet(columns: dict[str, Any]) -> bytes:

@@ -22,11 +22,8 @@ import sqlalchemy as sa
 
 from arbalest import (
     CopyError,
-    Integer,
     Pipeline,
     PipelineError,
-    Schema,
-    String,
     TooManyRejectsError,
 )
 from arbalest.backends import base as backend_base
@@ -35,6 +32,7 @@ from arbalest.loading.reader import Chunk
 from arbalest.loading.transform import Batch, Transform
 from arbalest.pipeline.result import StepResult
 from arbalest.stores.base import ObjectInfo
+from tests.fixtures.schemas import Event
 
 pytestmark = pytest.mark.duckdb
 
@@ -42,17 +40,6 @@ ROUNDS = 30
 OBJECTS = 8
 RECORDS = 600
 HEAVY_ROWS = 5_000_000  # a query of some 0.05 s, times the batch's first chunk number
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Event(Base):
-    __tablename__ = "events"
-    id = String(40)
-    n = Integer()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,8 @@ from arbalest import Integer, Pipeline, Schema, String
 
 
 @pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(8, primary_key=True)
-        n = Integer()
-
-    return Event
+def event(make_event: Callable[..., Any]) -> Any:
+    return make_event(id=String(8, primary_key=True))
 
 
 def put(lake: Path, key: str, text: str, mtime: float) -> None:

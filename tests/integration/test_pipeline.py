@@ -9,7 +9,7 @@ import pickle
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,8 @@ import sqlalchemy as sa
 from arbalest import (
     ConcurrentRunError,
     CopyError,
-    Integer,
     Pipeline,
     PipelineError,
-    Schema,
     SQLStepError,
     StoreUnavailableError,
     String,
@@ -35,14 +33,8 @@ SECONDS = re.compile(r"\d+\.\d\d")
 
 
 @pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(36, primary_key=True)
-        n = Integer()
-        note = String(20)
-
-    return Event
+def event(make_event: Callable[..., Any]) -> Any:
+    return make_event(note=String(20))
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ import json
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from arbalest import ConcurrentRunError, Integer, Pipeline, Schema, String
+from arbalest import ConcurrentRunError, Pipeline, String
 from arbalest.backends.postgres import PostgresBackend
 
 DRIVERS = ["psycopg2", "psycopg"]
@@ -27,15 +27,9 @@ NOTES = ['a "quoted", value', "two\nlines\r\nand a CR\r", "\\.", "\\N", "", None
 
 
 @pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        # a name of its own: run locks are per database, and other tests load "events"
-        __tablename__ = TABLE
-        id = String(36, primary_key=True)
-        n = Integer()
-        note = String(40)
-
-    return Event
+def event(make_event: Callable[..., Any]) -> Any:
+    # a name of its own: run locks are per database, and other tests load "events"
+    return make_event(__tablename__=TABLE, note=String(40))
 
 
 @pytest.fixture

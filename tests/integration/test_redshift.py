@@ -7,6 +7,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -17,36 +18,22 @@ from arbalest import (
     ConcurrentRunError,
     ConfigurationError,
     Credentials,
-    Integer,
     Pipeline,
     PipelineError,
     Schema,
-    String,
     TooManyRejectsError,
     journal,
 )
+from tests.fixtures.lakes import put_s3
 from tests.fixtures.real_aws import drop_loaded, random_event
+from tests.fixtures.redshift import ROLE
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
-
 
 @pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        __table_args__ = {"redshift_distkey": "id"}
-        id = String(36, primary_key=True)
-        n = Integer()
-
-    return Event
-
-
-def put(bucket: str, key: str, records: list[Any], raw: bytes | None = None) -> int:
-    body = raw if raw is not None else "".join(json.dumps(r) + "\n" for r in records).encode()
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-    return len(body)
+def event(make_event: Callable[..., Any]) -> Any:
+    return make_event(__table_args__={"redshift_distkey": "id"})
 
 
 def keys(bucket: str, prefix: str) -> list[str]:
@@ -75,9 +62,9 @@ def pipeline(standin: Any, bucket: str, event: Any, **kw: Any) -> Pipeline:
 def test_incremental_uploads_exactly_the_new_objects(
     redshift_standin: Any, s3_bucket: str, event: Any
 ) -> None:
-    size_a = put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
-    size_b = put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 3}])
-    put(s3_bucket, "lake/events_old/x.json", [{"id": "old"}])
+    size_a = put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
+    size_b = put_s3(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 3}])
+    put_s3(s3_bucket, "lake/events_old/x.json", [{"id": "old"}])
     p = pipeline(redshift_standin, s3_bucket, event)
     result = p.run()
     assert (result.steps[0].objects_loaded, result.rows_loaded) == (2, 3)
@@ -110,7 +97,7 @@ def test_incremental_uploads_exactly_the_new_objects(
     assert keys(s3_bucket, "lake/_arbalest/") == uploaded
 
     # a third with one new object lists only it
-    put(s3_bucket, "lake/events/c.json", [{"id": "c1", "n": 4}])
+    put_s3(s3_bucket, "lake/events/c.json", [{"id": "c1", "n": 4}])
     assert p.run().rows_loaded == 1
     assert [e["url"] for e in redshift_standin.copies[-1]["manifest"]["entries"]] == [
         f"s3://{s3_bucket}/lake/events/c.json"
@@ -127,15 +114,12 @@ def test_each_object_copies_with_its_compression(
 
     import zstandard
 
-    put(s3_bucket, "lake/events/a.json.gz", [], gzip.compress(b'{"id": "g"}\n'))
-    put(s3_bucket, "lake/events/b.json.bz2", [], bz2.compress(b'{"id": "b"}\n'))
-    put(
-        s3_bucket,
-        "lake/events/c.json.zst",
-        [],
-        zstandard.ZstdCompressor().compress(b'{"id": "z"}\n'),
+    put_s3(s3_bucket, "lake/events/a.json.gz", gzip.compress(b'{"id": "g"}\n'))
+    put_s3(s3_bucket, "lake/events/b.json.bz2", bz2.compress(b'{"id": "b"}\n'))
+    put_s3(
+        s3_bucket, "lake/events/c.json.zst", zstandard.ZstdCompressor().compress(b'{"id": "z"}\n')
     )
-    put(s3_bucket, "lake/events/d.json", [{"id": "p"}])
+    put_s3(s3_bucket, "lake/events/d.json", [{"id": "p"}])
     pipeline(redshift_standin, s3_bucket, event).run()
     assert sorted(str(c["compression"]) for c in redshift_standin.copies) == [
         "None",
@@ -151,11 +135,11 @@ def test_each_object_copies_with_its_compression(
 def test_replace_loads_everything_into_staging_and_swaps(
     redshift_standin: Any, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b"}])
     p = pipeline(redshift_standin, s3_bucket, event, mode="replace")
     p.run()
     boto3.client("s3").delete_object(Bucket=s3_bucket, Key="lake/events/a.json")
-    put(s3_bucket, "lake/events/c.json", [{"id": "c", "n": 9}])
+    put_s3(s3_bucket, "lake/events/c.json", [{"id": "c", "n": 9}])
     result = p.run()
     assert rows(redshift_standin.engine) == [("c", 9)]
     assert result.steps[0].objects_loaded == 1
@@ -175,9 +159,9 @@ def test_replace_loads_everything_into_staging_and_swaps(
 def test_merge_copies_objects_oldest_first_and_upserts(
     redshift_standin: Any, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/2.json", [{"id": "k1", "n": 1}, {"id": "k2", "n": 1}])
+    put_s3(s3_bucket, "lake/events/2.json", [{"id": "k1", "n": 1}, {"id": "k2", "n": 1}])
     time.sleep(1.1)  # S3 keeps modification times to the second
-    put(s3_bucket, "lake/events/1.json", [{"id": "k1", "n": 2}])  # written later: newer
+    put_s3(s3_bucket, "lake/events/1.json", [{"id": "k1", "n": 2}])  # written later: newer
     p = pipeline(redshift_standin, s3_bucket, event, mode="merge")
     p.run()
     assert rows(redshift_standin.engine) == [("k1", 2), ("k2", 1)]
@@ -187,7 +171,7 @@ def test_merge_copies_objects_oldest_first_and_upserts(
         "2.json",
         "1.json",
     ]
-    put(s3_bucket, "lake/events/3.json", [{"id": "k2", "n": 7}])
+    put_s3(s3_bucket, "lake/events/3.json", [{"id": "k2", "n": 7}])
     p.run()
     assert rows(redshift_standin.engine) == [("k1", 2), ("k2", 7)]
 
@@ -195,7 +179,7 @@ def test_merge_copies_objects_oldest_first_and_upserts(
 def test_rejects_come_back_from_the_load_errors(
     redshift_standin: Any, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b", "n": "x"}, {"n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b", "n": "x"}, {"n": 1}])
     result = pipeline(redshift_standin, s3_bucket, event, max_errors=2).run()
     assert [(r.key, r.line, r.column, r.code) for r in result.steps[0].rejects] == [
         ("events/a.json", 2, "n", 1207),
@@ -212,7 +196,7 @@ def test_rejects_come_back_from_the_load_errors(
 def test_too_many_rejects_fails_the_copy_and_the_step(
     redshift_standin: Any, s3_bucket: str, event: Any
 ) -> None:
-    put(
+    put_s3(
         s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b", "n": "x"}, {"id": "c", "n": "y"}]
     )
     with pytest.raises(TooManyRejectsError) as info:
@@ -223,7 +207,7 @@ def test_too_many_rejects_fails_the_copy_and_the_step(
 
 
 def test_validate_runs_copy_noload(redshift_standin: Any, s3_bucket: str, event: Any) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b", "n": "x"}])
     result = pipeline(redshift_standin, s3_bucket, event, max_errors=1).validate()
     assert result.rows_rejected == 1
     (copy,) = redshift_standin.copies
@@ -236,7 +220,7 @@ def test_validate_runs_copy_noload(redshift_standin: Any, s3_bucket: str, event:
 def test_access_keys_never_reach_errors(redshift_standin: Any, s3_bucket: str, event: Any) -> None:
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
     keys_ = Credentials("AKIAIOSFODNN7EXAMPLE", secret, "SESSIONtoken1234")
-    put(s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b", "n": "x"}])
     # moto accepts any keys: the store and the COPY both use these
     p = Pipeline(redshift_standin.engine, store=f"s3://{s3_bucket}/lake", credentials=keys_)
     p = p.copy(event, "events")
@@ -248,12 +232,12 @@ def test_access_keys_never_reach_errors(redshift_standin: Any, s3_bucket: str, e
     assert secret not in text
     assert "SESSIONtoken1234" not in text
     boto3.client("s3").delete_object(Bucket=s3_bucket, Key="lake/events/a.json")
-    put(s3_bucket, "lake/events/b.json", [{"id": "b"}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b"}])
     assert p.run().rows_loaded == 1
 
 
 def test_the_journal_lock_times_out(redshift_standin: Any, s3_bucket: str, event: Any) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a"}])
     p = pipeline(redshift_standin, s3_bucket, event, lock_timeout=0.3)
     p.run()
     with redshift_standin.engine.connect() as holder, holder.begin():
@@ -275,7 +259,7 @@ def test_the_lock_keeps_the_sessions_statement_timeout(
     engine = sa.create_engine(url.update_query_dict({"options": options}), hide_parameters=True)
     standin = install_stand_in(engine, redshift_standin.side, create=False)
     try:
-        put(s3_bucket, "lake/events/a.json", [{"id": "a"}])
+        put_s3(s3_bucket, "lake/events/a.json", [{"id": "a"}])
         p = Pipeline(engine, store=f"s3://{s3_bucket}/lake", iam_role=ROLE, lock_timeout=0.3)
         assert p.copy(event, "events").run().rows_loaded == 1
         with engine.connect() as conn:  # the pool hands back the connection the run used
@@ -316,7 +300,7 @@ def test_the_stand_in_refuses_what_redshift_would(
     """A wrong URL, a missing object or a malformed manifest must fail the test."""
     from arbalest.backends import _redshift_copy
 
-    put(s3_bucket, "lake/events/a.json", [{"id": "a"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a"}])
     real_manifest = _redshift_copy.manifest_document
     real_build = _redshift_copy.build_copy
 

@@ -5,12 +5,10 @@ S3, ``STL_`` or ``SYS_`` views as tables)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import boto3
@@ -28,94 +26,18 @@ from arbalest import (
 )
 from arbalest.backends import redshift_data
 from arbalest.backends._redshift_data import BATCH_LIMIT
-from tests.fixtures.lakes import EXAMPLE_ORDERS, ndjson
-from tests.fixtures.redshift_data import FakeDataAPI
-from tests.fixtures.servers import redshift_stand_in
+from tests.fixtures.lakes import EXAMPLE_ORDERS, put_s3
+from tests.fixtures.redshift import ROLE
+from tests.fixtures.redshift_data import SECRET, DataAPI
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
-SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:arbalest-7f3a9c"
-
-
-def put(bucket: str, key: str, records: Iterable[Any]) -> None:
-    body = ndjson(records).encode()
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-
-
-class DataAPI:
-    """The stand-in, its fake client, and a ``RedshiftDataAPI`` that uses it."""
-
-    def __init__(self, standin: Any) -> None:
-        self.standin = standin
-        # no STARTED answers (each costs the driver a pause): the polling has its own test
-        self.client = FakeDataAPI(standin, polls=0)
-        self.api = RedshiftDataAPI(
-            workgroup="analytics", database="test", secret_arn=SECRET, client=self.client
-        )
-
-    def pipeline(self, bucket: str, event: Any, **kw: Any) -> Pipeline:
-        return Pipeline(self.api, store=f"s3://{bucket}/lake", iam_role=ROLE).copy(
-            event, "events", **kw
-        )
-
-    def rows(self, event: Any) -> list[tuple[Any, ...]]:
-        with self.standin.engine.connect() as conn:
-            if not journal.table_exists(conn, event.__table__):
-                return []
-            return [tuple(r) for r in conn.execute(sa.select(event.__table__).order_by("id"))]
-
-    def journal(self) -> list[tuple[Any, ...]]:
-        j = journal.JOURNAL
-        with self.standin.engine.connect() as conn:
-            if not journal.table_exists(conn, j):
-                return []
-            query = sa.select(j.c.key, j.c.rows_loaded, j.c.rows_rejected).order_by(j.c.key)
-            return [tuple(r) for r in conn.execute(query)]
-
-    def batches(self) -> list[list[str]]:
-        return [r["Sqls"] for op, r in self.client.requests if op == "batch_execute_statement"]
-
-    def batch_requests(self) -> list[dict[str, Any]]:
-        return [r for op, r in self.client.requests if op == "batch_execute_statement"]
-
-
-@contextlib.contextmanager
-def _data_api(postgres_schema: str, *, serverless: bool) -> Iterator[DataAPI]:
-    with redshift_stand_in(postgres_schema, serverless=serverless) as standin:
-        found = DataAPI(standin)
-        try:
-            yield found
-        finally:
-            found.client.close()
-
-
-@pytest.fixture(params=["provisioned", "serverless"])
-def data_api(
-    request: pytest.FixtureRequest, postgres_schema: str, s3_endpoint: str
-) -> Iterator[DataAPI]:
-    with _data_api(postgres_schema, serverless=request.param == "serverless") as found:
-        yield found
-
-
-@pytest.fixture
-def provisioned(postgres_schema: str, s3_endpoint: str) -> Iterator[DataAPI]:
-    """A provisioned cluster only: for what the system views play no part in."""
-    with _data_api(postgres_schema, serverless=False) as found:
-        yield found
-
-
-@pytest.fixture
-def serverless(postgres_schema: str, s3_endpoint: str) -> Iterator[DataAPI]:
-    with _data_api(postgres_schema, serverless=True) as found:
-        yield found
 
 
 def test_incremental_loads_once_with_rows_and_journal_in_one_batch(
     data_api: DataAPI, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
-    put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 3}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 3}])
     result = data_api.pipeline(s3_bucket, event).run()
     step = result.steps[0]
     assert (step.objects_loaded, step.rows_loaded, step.rows_rejected) == (2, 3, 0)
@@ -139,8 +61,8 @@ def test_incremental_loads_once_with_rows_and_journal_in_one_batch(
 def test_rejects_are_read_back_with_key_line_column(
     data_api: DataAPI, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
-    put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 2}, {"n": 3}, {"id": "b3"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 2}, {"n": 3}, {"id": "b3"}])
     result = data_api.pipeline(s3_bucket, event, max_errors=2).run()
     step = result.steps[0]
     assert (step.objects_loaded, step.rows_loaded, step.rows_rejected) == (2, 3, 2)
@@ -152,7 +74,7 @@ def test_rejects_are_read_back_with_key_line_column(
 
 
 def test_too_many_rejects_commit_nothing(data_api: DataAPI, s3_bucket: str, event: Any) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": "x"}, {"id": "a2", "n": "y"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": "x"}, {"id": "a2", "n": "y"}])
     with pytest.raises(TooManyRejectsError) as caught:
         data_api.pipeline(s3_bucket, event, max_errors=1).run()
     assert [(r.key, r.line, r.column) for r in caught.value.rejects] == [
@@ -181,7 +103,7 @@ def test_many_objects_stage_in_a_session_then_commit_in_one_batch(
 ) -> None:
     count = redshift_data.STAGED_PER_BATCH + 1  # 13: two staging batches
     for i in range(count):
-        put(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
+        put_s3(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
     result = provisioned.pipeline(s3_bucket, event).run()
     assert result.steps[0].rows_loaded == count
     assert sorted(r[:2] for r in provisioned.rows(event)) == sorted(
@@ -212,11 +134,11 @@ def test_many_objects_stage_in_a_session_then_commit_in_one_batch(
 def test_a_failure_in_the_final_batch_leaves_rows_and_journal_as_they_were(
     provisioned: DataAPI, s3_bucket: str, event: Any, small_batches: int
 ) -> None:
-    put(s3_bucket, "lake/events/00.json", [{"id": "r0", "n": 0}])
+    put_s3(s3_bucket, "lake/events/00.json", [{"id": "r0", "n": 0}])
     provisioned.pipeline(s3_bucket, event).run()
     before = (provisioned.rows(event), provisioned.journal())
     for i in range(1, 4):
-        put(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
+        put_s3(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
     provisioned.client.refuse = "INSERT INTO _arbalest_journal"  # the final batch's last write
     with pytest.raises(CopyError):
         provisioned.pipeline(s3_bucket, event).run()
@@ -236,8 +158,8 @@ def test_a_failure_in_the_last_staging_batch_changes_nothing(
     serverless: DataAPI, s3_bucket: str, event: Any, small_batches: int
 ) -> None:
     for i in range(5):
-        put(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
-    put(s3_bucket, "lake/events/04.json", [{"id": "r4", "n": "x"}])  # a reject, none allowed
+        put_s3(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
+    put_s3(s3_bucket, "lake/events/04.json", [{"id": "r4", "n": "x"}])  # a reject, none allowed
     with pytest.raises(TooManyRejectsError) as caught:
         serverless.pipeline(s3_bucket, event).run()
     assert [(r.key, r.column) for r in caught.value.rejects] == [("events/04.json", "n")]
@@ -251,14 +173,14 @@ def test_replace_and_merge_of_many_objects_are_one_transaction_each(
     provisioned: DataAPI, s3_bucket: str, event: Any, small_batches: int
 ) -> None:
     for i in range(4):
-        put(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
+        put_s3(s3_bucket, f"lake/events/{i:02d}.json", [{"id": f"r{i}", "n": i}])
     provisioned.pipeline(s3_bucket, event, mode="replace").run()
     assert sorted(r[:2] for r in provisioned.rows(event)) == [(f"r{i}", i) for i in range(4)]
     for i in range(3):
         records = [{"id": f"r{i}", "n": 100 + i}]
         if i in (0, 2):  # one key in objects of two staging batches: the latest wins
             records.append({"id": "k", "n": i})
-        put(s3_bucket, f"lake/events/{i:02d}.json", records)
+        put_s3(s3_bucket, f"lake/events/{i:02d}.json", records)
     provisioned.pipeline(s3_bucket, event, mode="merge").run()
     assert sorted(r[:2] for r in provisioned.rows(event)) == [
         ("k", 2),
@@ -290,7 +212,7 @@ def test_polling_pauses_longer_each_time(
 
     monkeypatch.setattr(_redshift_driver.Connection, "__init__", recording)
     provisioned.client.polls = 4
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     provisioned.pipeline(s3_bucket, event).run()
     assert pauses[:4] == pytest.approx([0.05, 0.075, 0.1125, 0.16875])
     described = [op for op, _ in provisioned.client.requests if op == "describe_statement"]
@@ -302,7 +224,7 @@ def test_polling_pauses_longer_each_time(
 def test_a_journal_written_meanwhile_fails_the_step_retryably(
     data_api: DataAPI, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     pipeline = data_api.pipeline(s3_bucket, event)
     original = journal.loaded
     other: list[Any] = []
@@ -328,7 +250,7 @@ def test_a_journal_written_meanwhile_fails_the_step_retryably(
 def test_validate_and_plan_leave_nothing_behind(
     data_api: DataAPI, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
     checked = data_api.pipeline(s3_bucket, event, max_errors=1).validate()
     assert checked.steps[0].rows_rejected == 1
     plan = data_api.pipeline(s3_bucket, event).plan()
@@ -342,7 +264,7 @@ def test_throttling_is_retryable_and_the_secret_arn_never_shows(
     provisioned: DataAPI, s3_bucket: str, event: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     pipeline = provisioned.pipeline(s3_bucket, event)
     provisioned.client.fail_next = ["ThrottlingException"] * 50
     with pytest.raises(WarehouseUnavailableError) as caught:
@@ -378,7 +300,7 @@ def test_the_url_form_reaches_the_same_warehouse(
         return provisioned.client
 
     monkeypatch.setattr(_redshift_data, "make_client", client)
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     url = f"redshift+data:///test?workgroup=analytics&secret_arn={SECRET}&region=us-east-1"
     with Pipeline(url, store=f"s3://{s3_bucket}/lake", iam_role=ROLE) as pipeline:
         result = pipeline.copy(event, "events").run()
@@ -402,7 +324,7 @@ def test_the_redshift_example_runs_through_the_data_api(
     serverless: DataAPI, s3_bucket: str
 ) -> None:
     example = _example("s3_to_redshift")
-    put(s3_bucket, "raw/orders/2026-11-25.json", EXAMPLE_ORDERS)
+    put_s3(s3_bucket, "raw/orders/2026-11-25.json", EXAMPLE_ORDERS)
     result = example.build(serverless.api.engine(), s3_bucket, ROLE).run()
     assert result.rows_loaded == 3
     with serverless.standin.engine.connect() as conn:

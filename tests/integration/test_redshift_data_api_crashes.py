@@ -31,14 +31,13 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from arbalest import Pipeline, RedshiftDataAPI, SortedSources, String, Timestamp, journal
+from arbalest import Pipeline, SortedSources, String, Timestamp, journal
 from arbalest.backends import _redshift_driver, redshift_data
-from tests.fixtures.redshift_data import FakeDataAPI
-from tests.fixtures.servers import redshift_stand_in
+from tests.fixtures.redshift import ROLE
+from tests.fixtures.redshift_data import data_api_stand_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 OBJECTS = 5  # three staging batches of two (``small_batches``)
 
 #: ``(batch, when, mode, serverless, format)``: where the run dies, and for which step.
@@ -124,34 +123,29 @@ def test_a_run_killed_at_a_batch_boundary_loses_and_doubles_nothing(
     fmt: str,
 ) -> None:
     monkeypatch.setattr(redshift_data, "STAGED_PER_BATCH", 2)
-    with redshift_stand_in(postgres_schema, serverless=serverless) as standin:
-        client = FakeDataAPI(standin, polls=0)
-        api = RedshiftDataAPI(workgroup="wg", database="test", client=client)
-        pipeline = Pipeline(api, store=f"s3://{lake}/lake", iam_role=ROLE).copy(
+    with data_api_stand_in(postgres_schema, serverless=serverless) as found:
+        pipeline = Pipeline(found.api, store=f"s3://{lake}/lake", iam_role=ROLE).copy(
             event, fmt, mode=mode
         )
         calls: list[int] = []
         dying = _dying(calls, call, when)
 
-        try:
-            with monkeypatch.context() as mp:
-                mp.setattr(_redshift_driver.Connection, "send_batch", dying)
-                with pytest.raises(Killed):
-                    pipeline.run()
-            assert len(calls) == call  # the point was reached
-            journaled, ids = _state(standin, event)
-            # all or nothing: what the journal says was loaded is exactly what is there
-            assert len(journaled) in (0, OBJECTS)
-            assert sum(journaled.values()) == len(ids) == 3 * len(journaled)
-            assert (len(journaled) == OBJECTS) == (call == 5 and when == "after")
-            pipeline.run()
-            journaled, ids = _state(standin, event)
-            assert sorted(ids) == sorted(f"r{i}-{j}" for i in range(OBJECTS) for j in range(3))
-            assert sorted(journaled) == [f"{fmt}/{i:02d}.{fmt}" for i in range(OBJECTS)]
-            if mode != "replace":
-                assert pipeline.run().rows_loaded == 0
-        finally:
-            client.close()
+        with monkeypatch.context() as mp:
+            mp.setattr(_redshift_driver.Connection, "send_batch", dying)
+            with pytest.raises(Killed):
+                pipeline.run()
+        assert len(calls) == call  # the point was reached
+        journaled, ids = _state(found.standin, event)
+        # all or nothing: what the journal says was loaded is exactly what is there
+        assert len(journaled) in (0, OBJECTS)
+        assert sum(journaled.values()) == len(ids) == 3 * len(journaled)
+        assert (len(journaled) == OBJECTS) == (call == 5 and when == "after")
+        pipeline.run()
+        journaled, ids = _state(found.standin, event)
+        assert sorted(ids) == sorted(f"r{i}-{j}" for i in range(OBJECTS) for j in range(3))
+        assert sorted(journaled) == [f"{fmt}/{i:02d}.{fmt}" for i in range(OBJECTS)]
+        if mode != "replace":
+            assert pipeline.run().rows_loaded == 0
 
 
 PARTITIONS = 4  # one object each: a staging batch each, then the step's last batch (6)
@@ -187,11 +181,10 @@ def test_a_time_series_killed_at_a_batch_boundary_loses_and_doubles_nothing(
         id = String(10)
         t = Timestamp()
 
-    with redshift_stand_in(postgres_schema) as standin:
-        client = FakeDataAPI(standin, polls=0)
-        api = RedshiftDataAPI(workgroup="wg", database="test", client=client)
+    with data_api_stand_in(postgres_schema, serverless=False) as found:
+        standin = found.standin
         store = f"s3://{series_lake}/lake"
-        pipeline = Pipeline(api, store=store, iam_role=ROLE).time_series(
+        pipeline = Pipeline(found.api, store=store, iam_role=ROLE).time_series(
             Timed, SortedSources(store, "series"), series_column="t"
         )
         calls: list[int] = []
@@ -208,23 +201,20 @@ def test_a_time_series_killed_at_a_batch_boundary_loses_and_doubles_nothing(
             return journaled, ids, point
 
         everything = sorted(f"d{d}-{j}" for d in range(1, PARTITIONS + 1) for j in range(3))
-        try:
-            with monkeypatch.context() as mp:
-                mp.setattr(_redshift_driver.Connection, "send_batch", dying)
-                with pytest.raises(Killed):
-                    pipeline.run()
-            assert len(calls) == call  # the point was reached
-            journaled, ids, point = state()
-            done = call == 6 and when == "after"
-            # all or nothing: rows, journal and cursor moved together, or none of them
-            assert sorted(ids) == (everything if done else [])
-            assert len(journaled) == (PARTITIONS if done else 0)
-            assert point == ("series/2014-11-04" if done else None)
-            pipeline.run()
-            journaled, ids, point = state()
-            assert sorted(ids) == everything
-            assert sum(journaled.values()) == len(everything)
-            assert point == "series/2014-11-04"
-            assert pipeline.run().rows_loaded == 0
-        finally:
-            client.close()
+        with monkeypatch.context() as mp:
+            mp.setattr(_redshift_driver.Connection, "send_batch", dying)
+            with pytest.raises(Killed):
+                pipeline.run()
+        assert len(calls) == call  # the point was reached
+        journaled, ids, point = state()
+        done = call == 6 and when == "after"
+        # all or nothing: rows, journal and cursor moved together, or none of them
+        assert sorted(ids) == (everything if done else [])
+        assert len(journaled) == (PARTITIONS if done else 0)
+        assert point == ("series/2014-11-04" if done else None)
+        pipeline.run()
+        journaled, ids, point = state()
+        assert sorted(ids) == everything
+        assert sum(journaled.values()) == len(everything)
+        assert point == "series/2014-11-04"
+        assert pipeline.run().rows_loaded == 0

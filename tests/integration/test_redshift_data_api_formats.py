@@ -8,7 +8,6 @@ key, line, column, value and reason, counts per object."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -33,24 +32,12 @@ from arbalest.backends import _redshift_session, redshift_data
 from arbalest.pipeline import copying
 from tests.conformance import format_cases
 from tests.conformance.format_cases import parquet
-from tests.integration.test_redshift_data_api import ROLE, DataAPI, _data_api
-from tests.integration.test_redshift_formats import Flat, put_objects, table_rows
+from tests.conformance.test_conformance import table_rows
+from tests.fixtures.redshift import ROLE
+from tests.fixtures.redshift_data import DataAPI
+from tests.integration.test_redshift_formats import Flat, put_objects
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-
-@pytest.fixture(params=["provisioned", "serverless"])
-def data_api(
-    request: pytest.FixtureRequest, postgres_schema: str, s3_endpoint: str
-) -> Iterator[DataAPI]:
-    with _data_api(postgres_schema, serverless=request.param == "serverless") as found:
-        yield found
-
-
-@pytest.fixture
-def provisioned(postgres_schema: str, s3_endpoint: str) -> Iterator[DataAPI]:
-    with _data_api(postgres_schema, serverless=False) as found:
-        yield found
 
 
 def pipeline(api: DataAPI, bucket: str, schema: type[Schema], **kw: Any) -> Pipeline:
@@ -61,7 +48,7 @@ def _moves_rows(batch: list[str], table: str) -> bool:
     return any(s.startswith(f"INSERT INTO {table}") for s in batch)
 
 
-class Keyed(format_cases.Base):
+class Keyed(format_cases.Base):  # type: ignore[misc, valid-type]
     __tablename__ = "keyed_data_api"
     id = String(10, primary_key=True)
     n = BigInt()

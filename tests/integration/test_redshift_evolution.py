@@ -4,19 +4,17 @@ transaction, VARCHARs widened before it."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import boto3
 import pytest
 import sqlalchemy as sa
 
 from arbalest import Integer, Pipeline, String, TableMismatchError, TooManyRejectsError
+from tests.fixtures.lakes import put_s3
+from tests.fixtures.redshift import ROLE
 from tests.fixtures.schemas import fresh_base
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 
 
 def version_1() -> Any:
@@ -36,11 +34,6 @@ def version_2() -> Any:
         n = Integer(encode="az64")
 
     return Event
-
-
-def put(bucket: str, key: str, records: list[Any]) -> None:
-    body = "".join(json.dumps(r) + "\n" for r in records).encode()
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
 
 def pipeline(standin: Any, bucket: str, schema: Any, **kw: Any) -> Pipeline:
@@ -64,9 +57,9 @@ def table_columns(engine: sa.Engine) -> dict[str, Any]:
 def test_evolve_widens_before_the_transaction_and_adds_in_it(
     redshift_standin: Any, s3_bucket: str
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short"}])
     pipeline(redshift_standin, s3_bucket, version_1()).run()
-    put(s3_bucket, "lake/events/b.json", [{"id": "b", "note": "x" * 50, "n": 3}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b", "note": "x" * 50, "n": 3}])
     plan = pipeline(redshift_standin, s3_bucket, version_2(), evolve=True).plan().steps[0]
     assert plan.alter_before == ["ALTER TABLE events ALTER COLUMN note TYPE VARCHAR(64)"]
     assert plan.alter == ["ALTER TABLE events ADD COLUMN n INTEGER ENCODE az64"]
@@ -89,9 +82,9 @@ def test_evolve_widens_before_the_transaction_and_adds_in_it(
 def test_a_failed_step_keeps_the_widening_and_loses_the_new_column(
     redshift_standin: Any, s3_bucket: str
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short"}])
     pipeline(redshift_standin, s3_bucket, version_1()).run()
-    put(s3_bucket, "lake/events/b.json", [{"id": "b", "note": "x" * 50, "n": "three"}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b", "note": "x" * 50, "n": "three"}])
     with pytest.raises(TooManyRejectsError):
         pipeline(redshift_standin, s3_bucket, version_2(), evolve=True).run()
     # documented: the widening committed before the step; the ADD COLUMN rolled back with it
@@ -102,7 +95,7 @@ def test_a_failed_step_keeps_the_widening_and_loses_the_new_column(
 
 
 def test_a_refused_step_widens_nothing(redshift_standin: Any, s3_bucket: str) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short", "n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short", "n": 1}])
 
     class Wide(fresh_base()):  # type: ignore[misc]
         __tablename__ = "events"
@@ -120,10 +113,10 @@ def test_a_refused_step_widens_nothing(redshift_standin: Any, s3_bucket: str) ->
 
 
 def test_validate_does_not_widen_and_says_so(redshift_standin: Any, s3_bucket: str) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short"}])
     pipeline(redshift_standin, s3_bucket, version_1()).run()
     before = table_columns(redshift_standin.engine)
-    put(s3_bucket, "lake/events/b.json", [{"id": "b", "note": "fits", "n": 3}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b", "note": "fits", "n": 3}])
     result = pipeline(redshift_standin, s3_bucket, version_2(), evolve=True).validate()
     assert any("validate() left it as it is" in w for w in result.steps[0].warnings)
     assert table_columns(redshift_standin.engine) == before
@@ -132,7 +125,7 @@ def test_validate_does_not_widen_and_says_so(redshift_standin: Any, s3_bucket: s
 def test_the_stand_in_refuses_alter_column_type_in_a_transaction(
     redshift_standin: Any, s3_bucket: str
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a", "note": "short"}])
     pipeline(redshift_standin, s3_bucket, version_1()).run()
     with (
         pytest.raises(sa.exc.DBAPIError, match="cannot run inside a transaction block"),

@@ -30,33 +30,18 @@ from arbalest import (
 )
 from tests.conformance import format_cases
 from tests.conformance.format_cases import CSV_CASES, Case, parquet
-from tests.conformance.test_conformance import encoded, normalise
+from tests.conformance.test_conformance import encoded, expected_rows, table_rows
+from tests.fixtures.redshift import ROLE
 from tests.fixtures.redshift_data import FakeDataAPI
 from tests.fixtures.schemas import NAMED, every_type
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 
 
 def put_objects(bucket: str, objects: dict[str, str | bytes], folder: str = "in") -> None:
     client = boto3.client("s3")
     for key, content in objects.items():
         client.put_object(Bucket=bucket, Key=f"lake/{folder}/{key}", Body=encoded(key, content))
-
-
-def table_rows(engine: sa.Engine, schema: type[Schema]) -> list[dict[str, Any]]:
-    table = schema.__table__
-    with engine.connect() as conn:
-        result = conn.execute(sa.select(table).order_by(table.c.id))
-        return [{c: normalise(c, v) for c, v in row._mapping.items()} for row in result]
-
-
-def expected(schema: type[Schema], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    columns = schema.__table__.c.keys()
-    return sorted(
-        ({c: normalise(c, row.get(c)) for c in columns} for row in rows), key=lambda r: r["id"]
-    )
 
 
 def pipeline(warehouse: Any, bucket: str, schema: type[Schema], **kw: Any) -> Pipeline:
@@ -98,7 +83,7 @@ def test_csv_cases_give_the_rows_and_rejects_they_give_locally(
     else:
         result = step.run()
         rejects = result.steps[0].rejects
-        assert table_rows(engine, case.schema) == expected(case.schema, case.rows)
+        assert table_rows(engine, case.schema) == expected_rows(case.schema, case.rows)
         assert result.rows_loaded == len(case.rows)
         # counts per object, in the journal too
         j = journal.JOURNAL
@@ -150,7 +135,7 @@ def test_parquet_cases_give_the_rows_they_give_locally(
     put_objects(s3_bucket, case.objects)
     result = pipeline(redshift_warehouse, s3_bucket, Flat, **case.options).run()
     rows = [{k: v for k, v in row.items() if k != "nested_n"} for row in case.rows]
-    assert table_rows(redshift_standin.engine, Flat) == expected(Flat, rows)
+    assert table_rows(redshift_standin.engine, Flat) == expected_rows(Flat, rows)
     assert result.rows_loaded == len(rows)
     copies = redshift_standin.copies
     assert [c["format"] for c in copies] == ["parquet"] * len(case.objects)
@@ -208,7 +193,7 @@ def test_parquet_fields_inside_structs_and_truncation_are_refused_at_once(
         ).run()
 
 
-class Keyed(format_cases.Base):
+class Keyed(format_cases.Base):  # type: ignore[misc, valid-type]
     __tablename__ = "keyed_formats"
     id = String(10, primary_key=True)
     n = BigInt()

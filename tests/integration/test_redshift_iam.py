@@ -16,12 +16,10 @@ from botocore.stub import Stubber
 
 from arbalest import Pipeline, WarehouseAccessError
 from arbalest.backends import _redshift_iam
-from tests.fixtures.redshift import install_stand_in
+from tests.fixtures.redshift import ROLE, install_stand_in
 from tests.fixtures.servers import POSTGRES_URL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 
 
 def iam_url(user: str, schema: str, query: str) -> str:

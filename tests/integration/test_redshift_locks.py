@@ -4,22 +4,21 @@ SERIALIZABLE isolation, and first runs on a new warehouse that take turns creati
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from typing import Any
 
-import boto3
 import pytest
 import sqlalchemy as sa
 
 from arbalest import ConcurrentRunError, Integer, Pipeline, Schema, String, journal
 from arbalest.backends.redshift import CREATION_LOCK, lock_table
+from tests.fixtures.lakes import put_s3
+from tests.fixtures.redshift import ROLE
 from tests.fixtures.servers import redshift_stand_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 KINDS: dict[str, dict[str, Any]] = {
     "serializable": {"isolation": "Serializable"},
     "snapshot": {"isolation": "Snapshot Isolation"},
@@ -40,11 +39,6 @@ def tables(base: type[Schema]) -> tuple[Any, Any]:
         id = String(36, primary_key=True)
 
     return Event, User
-
-
-def put(bucket: str, key: str, records: list[Any]) -> None:
-    body = "".join(json.dumps(r) + "\n" for r in records).encode()
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
 
 def one(standin: Any, bucket: str, schema: Any, **kw: Any) -> Pipeline:
@@ -75,14 +69,14 @@ def test_a_run_waits_only_for_runs_on_its_own_target_unless_serializable(
     kind: str, postgres_schema: str, s3_endpoint: str, s3_bucket: str, tables: Any
 ) -> None:
     event, user = tables
-    put(s3_bucket, "lake/events/a.json", [{"id": "e1"}])
-    put(s3_bucket, "lake/users/a.json", [{"id": "u1"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "e1"}])
+    put_s3(s3_bucket, "lake/users/a.json", [{"id": "u1"}])
     serializable = kind in ("serializable", "unknown-provisioned")
     with redshift_stand_in(postgres_schema, **KINDS[kind]) as standin:
         one(standin, s3_bucket, event).run()
         one(standin, s3_bucket, user).run()
-        put(s3_bucket, "lake/events/b.json", [{"id": "e2"}])
-        put(s3_bucket, "lake/users/b.json", [{"id": "u2"}])
+        put_s3(s3_bucket, "lake/events/b.json", [{"id": "e2"}])
+        put_s3(s3_bucket, "lake/users/b.json", [{"id": "u2"}])
         # another run is loading users: a run on events does not wait for it, one on users
         # does (with SERIALIZABLE isolation, that run holds the journal too: every run waits)
         held = (lock_table("users"), journal.JOURNAL) if serializable else (lock_table("users"),)
@@ -107,8 +101,8 @@ def test_first_runs_at_once_on_a_new_warehouse_take_turns_creating_the_tables(
 ) -> None:
     event, user = tables
     for n in range(3):
-        put(s3_bucket, f"lake/events/{n}.json", [{"id": f"e{n}-{i}"} for i in range(50)])
-        put(s3_bucket, f"lake/users/{n}.json", [{"id": f"u{n}-{i}"} for i in range(50)])
+        put_s3(s3_bucket, f"lake/events/{n}.json", [{"id": f"e{n}-{i}"} for i in range(50)])
+        put_s3(s3_bucket, f"lake/users/{n}.json", [{"id": f"u{n}-{i}"} for i in range(50)])
     errors: list[BaseException] = []
     with redshift_stand_in(postgres_schema, **KINDS[kind]) as standin:
         start = threading.Barrier(4)
@@ -160,7 +154,7 @@ def test_validate_on_a_new_warehouse_leaves_no_lock_table_behind(
     redshift_standin: Any, s3_bucket: str, tables: Any
 ) -> None:
     event, _ = tables
-    put(s3_bucket, "lake/events/a.json", [{"id": "e1"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "e1"}])
     assert one(redshift_standin, s3_bucket, event).validate().rows_loaded == 0
     with redshift_standin.engine.connect() as conn:
         for table in (CREATION_LOCK, lock_table("events"), journal.JOURNAL):
@@ -177,12 +171,12 @@ def test_a_warehouse_without_lock_tables_gets_them_under_the_creation_lock(
     """A warehouse an older Arbalest loaded has the journal and the target, not the lock
     tables: the next run creates them."""
     event, _ = tables
-    put(s3_bucket, "lake/events/a.json", [{"id": "e1"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "e1"}])
     one(redshift_standin, s3_bucket, event).run()
     with redshift_standin.engine.begin() as conn:
         conn.exec_driver_sql(f"DROP TABLE {lock_table('events').name}")
         conn.exec_driver_sql(f"DROP TABLE {CREATION_LOCK.name}")
-    put(s3_bucket, "lake/events/b.json", [{"id": "e2"}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "e2"}])
     assert one(redshift_standin, s3_bucket, event).run().rows_loaded == 1
     with redshift_standin.engine.connect() as conn:
         assert journal.table_exists(conn, lock_table("events"))
@@ -193,13 +187,13 @@ def test_creating_tables_times_out_when_another_run_holds_the_creation_lock(
     redshift_standin: Any, s3_bucket: str, tables: Any
 ) -> None:
     event, user = tables
-    put(s3_bucket, "lake/events/a.json", [{"id": "e1"}])
-    put(s3_bucket, "lake/users/a.json", [{"id": "u1"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "e1"}])
+    put_s3(s3_bucket, "lake/users/a.json", [{"id": "u1"}])
     one(redshift_standin, s3_bucket, event).run()  # creates _arbalest_lock
     with holding(redshift_standin.engine, CREATION_LOCK):
         with pytest.raises(ConcurrentRunError) as info:
             one(redshift_standin, s3_bucket, user, lock_timeout=0.3).run()  # a new table
         assert "creating Arbalest's tables" in str(info.value)
         # a target whose tables exist does not need it
-        put(s3_bucket, "lake/events/b.json", [{"id": "e2"}])
+        put_s3(s3_bucket, "lake/events/b.json", [{"id": "e2"}])
         assert one(redshift_standin, s3_bucket, event, lock_timeout=0.3).run().rows_loaded == 1

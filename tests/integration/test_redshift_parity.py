@@ -12,6 +12,7 @@ import datetime as dt
 import itertools
 import json
 import os
+from collections.abc import Callable
 from typing import Any, Final
 
 import boto3
@@ -22,7 +23,6 @@ from hypothesis import strategies as st
 
 from arbalest import (
     Date,
-    Integer,
     Pipeline,
     PipelineError,
     Schema,
@@ -54,13 +54,8 @@ def journal_rows(engine: sa.Engine) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(400, primary_key=True)
-        n = Integer()
-
-    return Event
+def event(make_event: Callable[..., Any]) -> Any:
+    return make_event(id=String(400, primary_key=True))
 
 
 @pytest.fixture

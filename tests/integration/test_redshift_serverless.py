@@ -4,11 +4,9 @@ views as tables (and no ``pg_last_copy_id()``: a statement that used ``STL`` wou
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-import boto3
 import pytest
 import sqlalchemy as sa
 
@@ -22,17 +20,11 @@ from arbalest import (
 )
 from arbalest.backends._redshift_views import SYS, read_back
 from arbalest.convert import BAD_DATE, DateRule
-from tests.fixtures.redshift import SYS_QUERY_OFFSET
+from tests.fixtures.lakes import put_s3
+from tests.fixtures.redshift import ROLE, SYS_QUERY_OFFSET
 from tests.fixtures.servers import redshift_stand_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
-
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
-
-
-def put(bucket: str, key: str, records: list[Any]) -> None:
-    body = "".join(json.dumps(r) + "\n" for r in records).encode()
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
 
 def pipeline(standin: Any, bucket: str, event: Any, **kw: Any) -> Pipeline:
@@ -52,8 +44,8 @@ def statements(engine: sa.Engine) -> list[str]:
 def test_rows_and_rejects_are_the_same_on_serverless_and_provisioned(
     kind: str, postgres_schema: str, s3_endpoint: str, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
-    put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 2}, {"n": 3}, {"id": "b3"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 2}, {"n": 3}, {"id": "b3"}])
     with redshift_stand_in(postgres_schema, serverless=kind == "serverless") as standin:
         seen = statements(standin.engine)
         result = pipeline(standin, s3_bucket, event, max_errors=2).run()
@@ -87,7 +79,7 @@ def test_rows_and_rejects_are_the_same_on_serverless_and_provisioned(
 def test_a_serverless_copy_with_too_many_rejects_reads_them_from_the_session(
     redshift_serverless: Any, s3_bucket: str, event: Any
 ) -> None:
-    put(
+    put_s3(
         s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b", "n": "x"}, {"id": "c", "n": "y"}]
     )
     with pytest.raises(TooManyRejectsError) as info:
@@ -104,7 +96,7 @@ def test_counts_wait_for_sys_load_history_to_record_the_copy(
     postgres_schema: str, s3_endpoint: str, s3_bucket: str, event: Any
 ) -> None:
     """Redshift's monitoring views may record a statement a moment after it returns."""
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
     with redshift_stand_in(postgres_schema, serverless=True, history_lag=0.4) as standin:
         started = time.monotonic()
         result = pipeline(standin, s3_bucket, event).run()
@@ -123,7 +115,7 @@ def test_a_copy_sys_load_history_never_records_fails_the_step_but_not_a_validati
     from arbalest.backends import _redshift_views
 
     monkeypatch.setattr(_redshift_views, "_LAG_SECONDS", 0.3)
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     with redshift_stand_in(postgres_schema, serverless=True, history_lag=None) as standin:
         with pytest.raises(CopyError, match=r"has not recorded the COPY of events/a\.json"):
             pipeline(standin, s3_bucket, event).run()
@@ -136,7 +128,7 @@ def test_a_copy_sys_load_history_never_records_fails_the_step_but_not_a_validati
 def test_validate_on_serverless_counts_rejects_and_keeps_nothing(
     redshift_serverless: Any, s3_bucket: str, event: Any
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a"}, {"id": "b", "n": "x"}])
     result = pipeline(redshift_serverless, s3_bucket, event, max_errors=1).validate()
     assert result.rows_rejected == 1
     assert redshift_serverless.copies[0]["no_load"] is True
@@ -150,7 +142,7 @@ def test_the_warehouse_is_probed_once_per_connection(
     p = Pipeline(redshift_serverless.engine, store=f"s3://{s3_bucket}/lake", iam_role=ROLE)
     for name in ("one", "two", "three"):
         table: Any = type(name.title(), (base,), {"__tablename__": name, "id": String(8)})
-        put(s3_bucket, f"lake/{name}/a.json", [{"id": name}])
+        put_s3(s3_bucket, f"lake/{name}/a.json", [{"id": name}])
         p = p.copy(table, name)
     seen = statements(redshift_serverless.engine)
     assert p.run().rows_loaded == 3

@@ -18,7 +18,6 @@ of it in a row.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import socket
 import textwrap
@@ -44,6 +43,7 @@ from arbalest import (
 )
 from arbalest.cli import main
 from tests.fixtures.faults import Fault, FaultProxy, Operation
+from tests.fixtures.lakes import put_s3
 from tests.fixtures.modules import module
 from tests.fixtures.servers import POSTGRES_URL
 from tests.fixtures.telemetry import Recorder
@@ -220,16 +220,11 @@ def warehouse_url(postgres_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def put(bucket: str, key: str, data: bytes | list[dict[str, Any]]) -> None:
-    raw = data if isinstance(data, bytes) else "".join(json.dumps(r) + "\n" for r in data).encode()
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=raw)
-
-
 @pytest.fixture
 def lake(s3_bucket: str) -> str:
     """``s3://<bucket>/lake`` with two good objects under ``events/``."""
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
-    put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 3}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": 2}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": 3}])
     return f"s3://{s3_bucket}/lake"
 
 
@@ -348,7 +343,7 @@ def test_no_secret_from_the_original_arbalest_api(
         pipeline.manifest_copy(
             metadata="meta", source="lake/nothing", schema=events, max_error_count=0
         )
-        put(s3_bucket, "lake/nothing/x.json", [{"id": "x", "n": "not a number"}])
+        put_s3(s3_bucket, "lake/nothing/x.json", [{"id": "x", "n": "not a number"}])
         with pytest.raises(PipelineError) as caught:
             pipeline.run()
         surfaces.add_exception("its failure", caught.value)
@@ -375,12 +370,12 @@ def _bad_bucket(url: str, lake: str, keys: Credentials, event: Any, **_: Any) ->
 
 
 def _bad_object(url: str, lake: str, keys: Credentials, event: Any, bucket: str) -> Pipeline:
-    put(bucket, "lake/events/c.json.gz", b'{"id": "not gzip at all"}\n')
+    put_s3(bucket, "lake/events/c.json.gz", b'{"id": "not gzip at all"}\n')
     return Pipeline(url, store=lake, credentials=keys).copy(event, "events")
 
 
 def _rejects(url: str, lake: str, keys: Credentials, event: Any, bucket: str) -> Pipeline:
-    put(bucket, "lake/events/c.json", [{"id": "c1", "n": "not a number"}, {"id": None}])
+    put_s3(bucket, "lake/events/c.json", [{"id": "c1", "n": "not a number"}, {"id": None}])
     return Pipeline(url, store=lake, credentials=keys).copy(event, "events", max_errors=1)
 
 
@@ -473,7 +468,7 @@ def test_no_secret_from_the_redshift_path_that_succeeds_or_rejects_too_much(
     event: Any,
     debug_logs: pytest.LogCaptureFixture,
 ) -> None:
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
     pipeline = redshift_pipeline(redshift_standin.engine, s3_bucket, credentials, event)
     surfaces = Surfaces()
     recorder = Recorder()
@@ -481,7 +476,7 @@ def test_no_secret_from_the_redshift_path_that_succeeds_or_rejects_too_much(
     surfaces.add_object("plan", pipeline.plan())
     surfaces.add_object("validate", pipeline.validate(**recorder.providers))
     surfaces.add_object("run", pipeline.run(**recorder.providers))
-    put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": "x"}, {"id": "b2", "n": "y"}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": "x"}, {"id": "b2", "n": "y"}])
     with pytest.raises(PipelineError) as caught:
         pipeline.run(**recorder.providers)
     surfaces.add_exception("too many rejects", caught.value)
@@ -510,7 +505,7 @@ def test_no_secret_through_the_data_api(
     api = RedshiftDataAPI(
         workgroup="analytics", database="test", secret_arn=SECRET_ARN, client=client
     )
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
     pipeline = Pipeline(api, store=f"s3://{s3_bucket}/lake", credentials=credentials).copy(
         event, "events", max_errors=1
     )
@@ -528,7 +523,7 @@ def test_no_secret_through_the_data_api(
         ("run", pipeline.run(**recorder.providers)),
     ]:
         surfaces.add_object(name, obj)
-    put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": "x"}, {"id": "b2", "n": "y"}])
+    put_s3(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": "x"}, {"id": "b2", "n": "y"}])
     with pytest.raises(PipelineError) as too_many:
         pipeline.run(**recorder.providers)
     surfaces.add_exception("too many rejects", too_many.value)
@@ -537,7 +532,7 @@ def test_no_secret_through_the_data_api(
         pipeline.run(**recorder.providers)
     surfaces.add_exception("access denied", denied.value)
     client.fail_next = []
-    put(s3_bucket, "lake/events/c.json", [{"id": "c1", "n": 1}])
+    put_s3(s3_bucket, "lake/events/c.json", [{"id": "c1", "n": 1}])
     client.refuse = "COPY"
     with pytest.raises(PipelineError) as refused:
         pipeline.run(**recorder.providers)
@@ -562,7 +557,7 @@ def refused_copy(standin: Any, bucket: str, keys: Credentials, event: Any, hide:
     """Run a Redshift COPY that the warehouse refuses with a syntax error: PostgreSQL, like
     Redshift, quotes the statement it received (keys pasted in by the driver) in its message.
     ``hide``: the engine's ``hide_parameters``."""
-    put(bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
+    put_s3(bucket, "lake/events/a.json", [{"id": "a1", "n": 1}])
     standin.remove()  # COPY reaches PostgreSQL as it is
     engine = sa.create_engine(standin.engine.url, hide_parameters=hide)
     try:
@@ -649,7 +644,7 @@ def test_no_temporary_password_from_an_iam_sign_in_anywhere(
         )
     stub.activate()
     monkeypatch.setattr(_redshift_iam, "_client", lambda service, region, profile: client)
-    put(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
+    put_s3(s3_bucket, "lake/events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
     pipeline = iam_pipeline(iam_user, postgres_schema, s3_bucket, event, credentials=credentials)
     side = sa.create_engine(
         sa.make_url(POSTGRES_URL).update_query_dict(
@@ -664,7 +659,7 @@ def test_no_temporary_password_from_an_iam_sign_in_anywhere(
         surfaces.add_object("plan", pipeline.plan())
         surfaces.add_object("validate", pipeline.validate())
         surfaces.add_object("run", pipeline.run())
-        put(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": "x"}, {"id": "b2", "n": "y"}])
+        put_s3(s3_bucket, "lake/events/b.json", [{"id": "b1", "n": "x"}, {"id": "b2", "n": "y"}])
         with pytest.raises(PipelineError) as caught:
             pipeline.run()
         surfaces.add_exception("too many rejects", caught.value)
@@ -775,7 +770,7 @@ def test_no_secret_on_the_command_lines_stdout_or_stderr(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    put(s3_bucket, "lake/bad/x.json", [{"id": "x", "n": "not a number"}])
+    put_s3(s3_bucket, "lake/bad/x.json", [{"id": "x", "n": "not a number"}])
     jobs = tmp_path / f"jobs_{uuid.uuid4().hex[:8]}.py"
     jobs.write_text(textwrap.dedent(JOBS))
     for name, value in [

@@ -15,22 +15,12 @@ import pytest
 import sqlalchemy as sa
 from opentelemetry.trace import StatusCode
 
-from arbalest import Integer, Pipeline, PipelineError, Schema, SortedSources, String, Timestamp
+from arbalest import Pipeline, PipelineError, Schema, SortedSources, String, Timestamp
 from arbalest.loading import reader
 from arbalest.pipeline import telemetry
 from tests.fixtures.telemetry import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def event(base: type[Schema]) -> Any:
-    class Event(base):  # type: ignore[misc, valid-type]
-        __tablename__ = "events"
-        id = String(36, primary_key=True)
-        n = Integer()
-
-    return Event
 
 
 def lines(records: list[dict[str, Any]]) -> str:

@@ -32,15 +32,15 @@ from arbalest import (
     Integer,
     Pipeline,
     PipelineError,
-    Schema,
     SortedSources,
     String,
     Timestamp,
     TimestampTZ,
     journal,
 )
+from tests.fixtures.budgets import budget
+from tests.fixtures.schemas import fresh_base
 from tests.fixtures.servers import POSTGRES_URL
-from tests.unit.loading.test_properties import budget
 
 Kind = Literal["day", "hour"]
 
@@ -167,23 +167,18 @@ def since_as(form: str, boundary: dt.datetime, zone: str) -> object:
     }[form]
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
+Base = fresh_base()
 
 
-class EventTZ(Base):
+class EventTZ(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "events"
     id = String(10)
     t = TimestampTZ()
 
 
-class NaiveBase(Schema):
-    __abstract__ = True  # the same table name, in a MetaData of its own
-    metadata = sa.MetaData()
+class EventTS(fresh_base()):  # type: ignore[misc]
+    """The same table name as ``EventTZ``, in a MetaData of its own."""
 
-
-class EventTS(NaiveBase):
     __tablename__ = "events"
     id = String(10)
     t = Timestamp()
@@ -285,7 +280,7 @@ def test_a_since_that_is_not_a_time_is_refused_when_the_step_is_added(tmp_path: 
 
 
 def test_a_numeric_series_keeps_its_numbers(tmp_path: Path) -> None:
-    class Run(Base):
+    class Run(Base):  # type: ignore[misc, valid-type]
         __tablename__ = "runs"
         id = String(10)
         n = Integer()

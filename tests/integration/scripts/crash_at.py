@@ -23,19 +23,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from arbalest import Integer, Pipeline, Schema, SortedSources, String, Timestamp, journal
+from arbalest import Integer, Pipeline, SortedSources, String, Timestamp, journal
 from arbalest.backends import _stream
 from arbalest.backends import base as backend_base
 from arbalest.loading import reader, tabular_feed
 from arbalest.stores.local import LocalStore
+from tests.fixtures.schemas import fresh_base
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Record(Base):
+class Record(fresh_base()):  # type: ignore[misc]
     __tablename__ = "records"
     id = String(40, primary_key=True)
     n = Integer()

@@ -17,20 +17,10 @@ import sys
 
 import sqlalchemy as sa
 
-from arbalest import Integer, Pipeline, Schema, String
+from arbalest import Pipeline
 from arbalest.pipeline.result import StepResult
 from arbalest.stores.base import ObjectInfo
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Record(Base):
-    __tablename__ = "records"
-    id = String(40, primary_key=True)
-    n = Integer()
+from tests.fixtures.schemas import Record
 
 
 class Printer:

@@ -23,9 +23,9 @@ from arbalest.backends.redshift_tabular import (
 from arbalest.convert import ConvertOptions
 from arbalest.loading.formats import CsvOptions
 from arbalest.stores.local import LocalStore
+from tests.fixtures.redshift import ROLE
 
 DIALECT = RedshiftDialect_psycopg2()
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 MANIFEST = "s3://lake/_arbalest/manifests/events/run-0000.json"
 LOAD = sa.Table(
     "_arbalest_stage_x_l1",

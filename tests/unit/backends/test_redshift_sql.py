@@ -25,12 +25,12 @@ from arbalest.backends.redshift import (
     lock_table,
     manifest_document,
 )
+from tests.fixtures.redshift import ROLE
 
 DIALECT = RedshiftDialect_psycopg2()
 TABLE = sa.Table(
     "events", sa.MetaData(), sa.Column("id", sa.String), sa.Column("some_number", sa.Integer)
 )
-ROLE = "arn:aws:iam::123456789012:role/ArbalestLoader"
 KEYS = Credentials(
     "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "FwoGZXIvYXdzEXAMPLEtoken"
 )

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from arbalest import Pipeline
-from tests.fixtures.cli import invoke, timeless
+from tests.fixtures.cli import Cli, timeless
 from tests.fixtures.lakes import put
 from tests.fixtures.modules import module, write_module
 
@@ -91,6 +91,12 @@ def events(project: Project) -> int:
 PIPELINE = 'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n'
 
 
+@pytest.fixture
+def jobs(project: Project, events: int) -> Path:
+    """The module of ``PIPELINE`` (one step, ``events``), with ``events`` in the lake."""
+    return project.module(PIPELINE)
+
+
 def run_lines(size: int, objects: int = 1, rows: int = 2, rejected: int = 0) -> str:
     """What a one-step run of ``events`` writes on stderr (durations as `` T``)."""
     label = "copy events (incremental)"
@@ -108,10 +114,9 @@ def run_lines(size: int, objects: int = 1, rows: int = 2, rejected: int = 0) -> 
 
 
 def test_run_prints_plain_progress_and_the_summary_on_stderr_only(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
+    cli: Cli, project: Project, events: int, jobs: Path
 ) -> None:
-    jobs = project.module(PIPELINE)
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (0, "")
     assert timeless(err) == run_lines(events)
     assert query(project.warehouse, "SELECT id, n FROM events ORDER BY id") == [
@@ -119,20 +124,20 @@ def test_run_prints_plain_progress_and_the_summary_on_stderr_only(
         ("a2", 2),
     ]
     # a second run loads nothing
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (0, "")
     assert timeless(err) == run_lines(0, objects=0, rows=0)
 
 
 def test_run_with_a_sql_step_shows_its_line_and_row(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
+    cli: Cli, project: Project, events: int
 ) -> None:
     jobs = project.module(
         'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events").sql(\n'
         '    "CREATE TABLE total AS SELECT sum(n) AS s FROM events"\n'
         ")\n"
     )
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (0, "")
     sql = "sql: CREATE TABLE total AS SELECT sum(n) A..."  # the first 37 characters
     assert timeless(err) == (
@@ -148,50 +153,45 @@ def test_run_with_a_sql_step_shows_its_line_and_row(
     assert query(project.warehouse, "SELECT s FROM total") == [(3,)]
 
 
-def test_a_named_pipeline_heads_its_output(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
-) -> None:
+def test_a_named_pipeline_heads_its_output(cli: Cli, project: Project, events: int) -> None:
     jobs = project.module(
         'pipeline = Pipeline(WAREHOUSE, store=STORE, name="nightly").copy(Event, "events")\n'
     )
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (0, "")
     assert timeless(err) == "pipeline nightly: run\n" + run_lines(events)
-    code, out, err = invoke(capsys, "status", str(jobs))
+    code, out, err = cli("status", str(jobs))
     assert (code, err) == (0, "pipeline nightly: status\n")
     assert out.splitlines()[1].startswith("events        1     2         0  ")
-    assert invoke(capsys, "-q", "validate", str(jobs)) == (0, "", "")
+    assert cli("-q", "validate", str(jobs)) == (0, "", "")
 
 
 def test_quiet_prints_nothing_on_success(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
+    cli: Cli, project: Project, events: int, jobs: Path
 ) -> None:
-    jobs = project.module(PIPELINE)
-    assert invoke(capsys, "--quiet", "run", str(jobs)) == (0, "", "")
+    assert cli("--quiet", "run", str(jobs)) == (0, "", "")
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
     project.put("events/b.json", [{"id": "b1"}])
-    assert invoke(capsys, "-q", "validate", str(jobs)) == (0, "", "")
+    assert cli("-q", "validate", str(jobs)) == (0, "", "")
 
 
 def test_quiet_from_the_environment(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     project: Project,
     events: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ARBALEST_QUIET", "1")
-    assert invoke(capsys, "run", str(project.module(PIPELINE))) == (0, "", "")
+    assert cli("run", str(project.module(PIPELINE))) == (0, "", "")
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
 
 
-def test_rejects_within_max_errors_are_listed_on_stderr(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_rejects_within_max_errors_are_listed_on_stderr(cli: Cli, project: Project) -> None:
     size = project.put("events/b.json", [{"id": "b1", "n": 3}, {"id": "b2", "n": "x"}])
     jobs = project.module(
         'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events", max_errors=1)\n'
     )
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (0, "")
     assert timeless(err) == run_lines(size, rows=1, rejected=1) + (
         "rejected: events/b.json:2 column n: Invalid digit (type INTEGER) value 'x' [1207]\n"
@@ -199,14 +199,12 @@ def test_rejects_within_max_errors_are_listed_on_stderr(
     assert query(project.warehouse, "SELECT id, n FROM events") == [("b1", 3)]
 
 
-def test_more_than_twenty_rejects_are_counted_not_listed(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_more_than_twenty_rejects_are_counted_not_listed(cli: Cli, project: Project) -> None:
     project.put("events/c.json", [{"id": f"c{i:02}", "n": "x"} for i in range(25)])
     jobs = project.module(
         'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events", max_errors=30)\n'
     )
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (0, "")
     rejected = [line for line in err.splitlines() if line.startswith("rejected: ")]
     assert rejected == [
@@ -217,12 +215,10 @@ def test_more_than_twenty_rejects_are_counted_not_listed(
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(0,)]
 
 
-def test_too_many_rejects_fail_with_exit_1_and_no_traceback(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_too_many_rejects_fail_with_exit_1_and_no_traceback(cli: Cli, project: Project) -> None:
     size = project.put("events/b.json", [{"id": "b1", "n": 3}, {"id": "b2", "n": "x"}])
     jobs = project.module(PIPELINE)
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     reject = "events/b.json:2 column n: Invalid digit (type INTEGER) value 'x' [1207]"
     assert (code, out) == (1, "")
     assert err == (
@@ -235,12 +231,10 @@ def test_too_many_rejects_fail_with_exit_1_and_no_traceback(
     assert tables(project.warehouse) == set()
 
 
-def test_quiet_still_reports_a_failure(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_quiet_still_reports_a_failure(cli: Cli, project: Project) -> None:
     project.put("events/b.json", [{"id": "b2", "n": "x"}])
     reject = "events/b.json:1 column n: Invalid digit (type INTEGER) value 'x' [1207]"
-    assert invoke(capsys, "-q", "run", str(project.module(PIPELINE))) == (
+    assert cli("-q", "run", str(project.module(PIPELINE))) == (
         1,
         "",
         f"rejected: {reject}\n"
@@ -249,12 +243,10 @@ def test_quiet_still_reports_a_failure(
     )
 
 
-def test_verbose_shows_the_traceback_of_a_failure(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_verbose_shows_the_traceback_of_a_failure(cli: Cli, project: Project) -> None:
     project.put("events/b.json", [{"id": "b2", "n": "x"}])
     jobs = project.module(PIPELINE)
-    code, out, err = invoke(capsys, "--verbose", "run", str(jobs))
+    code, out, err = cli("--verbose", "run", str(jobs))
     assert (code, out) == (1, "")
     message = (
         "step 'copy events (incremental)' failed: 1 record(s) rejected, more than max_errors=0"
@@ -265,18 +257,16 @@ def test_verbose_shows_the_traceback_of_a_failure(
     assert traceback.count(message) == 1
     assert traceback.splitlines()[-1].startswith(f"error: {message}")
     # the same failure without --verbose: the message, no traceback
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (1, "")
     assert "Traceback" not in err
     assert "TooManyRejectsError" not in err
     assert f"\nerror: {message}" in err
 
 
-def test_the_verbose_traceback_ends_with_the_whole_message(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_the_verbose_traceback_ends_with_the_whole_message(cli: Cli, project: Project) -> None:
     project.put("events/b.json", [{"id": "b2", "n": "x"}])
-    code, out, err = invoke(capsys, "-v", "run", str(project.module(PIPELINE)))
+    code, out, err = cli("-v", "run", str(project.module(PIPELINE)))
     assert (code, out) == (1, "")
     assert err.rstrip("\n").splitlines()[-1] == (
         "error: step 'copy events (incremental)' failed: "
@@ -287,7 +277,7 @@ def test_the_verbose_traceback_ends_with_the_whole_message(
 
 @pytest.mark.parametrize("how", ["flag", "environment", "after the command"])
 def test_verbose_says_each_thing_once_and_each_object(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     project: Project,
     events: int,
     monkeypatch: pytest.MonkeyPatch,
@@ -297,7 +287,7 @@ def test_verbose_says_each_thing_once_and_each_object(
         monkeypatch.setenv("ARBALEST_VERBOSE", "1")
     jobs = str(project.module(PIPELINE))
     argv = {"flag": ["-v", "run", jobs], "environment": ["run", jobs]}.get(how, ["run", jobs, "-v"])
-    code, out, err = invoke(capsys, *argv)
+    code, out, err = cli(*argv)
     assert (code, out) == (0, "")
     lines = timeless(err).splitlines(keepends=True)
     # the progress lines and the summary as without --verbose, plus a line per object; not
@@ -308,14 +298,14 @@ def test_verbose_says_each_thing_once_and_each_object(
 
 
 def test_a_failed_sql_step_exits_1_and_keeps_the_earlier_steps(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
+    cli: Cli, project: Project, events: int
 ) -> None:
     jobs = project.module(
         'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events").sql(\n'
         '    "INSERT INTO no_such_table VALUES (1)"\n'
         ")\n"
     )
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (1, "")
     assert timeless(err).startswith(
         f"copy events (incremental): 1 object(s) to load, {events} bytes\n"
@@ -329,9 +319,7 @@ def test_a_failed_sql_step_exits_1_and_keeps_the_earlier_steps(
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
 
 
-def test_a_retryable_failure_says_so(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
-) -> None:
+def test_a_retryable_failure_says_so(cli: Cli, project: Project, events: int) -> None:
     jobs = project.module(
         'pipeline = Pipeline(WAREHOUSE, store=STORE, lock_timeout=0.2).copy(Event, "events")\n'
     )
@@ -347,7 +335,7 @@ def test_a_retryable_failure_says_so(
     thread.start()
     try:
         assert held.wait(10)
-        code, out, err = invoke(capsys, "run", str(jobs))
+        code, out, err = cli("run", str(jobs))
     finally:
         release.set()
         thread.join()
@@ -359,12 +347,12 @@ def test_a_retryable_failure_says_so(
         "(retryable: try again)\n"
     )
     # and once the lock is free, the same command does the work
-    assert invoke(capsys, "-q", "run", str(jobs)) == (0, "", "")
+    assert cli("-q", "run", str(jobs)) == (0, "", "")
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
 
 
 def test_a_store_outage_during_a_step_gets_the_retry_hint(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
+    cli: Cli, project: Project, events: int
 ) -> None:
     jobs = project.module(
         """\
@@ -381,7 +369,7 @@ def test_a_store_outage_during_a_step_gets_the_retry_hint(
         pipeline = Pipeline(WAREHOUSE, store=Flaky(STORE)).copy(Event, "events")
         """
     )
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (1, "")
     assert err == (
         "error: step 'copy events (incremental)' failed: cannot list events/: "
@@ -393,20 +381,17 @@ def test_a_store_outage_during_a_step_gets_the_retry_hint(
 
 
 def test_validate_reports_like_run_and_changes_nothing(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
+    cli: Cli, project: Project, events: int, jobs: Path
 ) -> None:
-    jobs = project.module(PIPELINE)
-    code, out, err = invoke(capsys, "validate", str(jobs))
+    code, out, err = cli("validate", str(jobs))
     assert (code, out) == (0, "")
     assert timeless(err) == run_lines(events) + "(validated: every step was rolled back)\n"
     assert tables(project.warehouse) == set()
 
 
-def test_validate_fails_with_exit_1_on_too_many_rejects(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_validate_fails_with_exit_1_on_too_many_rejects(cli: Cli, project: Project) -> None:
     project.put("events/b.json", [{"id": "b2", "n": "x"}])
-    code, out, err = invoke(capsys, "validate", str(project.module(PIPELINE)))
+    code, out, err = cli("validate", str(project.module(PIPELINE)))
     assert (code, out) == (1, "")
     assert err.splitlines()[-1] == (
         "error: step 'copy events (incremental)' failed: 1 record(s) rejected, more than "
@@ -419,16 +404,14 @@ def test_validate_fails_with_exit_1_on_too_many_rejects(
 # -- plan ---------------------------------------------------------------------------------
 
 
-def test_plan_prints_the_plan_on_stdout_only(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
-) -> None:
+def test_plan_prints_the_plan_on_stdout_only(cli: Cli, project: Project, events: int) -> None:
     project.put("events/b.json", [{"id": "b1"}])
     jobs = project.module(
         'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events").sql(\n'
         '    "DELETE FROM events WHERE n > :limit", limit=5\n'
         ")\n"
     )
-    code, out, err = invoke(capsys, "plan", str(jobs))
+    code, out, err = cli("plan", str(jobs))
     assert (code, err) == (0, "")
     assert out == (
         "1. copy events (incremental)\n"
@@ -441,8 +424,8 @@ def test_plan_prints_the_plan_on_stdout_only(
     )
     assert tables(project.warehouse) == set()
     # after a run, nothing is left to create or load
-    assert invoke(capsys, "-q", "run", str(jobs)) == (0, "", "")
-    code, out, err = invoke(capsys, "plan", str(jobs))
+    assert cli("-q", "run", str(jobs)) == (0, "", "")
+    code, out, err = cli("plan", str(jobs))
     assert (code, err) == (0, "")
     assert out == (
         "1. copy events (incremental)\n"
@@ -452,11 +435,9 @@ def test_plan_prints_the_plan_on_stdout_only(
     )
 
 
-def test_plan_of_a_pipeline_without_steps(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_plan_of_a_pipeline_without_steps(cli: Cli, project: Project) -> None:
     jobs = project.module("pipeline = Pipeline(WAREHOUSE, store=STORE)\n")
-    assert invoke(capsys, "plan", str(jobs)) == (0, "(no steps)\n", "")
+    assert cli("plan", str(jobs)) == (0, "(no steps)\n", "")
 
 
 # -- status -------------------------------------------------------------------------------
@@ -471,16 +452,14 @@ pipeline = (
 """
 
 
-def test_status_before_and_after_a_run(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_status_before_and_after_a_run(cli: Cli, project: Project) -> None:
     project.put("events/a.json", [{"id": "a1", "n": 1}, {"id": "a2", "n": "x"}])
     project.put("events/b.json", [{"id": "b1", "n": 2}, {"id": "b2"}, {"id": "b3"}])
     project.put("others/a.json", [{"id": "o1"}])
     jobs = project.module(TWO_COPIES)
     header = "target  objects  rows  rejected  last loaded\n"
     duckdb.connect(str(project.warehouse)).close()  # an empty database: status creates none
-    code, out, err = invoke(capsys, "status", str(jobs))
+    code, out, err = cli("status", str(jobs))
     assert (code, err) == (0, "")
     assert out == (
         header + "events        0     0         0  never\nothers        0     0         0  never\n"
@@ -488,9 +467,9 @@ def test_status_before_and_after_a_run(
     assert tables(project.warehouse) == set()  # status creates nothing
 
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    assert invoke(capsys, "-q", "run", str(jobs)) == (0, "", "")
+    assert cli("-q", "run", str(jobs)) == (0, "", "")
     after = dt.datetime.now(dt.UTC)
-    code, out, err = invoke(capsys, "status", str(jobs))
+    code, out, err = cli("status", str(jobs))
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] + "\n" == header
@@ -505,12 +484,10 @@ def test_status_before_and_after_a_run(
         assert before <= when <= after
 
 
-def test_status_of_a_pipeline_without_copies_prints_the_header(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_status_of_a_pipeline_without_copies_prints_the_header(cli: Cli, project: Project) -> None:
     jobs = project.module('pipeline = Pipeline(WAREHOUSE).sql("SELECT 1")\n')
     duckdb.connect(str(project.warehouse)).close()  # an empty database: status creates none
-    assert invoke(capsys, "status", str(jobs)) == (
+    assert cli("status", str(jobs)) == (
         0,
         "target  objects  rows  rejected  last loaded\n",
         "",
@@ -535,18 +512,16 @@ def choices(project: Project, events: int) -> Path:
     return project.module(CHOICES)
 
 
-def test_the_variable_pipeline_is_the_default(
-    capsys: pytest.CaptureFixture[str], project: Project, choices: Path
-) -> None:
-    assert invoke(capsys, "-q", "run", str(choices)) == (0, "", "")
+def test_the_variable_pipeline_is_the_default(cli: Cli, project: Project, choices: Path) -> None:
+    assert cli("-q", "run", str(choices)) == (0, "", "")
     assert tables(project.warehouse) == {"events", "_arbalest_journal", "_arbalest_cursors"}
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
 
 
 def test_name_can_be_a_function_returning_a_pipeline(
-    capsys: pytest.CaptureFixture[str], project: Project, choices: Path
+    cli: Cli, project: Project, choices: Path
 ) -> None:
-    assert invoke(capsys, "-q", "run", f"{choices}:daily") == (0, "", "")
+    assert cli("-q", "run", f"{choices}:daily") == (0, "", "")
     assert tables(project.warehouse) == {"others", "_arbalest_journal", "_arbalest_cursors"}
     assert query(project.warehouse, "SELECT id FROM others ORDER BY id") == [
         ("o1",),
@@ -555,11 +530,9 @@ def test_name_can_be_a_function_returning_a_pipeline(
     ]
 
 
-def test_name_can_be_a_pipeline_variable(
-    capsys: pytest.CaptureFixture[str], project: Project, choices: Path
-) -> None:
+def test_name_can_be_a_pipeline_variable(cli: Cli, project: Project, choices: Path) -> None:
     duckdb.connect(str(project.warehouse)).close()  # an empty database: status creates none
-    code, out, err = invoke(capsys, "status", f"{choices}:other")
+    code, out, err = cli("status", f"{choices}:other")
     assert (code, err) == (0, "")
     assert (
         out
@@ -567,16 +540,14 @@ def test_name_can_be_a_pipeline_variable(
     )
 
 
-def test_the_only_pipeline_of_a_module_is_used(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
-) -> None:
+def test_the_only_pipeline_of_a_module_is_used(cli: Cli, project: Project, events: int) -> None:
     jobs = project.module('nightly = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n')
-    assert invoke(capsys, "-q", "run", str(jobs)) == (0, "", "")
+    assert cli("-q", "run", str(jobs)) == (0, "", "")
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
 
 
 def test_a_module_name_importable_from_sys_path(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     project: Project,
     events: int,
     monkeypatch: pytest.MonkeyPatch,
@@ -591,12 +562,12 @@ def test_a_module_name_importable_from_sys_path(
     )
     monkeypatch.syspath_prepend(str(site))
     duckdb.connect(str(project.warehouse)).close()  # an empty database: status creates none
-    code, out, err = invoke(capsys, "status", f"{package}.jobs:daily")
+    code, out, err = cli("status", f"{package}.jobs:daily")
     assert (code, err) == (0, "")
     assert out.splitlines()[1] == "events        0     0         0  never"
-    assert invoke(capsys, "-q", "run", f"{package}.jobs") == (0, "", "")
+    assert cli("-q", "run", f"{package}.jobs") == (0, "", "")
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
-    code, out, err = invoke(capsys, "jsonpaths", f"{package}.jobs:Event")
+    code, out, err = cli("jsonpaths", f"{package}.jobs:Event")
     assert (code, out, err) == (
         0,
         '{\n  "jsonpaths": [\n    "$[\'id\']",\n    "$[\'n\']"\n  ]\n}\n',
@@ -605,7 +576,7 @@ def test_a_module_name_importable_from_sys_path(
 
 
 def test_a_pipeline_file_imports_its_sibling_modules(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
+    cli: Cli, project: Project, events: int
 ) -> None:
     sibling = f"cli_jobs_{uuid.uuid4().hex[:8]}"
     project.module("", name=sibling)
@@ -614,7 +585,7 @@ def test_a_pipeline_file_imports_its_sibling_modules(
         f"from {sibling} import Event, Pipeline, STORE, WAREHOUSE\n\n"
         'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n'
     )
-    assert invoke(capsys, "-q", "run", str(jobs)) == (0, "", "")
+    assert cli("-q", "run", str(jobs)) == (0, "", "")
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
 
 
@@ -631,24 +602,19 @@ def elsewhere(project: Project) -> Path:
 
 @pytest.mark.parametrize("how", ["flag", "environment"])
 def test_the_warehouse_can_be_redirected(
-    capsys: pytest.CaptureFixture[str],
-    project: Project,
-    events: int,
-    monkeypatch: pytest.MonkeyPatch,
-    how: str,
+    cli: Cli, project: Project, events: int, monkeypatch: pytest.MonkeyPatch, how: str, jobs: Path
 ) -> None:
-    jobs = project.module(PIPELINE)
     other = project.root / "other.duckdb"
     args = ["-q", "run", str(jobs)]
     if how == "flag":
         args += ["--warehouse", f"duckdb:///{other}"]
     else:
         monkeypatch.setenv("ARBALEST_WAREHOUSE", f"duckdb:///{other}")
-    assert invoke(capsys, *args) == (0, "", "")
+    assert cli(*args) == (0, "", "")
     assert query(other, "SELECT id, n FROM events ORDER BY id") == [("a1", 1), ("a2", 2)]
     assert not project.warehouse.exists()  # the module's own warehouse was never opened
     # status reads the redirected warehouse's journal
-    code, out, err = invoke(capsys, "status", *args[2:])
+    code, out, err = cli("status", *args[2:])
     assert (code, err) == (0, "")
     assert re.fullmatch(r"events        1     2         0  \S+", out.splitlines()[1])
     assert not project.warehouse.exists()
@@ -656,51 +622,49 @@ def test_the_warehouse_can_be_redirected(
 
 @pytest.mark.parametrize("how", ["flag", "environment"])
 def test_the_store_can_be_redirected(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     project: Project,
     events: int,
     elsewhere: Path,
     monkeypatch: pytest.MonkeyPatch,
     how: str,
+    jobs: Path,
 ) -> None:
-    jobs = project.module(PIPELINE)
     args = ["run", str(jobs)]
     if how == "flag":
         args += ["--store", str(elsewhere)]
     else:
         monkeypatch.setenv("ARBALEST_STORE", str(elsewhere))
-    code, out, err = invoke(capsys, "plan", *args[1:])
+    code, out, err = cli("plan", *args[1:])
     assert (code, err) == (0, "")
     assert "     events/z.json\n" in out
     assert "events/a.json" not in out
-    assert invoke(capsys, "-q", *args) == (0, "", "")
+    assert cli("-q", *args) == (0, "", "")
     assert query(project.warehouse, "SELECT id, n FROM events") == [("z1", 26)]
 
 
 def test_flags_win_over_the_environment(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     project: Project,
     events: int,
     elsewhere: Path,
     monkeypatch: pytest.MonkeyPatch,
+    jobs: Path,
 ) -> None:
-    jobs = project.module(PIPELINE)
     env_db, flag_db = project.root / "env.duckdb", project.root / "flag.duckdb"
     monkeypatch.setenv("ARBALEST_WAREHOUSE", f"duckdb:///{env_db}")
     monkeypatch.setenv("ARBALEST_STORE", str(elsewhere))
     argv = ["-q", "run", str(jobs), "--warehouse", f"duckdb:///{flag_db}"]
-    assert invoke(capsys, *argv, "--store", str(project.lake)) == (0, "", "")
+    assert cli(*argv, "--store", str(project.lake)) == (0, "", "")
     assert query(flag_db, "SELECT id FROM events ORDER BY id") == [("a1",), ("a2",)]
     assert not env_db.exists()
     assert not project.warehouse.exists()
 
 
-def test_validate_on_a_redirected_warehouse(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
-) -> None:
+def test_validate_on_a_redirected_warehouse(cli: Cli, project: Project, events: int) -> None:
     other = project.root / "other.duckdb"
-    code, out, err = invoke(
-        capsys, "validate", str(project.module(PIPELINE)), "--warehouse", f"duckdb:///{other}"
+    code, out, err = cli(
+        "validate", str(project.module(PIPELINE)), "--warehouse", f"duckdb:///{other}"
     )
     assert (code, out) == (0, "")
     assert timeless(err) == run_lines(events) + "(validated: every step was rolled back)\n"
@@ -760,42 +724,38 @@ DDL = {
 
 
 @pytest.mark.parametrize("dialect", ["redshift", "postgresql", "duckdb"])
-def test_ddl_prints_only_the_create_table(
-    capsys: pytest.CaptureFixture[str], project: Project, dialect: str
-) -> None:
-    code, out, err = invoke(capsys, "ddl", f"{project.module(TYPES)}:Sale", "--dialect", dialect)
+def test_ddl_prints_only_the_create_table(cli: Cli, project: Project, dialect: str) -> None:
+    code, out, err = cli("ddl", f"{project.module(TYPES)}:Sale", "--dialect", dialect)
     assert (code, err) == (0, "")
     assert out.expandtabs(8) == DDL[dialect]
 
 
-def test_ddl_is_for_redshift_by_default(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
-    code, out, err = invoke(capsys, "ddl", f"{project.module(TYPES)}:Sale")
+def test_ddl_is_for_redshift_by_default(cli: Cli, project: Project) -> None:
+    code, out, err = cli("ddl", f"{project.module(TYPES)}:Sale")
     assert (code, err) == (0, "")
     assert out.expandtabs(8) == DDL["redshift"]
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "duckdb"])
 def test_ddl_dialect_from_the_environment(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     project: Project,
     monkeypatch: pytest.MonkeyPatch,
     dialect: str,
 ) -> None:
     monkeypatch.setenv("ARBALEST_DIALECT", dialect)
     target = f"{project.module(TYPES)}:Sale"
-    code, out, err = invoke(capsys, "ddl", target)
+    code, out, err = cli("ddl", target)
     assert (code, err) == (0, "")
     assert out.expandtabs(8) == DDL[dialect]
     # the flag wins over the variable
-    code, out, err = invoke(capsys, "ddl", target, "--dialect", "redshift")
+    code, out, err = cli("ddl", target, "--dialect", "redshift")
     assert (code, err) == (0, "")
     assert out.expandtabs(8) == DDL["redshift"]
 
 
-def test_a_bad_dialect_is_bad_usage(capsys: pytest.CaptureFixture[str], project: Project) -> None:
-    code, out, err = invoke(capsys, "ddl", f"{project.module(TYPES)}:Sale", "--dialect", "mysql")
+def test_a_bad_dialect_is_bad_usage(cli: Cli, project: Project) -> None:
+    code, out, err = cli("ddl", f"{project.module(TYPES)}:Sale", "--dialect", "mysql")
     assert (code, out) == (2, "")
     assert err == (
         "Usage: arbalest ddl [OPTIONS] MODULE_OR_FILE:SCHEMA\n"
@@ -808,10 +768,10 @@ def test_a_bad_dialect_is_bad_usage(capsys: pytest.CaptureFixture[str], project:
 
 
 def test_a_bad_dialect_from_the_environment_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ARBALEST_DIALECT", "oracle")
-    code, out, err = invoke(capsys, "ddl", f"{project.module(TYPES)}:Sale")
+    code, out, err = cli("ddl", f"{project.module(TYPES)}:Sale")
     assert (code, out) == (2, "")
     assert err.endswith(
         "Error: Invalid value for '--dialect' (env var: 'ARBALEST_DIALECT'): 'oracle' is not "
@@ -820,10 +780,8 @@ def test_a_bad_dialect_from_the_environment_is_bad_usage(
     )
 
 
-def test_jsonpaths_prints_only_the_json(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
-    code, out, err = invoke(capsys, "jsonpaths", f"{project.module(TYPES)}:Sale")
+def test_jsonpaths_prints_only_the_json(cli: Cli, project: Project) -> None:
+    code, out, err = cli("jsonpaths", f"{project.module(TYPES)}:Sale")
     assert (code, err) == (0, "")
     paths = [
         "$['id']",
@@ -845,20 +803,14 @@ class Odd(Base):
 """
 
 
-def test_jsonpaths_prints_keys_with_colons_as_they_are(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
-    code, out, err = invoke(capsys, "jsonpaths", f"{project.module(ODD_NAMES)}:Odd")
+def test_jsonpaths_prints_keys_with_colons_as_they_are(cli: Cli, project: Project) -> None:
+    code, out, err = cli("jsonpaths", f"{project.module(ODD_NAMES)}:Odd")
     assert (code, err) == (0, "")
     assert json.loads(out) == {"jsonpaths": ["$['a:rocket:b']", "$['n']"]}
 
 
-def test_ddl_prints_quoted_names_with_colons_as_they_are(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
-    code, out, err = invoke(
-        capsys, "ddl", f"{project.module(ODD_NAMES)}:Odd", "--dialect", "postgresql"
-    )
+def test_ddl_prints_quoted_names_with_colons_as_they_are(cli: Cli, project: Project) -> None:
+    code, out, err = cli("ddl", f"{project.module(ODD_NAMES)}:Odd", "--dialect", "postgresql")
     assert (code, err) == (0, "")
     assert out.expandtabs(8) == (
         'CREATE TABLE odd (\n        id VARCHAR(36),\n        "c:smile:" INTEGER\n);\n'
@@ -868,9 +820,7 @@ def test_ddl_prints_quoted_names_with_colons_as_they_are(
 # -- progress lines -----------------------------------------------------------------------
 
 
-def test_plain_progress_lines_are_never_wrapped(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_plain_progress_lines_are_never_wrapped(cli: Cli, project: Project) -> None:
     size = project.put("events/a.json", [{"id": "a1"}])
     table = "an_events_table_with_a_rather_long_name_for_logs"
     jobs = project.module(
@@ -883,7 +833,7 @@ def test_plain_progress_lines_are_never_wrapped(
         pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Long, "events")
         """
     )
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (0, "")
     lines = timeless(err).splitlines()
     assert lines[:2] == [
@@ -895,8 +845,8 @@ def test_plain_progress_lines_are_never_wrapped(
 # -- bad usage: exit 2, a message, no traceback -------------------------------------------
 
 
-def test_an_unknown_command_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    assert invoke(capsys, "frobnicate", "jobs.py") == (
+def test_an_unknown_command_is_bad_usage(cli: Cli) -> None:
+    assert cli("frobnicate", "jobs.py") == (
         2,
         "",
         "Usage: arbalest [OPTIONS] COMMAND [ARGS]...\n"
@@ -906,8 +856,8 @@ def test_an_unknown_command_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> 
     )
 
 
-def test_a_missing_argument_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    assert invoke(capsys, "run") == (
+def test_a_missing_argument_is_bad_usage(cli: Cli) -> None:
+    assert cli("run") == (
         2,
         "",
         "Usage: arbalest run [OPTIONS] FILE[:NAME]\n"
@@ -917,11 +867,8 @@ def test_a_missing_argument_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> 
     )
 
 
-def test_verbose_with_quiet_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
-) -> None:
-    jobs = project.module(PIPELINE)
-    assert invoke(capsys, "--verbose", "--quiet", "run", str(jobs)) == (
+def test_verbose_with_quiet_is_bad_usage(cli: Cli, project: Project, jobs: Path) -> None:
+    assert cli("--verbose", "--quiet", "run", str(jobs)) == (
         2,
         "",
         "error: --verbose and --quiet cannot be used together\n",
@@ -930,14 +877,14 @@ def test_verbose_with_quiet_is_bad_usage(
 
 
 def test_verbose_and_quiet_from_the_environment_are_bad_usage(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     project: Project,
     events: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ARBALEST_VERBOSE", "1")
     monkeypatch.setenv("ARBALEST_QUIET", "1")
-    assert invoke(capsys, "run", str(project.module(PIPELINE))) == (
+    assert cli("run", str(project.module(PIPELINE))) == (
         2,
         "",
         "error: --verbose and --quiet cannot be used together\n",
@@ -945,19 +892,17 @@ def test_verbose_and_quiet_from_the_environment_are_bad_usage(
 
 
 @pytest.mark.parametrize("command", ["run", "plan", "validate", "status"])
-def test_a_missing_file_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
-) -> None:
+def test_a_missing_file_is_bad_usage(cli: Cli, tmp_path: Path, command: str) -> None:
     missing = tmp_path / "missing.py"
-    assert invoke(capsys, command, f"{missing}:pipeline") == (
+    assert cli(command, f"{missing}:pipeline") == (
         2,
         "",
         f"error: no Python file '{missing}'\n",
     )
 
 
-def test_a_missing_module_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    assert invoke(capsys, "plan", "cli_jobs_surely_missing:pipeline") == (
+def test_a_missing_module_is_bad_usage(cli: Cli) -> None:
+    assert cli("plan", "cli_jobs_surely_missing:pipeline") == (
         2,
         "",
         "error: no Python file or module 'cli_jobs_surely_missing' "
@@ -965,10 +910,8 @@ def test_a_missing_module_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> No
     )
 
 
-def test_a_name_that_does_not_exist_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project, choices: Path
-) -> None:
-    assert invoke(capsys, "run", f"{choices}:weekly") == (
+def test_a_name_that_does_not_exist_is_bad_usage(cli: Cli, project: Project, choices: Path) -> None:
+    assert cli("run", f"{choices}:weekly") == (
         2,
         "",
         f"error: {choices} has no 'weekly' (pipelines: other, pipeline; functions: daily())\n",
@@ -976,35 +919,31 @@ def test_a_name_that_does_not_exist_is_bad_usage(
     assert not project.warehouse.exists()
 
 
-def test_a_name_that_is_not_a_pipeline_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_a_name_that_is_not_a_pipeline_is_bad_usage(cli: Cli, project: Project) -> None:
     jobs = project.module("count = 3\nnothing = None\n\n\ndef helper():\n    return 'x'\n")
-    assert invoke(capsys, "run", f"{jobs}:count") == (
+    assert cli("run", f"{jobs}:count") == (
         2,
         "",
         f"error: {jobs}:count is not a Pipeline (it is int)\n",
     )
-    assert invoke(capsys, "plan", f"{jobs}:helper") == (
+    assert cli("plan", f"{jobs}:helper") == (
         2,
         "",
         f"error: {jobs}:helper is not a Pipeline (it is str)\n",
     )
-    assert invoke(capsys, "status", f"{jobs}:sa") == (
+    assert cli("status", f"{jobs}:sa") == (
         2,
         "",
         f"error: {jobs}:sa is not a Pipeline (it is module)\n",
     )
 
 
-def test_two_pipelines_and_no_name_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_two_pipelines_and_no_name_is_bad_usage(cli: Cli, project: Project) -> None:
     jobs = project.module(
         'daily = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n'
         'hourly = Pipeline(WAREHOUSE, store=STORE).copy(Other, "others")\n'
     )
-    assert invoke(capsys, "run", str(jobs)) == (
+    assert cli("run", str(jobs)) == (
         2,
         "",
         f"error: {jobs}: say which pipeline to use as {jobs}:NAME "
@@ -1013,39 +952,35 @@ def test_two_pipelines_and_no_name_is_bad_usage(
     assert not project.warehouse.exists()
 
 
-def test_no_pipeline_at_all_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_no_pipeline_at_all_is_bad_usage(cli: Cli, project: Project) -> None:
     jobs = project.module("")
-    assert invoke(capsys, "validate", str(jobs)) == (
+    assert cli("validate", str(jobs)) == (
         2,
         "",
         f"error: {jobs}: say which pipeline to use as {jobs}:NAME (pipelines found: none)\n",
     )
 
 
-def test_a_schema_target_that_is_not_a_schema_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_a_schema_target_that_is_not_a_schema_is_bad_usage(cli: Cli, project: Project) -> None:
     jobs = project.module(PIPELINE)
     for command in (["ddl"], ["jsonpaths"]):
-        assert invoke(capsys, *command, f"{jobs}:pipeline") == (
+        assert cli(*command, f"{jobs}:pipeline") == (
             2,
             "",
             f"error: {jobs}:pipeline is not a schema class (schemas there: Event, Other)\n",
         )
-        assert invoke(capsys, *command, f"{jobs}:Evnt") == (
+        assert cli(*command, f"{jobs}:Evnt") == (
             2,
             "",
             f"error: {jobs}:Evnt is not a schema class; did you mean 'Event'? "
             "(schemas there: Event, Other)\n",
         )
-        assert invoke(capsys, *command, f"{jobs}:Base") == (  # abstract: no table
+        assert cli(*command, f"{jobs}:Base") == (  # abstract: no table
             2,
             "",
             f"error: {jobs}:Base is not a schema class (schemas there: Event, Other)\n",
         )
-        assert invoke(capsys, *command, str(jobs)) == (
+        assert cli(*command, str(jobs)) == (
             2,
             "",
             f"error: '{jobs}': write MODULE_OR_FILE:SCHEMA\n",
@@ -1058,19 +993,17 @@ def line_of(path: Path, text: str) -> int:
     return next(n for n, line in enumerate(lines, 1) if text in line)
 
 
-def test_code_that_cannot_be_imported_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_code_that_cannot_be_imported_is_bad_usage(cli: Cli, project: Project) -> None:
     broken = project.root / "broken.py"
     broken.write_text("import os\n\npipeline = (\n")
-    assert invoke(capsys, "run", str(broken)) == (
+    assert cli("run", str(broken)) == (
         2,
         "",
         f"error: {broken}:3: SyntaxError: '(' was never closed\n",
     )
     missing = project.module("import cli_jobs_no_such_dependency\n", name="needs")
     line = line_of(missing, "import cli_jobs_no_such_dependency")
-    assert invoke(capsys, "plan", str(missing)) == (
+    assert cli("plan", str(missing)) == (
         2,
         "",
         f"error: {missing}:{line}: ModuleNotFoundError: "
@@ -1093,12 +1026,12 @@ pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Payment, "payments/")
     "command", [["run"], ["plan"], ["validate"], ["status"], ["ddl"], ["jsonpaths"]]
 )
 def test_a_schema_mistake_shows_the_file_and_the_line_of_the_field(
-    capsys: pytest.CaptureFixture[str], project: Project, command: list[str]
+    cli: Cli, project: Project, command: list[str]
 ) -> None:
     jobs = project.module(SCHEMA_MISTAKE)
     target = f"{jobs}:Payment" if command[0] in ("ddl", "jsonpaths") else str(jobs)
     line = line_of(jobs, 'amount = String("forty")')
-    assert invoke(capsys, *command, target) == (
+    assert cli(*command, target) == (
         2,
         "",
         f"error: {jobs}:{line}: SchemaError: Payment.amount: String() argument "
@@ -1107,12 +1040,10 @@ def test_a_schema_mistake_shows_the_file_and_the_line_of_the_field(
     assert not project.warehouse.exists()
 
 
-def test_a_misspelt_keyword_is_named_with_the_right_one(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_a_misspelt_keyword_is_named_with_the_right_one(cli: Cli, project: Project) -> None:
     jobs = project.module(SCHEMA_MISTAKE.replace('String("forty")', "String(primary_kye=True)"))
     line = line_of(jobs, "primary_kye=True")
-    assert invoke(capsys, "run", str(jobs)) == (
+    assert cli("run", str(jobs)) == (
         2,
         "",
         f"error: {jobs}:{line}: SchemaError: Payment.amount: String() got an unexpected "
@@ -1121,21 +1052,21 @@ def test_a_misspelt_keyword_is_named_with_the_right_one(
 
 
 def test_a_schema_mistake_that_is_not_a_fields_shows_the_class_line(
-    capsys: pytest.CaptureFixture[str], project: Project
+    cli: Cli, project: Project
 ) -> None:
     jobs = project.module(SCHEMA_MISTAKE.replace('String("forty")', 'String(40, name="ID")'))
     line = line_of(jobs, "class Payment(Base):")
-    code, out, err = invoke(capsys, "plan", str(jobs))
+    code, out, err = cli("plan", str(jobs))
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {jobs}:{line}: SchemaError: Payment: fields 'id' and ")
 
 
 def test_with_verbose_a_loading_error_shows_the_traceback_then_the_line(
-    capsys: pytest.CaptureFixture[str], project: Project
+    cli: Cli, project: Project
 ) -> None:
     jobs = project.module(SCHEMA_MISTAKE)
     line = line_of(jobs, 'amount = String("forty")')
-    code, out, err = invoke(capsys, "plan", "-v", str(jobs))
+    code, out, err = cli("plan", "-v", str(jobs))
     assert (code, out) == (2, "")
     assert err.startswith("Traceback (most recent call last):\n")
     assert err.endswith(
@@ -1146,37 +1077,34 @@ def test_with_verbose_a_loading_error_shows_the_traceback_then_the_line(
 
 
 def test_an_error_in_a_module_the_file_imports_shows_that_module(
-    capsys: pytest.CaptureFixture[str], project: Project
+    cli: Cli, project: Project
 ) -> None:
     helpers = project.root / "cli_jobs_helpers.py"
     helpers.write_text("import os\n\nfrom cli_jobs_nowhere import thing\n")
     jobs = project.module("import cli_jobs_helpers\n")
-    assert invoke(capsys, "run", str(jobs)) == (
+    assert cli("run", str(jobs)) == (
         2,
         "",
         f"error: {helpers}:3: ModuleNotFoundError: No module named 'cli_jobs_nowhere'\n",
     )
     helpers.write_text("def f(:\n    pass\n")
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {helpers}:1: SyntaxError: ")
 
 
 def test_a_relative_file_is_shown_as_it_was_given(
-    capsys: pytest.CaptureFixture[str], project: Project, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project.module(SCHEMA_MISTAKE)
     monkeypatch.chdir(project.root)
-    code, out, err = invoke(capsys, "plan", "jobs.py")
+    code, out, err = cli("plan", "jobs.py")
     assert (code, out) == (2, "")
     assert err.startswith(f"error: jobs.py:{line_of(project.root / 'jobs.py', 'forty')}: ")
 
 
-def test_a_bad_warehouse_url_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
-) -> None:
-    jobs = project.module(PIPELINE)
-    code, out, err = invoke(capsys, "run", str(jobs), "--warehouse", "nosuch://x")
+def test_a_bad_warehouse_url_is_bad_usage(cli: Cli, jobs: Path) -> None:
+    code, out, err = cli("run", str(jobs), "--warehouse", "nosuch://x")
     assert (code, out) == (2, "")
     assert err == (
         "error: cannot use the warehouse URL nosuch://x: SQLAlchemy has no dialect 'nosuch'; "
@@ -1185,23 +1113,20 @@ def test_a_bad_warehouse_url_is_bad_usage(
     )
 
 
-def test_a_missing_store_folder_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int
-) -> None:
-    jobs = project.module(PIPELINE)
+def test_a_missing_store_folder_is_bad_usage(cli: Cli, project: Project, jobs: Path) -> None:
     missing = project.root / "no-lake"
-    assert invoke(capsys, "plan", str(jobs), "--store", str(missing)) == (
+    assert cli("plan", str(jobs), "--store", str(missing)) == (
         2,
         "",
         f"error: the store folder '{missing}' does not exist\n",
     )
 
 
-def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = invoke(capsys, "--version")
+def test_version_and_help(cli: Cli) -> None:
+    code, out, err = cli("--version")
     assert (code, err) == (0, "")
     assert re.fullmatch(r"arbalest, version \d+\.\d+\.\d+\S*\n", out)
-    code, out, err = invoke(capsys, "--help")
+    code, out, err = cli("--help")
     assert (code, err) == (0, "")
     assert out.startswith("Usage: arbalest [OPTIONS] COMMAND [ARGS]...\n")
     for command in ("run", "plan", "validate", "status", "ddl", "jsonpaths"):
@@ -1212,25 +1137,23 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_an_exception_while_importing_the_module_is_reported_without_traceback(
-    capsys: pytest.CaptureFixture[str], project: Project
+    cli: Cli, project: Project
 ) -> None:
     jobs = project.module('import os\n\nURL = os.environ["CLI_JOBS_UNSET_VARIABLE"]\n')
     line = line_of(jobs, "CLI_JOBS_UNSET_VARIABLE")
-    assert invoke(capsys, "run", str(jobs)) == (
+    assert cli("run", str(jobs)) == (
         2,
         "",
         f"error: {jobs}:{line}: KeyError: 'CLI_JOBS_UNSET_VARIABLE'\n",
     )
 
 
-def test_a_function_that_needs_arguments_is_bad_usage(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_a_function_that_needs_arguments_is_bad_usage(cli: Cli, project: Project) -> None:
     jobs = project.module(
         "def for_day(day):\n"
         '    return Pipeline(WAREHOUSE, store=STORE).copy(Event, "events/" + day)\n'
     )
-    code, out, err = invoke(capsys, "run", f"{jobs}:for_day")
+    code, out, err = cli("run", f"{jobs}:for_day")
     assert (code, out) == (2, "")
     assert err.startswith("error: ")
     assert "for_day" in err
@@ -1239,12 +1162,12 @@ def test_a_function_that_needs_arguments_is_bad_usage(
 
 @pytest.mark.parametrize("command", ["run", "validate", "plan", "status"])
 def test_a_warehouse_that_cannot_be_opened_is_an_error_not_a_traceback(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int, command: str
+    cli: Cli, project: Project, events: int, command: str
 ) -> None:
     junk = project.root / "junk.duckdb"
     junk.write_text("this is not a DuckDB database\n")
     jobs = project.module(PIPELINE)
-    code, out, err = invoke(capsys, command, str(jobs), "--warehouse", f"duckdb:///{junk}")
+    code, out, err = cli(command, str(jobs), "--warehouse", f"duckdb:///{junk}")
     # trying again will not help: a mistake to fix (exit 2), saying what to fix, on one line
     assert (code, out) == (2, "")
     assert err.startswith(f"error: cannot open the warehouse duckdb:///{junk}: ")
@@ -1260,15 +1183,13 @@ def test_a_warehouse_that_cannot_be_opened_is_an_error_not_a_traceback(
 
 
 @pytest.mark.parametrize("flag", ["-q", "--quiet"])
-def test_quiet_also_after_the_command(
-    capsys: pytest.CaptureFixture[str], project: Project, events: int, flag: str
-) -> None:
+def test_quiet_also_after_the_command(cli: Cli, project: Project, events: int, flag: str) -> None:
     jobs = str(project.module(PIPELINE))
-    assert invoke(capsys, "run", jobs, flag) == (0, "", "")
-    assert invoke(capsys, "validate", flag, jobs) == (0, "", "")
+    assert cli("run", jobs, flag) == (0, "", "")
+    assert cli("validate", flag, jobs) == (0, "", "")
     assert query(project.warehouse, "SELECT count(*) FROM events") == [(2,)]
     # on both sides, or with the other's variable, still bad usage
-    assert invoke(capsys, "-v", "run", jobs, flag) == (
+    assert cli("-v", "run", jobs, flag) == (
         2,
         "",
         "error: --verbose and --quiet cannot be used together\n",
@@ -1276,9 +1197,9 @@ def test_quiet_also_after_the_command(
 
 
 def test_help_explains_targets_variables_and_exit_codes(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
 ) -> None:
-    code, out, err = invoke(capsys, "--help")
+    code, out, err = cli("--help")
     assert (code, err) == (0, "")
     text = " ".join(out.split())
     assert "FILE[:NAME] picks the pipeline of run, plan, validate, status and drift" in text
@@ -1298,23 +1219,23 @@ def test_help_explains_targets_variables_and_exit_codes(
     assert "2 bad usage or configuration" in text
     assert "a file that cannot be loaded (its error is shown at FILE:LINE)" in text
     assert all(len(line) <= 80 for line in out.splitlines())
-    code, out, err = invoke(capsys, "run", "--help")
+    code, out, err = cli("run", "--help")
     assert (code, err) == (0, "")
     assert "[env var: ARBALEST_WAREHOUSE]" in " ".join(out.split())
     assert re.search(r"^  -q, --quiet ", out, re.MULTILINE)
 
 
 def test_a_misspelt_name_is_pointed_at_the_right_one(
-    capsys: pytest.CaptureFixture[str], project: Project, choices: Path
+    cli: Cli, project: Project, choices: Path
 ) -> None:
-    assert invoke(capsys, "plan", f"{choices}:dialy") == (
+    assert cli("plan", f"{choices}:dialy") == (
         2,
         "",
         f"error: {choices} has no 'dialy'; did you mean 'daily'? "
         "(pipelines: other, pipeline; functions: daily())\n",
     )
     empty = project.module("X = 1\n", name="empty")
-    assert invoke(capsys, "run", f"{empty}:nope") == (
+    assert cli("run", f"{empty}:nope") == (
         2,
         "",
         f"error: {empty} has no 'nope' (it has no pipelines, nor functions that could "
@@ -1322,12 +1243,10 @@ def test_a_misspelt_name_is_pointed_at_the_right_one(
     )
 
 
-def test_run_and_status_write_numbers_alike(
-    capsys: pytest.CaptureFixture[str], project: Project
-) -> None:
+def test_run_and_status_write_numbers_alike(cli: Cli, project: Project) -> None:
     size = project.put("events/a.json", [{"id": f"e{i}", "n": i} for i in range(1234)])
     jobs = str(project.module(PIPELINE))
-    code, out, err = invoke(capsys, "run", jobs)
+    code, out, err = cli("run", jobs)
     assert (code, out) == (0, "")
     lines = timeless(err).splitlines()
     assert lines[:2] == [
@@ -1335,12 +1254,12 @@ def test_run_and_status_write_numbers_alike(
         "copy events (incremental): done, 1 object(s), 1,234 row(s), 0 rejected, T s",
     ]
     assert lines[4] == "copy events (incremental)        1  1,234         0 T"
-    code, out, err = invoke(capsys, "status", jobs)
+    code, out, err = cli("status", jobs)
     assert (code, err) == (0, "")
     assert re.fullmatch(r"events        1  1,234         0  \S+", out.splitlines()[1])
 
 
-def test_the_summary_fits_80_columns(capsys: pytest.CaptureFixture[str], project: Project) -> None:
+def test_the_summary_fits_80_columns(cli: Cli, project: Project) -> None:
     table = "github_archive_events_of_every_kind_pushed_and_pulled_in_2024"
     project.put("events/a.json", [{"id": "a1", "n": 1}])
     jobs = project.module(
@@ -1348,7 +1267,7 @@ def test_the_summary_fits_80_columns(capsys: pytest.CaptureFixture[str], project
         f'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Long, "events").sql(\n'
         f"    \"SELECT count(*) FROM {table} WHERE id IS NOT NULL AND id <> 'x'\"\n)\n"
     )
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (0, "")
     summary = err.splitlines()[-5:]
     assert summary[0].startswith("step ")
@@ -1358,10 +1277,8 @@ def test_the_summary_fits_80_columns(capsys: pytest.CaptureFixture[str], project
     assert query(project.warehouse, f"SELECT count(*) FROM {table}") == [(1,)]
 
 
-def test_ddl_has_no_trailing_spaces(capsys: pytest.CaptureFixture[str], project: Project) -> None:
+def test_ddl_has_no_trailing_spaces(cli: Cli, project: Project) -> None:
     for dialect in ("redshift", "postgresql", "duckdb"):
-        code, out, err = invoke(
-            capsys, "ddl", f"{project.module(PIPELINE)}:Event", "--dialect", dialect
-        )
+        code, out, err = cli("ddl", f"{project.module(PIPELINE)}:Event", "--dialect", dialect)
         assert (code, err) == (0, "")
         assert [line for line in out.splitlines() if line != line.rstrip()] == []

@@ -10,7 +10,7 @@ import pytest
 
 from arbalest.cli.output import result_table
 from arbalest.pipeline import RunResult, StepResult
-from tests.fixtures.cli import invoke
+from tests.fixtures.cli import Cli
 from tests.fixtures.modules import module
 
 pytestmark = pytest.mark.usefixtures("clean_cli")
@@ -50,11 +50,9 @@ def write(path: Path, body: str) -> Path:
 # -- retry hints --------------------------------------------------------------------------
 
 
-def test_a_store_outage_in_a_step_says_retryable(
-    capsys: pytest.CaptureFixture[str], jobs: Path
-) -> None:
+def test_a_store_outage_in_a_step_says_retryable(cli: Cli, jobs: Path) -> None:
     write(jobs, 'pipeline = Pipeline(WAREHOUSE, store=Unreachable(STORE)).copy(Event, "events")\n')
-    assert invoke(capsys, "run", str(jobs)) == (
+    assert cli("run", str(jobs)) == (
         1,
         "",
         "error: step 'copy events (incremental)' failed: cannot list events/: "
@@ -62,11 +60,9 @@ def test_a_store_outage_in_a_step_says_retryable(
     )
 
 
-def test_a_store_outage_outside_a_step_says_retryable(
-    capsys: pytest.CaptureFixture[str], jobs: Path
-) -> None:
+def test_a_store_outage_outside_a_step_says_retryable(cli: Cli, jobs: Path) -> None:
     write(jobs, 'pipeline = Pipeline(WAREHOUSE, store=Unreachable(STORE)).copy(Event, "events")\n')
-    assert invoke(capsys, "plan", str(jobs)) == (
+    assert cli("plan", str(jobs)) == (
         1,
         "",
         "error: cannot list events/: S3 did not answer (retryable: try again)\n",
@@ -79,22 +75,20 @@ NAMED = 'pipeline = Pipeline(WAREHOUSE, store=STORE, name="nightly").copy(Event,
 
 
 @pytest.mark.parametrize("command", ["run", "validate", "plan", "status"])
-def test_a_named_pipeline_is_announced_on_stderr(
-    capsys: pytest.CaptureFixture[str], jobs: Path, command: str
-) -> None:
+def test_a_named_pipeline_is_announced_on_stderr(cli: Cli, jobs: Path, command: str) -> None:
     write(jobs, NAMED)
     duckdb.connect(str(jobs.with_name("w.duckdb"))).close()  # status reads an existing one
-    code, out, err = invoke(capsys, command, str(jobs))
+    code, out, err = cli(command, str(jobs))
     assert code == 0
     assert err.splitlines()[0] == f"pipeline nightly: {command}"
     assert "nightly" not in out  # results stay as they are
     # --quiet: nothing on stderr
-    assert invoke(capsys, "-q", command, str(jobs))[2] == ""
+    assert cli("-q", command, str(jobs))[2] == ""
 
 
-def test_an_unnamed_pipeline_has_no_header(capsys: pytest.CaptureFixture[str], jobs: Path) -> None:
+def test_an_unnamed_pipeline_has_no_header(cli: Cli, jobs: Path) -> None:
     write(jobs, 'pipeline = Pipeline(WAREHOUSE, store=STORE).copy(Event, "events")\n')
-    code, out, err = invoke(capsys, "run", str(jobs))
+    code, out, err = cli("run", str(jobs))
     assert (code, out) == (0, "")
     assert not err.startswith("pipeline")
 

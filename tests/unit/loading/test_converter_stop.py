@@ -7,24 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from arbalest import Integer, Schema, String, convert
+from arbalest import convert
 from arbalest.loading.converter import Converter, batches
 from arbalest.loading.reader import Chunk, Feed
 from arbalest.loading.transform import Batch, Transform
 from arbalest.stores import LocalStore
-
-
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Event(Base):
-    __tablename__ = "events"
-    id = String(40)
-    n = Integer()
+from tests.fixtures.schemas import Event
 
 
 def test_close_waits_for_a_batch_still_converting(

@@ -6,35 +6,23 @@ chunk files (values, line numbers, rejects).
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 from pathlib import Path
-from typing import Final
 from unittest import mock
 
 import pyarrow.parquet as pq
 import pytest
-import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
-from arbalest import Integer, Schema, String, convert
+from arbalest import Integer, String
 from arbalest.loading import csv_feed, csv_reader
 from arbalest.loading.csv_reader import CsvReader, Lines
 from arbalest.loading.formats import CsvOptions
-from arbalest.loading.tabular import TableChunk
-from arbalest.loading.tabular_feed import TabularFeed
-from arbalest.stores import LocalStore
-from arbalest.stores.base import ObjectInfo
+from tests.fixtures import budgets
+from tests.fixtures.feeds import object_chunks
+from tests.fixtures.schemas import fresh_base
 
-CI: Final = bool(os.environ.get("CI"))
-
-budget = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=CI,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+budget = budgets.budget(300, [HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 #: Field values without a quote character: the null strings, blanks, CRs, non-ASCII text.
 _values = st.sampled_from(["", " ", "  x ", "\\N", "NULL", "a", "naïve", "東京", "1.5", "a\rb"])
@@ -112,12 +100,7 @@ def test_runs_arrow_cannot_split_exactly_are_left_to_rows_of(text: str) -> None:
     assert CsvReader(CsvOptions(header=False), ",").table_of(Lines(1, text), 2) is None
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Row(Base):
+class Row(fresh_base()):  # type: ignore[misc]
     __tablename__ = "rows"
     a = String(20)
     b = Integer()
@@ -126,28 +109,15 @@ class Row(Base):
 
 def _chunks(folder: Path, work: Path, key: str, csv: CsvOptions) -> list[list[object]]:
     """What reading the object gives: each chunk file's rows, and each chunk's rejects."""
-    feed = TabularFeed(
-        LocalStore(folder),
-        [],
-        fmt="csv",
-        specs=Row.__fields__,
-        options=convert.ConvertOptions(),
-        csv=csv,
-        compression=None,
-        workdir=work,
-        workers=1,
+    # the rows as read, in chunk files (the lane: test_csv_lane)
+    chunks = object_chunks(
+        folder, key, Row.__fields__, fmt="csv", csv=csv, workdir=work, lane=False
     )
-    feed._csv_chunks._lane = None  # the rows as read, in chunk files (the lane: test_csv_lane)
-    info = ObjectInfo(key, (folder / key).stat().st_size, "", dt.datetime.now(dt.UTC))
     out: list[list[object]] = []
-    try:
-        for chunk in feed._chunks(0, info):
-            assert isinstance(chunk, TableChunk)
-            out.append(pq.read_table(chunk.path).to_pylist())
-            out.append([(r.line, r.value, r.reason) for r in chunk.read_rejects])
-            chunk.discard()
-    finally:
-        feed.close()
+    for chunk in chunks:
+        out.append(pq.read_table(chunk.path).to_pylist())
+        out.append([(r.line, r.value, r.reason) for r in chunk.read_rejects])
+        chunk.discard()
     return out
 
 

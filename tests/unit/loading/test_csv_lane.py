@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,30 +23,22 @@ from arbalest import (
     Double,
     Integer,
     Real,
-    Schema,
     SmallInt,
     String,
     Timestamp,
     TimestampTZ,
     convert,
 )
-from arbalest.loading.formats import CsvOptions
 from arbalest.loading.tabular import TableChunk, TabularTransform
-from arbalest.loading.tabular_feed import TabularFeed
 from arbalest.loading.transform import connect_private
 from arbalest.schema._build import ColumnSpec
-from arbalest.stores.base import ObjectInfo
-from arbalest.stores.local import LocalStore
+from tests.fixtures.feeds import object_chunks
+from tests.fixtures.schemas import fresh_base
 
 CI: Final = bool(os.environ.get("CI"))
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Wide(Base):
+class Wide(fresh_base()):  # type: ignore[misc]
     __tablename__ = "wide"
     id = String(8, nullable=False)
     small = SmallInt()
@@ -76,28 +67,7 @@ def _chunks(tmp_path: Path, text: str, *, lane: bool) -> list[TableChunk]:
     folder = tmp_path / ("lane" if lane else "query")
     folder.mkdir(exist_ok=True)
     (folder / "o.csv").write_text(text, encoding="utf-8")
-    feed = TabularFeed(
-        LocalStore(folder),
-        [],
-        fmt="csv",
-        specs=list(Wide.__fields__),
-        options=convert.ConvertOptions(),
-        csv=CsvOptions(),
-        compression=None,
-        workdir=folder,
-        workers=1,
-    )
-    if not lane:
-        feed._csv_chunks._lane = None
-    info = ObjectInfo("o.csv", (folder / "o.csv").stat().st_size, "", dt.datetime.now(dt.UTC))
-    try:
-        chunks = list(feed._chunks(0, info))
-    finally:
-        feed.close()
-    for seq, chunk in enumerate(chunks):
-        assert isinstance(chunk, TableChunk)
-        chunk.seq = seq
-    return chunks
+    return object_chunks(folder, "o.csv", Wide.__fields__, fmt="csv", lane=lane)
 
 
 def _convert(chunks: list[TableChunk]) -> tuple[Any, ...]:

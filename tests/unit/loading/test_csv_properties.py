@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 from unittest import mock
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from arbalest.loading import csv_reader
 from arbalest.loading.csv_reader import CsvReader
 from arbalest.loading.formats import CsvOptions
-
-CI: Final = bool(os.environ.get("CI"))
+from tests.fixtures import budgets
 
 #: Strings that mean something to a CSV reader or writer.
 SPECIAL: Final = (
@@ -145,12 +143,7 @@ def read(dialect: Dialect, text: str, block: int) -> list[tuple[int, list[str | 
     return [(r.line, r.values) for r in records]
 
 
-budget = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=CI,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+budget = budgets.budget(300)
 
 
 @budget

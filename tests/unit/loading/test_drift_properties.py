@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -24,16 +23,15 @@ from arbalest.loading.drift import drift_report, merge_shapes
 from arbalest.loading.reader import Feed
 from arbalest.schema.jsonpath import JSONPath, display_path
 from arbalest.stores.local import LocalStore
+from tests.fixtures.schemas import fresh_base
 
 CI: Final = bool(os.environ.get("CI"))
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
+Base = fresh_base()
 
 
-class Event(Base):
+class Event(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "drift_events"
     id = String(40)
     at = TimestampTZ()
@@ -46,7 +44,9 @@ class Event(Base):
             level = Integer()
 
 
-class Loose(Base):  # a JSON column: objects inside it are not read into
+class Loose(Base):  # type: ignore[misc, valid-type]
+    """``extra`` is a JSON column: objects inside it are not read into."""
+
     __tablename__ = "drift_loose"
     id = String(40)
     extra = Super()

@@ -29,7 +29,6 @@ from arbalest import (
     Integer,
     Nested,
     Real,
-    Schema,
     SmallInt,
     String,
     Timestamp,
@@ -41,6 +40,7 @@ from arbalest.loading.converter import Converter, batches
 from arbalest.loading.drift import drift_report, read_objects
 from arbalest.loading.reader import Feed
 from arbalest.stores.local import LocalStore
+from tests.fixtures.schemas import fresh_base
 
 CI: Final = bool(os.environ.get("CI"))
 
@@ -56,11 +56,7 @@ def test_the_extension_is_built_where_ci_runs() -> None:
 needs_lane = pytest.mark.skipif(not fastlane.AVAILABLE, reason="fast lane not built")
 
 
-class Base(Schema):
-    __abstract__ = True
-
-
-class Wide(Base):
+class Wide(fresh_base()):  # type: ignore[misc]
     """Every kind the lane takes, with small limits so that near misses are common."""
 
     __tablename__ = "wide"

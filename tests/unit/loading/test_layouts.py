@@ -18,24 +18,19 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from arbalest import BigInt, Schema, Super, convert
+from arbalest import BigInt, Super, convert
 from arbalest.loading.converter import Converter, batches
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
 from arbalest.stores.local import LocalStore
-from tests.unit.loading.test_properties import budget
+from tests.fixtures.budgets import budget
+from tests.fixtures.schemas import fresh_base
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Numbered(Base):
+class Numbered(fresh_base()):  # type: ignore[misc]
     """A record's number, and its payload kept whole."""
 
     __tablename__ = "numbered"

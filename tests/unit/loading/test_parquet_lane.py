@@ -31,15 +31,12 @@ from arbalest import (
     convert,
 )
 from arbalest.loading import parquet_lane, tabular_feed
-from arbalest.loading.formats import CsvOptions
 from arbalest.loading.parquet import parquet_columns, parquet_metadata
 from arbalest.loading.parquet_lane import lane_for
 from arbalest.loading.tabular import TableChunk, TabularTransform
-from arbalest.loading.tabular_feed import TabularFeed
 from arbalest.loading.transform import connect_private
 from arbalest.schema._build import ColumnSpec
-from arbalest.stores.base import ObjectInfo
-from arbalest.stores.local import LocalStore
+from tests.fixtures.feeds import object_chunks
 from tests.fixtures.schemas import fresh_base
 
 
@@ -92,25 +89,7 @@ def _wide(**changes: list[Any]) -> dict[str, pa.Array | list[Any]]:
 def _chunk(tmp_path: Path, specs: list[ColumnSpec], columns: dict[str, Any]) -> TableChunk:
     """The object's one chunk, read as the feed reads it."""
     pq.write_table(pa.table(columns), tmp_path / "o.parquet")
-    feed = TabularFeed(
-        LocalStore(tmp_path),
-        [],
-        fmt="parquet",
-        specs=specs,
-        options=convert.ConvertOptions(),
-        csv=CsvOptions(),
-        compression=None,
-        workdir=tmp_path,
-        workers=1,
-    )
-    size = (tmp_path / "o.parquet").stat().st_size
-    info = ObjectInfo("o.parquet", size, "", dt.datetime.now(dt.UTC))
-    try:
-        (chunk,) = list(feed._chunks(0, info))
-    finally:
-        feed.close()
-    assert isinstance(chunk, TableChunk)
-    chunk.seq = 0
+    (chunk,) = object_chunks(tmp_path, "o.parquet", specs, fmt="parquet")
     return chunk
 
 

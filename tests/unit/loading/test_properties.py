@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import string
 import struct
 import tempfile
@@ -22,8 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-import sqlalchemy as sa
-from hypothesis import HealthCheck, example, given, reject, settings
+from hypothesis import example, given, reject
 from hypothesis import strategies as st
 
 from arbalest import (
@@ -31,7 +29,6 @@ from arbalest import (
     Integer,
     LoadError,
     Nested,
-    Schema,
     String,
     convert,
 )
@@ -39,29 +36,17 @@ from arbalest.loading.converter import Converter, batches
 from arbalest.loading.reader import Feed
 from arbalest.loading.rejects import Reject
 from arbalest.stores.local import LocalStore
-from tests.fixtures.schemas import NAMED, every_type
+from tests.fixtures.budgets import budget
+from tests.fixtures.schemas import NAMED, every_type, fresh_base
 from tests.unit.convert.helpers import connection, run_python, run_sql
 
-CI: Final = bool(os.environ.get("CI"))
+Base = fresh_base()
 
 
-def budget(examples: int) -> settings:
-    """Per-test settings: an explicit example budget, no deadline (DuckDB queries vary with
-    the machine's load), derandomised in CI."""
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=CI,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+_EVERY_TYPE = every_type(NAMED, id=String(8), decimal=(12, 2), char=4, string=12)
 
 
-class Base(Schema):
-    __abstract__ = True
-    metadata = sa.MetaData()
-
-
-class Typed(Base, every_type(NAMED, id=String(8), decimal=(12, 2), char=4, string=12)):  # type: ignore[misc]
+class Typed(Base, _EVERY_TYPE):  # type: ignore[misc, valid-type]
     """One column of every type, an array index, a nested key and a NOT NULL column last."""
 
     __tablename__ = "typed"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from arbalest import ConfigurationError
 from arbalest.pipeline.steps import series_start
-from tests.unit.loading.test_properties import budget
+from tests.fixtures.budgets import budget
 
 TABLE = sa.Table(
     "events",

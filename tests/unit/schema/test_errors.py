@@ -7,10 +7,9 @@ field's own declaration; a field used outside a schema raises when its rule is a
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -30,17 +29,15 @@ from arbalest import (
     String,
 )
 from arbalest.schema.base import SchemaMeta
+from tests.fixtures import budgets
 
 #: The fields as untyped code calls them (mypy itself refuses most of these mistakes).
 loose: Any = arbalest.schema
 
 
-CI: Final = bool(os.environ.get("CI"))
-
-
 def budget(examples: int) -> settings:
-    """Per-test settings: an explicit example budget, no deadline, derandomised in CI."""
-    return settings(max_examples=examples, deadline=None, derandomize=CI)
+    """``examples`` examples, no deadline, derandomised in CI (every health check on)."""
+    return budgets.budget(examples, suppress=())
 
 
 def define(base: type[Schema], **fields: Any) -> Any:
