@@ -393,35 +393,44 @@ def flat_csv(spec: Spec) -> list[Path]:
     return paths
 
 
+def _timed_copy(
+    spec: Spec, engine: sa.Engine, files: list[Path], options: str, first: str
+) -> Clock:
+    """``COPY events FROM STDIN WITH (options)`` of each of ``files``, timed, in one
+    transaction that runs ``first`` (if any) before them."""
+    names = ", ".join(c[0] for c in COLUMNS)
+    pooled = engine.raw_connection()
+    raw: Any = pooled.dbapi_connection  # psycopg2's own connection
+    try:
+        with timed(spec, "postgresql") as clock:
+            with raw.cursor() as cursor:
+                if first:
+                    cursor.execute(first)
+                for path in files:
+                    with path.open("rb") as data:
+                        cursor.copy_expert(
+                            f"COPY events ({names}) FROM STDIN WITH ({options})", data, 1 << 20
+                        )
+            raw.commit()
+    finally:
+        pooled.close()
+    return clock
+
+
 def postgres_floor(spec: Spec) -> list[Measurement]:
     """``COPY FROM STDIN`` of CSV flattened in advance: PostgreSQL's own ingest speed; then
     the same over the rows it loaded, after a ``DELETE`` in the same transaction (what a
-    hand-written replace costs the server)."""
+    hand-written replace costs the server: readers see the old rows or the new)."""
     files = flat_csv(spec)
     engine = fresh_postgres(spec)
     with engine.begin() as conn:
         conn.exec_driver_sql(_create_table_sql("postgresql"))
-    names = ", ".join(c[0] for c in COLUMNS)
     out = []
     for label, first in (
         ("floor postgresql COPY csv", ""),
         (REPLACE_FLOORS["postgresql"], "DELETE FROM events"),
     ):
-        pooled = engine.raw_connection()
-        raw: Any = pooled.dbapi_connection  # psycopg2's own connection
-        try:
-            with timed(spec, "postgresql") as clock:
-                with raw.cursor() as cursor:
-                    if first:  # in the COPY's transaction: readers see old rows or new
-                        cursor.execute(first)
-                    for path in files:
-                        with path.open("rb") as data:
-                            cursor.copy_expert(
-                                f"COPY events ({names}) FROM STDIN WITH (FORMAT csv)", data, 1 << 20
-                            )
-                raw.commit()
-        finally:
-            pooled.close()
+        clock = _timed_copy(spec, engine, files, "FORMAT csv", first)
         ok, got = verified(spec, engine)
         out.append(Measurement.of(label, got["rows"], clock, ok, {"fingerprint": got}))
     engine.dispose()
@@ -441,28 +450,12 @@ def postgres_csv_floor(spec: Spec) -> list[Measurement]:
     engine = fresh_postgres(spec)
     with engine.begin() as conn:
         conn.exec_driver_sql(_create_table_sql("postgresql"))
-    names = ", ".join(c[0] for c in COLUMNS)
     options = f"FORMAT csv, HEADER true, NULL '{CSV_NULL}'"
-    pooled = engine.raw_connection()
-    raw: Any = pooled.dbapi_connection  # psycopg2's own connection
-    try:
-        with timed(spec, "postgresql") as clock:
-            with raw.cursor() as cursor:
-                for path in files:
-                    with path.open("rb") as data:
-                        cursor.copy_expert(
-                            f"COPY events ({names}) FROM STDIN WITH ({options})", data, 1 << 20
-                        )
-            raw.commit()
-    finally:
-        pooled.close()
+    clock = _timed_copy(spec, engine, files, options, "")
     ok, got = verified(spec, engine)
     engine.dispose()
-    return [
-        Measurement.of(
-            "floor postgresql COPY csv files", got["rows"], clock, ok, {"fingerprint": got}
-        )
-    ]
+    detail = {"fingerprint": got}
+    return [Measurement.of("floor postgresql COPY csv files", got["rows"], clock, ok, detail)]
 
 
 def duckdb_format_floor(spec: Spec, fmt: str) -> list[Measurement]:

@@ -44,9 +44,24 @@ BOOLEAN_TRUE: Final = frozenset({"t", "true", "y", "yes", "1"})
 BOOLEAN_FALSE: Final = frozenset({"f", "false", "n", "no", "0"})
 
 
-class IntegerRule(Rule):
+class _NumberRule(Rule):
+    """A number's errors, declared: text outside the type's grammar (``_grammar``) is
+    ``_bad``, a value in it that the type cannot hold ``_beyond``."""
+
+    _grammar: ClassVar[str]
+    _beyond: ClassVar[int] = OUT_OF_RANGE
+    _bad: ClassVar[int] = BAD_DIGIT
+
+    def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
+        matches = _sql_matches(s, self._grammar)
+        return _sql_code(s, v, _sql_either(matches, self._beyond, self._bad))
+
+
+class IntegerRule(_NumberRule):
     """SMALLINT, INTEGER, BIGINT: optional sign and digits only; out of range is 1222."""
 
+    _grammar = _RE_INT
+    _beyond = INT_OVERFLOW
     _TYPES: ClassVar[dict[int, str]] = {16: "SMALLINT", 32: "INTEGER", 64: "BIGINT"}
 
     def __init__(self, bits: int) -> None:
@@ -72,24 +87,22 @@ class IntegerRule(Rule):
         # (-?[0-9]+, which the grammar accepts): a cast and a comparison cost less than the
         # regular expression, and '+5' or '007' still go through it.
         cast = f"TRY_CAST({s} AS {self.type_name})"
-        return (
-            f"CASE WHEN CAST({cast} AS VARCHAR) = {s} OR {_sql_matches(s, _RE_INT)} THEN {cast} END"
-        )
-
-    def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return _sql_code(s, v, _sql_either(_sql_matches(s, _RE_INT), INT_OVERFLOW, BAD_DIGIT))
+        canonical = f"CAST({cast} AS VARCHAR) = {s}"
+        return f"CASE WHEN {canonical} OR {_sql_matches(s, _RE_INT)} THEN {cast} END"
 
     def __repr__(self) -> str:
         return f"IntegerRule(bits={self.bits})"
 
 
-class DecimalRule(Rule):
+class DecimalRule(_NumberRule):
     """DECIMAL(p, s): digits beyond the scale are truncated (20.259 -> 20.25).
 
     Plain notation is truncated as text, exactly. Exponent notation (``1.5e2``, and JSON
     numbers the writer prints that way, below 1e-6 or from 1e21) is read as a double first.
     Too many integer digits is 1204; anything else that is not a number is 1207.
     """
+
+    _grammar = _RE_FLOAT
 
     def __init__(self, precision: int, scale: int) -> None:
         if not 1 <= precision <= 38 or not 0 <= scale <= precision:
@@ -157,19 +170,19 @@ class DecimalRule(Rule):
             f"WHEN {_sql_matches(s, _RE_EXP)} THEN {exp} END"
         )
 
-    def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return _sql_code(s, v, _sql_either(_sql_matches(s, _RE_FLOAT), OUT_OF_RANGE, BAD_DIGIT))
-
     def __repr__(self) -> str:
         return f"DecimalRule({self.precision}, {self.scale})"
 
 
-class FloatRule(Rule):
+class FloatRule(_NumberRule):
     """REAL (32 bits) and DOUBLE PRECISION (64 bits) from decimal or exponent notation.
 
     NaN and Infinity are not numbers here (1208); a value beyond the type's range is 1204.
     A REAL is rounded from the double, as a C cast does.
     """
+
+    _grammar = _RE_FLOAT
+    _bad = BAD_FLOAT
 
     def __init__(self, bits: int) -> None:
         if bits not in (32, 64):
@@ -191,9 +204,6 @@ class FloatRule(Rule):
         double = f"TRY_CAST({s} AS DOUBLE)"
         value = double if self.bits == 64 else f"TRY_CAST({double} AS REAL)"
         return f"CASE WHEN {_sql_matches(s, _RE_FLOAT)} AND NOT isinf({double}) THEN {value} END"
-
-    def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        return _sql_code(s, v, _sql_either(_sql_matches(s, _RE_FLOAT), OUT_OF_RANGE, BAD_FLOAT))
 
     def __repr__(self) -> str:
         return f"FloatRule(bits={self.bits})"

@@ -21,6 +21,15 @@ from arbalest.loading.rejects import clip
 __all__ = ["READ_BYTES", "Block", "CsvReader", "CsvRecord", "Lines", "shown"]
 
 READ_BYTES: Final = 1024 * 1024
+#: Arrow's CSV parsing of lines ``plain`` lets it split: no quoting and no escapes (a line
+#: with a quote character is read in Python), one line a record, an empty line not skipped
+#: (its field count is wrong: ``split`` then gives None, as ``rows_of`` rejects it).
+_PLAIN_LINES: Final[dict[str, bool]] = {
+    "quote_char": False,
+    "escape_char": False,
+    "newlines_in_values": False,
+    "ignore_empty_lines": False,
+}
 _SURROGATES: Final = re.compile("[\ud800-\udfff]")
 
 
@@ -371,12 +380,7 @@ class CsvReader:
                     column_names=names, use_threads=False, block_size=len(data) + 1
                 ),
                 parse_options=pa_csv.ParseOptions(
-                    delimiter=self.delimiter,
-                    quote_char=False,
-                    escape_char=False,
-                    newlines_in_values=False,
-                    ignore_empty_lines=False,
-                    invalid_row_handler=wrong_count,
+                    delimiter=self.delimiter, invalid_row_handler=wrong_count, **_PLAIN_LINES
                 ),
                 convert_options=pa_csv.ConvertOptions(
                     column_types=dict.fromkeys(names, pa.string()),
