@@ -49,9 +49,10 @@ PARQUET_CHUNK_BYTES: Final = 4 * 1024 * 1024
 READERS: Final = 2
 #: Objects read at once from a folder for a warehouse that writes with threads of its own
 #: (DuckDB, ``streamed``): one. Each reading thread holds its chunks and its own pages of
-#: Arrow's and the C library's allocators; a second one took the peak of a DuckDB load of
-#: 1M rows from 237-249 to 249-266 MB (Parquet) and 244-249 to 267-275 MB (CSV), the
-#: warehouse's threads and the converting one keeping the cores busy without it (measured).
+#: Arrow's and the C library's allocators: with two, a DuckDB load of 1M rows peaked at
+#: about 245/254 MB (Parquet, incremental/replace) and 260/259 MB (CSV), against 232/240
+#: and 240/244 with one (measured in one process). CSV, read in Python, overlaps less with
+#: the rest with one: about 7% more wall time on two busy cores (same CPU time).
 STREAMED_LOCAL_READERS: Final = 1
 
 
