@@ -47,12 +47,12 @@ __all__ = [
 PARQUET_CHUNK_BYTES: Final = 4 * 1024 * 1024
 #: Objects read at once by default.
 READERS: Final = 2
-#: Objects read at once from a folder for a warehouse that writes with threads of its own
-#: (DuckDB, ``streamed``): one. Each reading thread holds its chunks and its own pages of
-#: Arrow's and the C library's allocators: with two, a DuckDB load of 1M rows peaked at
-#: about 245/254 MB (Parquet, incremental/replace) and 260/259 MB (CSV), against 232/240
-#: and 240/244 with one (measured in one process). CSV, read in Python, overlaps less with
-#: the rest with one: about 7% more wall time on two busy cores (same CPU time).
+#: Parquet objects read at once from a folder for a warehouse that writes with threads of
+#: its own (DuckDB, ``streamed``): one. Each reading thread holds its chunks and its own
+#: pages of Arrow's and the C library's allocators: with two, a DuckDB load of 1M rows
+#: peaked at about 245/254 MB (incremental/replace) against 232/240 with one (measured in
+#: one process), as fast. CSV keeps ``READERS``: read in Python, it took 11-19% more wall
+#: time with one (below half its floor's speed), for 240/244 MB instead of about 260.
 STREAMED_LOCAL_READERS: Final = 1
 
 
@@ -69,7 +69,7 @@ class TabularFeed(Feed):
         compression: The declared compression (else by suffix).
         workdir: Where chunk files go.
         workers: Objects read at once (default: ``STREAMED_LOCAL_READERS`` for a ``streamed``
-            load from a folder, else ``READERS``).
+            load of Parquet from a folder, else ``READERS``).
         streamed: The warehouse writes the batches with threads of its own (DuckDB).
     """
 
@@ -89,7 +89,8 @@ class TabularFeed(Feed):
     ) -> None:
         if workers is None:
             local = isinstance(store, LocalStore)
-            workers = STREAMED_LOCAL_READERS if streamed and local else READERS
+            one = streamed and local and fmt == "parquet"
+            workers = STREAMED_LOCAL_READERS if one else READERS
         super().__init__(store, objects, compression=compression, workdir=workdir, workers=workers)
         self._fmt = fmt
         self._specs = list(specs)

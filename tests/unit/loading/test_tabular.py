@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import io
 import threading
 from collections.abc import Callable
@@ -340,21 +341,34 @@ class _GatedMemory(MemoryStore):
 
 
 @pytest.mark.parametrize(
-    ("local", "streamed", "expected"),
-    [(True, True, 1), (True, False, 2), (False, True, 2), (False, False, 2)],
+    ("fmt", "local", "streamed", "expected"),
+    [
+        ("parquet", True, True, 1),
+        ("parquet", True, False, 2),
+        ("parquet", False, True, 2),
+        ("csv", True, True, 2),
+        ("csv", False, False, 2),
+    ],
 )
-def test_a_streamed_load_from_a_folder_reads_one_object_at_a_time(
-    tmp_path: Path, local: bool, streamed: bool, expected: int
+def test_a_streamed_load_of_parquet_from_a_folder_reads_one_object_at_a_time(
+    tmp_path: Path, fmt: str, local: bool, streamed: bool, expected: int
 ) -> None:
-    """For DuckDB (which writes with threads of its own) from a folder, one reading thread:
-    a second held its chunks and its allocators' pages for no speed."""
+    """For DuckDB (which writes with threads of its own) from a folder, one thread reads
+    Parquet: a second held its chunks and its allocators' pages for no speed. CSV, read in
+    Python, keeps two (one took 11-19% more wall time)."""
     lake, workdir = tmp_path / "lake", tmp_path / "work"
     lake.mkdir()
     workdir.mkdir()
     infos = []
     for k in range(6):
-        (lake / f"part-{k}.csv").write_text("id,n\n" + "".join(f"r{i},{i}\n" for i in range(5)))
-        path = lake / f"part-{k}.csv"
+        if fmt == "parquet":  # compressed: the reading thread opens it (and waits at the gate)
+            out = io.BytesIO()
+            pq.write_table(pa.table({"id": [f"r{i}" for i in range(5)], "n": list(range(5))}), out)
+            path = lake / f"part-{k}.parquet.gz"
+            path.write_bytes(gzip.compress(out.getvalue()))
+        else:
+            path = lake / f"part-{k}.csv"
+            path.write_text("id,n\n" + "".join(f"r{i},{i}\n" for i in range(5)))
         infos.append(ObjectInfo(path.name, path.stat().st_size, "", dt.datetime.now(dt.UTC)))
     store: _GatedLocal | _GatedMemory = (
         _GatedLocal(lake)
@@ -366,7 +380,7 @@ def test_a_streamed_load_from_a_folder_reads_one_object_at_a_time(
     feed = TabularFeed(
         store,
         infos,
-        fmt="csv",
+        fmt=fmt,
         specs=specs,
         options=convert.ConvertOptions(),
         csv=CsvOptions(),
