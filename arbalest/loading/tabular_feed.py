@@ -52,7 +52,7 @@ READERS: Final = 2
 #: pages of Arrow's and the C library's allocators: with two, a DuckDB load of 1M rows
 #: peaked at about 245/254 MB (incremental/replace) against 232/240 with one (measured in
 #: one process), as fast. CSV keeps ``READERS``: read in Python, it took 11-19% more wall
-#: time with one (below half its floor's speed), for 240/244 MB instead of about 260.
+#: time with one (below half its floor's speed).
 STREAMED_LOCAL_READERS: Final = 1
 
 
@@ -106,8 +106,9 @@ class TabularFeed(Feed):
             chunks = self._csv_chunks.chunks(self._store, index, info, self._compression)
         for chunk in chunks:
             yield chunk
-            # handed over: what reading it left in this thread's Arrow pages goes back now
-            release_arrow_memory()
+            if chunk.read_into_arrow:
+                # handed over: what reading it left in this thread's Arrow pages goes back
+                release_arrow_memory()
 
     # -- Parquet --
 
@@ -159,6 +160,7 @@ class TabularFeed(Feed):
                 if lane is not None and table is not None:
                     chunk.table = table
                     chunk.lane = functools.partial(_lane_at, lane, start)
+                    chunk.read_into_arrow = True
                 handed = handed or last
                 yield chunk
         finally:

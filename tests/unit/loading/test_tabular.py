@@ -405,3 +405,41 @@ def test_a_streamed_load_of_parquet_from_a_folder_reads_one_object_at_a_time(
         assert len(taken) == 6
     assert tabular_feed.STREAMED_LOCAL_READERS == 1
     assert tabular_feed.READERS == 2
+
+
+def test_csv_chunks_leave_arrows_pages_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Giving mimalloc's pages back cost a CSV load 6-10% more CPU time: only Parquet rows
+    read into Arrow are followed by it."""
+    lake, workdir = tmp_path / "lake", tmp_path / "work"
+    lake.mkdir()
+    workdir.mkdir()
+    infos = []
+    for k in range(2):
+        path = lake / f"part-{k}.csv"
+        path.write_text("id,n\n" + "".join(f"r{i},{i}\n" for i in range(3)))
+        infos.append(ObjectInfo(path.name, path.stat().st_size, "", dt.datetime.now(dt.UTC)))
+    calls: list[str] = []
+    monkeypatch.setattr(tabular_feed, "release_arrow_memory", lambda: calls.append("read"))
+    monkeypatch.setattr(tabular, "release_arrow_memory", lambda: calls.append("convert"))
+    specs = list(Pair.__fields__)
+    options = convert.ConvertOptions()
+    feed = TabularFeed(
+        LocalStore(lake),
+        infos,
+        fmt="csv",
+        specs=specs,
+        options=options,
+        csv=CsvOptions(),
+        compression=None,
+        workdir=workdir,
+    )
+    converter = TabularConverter(specs, options, workers=1)
+    try:
+        with feed:
+            converted = list(converter.run(batches(iter(feed), 1), workdir, "arrow"))
+    finally:
+        converter.close()
+    assert sum(b.total_rows for b in converted) == 6
+    assert calls == []
