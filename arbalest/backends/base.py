@@ -353,6 +353,7 @@ class TransformBackend(Backend):
                         csv=job.csv,
                         compression=job.compression,
                         workdir=workdir,
+                        streamed=self.streams_batches,
                     )
                     if tabular
                     else Feed(

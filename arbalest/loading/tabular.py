@@ -70,6 +70,7 @@ __all__ = [
     "parquet_columns",
     "parquet_conversion",
     "parquet_query",
+    "release_arrow_memory",
 ]
 
 
@@ -102,6 +103,23 @@ def check_fields(fmt: str, specs: Sequence[ColumnSpec]) -> None:
 ARROW_WEIGHT: Final = 4
 
 
+def release_arrow_memory() -> None:
+    """Give what pyarrow's default pool keeps of the calling thread's freed memory back to
+    the system now, when that pool is mimalloc (pyarrow's default where it is built in).
+
+    mimalloc keeps a thread's freed pages, and returns them after a second, in an arena the
+    kernel backs with 2 MB transparent huge pages: in a DuckDB load of 1M Parquet rows it
+    held 34-48 MB resident for at most 15 MB of live Arrow data (measured). Called by the
+    threads that allocate (the reading thread after each chunk, the converting one after
+    each batch): a collection frees only the calling thread's pages, with every page that
+    waits to be returned. Other pools are left alone (the C library's would trim every arena
+    at each call).
+    """
+    pool = pa.default_memory_pool()
+    if pool.backend_name == "mimalloc":
+        pool.release_unused()
+
+
 @dataclass
 class TableChunk(Chunk):
     """Rows of one Parquet or CSV object, with the query that converts them.
@@ -120,6 +138,9 @@ class TableChunk(Chunk):
             ``None`` (a chunk the lane cannot take, and CSV).
         lane: Given ``table`` and the sequence number, the converted rows when no value is
             a reject (``parquet_lane``), else ``None``: then the query converts the chunk.
+        read_into_arrow: ``table`` holds Parquet rows as read: the threads that read and
+            convert them give Arrow's freed pages back (``release_arrow_memory``). Not CSV:
+            there it cost 6-10% more CPU time for about 10 MB (measured).
     """
 
     query: Callable[[int], str] = lambda seq: ""
@@ -127,6 +148,7 @@ class TableChunk(Chunk):
     read_rejects: list[Reject] = field(default_factory=list)
     table: pa.Table | None = None
     lane: Callable[[pa.Table, int], pa.Table | None] | None = None
+    read_into_arrow: bool = False
 
     @property
     def batch_bytes(self) -> int:
@@ -288,6 +310,7 @@ class TabularTransform(Transform):
     def convert(self, chunks: Sequence[Chunk]) -> Batch:
         batch = Batch(list(chunks))
         parts, fast = [], []
+        read = any(isinstance(c, TableChunk) and c.read_into_arrow for c in chunks)
         try:
             for chunk in chunks:
                 assert isinstance(chunk, TableChunk)
@@ -316,6 +339,8 @@ class TabularTransform(Transform):
             for chunk in chunks:  # converted (or failed): the rows as read are let go now
                 assert isinstance(chunk, TableChunk)
                 chunk.table = None
+            if read:  # and what converting them left in this thread's pages
+                release_arrow_memory()
         if fast:
             batch.fast = fast[0] if len(fast) == 1 else pa.concat_tables(fast)
         return batch

@@ -7,13 +7,20 @@ from __future__ import annotations
 import gc
 import weakref
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from arbalest import Pipeline, String
+from arbalest.backends import base
 from arbalest.backends.duckdb import LOADING_MEMORY_LIMIT, DuckDBBackend, _bounded_cache, _bytes
+from arbalest.loading import tabular_feed
+from arbalest.loading.tabular_feed import TabularFeed
+from tests.fixtures.schemas import fresh_base
 
 TABLE = sa.Table("t", sa.MetaData(), sa.Column("a", sa.Integer), sa.Column("b", sa.String))
 
@@ -157,3 +164,38 @@ def test_a_limit_set_at_run_time_is_left_alone(tmp_path: Path) -> None:
             assert _limit(conn) == before
         assert _limit(conn) == before
     engine.dispose()
+
+
+class Flat(fresh_base()):  # type: ignore[misc]
+    __tablename__ = "flat"
+    id = String(8)
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [("parquet", 1), ("csv", 2)])
+def test_parquet_from_a_folder_is_read_by_one_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, expected: int
+) -> None:
+    """DuckDB writes with threads of its own: for Parquet a second reading thread only held
+    more memory (``tabular_feed.STREAMED_LOCAL_READERS``); CSV, read in Python, keeps two."""
+    readers: list[int] = []
+
+    class Counted(TabularFeed):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            readers.append(self._workers)
+
+    monkeypatch.setattr(base, "TabularFeed", Counted)
+    (tmp_path / "in").mkdir()
+    if fmt == "parquet":
+        pq.write_table(pa.table({"id": ["a", "b"]}), tmp_path / "in" / "part-0.parquet")
+    else:
+        (tmp_path / "in" / "part-0.csv").write_text("id\na\nb\n")
+    result = (
+        Pipeline(f"duckdb:///{tmp_path / 'w.duckdb'}", store=tmp_path)
+        .copy(Flat, "in", format=fmt)
+        .run()
+    )
+    assert result.rows_loaded == 2
+    assert readers == [expected]
+    assert tabular_feed.STREAMED_LOCAL_READERS == 1
+    assert tabular_feed.READERS == 2
