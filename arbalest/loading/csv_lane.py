@@ -22,8 +22,8 @@ An empty field of a type other than CHAR and VARCHAR is NULL, as in the query. A
 value (a blank one, ``+5``, ``007``, ``1.5`` for a DECIMAL of scale 2, a date with a time, a
 NULL in a NOT NULL field...) sends the whole chunk to the exact query
 (``tabular.csv_query``), which finds the rejects: the lane only ever skips work whose
-outcome it has proved. CHAR, SUPER and TIME fields, and custom or epoch time formats, take
-the query always.
+outcome it has proved. CHAR and SUPER fields, and custom or epoch time formats, take the
+query always.
 """
 
 from __future__ import annotations

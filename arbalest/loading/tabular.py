@@ -95,11 +95,12 @@ def check_fields(fmt: str, specs: Sequence[ColumnSpec]) -> None:
             )
 
 
-#: A chunk whose rows are held in Arrow counts in a batch (``converter.batches``, about 8 MB
-#: a batch) as this many times their size: about what the same rows are as JSON text, so
-#: that a batch holds about as many rows as a JSON batch. Counted by their objects' bytes,
-#: a batch held 7 times as many Parquet rows (compressed) and 3 times as many CSV rows, and a
-#: load of 1M rows peaked 75 MB (Parquet) and 20 MB (CSV) higher (measured).
+#: A chunk whose rows are held in Arrow counts in a batch (``converter.batches``, about 4 MB
+#: a batch, ``backends.base.BATCH_BYTES``) as this many times their size: about what the
+#: same rows are as JSON text, so that a batch holds about as many rows as a JSON batch.
+#: Counted by their objects' bytes, a batch held 7 times as many Parquet rows (compressed)
+#: and 3 times as many CSV rows, and a load of 1M rows peaked 75 MB (Parquet) and 20 MB
+#: (CSV) higher (measured).
 ARROW_WEIGHT: Final = 4
 
 
@@ -129,15 +130,17 @@ class TableChunk(Chunk):
     Attributes:
         query: Given the chunk's sequence number, the query selecting ``chunk, line, idx,
             v1..vn, err_col, err_code, err_value``; it reads the chunk's file (CSV) or
-            the object's (Parquet).
+            the object's (Parquet). Unset for a CSV chunk the CSV lane converted.
         shape: The keys of the objects the schema reads into (the drift report), or
             ``None`` when the object names no columns (CSV without a header).
         read_rejects: Records rejected while reading (wrong field counts, bad quoting or
             encoding), before any conversion.
-        table: A Parquet chunk's rows as read, in Arrow (the columns the fields read), or
-            ``None`` (a chunk the lane cannot take, and CSV).
-        lane: Given ``table`` and the sequence number, the converted rows when no value is
-            a reject (``parquet_lane``), else ``None``: then the query converts the chunk.
+        table: A Parquet chunk's rows as read, in Arrow (the columns the fields read), or a
+            CSV chunk's rows already converted by the CSV lane (``csv_lane``); else ``None``.
+        lane: Given ``table`` and the sequence number, the converted rows: for Parquet
+            (``parquet_lane``) ``None`` when a value may be a reject, for a CSV chunk the
+            lane converted its rows numbered (``csv_feed._numbered``); ``None``: the query
+            converts the chunk.
         read_into_arrow: ``table`` holds Parquet rows as read: the threads that read and
             convert them give Arrow's freed pages back (``release_arrow_memory``). Not CSV:
             there it cost 6-10% more CPU time for about 10 MB (measured).

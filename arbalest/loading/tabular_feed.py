@@ -5,8 +5,9 @@ into a scratch file) and cut into chunks of about ``PARQUET_CHUNK_BYTES`` (uncom
 When the schema's fields are of kinds the Parquet lane takes (``parquet_lane``), each chunk's
 rows are read into Arrow here, in the reading threads, for the lane to convert; the query
 (which reads the object's file) converts the chunks the lane leaves. CSV objects are read
-into chunk files by ``csv_feed.CsvChunks``. Each chunk carries the query that converts it
-(``tabular``) and the keys its object has (the drift report).
+into chunks by ``csv_feed.CsvChunks`` (converted by the CSV lane, else written to chunk
+files for the query). Each chunk carries the query that converts it (``tabular``) and the
+keys its object has (the drift report).
 """
 
 from __future__ import annotations
