@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import builtins
 import bz2
 import datetime as dt
 import gzip
 import io
 import tempfile
-import threading
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +30,13 @@ from arbalest.loading.reader import (
     spool,
 )
 from arbalest.stores import LocalStore, ObjectInfo
+from tests.fixtures.stores import (
+    GatedLocal,
+    GatedMemory,
+    MemoryStore,
+    reader_threads,
+    readers_at_the_gate,
+)
 
 LIMIT = 100  # the record limit in tests that lower it
 
@@ -89,47 +93,6 @@ def chunk_lines(chunk: Chunk) -> list[bytes]:
 
 def joined(chunks: list[Chunk]) -> bytes:
     return b"".join(c.path.read_bytes() for c in chunks)
-
-
-class MemoryStore:
-    """Objects held in memory: a store that is not a LocalStore, like S3."""
-
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects = objects
-        self.opened: list[str] = []
-
-    @property
-    def url(self) -> str:
-        return "memory://"
-
-    def info(self, key: str) -> ObjectInfo:
-        data = self.objects[key]
-        return ObjectInfo(key, len(data), str(hash(data)), dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
-
-    def list(self, prefix: str = "", *, exclude: str | None = None) -> Iterator[ObjectInfo]:
-        for key in sorted(self.objects):
-            yield self.info(key)
-
-    def children(self, prefix: str = "") -> builtins.list[str]:
-        return []
-
-    def open(self, key: str) -> BinaryIO:
-        self.opened.append(key)
-        if key not in self.objects:
-            raise ObjectNotFoundError(f"no object {key!r}")
-        return io.BytesIO(self.objects[key])
-
-    def get(self, key: str) -> bytes:
-        return self.objects[key]
-
-    def put(self, key: str, data: bytes) -> None:
-        self.objects[key] = data
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-    def uri(self, key: str) -> str:
-        return f"memory://{key}"
 
 
 # --- compression_of and open_decompressed ------------------------------------------------
@@ -527,10 +490,6 @@ def test_chunks_put_together_give_the_object_with_overlong_lines_blanked(
 # --- Feed ----------------------------------------------------------------------------------
 
 
-def reader_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("arbalest-read")]
-
-
 def make_objects(store: LocalStore, count: int, lines: int) -> list[ObjectInfo]:
     """``count`` gzip objects of ``lines`` numbered lines each."""
     for k in range(count):
@@ -580,48 +539,19 @@ def test_the_feed_reads_local_objects_up_to_in_place_bytes_in_place(
     assert all(c.temporary for c in chunks)
 
 
-class _GatedLocal(LocalStore):
-    """A folder whose objects open only once ``gate`` is set."""
-
-    gate = threading.Event()
-
-    def open(self, key: str) -> BinaryIO:
-        self.gate.wait(10)
-        return super().open(key)
-
-
-class _GatedMemory(MemoryStore):
-    gate = threading.Event()
-
-    def open(self, key: str) -> BinaryIO:
-        self.gate.wait(10)
-        return super().open(key)
-
-
 @pytest.mark.parametrize("local", [True, False])
 def test_the_feed_reads_fewer_objects_at_once_from_a_folder_than_from_elsewhere(
     lake: LocalStore, workdir: Path, local: bool
 ) -> None:
     infos = make_objects(lake, 8, 30)
-    store: _GatedLocal | _GatedMemory = (
-        _GatedLocal(lake.root) if local else _GatedMemory({i.key: lake.get(i.key) for i in infos})
+    store: GatedLocal | GatedMemory = (
+        GatedLocal(lake.root) if local else GatedMemory({i.key: lake.get(i.key) for i in infos})
     )
     store.gate.clear()
     expected = reader.LOCAL_READERS if local else 4
     with Feed(store, infos, compression=None, workdir=workdir) as feed:
-        taken: list[Chunk] = []
-        consumer = threading.Thread(target=lambda: taken.extend(feed))
-        consumer.start()
-        try:  # every reader waits at its object's opening: as many threads as readers
-            for _ in range(100):
-                if len(reader_threads()) >= expected:
-                    break
-                threading.Event().wait(0.02)
-            threading.Event().wait(0.1)
-            assert len(reader_threads()) == expected
-        finally:
-            store.gate.set()
-            consumer.join()
+        readers, taken = readers_at_the_gate(feed, store, expected)
+        assert readers == expected
         assert len(taken) == 8
     assert reader.LOCAL_READERS == 2
 

@@ -8,7 +8,6 @@ import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,13 +17,12 @@ from arbalest import BigInt, String, convert
 from arbalest.loading import csv_reader, tabular, tabular_feed
 from arbalest.loading.converter import batches
 from arbalest.loading.formats import CsvOptions
-from arbalest.loading.reader import Chunk
 from arbalest.loading.tabular import CsvReader, TabularConverter, parquet_conversion
 from arbalest.loading.tabular_feed import TabularFeed
 from arbalest.stores.base import ObjectInfo
 from arbalest.stores.local import LocalStore
 from tests.fixtures.schemas import fresh_base
-from tests.unit.loading.test_reader import MemoryStore, reader_threads
+from tests.fixtures.stores import GatedLocal, GatedMemory, readers_at_the_gate
 
 
 def records(data: bytes | str, **options: object) -> list[tuple[int, list[str | None] | str]]:
@@ -277,6 +275,29 @@ def _parquet_objects(folder: Path, count: int, rows: int) -> list[ObjectInfo]:
     return infos
 
 
+def _converted(lake: Path, infos: list[ObjectInfo], fmt: str, workdir: Path) -> list[pa.Table]:
+    """Every batch of ``infos`` (of ``Pair``, in ``fmt``), read by a feed and converted by one
+    thread, a chunk a batch."""
+    specs = list(Pair.__fields__)
+    options = convert.ConvertOptions()
+    feed = TabularFeed(
+        LocalStore(lake),
+        infos,
+        fmt=fmt,
+        specs=specs,
+        options=options,
+        csv=CsvOptions(),
+        compression=None,
+        workdir=workdir,
+    )
+    converter = TabularConverter(specs, options, workers=1)
+    try:
+        with feed:
+            return list(converter.run(batches(iter(feed), 1), workdir, "arrow"))
+    finally:
+        converter.close()
+
+
 def test_the_threads_holding_arrow_rows_give_their_memory_back_chunk_by_chunk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -294,24 +315,7 @@ def test_the_threads_holding_arrow_rows_give_their_memory_back_chunk_by_chunk(
 
     monkeypatch.setattr(tabular_feed, "release_arrow_memory", spy("read"))
     monkeypatch.setattr(tabular, "release_arrow_memory", spy("convert"))
-    specs = list(Pair.__fields__)
-    options = convert.ConvertOptions()
-    feed = TabularFeed(
-        LocalStore(lake),
-        infos,
-        fmt="parquet",
-        specs=specs,
-        options=options,
-        csv=CsvOptions(),
-        compression=None,
-        workdir=workdir,
-    )
-    converter = TabularConverter(specs, options, workers=1)
-    try:
-        with feed:
-            converted = list(converter.run(batches(iter(feed), 1), workdir, "arrow"))
-    finally:
-        converter.close()
+    converted = _converted(lake, infos, "parquet", workdir)
     assert sum(b.total_rows for b in converted) == 6
     assert len(converted) == 6  # a batch per chunk
     read = [name for where, name in calls if where == "read"]
@@ -320,24 +324,6 @@ def test_the_threads_holding_arrow_rows_give_their_memory_back_chunk_by_chunk(
     assert all(name.startswith("arbalest-read") for name in read)
     assert len(converting) == 6
     assert all(name.startswith("arbalest-convert") for name in converting)
-
-
-class _GatedLocal(LocalStore):
-    """A folder whose objects open only once ``gate`` is set."""
-
-    gate = threading.Event()
-
-    def open(self, key: str) -> BinaryIO:
-        self.gate.wait(10)
-        return super().open(key)
-
-
-class _GatedMemory(MemoryStore):
-    gate = threading.Event()
-
-    def open(self, key: str) -> BinaryIO:
-        self.gate.wait(10)
-        return super().open(key)
 
 
 @pytest.mark.parametrize(
@@ -370,10 +356,10 @@ def test_a_streamed_load_of_parquet_from_a_folder_reads_one_object_at_a_time(
             path = lake / f"part-{k}.csv"
             path.write_text("id,n\n" + "".join(f"r{i},{i}\n" for i in range(5)))
         infos.append(ObjectInfo(path.name, path.stat().st_size, "", dt.datetime.now(dt.UTC)))
-    store: _GatedLocal | _GatedMemory = (
-        _GatedLocal(lake)
+    store: GatedLocal | GatedMemory = (
+        GatedLocal(lake)
         if local
-        else _GatedMemory({i.key: (lake / i.key).read_bytes() for i in infos})
+        else GatedMemory({i.key: (lake / i.key).read_bytes() for i in infos})
     )
     store.gate.clear()
     specs = list(Pair.__fields__)
@@ -389,19 +375,8 @@ def test_a_streamed_load_of_parquet_from_a_folder_reads_one_object_at_a_time(
         streamed=streamed,
     )
     with feed:
-        taken: list[Chunk] = []
-        consumer = threading.Thread(target=lambda: taken.extend(feed))
-        consumer.start()
-        try:  # every reader waits at its object's opening: as many threads as readers
-            for _ in range(100):
-                if len(reader_threads()) >= expected:
-                    break
-                threading.Event().wait(0.02)
-            threading.Event().wait(0.1)
-            assert len(reader_threads()) == expected
-        finally:
-            store.gate.set()
-            consumer.join()
+        readers, taken = readers_at_the_gate(feed, store, expected)
+        assert readers == expected
         assert len(taken) == 6
     assert tabular_feed.STREAMED_LOCAL_READERS == 1
     assert tabular_feed.READERS == 2
@@ -423,23 +398,6 @@ def test_csv_chunks_leave_arrows_pages_alone(
     calls: list[str] = []
     monkeypatch.setattr(tabular_feed, "release_arrow_memory", lambda: calls.append("read"))
     monkeypatch.setattr(tabular, "release_arrow_memory", lambda: calls.append("convert"))
-    specs = list(Pair.__fields__)
-    options = convert.ConvertOptions()
-    feed = TabularFeed(
-        LocalStore(lake),
-        infos,
-        fmt="csv",
-        specs=specs,
-        options=options,
-        csv=CsvOptions(),
-        compression=None,
-        workdir=workdir,
-    )
-    converter = TabularConverter(specs, options, workers=1)
-    try:
-        with feed:
-            converted = list(converter.run(batches(iter(feed), 1), workdir, "arrow"))
-    finally:
-        converter.close()
+    converted = _converted(lake, infos, "csv", workdir)
     assert sum(b.total_rows for b in converted) == 6
     assert calls == []
