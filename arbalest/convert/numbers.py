@@ -45,22 +45,24 @@ BOOLEAN_FALSE: Final = frozenset({"f", "false", "n", "no", "0"})
 
 
 class _NumberRule(Rule):
-    """A number's errors, declared: text outside the type's grammar (``_grammar``) is
+    """A number's errors, declared: text outside the type's grammar (``grammar``) is
     ``_bad``, a value in it that the type cannot hold ``_beyond``."""
 
-    _grammar: ClassVar[str]
+    #: The text the rule reads (a regular expression, unanchored): the lanes that convert
+    #: outside the rule match their own checks against it.
+    grammar: ClassVar[str]
     _beyond: ClassVar[int] = OUT_OF_RANGE
     _bad: ClassVar[int] = BAD_DIGIT
 
     def sql_error(self, s: str, v: str, options: ConvertOptions = DEFAULT_OPTIONS) -> str:
-        matches = _sql_matches(s, self._grammar)
+        matches = _sql_matches(s, self.grammar)
         return _sql_code(s, v, _sql_either(matches, self._beyond, self._bad))
 
 
 class IntegerRule(_NumberRule):
     """SMALLINT, INTEGER, BIGINT: optional sign and digits only; out of range is 1222."""
 
-    _grammar = _RE_INT
+    grammar = _RE_INT
     _beyond = INT_OVERFLOW
     _TYPES: ClassVar[dict[int, str]] = {16: "SMALLINT", 32: "INTEGER", 64: "BIGINT"}
 
@@ -102,7 +104,7 @@ class DecimalRule(_NumberRule):
     Too many integer digits is 1204; anything else that is not a number is 1207.
     """
 
-    _grammar = _RE_FLOAT
+    grammar = _RE_FLOAT
 
     def __init__(self, precision: int, scale: int) -> None:
         if not 1 <= precision <= 38 or not 0 <= scale <= precision:
@@ -181,7 +183,7 @@ class FloatRule(_NumberRule):
     A REAL is rounded from the double, as a C cast does.
     """
 
-    _grammar = _RE_FLOAT
+    grammar = _RE_FLOAT
     _bad = BAD_FLOAT
 
     def __init__(self, bits: int) -> None:

@@ -16,7 +16,7 @@ CSV chunks held as Arrow tables of text raised a PostgreSQL load's peak memory b
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -173,7 +173,7 @@ class CsvChunks:
 
     def chunks(
         self, store: ObjectStore, index: int, info: ObjectInfo, compression: str | None
-    ) -> Iterator[TableChunk]:
+    ) -> Generator[TableChunk, None, None]:
         """The chunks of one CSV object, in order."""
         options = self._csv
         reader = CsvReader(options, delimiter_for(info.key, options))

@@ -10,7 +10,7 @@ reject, and then converts the column with one Arrow cast:
   gives the text again, and the type's range holds;
 - decimals: the value's own text with exactly the scale's digits after the point (again
   written back to be sure), within the precision;
-- REAL and DOUBLE: the rule's grammar (``_RE_FLOAT``), finite; Arrow and DuckDB both round
+- REAL and DOUBLE: the rule's grammar (``FloatRule.grammar``), finite; Arrow and DuckDB both round
   decimal text to the nearest double;
 - booleans: ``true``/``false``/``t``/``f``/``yes``/... in any case, as the rule reads them;
 - VARCHAR: at most the column's bytes, no NUL (the bytes are UTF-8: the feed checked);
@@ -48,8 +48,8 @@ _TIMESTAMP: Final = (
     rf"^{_DATE}[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{{1,6}})?)?Z?$"
 )
 _DATE_ONLY: Final = rf"^{_DATE}$"
-#: The rule's grammar for REAL and DOUBLE (``convert._base._RE_FLOAT``), anchored.
-_FLOAT: Final = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+#: The rule's own grammar for REAL and DOUBLE, anchored.
+_FLOAT: Final = rf"^(?:{convert.FloatRule.grammar})$"
 _BOOLEANS: Final = pa.array(sorted(BOOLEAN_TRUE | BOOLEAN_FALSE))
 _TRUE: Final = pa.array(sorted(BOOLEAN_TRUE))
 

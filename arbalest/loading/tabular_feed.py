@@ -12,9 +12,10 @@ keys its object has (the drift report).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -105,11 +106,12 @@ class TabularFeed(Feed):
             chunks = self._parquet(index, info)
         else:
             chunks = self._csv_chunks.chunks(self._store, index, info, self._compression)
-        for chunk in chunks:
-            yield chunk
-            if chunk.read_into_arrow:
-                # handed over: what reading it left in this thread's Arrow pages goes back
-                release_arrow_memory()
+        with contextlib.closing(chunks):  # (closed with this one: its clean-up runs now)
+            for chunk in chunks:
+                yield chunk
+                if chunk.read_into_arrow:
+                    # handed over: what reading it left in this thread's Arrow pages goes back
+                    release_arrow_memory()
 
     # -- Parquet --
 
@@ -132,7 +134,7 @@ class TabularFeed(Feed):
             raise StoreError(f"cannot read {info.key!r}: {exc}") from exc
         return path, True
 
-    def _parquet(self, index: int, info: ObjectInfo) -> Iterator[TableChunk]:
+    def _parquet(self, index: int, info: ObjectInfo) -> Generator[TableChunk, None, None]:
         path, temporary = self._local_copy(index, info)
         handed = False
         try:
