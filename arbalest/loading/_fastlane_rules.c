@@ -101,13 +101,44 @@ static const double EXACT10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7
                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+#if defined(__x86_64__) && defined(__LDBL_MANT_DIG__) && __LDBL_MANT_DIG__ == 64
+#define FASTLANE_X87_LONG_DOUBLE 1
+static const long double EXACT10L[20] = {
+    1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+    1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L};
+#else
+#define FASTLANE_X87_LONG_DOUBLE 0
+#endif
+
 /* Clinger's fast path: at most 15 digits and no exponent, so the digits and the power of
- * ten are exact doubles and one division rounds correctly. 0: done; -1: not this way. */
+ * ten are exact doubles and one division rounds correctly. Then, where long double is x87's
+ * (a 64-bit significand), 16 to 19 digits: the digits (below 10^19 < 2^64) and 10^k (k <= 19:
+ * 5^19 < 2^64) are exact long doubles, so the division q is the quotient correctly rounded to
+ * 64 bits, and rounding q to a double gives the quotient correctly rounded unless q is itself
+ * halfway between two doubles (q's 11 bits below a double's 53 are 0x400): rounding is
+ * monotonic and a halfway point is a long double, so the quotient and q lie on the same side
+ * of every halfway point but the one q may equal. Those (and their neighbours, for margin) go
+ * to strtod. 0: done; -1: not this way. */
 static int fast_double(const Number *n, double *out) {
-    if (n->has_exp || n->int_len + n->frac_len > 15) return -1;
-    int64_t m = digits_value(n->int_start, n->int_len);
-    for (size_t k = 0; k < n->frac_len; k++) m = m * 10 + (n->frac_start[k] - '0');
-    double d = (double)m / EXACT10[n->frac_len];
+    size_t digits = n->int_len + n->frac_len;
+    if (n->has_exp || digits > 19) return -1;
+    uint64_t m = (uint64_t)digits_value(n->int_start, n->int_len);
+    for (size_t k = 0; k < n->frac_len; k++) m = m * 10 + (uint64_t)(n->frac_start[k] - '0');
+    double d;
+    if (digits <= 15) {
+        d = (double)(int64_t)m / EXACT10[n->frac_len];
+    } else {
+#if FASTLANE_X87_LONG_DOUBLE
+        long double q = (long double)m / EXACT10L[n->frac_len];
+        uint64_t significand;
+        memcpy(&significand, &q, sizeof significand); /* x87: the low 8 bytes, bit 63 set */
+        unsigned below = (unsigned)(significand & 0x7FF);
+        if (m == 0 || (below >= 0x3FF && below <= 0x401)) return -1;
+        d = (double)q;
+#else
+        return -1;
+#endif
+    }
     *out = n->negative ? -d : d;
     return 0;
 }
@@ -188,15 +219,15 @@ static const char *parse_value(Lane *lane, Column *c, const char *p, const char 
         const char *q = scan_number(p, end, &num);
         if (!q) return NULL;
         if (!num.has_frac && !num.has_exp && num.int_len > 18) return NULL;
-        size_t len = (size_t)(q - p);
-        char text[64];
-        if (len >= sizeof text) return NULL;
-        memcpy(text, p, len);
-        text[len] = '\0';
         double d;
         if (fast_double(&num, &d)) {
             /* glibc's strtod is correctly rounded and thread-safe (this runs without the
              * GIL: Python's own dtoa keeps a shared free list), in the "C" locale */
+            size_t len = (size_t)(q - p);
+            char text[64];
+            if (len >= sizeof text) return NULL;
+            memcpy(text, p, len);
+            text[len] = '\0';
             char *stop = NULL;
             d = strtod_l(text, &stop, c_locale);
             if (stop != text + len) return NULL;

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,6 +42,7 @@ from arbalest.loading.converter import Converter, batches
 from arbalest.loading.drift import drift_report, read_objects
 from arbalest.loading.reader import Feed
 from arbalest.stores.local import LocalStore
+from tests.fixtures.budgets import budget
 from tests.fixtures.schemas import fresh_base
 
 CI: Final = bool(os.environ.get("CI"))
@@ -467,3 +470,81 @@ def test_options_that_change_a_rule_turn_the_lane_off() -> None:
 def test_the_environment_turns_the_lane_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARBALEST_FAST_LANE", "0")
     assert fastlane.lane_for(Wide.__fields__, convert.ConvertOptions()) is None
+
+
+class Floats(fresh_base()):  # type: ignore[misc]
+    __tablename__ = "floats"
+
+    double = Double()
+    real = Real()
+
+
+def _halfway_neighbour(significand: int, exponent: int, digits: int) -> str:
+    """The decimal of ``digits`` digits nearest the point halfway between two neighbouring
+    doubles (``significand`` of 53 bits and the next, times 2**``exponent``): a value the
+    lane's division rounds onto that point, whose correct rounding only the exact value
+    decides."""
+    halfway = Fraction(2 * significand + 1, 2) * Fraction(2) ** exponent
+    whole = len(str(int(halfway))) if halfway >= 1 else 1
+    places = max(0, digits - whole)
+    scaled = round(halfway * 10**places)
+    return _with_point(str(scaled), places)
+
+
+def _with_point(digits: str, places: int) -> str:
+    """``digits`` with a decimal point before its last ``places`` (JSON: a 0 before a point
+    that would come first)."""
+    if not places:
+        return digits
+    digits = digits.rjust(places, "0")
+    return f"{digits[:-places] or '0'}.{digits[-places:]}"
+
+
+long_decimals = st.one_of(
+    # shortest round-trip texts of doubles: most have 16 or 17 digits
+    st.floats(min_value=1e-6, max_value=1e18, allow_subnormal=False).map(repr),
+    # 16 to 19 digits with the point anywhere
+    st.integers(16, 19)
+    .flatmap(lambda n: st.tuples(st.integers(10 ** (n - 1), 10**n - 1), st.integers(0, n)))
+    .map(lambda t: _with_point(str(t[0]), t[1])),
+    # next to a halfway point between two doubles, where rounding twice could go wrong
+    st.builds(
+        _halfway_neighbour,
+        st.integers(2**52, 2**53 - 1),
+        st.integers(-60, 10),
+        st.integers(16, 19),
+    ),
+)
+
+
+@needs_lane
+@budget(400)
+@given(st.lists(st.tuples(long_decimals, st.booleans()), min_size=1, max_size=40))
+@example(
+    [("9007199254740993", False), ("9007199254740995", True), ("0.1000000000000000055", False)]
+)
+def test_long_decimals_are_rounded_correctly(values: list[tuple[str, bool]]) -> None:
+    # the lane reads up to 19 digits without strtod: each value must be the correctly rounded
+    # double (Python's float) and, for REAL, that double rounded to float, bit for bit
+    lane = fastlane.lane_for(Floats.__fields__, convert.ConvertOptions())
+    assert lane is not None
+    texts = [("-" if negative else "") + text for text, negative in values]
+    data = "\n".join(f'{{"double": {t}, "real": {t}}}' for t in texts).encode()
+    rows = lane.convert(data, 1, 0)
+    taken = rows.table.column("line").to_pylist()
+    for line, double, real in zip(
+        taken, rows.table.column("v1").to_pylist(), rows.table.column("v2").to_pylist(), strict=True
+    ):
+        want = float(texts[line - 1])
+        assert struct.pack("<d", double) == struct.pack("<d", want), texts[line - 1]
+        assert struct.pack("<f", real) == struct.pack("<f", want), texts[line - 1]
+    # left for the SQL path: only a REAL out of float's range, -0, or a whole number of more
+    # than 18 digits (which the SQL path reads as an integer first)
+    for line in rows.deferred.column("line").to_pylist():
+        text = texts[line - 1]
+        value = abs(float(text))
+        assert (
+            value == 0
+            or not 1.1754943508222875e-38 <= value <= 3.4028234663852886e38
+            or ("." not in text and len(text.lstrip("-")) > 18)
+        ), text
