@@ -1,9 +1,11 @@
 """PostgreSQL: rows converted by the transform, streamed with ``COPY ... FROM STDIN``.
 
-Each batch arrives as an Arrow table and is sent in PostgreSQL's binary ``COPY`` format
-(encoded by pgpq): nothing for the server to parse but the values themselves, and no text
-quoting to get wrong. A session whose ``client_encoding`` is not UTF-8 would read the text in
-it wrongly, so such a session gets CSV instead, declared UTF-8.
+Each batch arrives as an Arrow table and is sent in PostgreSQL's binary ``COPY`` format:
+nothing for the server to parse but the values themselves, and no text quoting to get wrong.
+The rows are encoded by the C extension (``loading.pgcopy``) where it is built and knows
+every column's Arrow type, else by pgpq (the same values; ``ARBALEST_FAST_LANE=0`` turns
+the C encoder off with the lane). A session whose ``client_encoding`` is not UTF-8 would
+read the text in it wrongly, so such a session gets CSV instead, declared UTF-8.
 
 Runs on the same target are serialised by a transaction-level advisory lock, waited for up
 to ``lock_timeout`` seconds.
@@ -23,6 +25,7 @@ import sqlalchemy as sa
 from arbalest.backends.base import Capabilities, TransformBackend, quote_table
 from arbalest.convert import sql_literal
 from arbalest.errors import ConcurrentRunError
+from arbalest.loading import pgcopy
 
 __all__ = ["PostgresBackend"]
 
@@ -133,31 +136,50 @@ def _binary_copy(
     dialect: sa.Dialect, columns: Sequence[sa.Column[Any]], data: Any
 ) -> Iterator[bytes]:
     """``data`` (an Arrow table) in PostgreSQL's binary COPY format for ``columns``,
-    ``_ROWS_PER_PART`` rows at a time.
+    ``_ROWS_PER_PART`` rows at a time (by the C extension's encoder where it knows every
+    column's type, else by pgpq).
 
     Binary COPY sends each value as the column's own type reads it, with no type named: an
     integer or float must be exactly as wide as its column, and JSONB carries a version
     byte. Arrow's narrower numbers are widened here to their column's width.
     """
     import pyarrow as pa
-    from pgpq import ArrowToPostgresBinaryEncoder
 
     fields = []
-    builders: dict[str, Any] = {}
     arrays = []
+    jsonb = set()
     for column, name, array in zip(columns, data.column_names, data.columns, strict=True):
         sql = column.type.compile(dialect=dialect).upper()
         width = _ARROW_WIDTHS.get(sql.split("(")[0].strip())
         if width is not None and array.type != getattr(pa, width)():
             array = array.cast(getattr(pa, width)())
-        field = pa.field(name, array.type)
         if sql == "JSONB":
-            builders[name] = _string_builder(field)
-        else:
-            builders[name] = ArrowToPostgresBinaryEncoder.infer_encoder(field)
-        fields.append(field)
+            jsonb.add(name)
+        fields.append(pa.field(name, array.type))
         arrays.append(array)
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    plan = pgcopy.plan_for(table.schema, jsonb)
+    if plan is None:
+        yield from _pgpq_copy(table, jsonb)
+        return
+    yield pgcopy.HEADER
+    for batch in table.to_batches(max_chunksize=_ROWS_PER_PART):
+        yield pgcopy.rows(batch, plan)
+    yield pgcopy.TRAILER
+
+
+def _pgpq_copy(table: Any, jsonb: set[str]) -> Iterator[bytes]:
+    """``table`` in binary COPY format, encoded by pgpq (``jsonb``: its JSONB columns)."""
+    from pgpq import ArrowToPostgresBinaryEncoder
+
+    builders = {
+        field.name: (
+            _string_builder(field)
+            if field.name in jsonb
+            else ArrowToPostgresBinaryEncoder.infer_encoder(field)
+        )
+        for field in table.schema
+    }
     encoder = ArrowToPostgresBinaryEncoder.new_with_encoders(table.schema, builders)
     yield encoder.write_header()
     for batch in table.to_batches(max_chunksize=_ROWS_PER_PART):

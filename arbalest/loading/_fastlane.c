@@ -219,6 +219,10 @@ static PyMethodDef methods[] = {
      "convert(data, first_line, columns) -> (rows, lines, columns, deferred lines, "
      "deferred offsets, deferred text, shapes, signatures)\n\n"
      "Convert the lines of `data` that take the fast lane; see arbalest/loading/fastlane.py."},
+    {"copy_rows", fastlane_copy_rows, METH_VARARGS,
+     "copy_rows(rows, columns) -> bytes\n\n"
+     "`rows` rows of Arrow columns in PostgreSQL's binary COPY format; see "
+     "arbalest/backends/postgres.py."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -18,6 +18,8 @@
  *   _fastlane_rules.c  the conversion rules (one value for one column, or defer), and the
  *                      walk of a record's keys that applies them
  *   _fastlane_rows.c   growable buffers, the key tree, key signatures, rows into columns
+ *   _fastlane_copy.c   Arrow columns into PostgreSQL's binary COPY rows (the PostgreSQL
+ *                      loader's encoding, apart from the lane)
  * Nothing but PyInit__fastlane leaves the shared object: what one unit lends another is
  * declared FASTLANE_INTERNAL (hidden) below.
  *
@@ -177,5 +179,10 @@ FASTLANE_INTERNAL int rules_init(void);
 /* Whether the line [p, end) is one record the lane takes, its values staged in the columns
  * (and its keys no column reads in lane->signature); 0 to defer it. */
 FASTLANE_INTERNAL int parse_record(Lane *lane, const char *p, const char *end);
+
+/* -- PostgreSQL's binary COPY (_fastlane_copy.c) ----------------------------------------- */
+
+/* copy_rows(rows, columns) -> bytes: see arbalest/backends/postgres.py. */
+FASTLANE_INTERNAL PyObject *fastlane_copy_rows(PyObject *self, PyObject *args);
 
 #endif

@@ -8,3 +8,7 @@ def convert(
 ) -> tuple[
     int, bytes, list[tuple[bytes, bytes, bytes | None]], bytes, bytes, bytes, bytes, bytes
 ]: ...
+def copy_rows(
+    rows: int,
+    columns: list[tuple[int, int, int, object | None, object, object | None]],
+) -> bytes: ...
