@@ -31,7 +31,12 @@ from arbalest.loading.formats import CsvOptions
 from arbalest.loading.parquet import parquet_columns, parquet_metadata, value_type
 from arbalest.loading.parquet_lane import Lane, lane_for
 from arbalest.loading.reader import Feed, compression_of, open_decompressed
-from arbalest.loading.tabular import TableChunk, parquet_query, release_arrow_memory
+from arbalest.loading.tabular import (
+    TableChunk,
+    arrow_without_huge_pages,
+    parquet_query,
+    release_arrow_memory,
+)
 from arbalest.schema._build import ColumnSpec
 from arbalest.stores.base import ObjectInfo, ObjectStore
 from arbalest.stores.local import LocalStore
@@ -100,6 +105,7 @@ class TabularFeed(Feed):
         self._csv = csv
         self._objects_read = read_objects(self._specs)
         self._csv_chunks = CsvChunks(specs, options, csv, workdir)
+        arrow_without_huge_pages()
 
     def _chunks(self, index: int, info: ObjectInfo) -> Iterator[TableChunk]:
         if self._fmt == "parquet":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import gzip
 import io
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -256,6 +258,45 @@ def test_arrow_memory_is_given_back_from_mimalloc_only(
     monkeypatch.setattr(pa, "default_memory_pool", lambda: pool)
     tabular.release_arrow_memory()
     assert pool.released == released
+
+
+def _vm_flags(address: int) -> list[str]:
+    """The kernel's flags (``VmFlags`` in ``/proc/self/smaps``) of the mapping holding
+    ``address``."""
+    inside = False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split(maxsplit=1)[0]
+            if "-" in head and not head.endswith(":"):
+                start, end = (int(x, 16) for x in head.split("-"))
+                inside = start <= address < end
+            elif inside and head == "VmFlags:":
+                return line.split()[1:]
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or pa.default_memory_pool().backend_name != "mimalloc",
+    reason="pyarrow's pool is mimalloc's arena on Linux only",
+)
+def test_arrows_arena_is_advised_against_huge_pages() -> None:
+    tabular.arrow_without_huge_pages()
+    flags = _vm_flags(pa.allocate_buffer(1).address)
+    assert "nh" in flags  # MADV_NOHUGEPAGE
+    assert "hg" not in flags  # (mimalloc's MADV_HUGEPAGE, taken back)
+    tabular.arrow_without_huge_pages()  # again: no harm
+    assert "nh" in _vm_flags(pa.allocate_buffer(1).address)
+
+
+@pytest.mark.parametrize("backend", ["jemalloc", "system"])
+def test_other_pools_are_not_advised(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    monkeypatch.setattr(pa, "default_memory_pool", lambda: _Pool(backend))
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no system call for another pool")
+
+    monkeypatch.setattr(ctypes, "CDLL", refused)
+    tabular.arrow_without_huge_pages()
 
 
 class Pair(fresh_base()):  # type: ignore[misc]
