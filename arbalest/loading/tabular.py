@@ -178,11 +178,11 @@ class TableChunk(Chunk):
         read_rejects: Records rejected while reading (wrong field counts, bad quoting or
             encoding), before any conversion.
         table: A Parquet chunk's rows as read, in Arrow (the columns the fields read), or a
-            CSV chunk's rows already converted by the CSV lane (``csv_lane``); else ``None``.
-        lane: Given ``table`` and the sequence number, the converted rows: for Parquet
-            (``parquet_lane``) ``None`` when a value may be a reject, for a CSV chunk the
-            lane converted its rows numbered (``csv_feed._numbered``); ``None``: the query
-            converts the chunk.
+            CSV chunk's text values (``line``, ``c1..cn``) for the CSV lane; else ``None``.
+        lane: Given ``table`` and the sequence number, the converted rows, or ``None`` when
+            a value may be a reject: by the Parquet lane (``parquet_lane``), or by the CSV
+            lane (``csv_feed._converted``, which then writes the chunk's file for the
+            query); ``None``: the query converts the chunk.
         read_into_arrow: ``table`` holds Parquet rows as read: the threads that read and
             convert them give Arrow's freed pages back (``release_arrow_memory``). Not CSV:
             there it cost 6-10% more CPU time for about 10 MB (measured).
