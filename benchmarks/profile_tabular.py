@@ -12,10 +12,10 @@ Single-threaded, so CPU seconds are the figures to compare on a shared machine.
 
 Stages, CSV: ``read+split`` (``CsvReader``: decoding, finding quotes, splitting lines into
 fields in Python or with Arrow's CSV reader (``split``), the null string), ``chunk files``
-(``_Columns.write``: the values picked into columns, Arrow arrays made from Python strings,
-the chunk's Parquet file written), ``take`` (the rest of reading: the header, field counts,
-collecting rows, quoted records put in their places), ``csv lane`` (the CSV lane converting
-a chunk in Arrow, while reading); both formats: ``source``
+(``write_chunk``: the chunk's Parquet file written, for a chunk the lane leaves), ``take``
+(the rest of reading: the header, field counts, collecting rows, quoted records put in their
+places), ``csv lane`` (the CSV lane converting a chunk in Arrow, in a load the converting
+thread's, here right after reading it); both formats: ``source``
 (DuckDB reading the batch's Parquet or chunk files into a table, no conversion; CSV: the
 chunks the lane left), ``convert``
 (the Parquet lane where it takes a chunk, else the whole conversion query, that reading
@@ -35,6 +35,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from arbalest import convert
 from arbalest.convert import ConvertOptions
@@ -96,11 +98,26 @@ def _chunks(feed: TabularFeed, fmt: str, files: list[Path], stages: Stages) -> l
     out: list[TableChunk] = []
     for index, path in enumerate(files):
         info = ObjectInfo(path.name, path.stat().st_size, "", dt.datetime.now(dt.UTC))
-        for chunk in stages.time("read", list, feed._chunks(index, info)):
+        files_cpu, files_wall = stages.cpu["chunk files"], stages.wall["chunk files"]
+        read = stages.time("read", list, feed._chunks(index, info))
+        # (the chunk files written while reading: without the lane)
+        stages.cpu["read files"] += stages.cpu["chunk files"] - files_cpu
+        stages.wall["read files"] += stages.wall["chunk files"] - files_wall
+        for chunk in read:
             assert isinstance(chunk, TableChunk)
             chunk.seq = len(out)
+            if fmt == "csv" and chunk.table is not None and chunk.lane is not None:
+                # the CSV lane now, so that the stages below see what a load's converting
+                # thread sees: its rows, or (none) the chunk file it wrote for the query
+                rows = stages.time("csv lane", chunk.lane, chunk.table, chunk.seq)
+                chunk.table, chunk.lane = rows, (None if rows is None else _taken)
             out.append(chunk)
     return out
+
+
+def _taken(rows: pa.Table, seq: int) -> pa.Table:
+    """A chunk's rows the CSV lane converted already (``_chunks``)."""
+    return rows
 
 
 def _source(chunk: TableChunk, fmt: str, columns: str = "*") -> str:
@@ -163,11 +180,11 @@ def by_field(chunks: list[TableChunk], fmt: str, stages: Stages) -> None:
 
 def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[Stages, int]:
     stages = Stages()
-    saved = (CsvReader.items, CsvReader.rows_of, CsvReader.split, csv_feed._Columns.write)
+    saved = (CsvReader.items, CsvReader.rows_of, CsvReader.split, csv_feed.write_chunk)
     CsvReader.items = stages.wrap_generator("read+split", CsvReader.items)  # type: ignore[method-assign]
     CsvReader.rows_of = stages.wrap("read+split", CsvReader.rows_of)  # type: ignore[method-assign]
     CsvReader.split = stages.wrap("read+split", CsvReader.split)  # type: ignore[method-assign]
-    csv_feed._Columns.write = stages.wrap("chunk files", csv_feed._Columns.write)  # type: ignore[method-assign]
+    csv_feed.write_chunk = stages.wrap("chunk files", csv_feed.write_chunk)
     rows = 0
     with tempfile.TemporaryDirectory(prefix="arbalest-profile-") as scratch:
         work = Path(scratch)
@@ -182,22 +199,19 @@ def run_once(folder: Path, fmt: str, files: int, fields: bool = False) -> tuple[
             workdir=work,
             workers=1,
         )
-        lane = feed._csv_chunks._lane
-        if lane is not None:
-            feed._csv_chunks._lane = stages.wrap("csv lane", lane)
         try:
             chunks = _chunks(feed, fmt, parts(folder.parent, fmt)[:files], stages)
         finally:
-            (CsvReader.items, CsvReader.rows_of, CsvReader.split, csv_feed._Columns.write) = (  # type: ignore[method-assign]
+            (CsvReader.items, CsvReader.rows_of, CsvReader.split, csv_feed.write_chunk) = (  # type: ignore[method-assign]
                 saved
             )
             feed.close()
         if fmt == "csv":  # what reading did besides the reader and the chunk files
             stages.cpu["take"] = stages.cpu.pop("read") - (
-                stages.cpu["read+split"] + stages.cpu["chunk files"] + stages.cpu["csv lane"]
+                stages.cpu["read+split"] + stages.cpu.pop("read files")
             )
             stages.wall["take"] = stages.wall.pop("read") - (
-                stages.wall["read+split"] + stages.wall["chunk files"] + stages.wall["csv lane"]
+                stages.wall["read+split"] + stages.wall.pop("read files")
             )
         # the chunks with a file DuckDB reads (CSV: those the lane left)
         filed = [c for c in chunks if fmt == "parquet" or c.table is None]

@@ -5,16 +5,20 @@
 A chunk's lines are split by Arrow's CSV reader, from the object's bytes where it can
 (``Block``: records with quoted fields read in Python and kept beside the others), else
 from text; record by record in Python when Arrow's reader would not split them as Redshift
-does; a record with the wrong field count is rejected here. Each chunk is then converted by
-the CSV lane (``csv_lane``) in the reading thread when the lane can prove its values plain,
-else written to a chunk file with the query that converts it (``tabular``); it carries the
-keys its object has (the drift report). Rows never wait as text in memory: read ahead,
-CSV chunks held as Arrow tables of text raised a PostgreSQL load's peak memory by about
-170 MB per 1M rows (measured); the lane's converted rows are smaller.
+does; a record with the wrong field count is rejected here. Each chunk carries its text
+values to the converting thread, where the CSV lane (``csv_lane``) converts them when it can
+prove them plain, else they are written to a chunk file for the query that converts it
+(``tabular``); it carries the keys its object has (the drift report). (The lane ran in the
+reading thread until the reading thread alone had to keep up with a DuckDB load; chunks
+waiting as text once raised a load's peak memory by about 170 MB per 1M rows, from an
+unexplained growth of the process beyond Arrow's allocations: pyarrow's allocator kept
+its huge pages, ``tabular.arrow_without_huge_pages``. Measured now, 1M rows into DuckDB
+and PostgreSQL both peak lower with the lane in the converting thread.)
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +42,14 @@ from arbalest.loading.tabular import TableChunk, csv_name, csv_query
 from arbalest.schema._build import ColumnSpec
 from arbalest.stores.base import ObjectInfo, ObjectStore
 
-__all__ = ["CSV_CHUNK_BYTES", "CSV_CHUNK_ROWS", "EXTRA_COLUMNS", "MISSING_COLUMNS", "CsvChunks"]
+__all__ = [
+    "CSV_CHUNK_BYTES",
+    "CSV_CHUNK_ROWS",
+    "EXTRA_COLUMNS",
+    "MISSING_COLUMNS",
+    "CsvChunks",
+    "write_chunk",
+]
 
 #: A CSV chunk holds at most this many records, or about this many bytes of them.
 CSV_CHUNK_ROWS: Final = 100_000
@@ -138,12 +149,16 @@ class _Columns:
         self.tables, self.taken = [], 0
         return table
 
-    def write(self, table: pa.Table) -> Path:
-        """Write records taken (``take``) to a new chunk file."""
+    def chunk_path(self) -> Path:
+        """A new chunk file's name (``write_chunk`` writes it)."""
         path = self.workdir / f"{self.obj:08d}-{self.number:06d}.parquet"
         self.number += 1
-        pq.write_table(table, path, compression="none")
         return path
+
+
+def write_chunk(table: pa.Table, path: Path) -> None:
+    """Write records taken (``_Columns.take``) to their chunk file (``chunk_path``)."""
+    pq.write_table(table, path, compression="none")
 
 
 class CsvChunks:
@@ -391,25 +406,41 @@ class CsvChunks:
     def _csv_chunk(
         self, index: int, info: ObjectInfo, state: _CsvState, *, last: bool
     ) -> TableChunk:
-        """The records collected as a chunk: converted here by the lane when it can, else
-        written to a chunk file for the query."""
+        """The records collected as a chunk: their text values, for the lane to convert in
+        the converting thread (``_converted``), which writes them to the chunk file for the
+        query when it cannot; without a lane, written to the chunk file here."""
         table = state.collected.take(state.mapping)
-        rows = None if self._lane is None else self._lane(table)
-        if rows is None:
-            path, temporary = state.collected.write(table), True
-        else:
-            path, temporary = Path(os.devnull), False  # (no file: the rows are in ``table``)
-        del table
-        chunk = TableChunk(index, info, 1, path, state.nbytes, temporary, last, shape=state.shape)
+        path = state.collected.chunk_path()
+        lane = self._lane
+        if lane is None:
+            write_chunk(table, path)
+        # (with the lane, the file is the converting thread's to write, and delete)
+        chunk = TableChunk(
+            index, info, 1, path, state.nbytes, lane is None, last, shape=state.shape
+        )
         chunk.read_rejects = sorted(state.rejects, key=lambda r: r.line)
         state.rejects, state.nbytes = [], 0
-        if rows is not None:
-            chunk.table = rows
-            chunk.lane = _numbered
-        else:
-            specs, options = self._specs, self._options
-            chunk.query = lambda seq: csv_query(specs, path, seq, options)
+        specs, options = self._specs, self._options
+        chunk.query = lambda seq: csv_query(specs, path, seq, options)
+        if lane is not None:
+            chunk.table = table
+            chunk.lane = functools.partial(_converted, lane, chunk)
         return chunk
+
+
+def _converted(lane: CsvLane, chunk: TableChunk, table: pa.Table, seq: int) -> pa.Table | None:
+    """A chunk's text values converted by the lane, numbered (``_numbered``); ``None`` when
+    the lane cannot prove them plain: then written to the chunk's file, for its query.
+
+    The lane runs here, in the converting thread, not in the reading one: the reading
+    thread alone then keeps up with a DuckDB load (``tabular_feed.STREAMED_LOCAL_READERS``).
+    """
+    rows = lane(table)
+    if rows is not None:
+        return _numbered(rows, seq)
+    chunk.temporary = True  # (ours to delete from now on, written or not)
+    write_chunk(table, chunk.path)
+    return None
 
 
 def _put_in_place(

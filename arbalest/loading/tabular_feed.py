@@ -31,7 +31,12 @@ from arbalest.loading.formats import CsvOptions
 from arbalest.loading.parquet import parquet_columns, parquet_metadata, value_type
 from arbalest.loading.parquet_lane import Lane, lane_for
 from arbalest.loading.reader import Feed, compression_of, open_decompressed
-from arbalest.loading.tabular import TableChunk, parquet_query, release_arrow_memory
+from arbalest.loading.tabular import (
+    TableChunk,
+    arrow_without_huge_pages,
+    parquet_query,
+    release_arrow_memory,
+)
 from arbalest.schema._build import ColumnSpec
 from arbalest.stores.base import ObjectInfo, ObjectStore
 from arbalest.stores.local import LocalStore
@@ -49,12 +54,13 @@ __all__ = [
 PARQUET_CHUNK_BYTES: Final = 4 * 1024 * 1024
 #: Objects read at once by default.
 READERS: Final = 2
-#: Parquet objects read at once from a folder for a warehouse that writes with threads of
-#: its own (DuckDB, ``streamed``): one. Each reading thread holds its chunks and its own
-#: pages of Arrow's and the C library's allocators: with two, a DuckDB load of 1M rows
+#: Objects read at once from a folder for a warehouse that writes with threads of its own
+#: (DuckDB, ``streamed``): one. Each reading thread holds its chunks and its own pages of
+#: Arrow's and the C library's allocators: with two, a DuckDB load of 1M Parquet rows
 #: peaked at about 245/254 MB (incremental/replace) against 232/240 with one (measured in
-#: one process), as fast. CSV keeps ``READERS``: read in Python, it took 11-19% more wall
-#: time with one (below half its floor's speed).
+#: one process), as fast; 1M CSV rows at 241-256 MB against 229-241. CSV takes one since
+#: the CSV lane converts in the converting thread (``csv_feed``): with the lane in the
+#: reading thread, one took 11-19% more wall time than two.
 STREAMED_LOCAL_READERS: Final = 1
 
 
@@ -71,7 +77,7 @@ class TabularFeed(Feed):
         compression: The declared compression (else by suffix).
         workdir: Where chunk files go.
         workers: Objects read at once (default: ``STREAMED_LOCAL_READERS`` for a ``streamed``
-            load of Parquet from a folder, else ``READERS``).
+            load from a folder, else ``READERS``).
         streamed: The warehouse writes the batches with threads of its own (DuckDB).
     """
 
@@ -91,8 +97,7 @@ class TabularFeed(Feed):
     ) -> None:
         if workers is None:
             local = isinstance(store, LocalStore)
-            one = streamed and local and fmt == "parquet"
-            workers = STREAMED_LOCAL_READERS if one else READERS
+            workers = STREAMED_LOCAL_READERS if streamed and local else READERS
         super().__init__(store, objects, compression=compression, workdir=workdir, workers=workers)
         self._fmt = fmt
         self._specs = list(specs)
@@ -100,6 +105,7 @@ class TabularFeed(Feed):
         self._csv = csv
         self._objects_read = read_objects(self._specs)
         self._csv_chunks = CsvChunks(specs, options, csv, workdir)
+        arrow_without_huge_pages()
 
     def _chunks(self, index: int, info: ObjectInfo) -> Iterator[TableChunk]:
         if self._fmt == "parquet":

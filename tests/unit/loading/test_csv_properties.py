@@ -23,7 +23,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from arbalest.loading import csv_reader
-from arbalest.loading.csv_reader import CsvReader
+from arbalest.loading.csv_reader import Block, CsvReader, Lines
 from arbalest.loading.formats import CsvOptions
 from tests.fixtures import budgets
 
@@ -174,3 +174,40 @@ def test_what_python_writes_is_read_back(
         if (values := expected(dialect, row, first=number == 0)) is not None
     ]
     assert read(dialect, text, block) == want
+
+
+#: Text of the characters that decide how a record is read, malformed quoting included.
+_TRICKY: Final = st.text(st.sampled_from(['"', ",", "|", "\r", "\n", " ", "\t", "a", "é"]))
+
+
+def _careful(reader: CsvReader) -> CsvReader:
+    """``reader`` without the one-match reading of plain records: every record with a quote
+    character parsed field by field."""
+    reader._plain_record = reader._plain_fields = reader._plain_record_bytes = None
+    return reader
+
+
+@budgets.budget(500)
+@given(
+    text=_TRICKY,
+    delimiter=st.sampled_from([",", "|"]),
+    header=st.booleans(),
+    block=st.sampled_from([1, 3, 1 << 20]),
+)
+@example(text='a,"b""c"\r\n"x\ny",\n', delimiter=",", header=True, block=1 << 20)
+@example(text='a,b\n "c",d\n"e" ,f\n"g"h,i\n', delimiter=",", header=True, block=1 << 20)
+def test_plain_records_read_in_one_match_as_the_careful_parse_reads_them(
+    text: str, delimiter: str, header: bool, block: int
+) -> None:
+    """The same records, values, rejects and lines, whether records with a quote character
+    are read in one match when plain or always field by field; as text and, once the
+    header gives the field count, as blocks of bytes."""
+    options = CsvOptions(header=header, delimiter=delimiter)
+
+    def records(reader: CsvReader) -> list[csv_reader.CsvRecord | Lines | Block]:
+        reader.blocks = 2 if header else 0  # (after the header: blocks of bytes, 2 fields)
+        with mock.patch.object(csv_reader, "READ_BYTES", block):
+            return list(reader.items(io.BytesIO(text.encode())))
+
+    fast = CsvReader(options, delimiter)
+    assert records(fast) == records(_careful(CsvReader(options, delimiter)))
