@@ -7,7 +7,8 @@ shares (Redshift's ``COPY`` reads its objects itself).
   text; ``converter``: several batches converting at once, handed back in order.
 - ``fastlane``: the plainest records converted in one pass in C (the ``_fastlane``
   extension: ``_fastlane.h`` and its ``_fastlane*.c`` units, built by ``pip install`` where a
-  C compiler is), the rest left to ``transform``'s SQL path.
+  C compiler is), the rest left to ``transform``'s SQL path. ``pgcopy``: Arrow batches in
+  PostgreSQL's binary ``COPY`` format, by the same extension (for the PostgreSQL backend).
 - ``formats``: which format a step reads (``format=``, or the objects' suffixes), and
   ``CsvOptions``.
 - ``tabular``: Parquet and CSV objects: each chunk's conversion query (CSV text through the
