@@ -368,18 +368,14 @@ class TabularTransform(Transform):
                     fast.append(rows)
                 else:
                     parts.append(chunk.query(chunk.seq))
+            self._virtual = not parts
             if parts:
                 self.con.execute(
                     "CREATE OR REPLACE TEMP TABLE _arb_batch AS "
                     + " UNION ALL ".join(f"({p})" for p in parts)
                 )
-            else:  # every chunk taken by the lane: an empty table of the query's columns
-                values = ", ".join(f"v{i} {t}" for i, t in enumerate(self.column_types, 1))
-                self.con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _arb_batch (chunk INTEGER, line BIGINT, "
-                    f"idx INTEGER, {values}, err_col INTEGER, err_code INTEGER, "
-                    "err_value VARCHAR)"
-                )
+            else:  # every chunk taken by the lane: no table, no query (``Transform._virtual``)
+                self._make_template()
         finally:
             for chunk in chunks:  # converted (or failed): the rows as read are let go now
                 assert isinstance(chunk, TableChunk)
@@ -390,11 +386,26 @@ class TabularTransform(Transform):
             batch.fast = fast[0] if len(fast) == 1 else pa.concat_tables(fast)
         return batch
 
+    def _make_template(self) -> None:
+        """Once: ``_arb_template``, an empty table of the query's columns, and the good rows'
+        Arrow schemas, for the batches the lane takes whole."""
+        if self._template:
+            return
+        values = ", ".join(f"v{i} {t}" for i, t in enumerate(self.column_types, 1))
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _arb_template (chunk INTEGER, line BIGINT, "
+            f"idx INTEGER, {values}, err_col INTEGER, err_code INTEGER, err_value VARCHAR)"
+        )
+        for with_position in (False, True):
+            sql = self.good_rows_sql(with_position=with_position, source="_arb_template")
+            self._good_schema[with_position] = self.con.sql(sql).to_arrow_table().schema
+        self._template = True
+
     def finish(self, batch: Batch, carries: dict[int, Carry]) -> None:
         chunks = batch.chunks
         batch.finished = True
         order = {c.seq: i for i, c in enumerate(chunks)}
-        rejects = list(batch.rejects) + self._sql_rejects(chunks)
+        rejects = list(batch.rejects) + ([] if self._virtual else self._sql_rejects(chunks))
         first: dict[str, int] = {}
         for chunk in chunks:
             first.setdefault(chunk.info.key, order[chunk.seq])
@@ -402,10 +413,15 @@ class TabularTransform(Transform):
         batch.rejects = sorted(rejects, key=lambda r: (first[r.key], r.line))
         filled = ", ".join(f"count(v{i})" for i in range(1, len(self.specs) + 1))
         batch.filled = [0] * len(self.specs)
-        for seq, count, *values in self.con.execute(
-            f"SELECT chunk, count(*), {filled} FROM _arb_batch WHERE err_code IS NULL "
-            "GROUP BY chunk"
-        ).fetchall():
+        counted = (
+            []
+            if self._virtual
+            else self.con.execute(
+                f"SELECT chunk, count(*), {filled} FROM _arb_batch WHERE err_code IS NULL "
+                "GROUP BY chunk"
+            ).fetchall()
+        )
+        for seq, count, *values in counted:
             batch.rows[int(seq)] = int(count)
             batch.filled = [a + int(b) for a, b in zip(batch.filled, values, strict=True)]
         fast = batch.fast
