@@ -10,16 +10,16 @@ values to the converting thread, where the CSV lane (``csv_lane``) converts them
 prove them plain, else they are written to a chunk file for the query that converts it
 (``tabular``); it carries the keys its object has (the drift report). (The lane ran in the
 reading thread until the reading thread alone had to keep up with a DuckDB load; chunks
-waiting as text once raised a load's peak memory by about 170 MB per 1M rows, from an
-unexplained growth of the process beyond Arrow's allocations: pyarrow's allocator kept
-its huge pages, ``tabular.arrow_without_huge_pages``. Measured now, 1M rows into DuckDB
-and PostgreSQL both peak lower with the lane in the converting thread.)
+waiting as text once raised a load's peak memory by about 170 MB per 1M rows, from a
+growth of the process beyond Arrow's allocations that was not explained then: probably
+pyarrow's allocator keeping its huge pages (``tabular.arrow_without_huge_pages``), not
+measured apart. Measured now, 1M rows into DuckDB and PostgreSQL both peak lower with the
+lane in the converting thread.)
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from arbalest import convert
 from arbalest.errors import StoreError
+from arbalest.loading import fastlane
 from arbalest.loading.csv_lane import CsvLane, csv_lane_for
 from arbalest.loading.csv_reader import Block, CsvReader, CsvRecord, Lines, shown
 from arbalest.loading.drift import KeyShape, NameTree, read_objects, shape_of
@@ -183,7 +184,7 @@ class CsvChunks:
         self._options = options
         self._csv = csv
         self._objects_read = read_objects(self._specs)
-        off = os.environ.get("ARBALEST_FAST_LANE", "1") == "0"
+        off = fastlane.turned_off()
         self._lane: CsvLane | None = None if off else csv_lane_for(self._specs, options)
 
     def chunks(

@@ -51,7 +51,7 @@ try:
 except ImportError:  # built without a C compiler: the SQL path converts every line
     _fastlane = None
 
-__all__ = ["AVAILABLE", "FastRows", "Lane", "lane_for"]
+__all__ = ["AVAILABLE", "FastRows", "Lane", "lane_for", "turned_off"]
 
 #: Whether the C extension is importable here.
 AVAILABLE: Final = _fastlane is not None
@@ -155,12 +155,18 @@ def _constant(kind: pa.DataType, value: int, count: int) -> pa.Array:
     )
 
 
+def turned_off() -> bool:
+    """Whether ``ARBALEST_FAST_LANE=0`` turns off the C code's fast paths: the JSON and CSV
+    lanes, and the binary ``COPY`` encoder (``pgcopy``)."""
+    return os.environ.get("ARBALEST_FAST_LANE", "1") == "0"
+
+
 def lane_for(specs: Sequence[ColumnSpec], options: ConvertOptions) -> Lane | None:
     """The lane for a schema, or None where every line takes the SQL path: the extension is
     not built, it is turned off, an option changes a rule, a column is of a kind the lane does
     not know (CHAR, SUPER, DECIMAL of scale over 18, an array index in a path, the record
     itself), or one key is read both as a value and as an object (or by two columns)."""
-    if _fastlane is None or os.environ.get("ARBALEST_FAST_LANE", "1") == "0":
+    if _fastlane is None or turned_off():
         return None
     if options.truncate_columns or options.time_format != "auto":
         return None

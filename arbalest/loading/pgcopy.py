@@ -10,10 +10,11 @@ type named: the loader first widens each array to its column's width.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection
 from types import ModuleType
 from typing import TYPE_CHECKING, Final
+
+from arbalest.loading import fastlane
 
 _fastlane: ModuleType | None
 try:
@@ -44,7 +45,7 @@ def plan_for(schema: pa.Schema, jsonb: Collection[str] = ()) -> Plan | None:
     off (``ARBALEST_FAST_LANE=0``), or a field's type is not one it knows."""
     import pyarrow as pa
 
-    if _fastlane is None or os.environ.get("ARBALEST_FAST_LANE", "1") == "0":
+    if _fastlane is None or fastlane.turned_off():
         return None
     fixed = {
         pa.int16(): _INT16,

@@ -375,7 +375,12 @@ class TabularTransform(Transform):
                     + " UNION ALL ".join(f"({p})" for p in parts)
                 )
             else:  # every chunk taken by the lane: no table, no query (``Transform._virtual``)
-                self._make_template()
+                values = ", ".join(f"NULL::{t} AS v{i}" for i, t in enumerate(self.column_types, 1))
+                self._make_template(
+                    f"SELECT NULL::INTEGER AS chunk, NULL::BIGINT AS line, NULL::INTEGER AS idx, "
+                    f"{values}, NULL::INTEGER AS err_col, NULL::INTEGER AS err_code, "
+                    "NULL::VARCHAR AS err_value WHERE false"
+                )
         finally:
             for chunk in chunks:  # converted (or failed): the rows as read are let go now
                 assert isinstance(chunk, TableChunk)
@@ -385,21 +390,6 @@ class TabularTransform(Transform):
         if fast:
             batch.fast = fast[0] if len(fast) == 1 else pa.concat_tables(fast)
         return batch
-
-    def _make_template(self) -> None:
-        """Once: ``_arb_template``, an empty table of the query's columns, and the good rows'
-        Arrow schemas, for the batches the lane takes whole."""
-        if self._template:
-            return
-        values = ", ".join(f"v{i} {t}" for i, t in enumerate(self.column_types, 1))
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE _arb_template (chunk INTEGER, line BIGINT, "
-            f"idx INTEGER, {values}, err_col INTEGER, err_code INTEGER, err_value VARCHAR)"
-        )
-        for with_position in (False, True):
-            sql = self.good_rows_sql(with_position=with_position, source="_arb_template")
-            self._good_schema[with_position] = self.con.sql(sql).to_arrow_table().schema
-        self._template = True
 
     def finish(self, batch: Batch, carries: dict[int, Carry]) -> None:
         chunks = batch.chunks

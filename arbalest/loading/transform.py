@@ -330,24 +330,12 @@ class Transform(ConversionSQL):
         if not lines.num_rows:
             # nothing for the query (the common case): an empty _arb_batch of its columns,
             # from a template made once, costs far less than planning the query each time
-            if not self._template:
-                self.con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _arb_template AS "
-                    + self.conversion_sql(
-                        "SELECT 0 AS chunk, 0::BIGINT AS line, 0 AS idx, ''::VARCHAR AS l "
-                        "WHERE false",
-                        self._slow_flag(careful),
-                    )
+            self._make_template(
+                self.conversion_sql(
+                    "SELECT 0 AS chunk, 0::BIGINT AS line, 0 AS idx, ''::VARCHAR AS l WHERE false",
+                    self._slow_flag(careful),
                 )
-                self._template = True
-                for with_position in (False, True):
-                    self._good_schema[with_position] = (
-                        self.con.sql(
-                            self.good_rows_sql(with_position=with_position, source="_arb_template")
-                        )
-                        .to_arrow_table()
-                        .schema
-                    )
+            )
             self._virtual = True
             return pa.concat_tables(fast), shapes
         # the lines' text as VARCHAR: pyarrow checks the UTF-8 (ArrowInvalid: not UTF-8)
@@ -440,6 +428,17 @@ class Transform(ConversionSQL):
             rejects.append(Reject(keys[seq], line, None, clip(text), _json_error(text), BAD_RECORD))
         self.con.execute("DELETE FROM _arb_batch WHERE slow")
         return consumed
+
+    def _make_template(self, empty: str) -> None:
+        """Once: ``_arb_template``, an empty ``_arb_batch`` (the rows of the query ``empty``),
+        and the good rows' Arrow schemas, for the batches the lane takes whole."""
+        if self._template:
+            return
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _arb_template AS {empty}")
+        for with_position in (False, True):
+            sql = self.good_rows_sql(with_position=with_position, source="_arb_template")
+            self._good_schema[with_position] = self.con.sql(sql).to_arrow_table().schema
+        self._template = True
 
     def _real_batch(self) -> None:
         """Make the empty ``_arb_batch`` that a batch the lane took whole left unmade."""
